@@ -1,0 +1,33 @@
+// airlock: the one binary. This file only builds the command tree and turns CLI11's
+// outcomes into exit codes; each command group lives in src/cli/.
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"airlock: a task-execution control plane built around JWT-authenticated APIs"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "airlock 0.1.0");
+  airlock::cli::RegisterKeysCommands(app);
+  airlock::cli::RegisterTokenCommands(app);
+  airlock::cli::RegisterBenchCommands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::RuntimeError& e) {
+    // Raised by a command after it printed its own message.
+    return e.get_exit_code();
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the usage error
+    return airlock::cli::kExitUsage;
+  }
+  return 0;
+}

@@ -1,0 +1,21 @@
+#pragma once
+// Each command group adds its subcommands to the root CLI11 app. A group's callbacks
+// report failures by throwing CLI::RuntimeError(exit_code) after printing one line to
+// stderr (that is the one place airlock uses an exception: it is CLI11's own way to end a
+// run with a code). Exit codes: 0 success, 1 the operation failed (invalid token, I/O),
+// 2 bad usage.
+
+namespace CLI {
+class App;
+}
+
+namespace airlock::cli {
+
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+void RegisterKeysCommands(CLI::App& app);
+void RegisterTokenCommands(CLI::App& app);
+void RegisterBenchCommands(CLI::App& app);
+
+}  // namespace airlock::cli

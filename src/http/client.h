@@ -1,0 +1,47 @@
+#pragma once
+// A small blocking HTTP/1.1 client for control-plane calls: fetching a JWKS today,
+// Execution API calls from supervisors later. http:// and https:// (TLS 1.2+, peer
+// certificate and host name verified against the system CAs or a given CA file).
+// No redirects are followed; bodies are capped. One request per call; safe to call from
+// any number of threads (no shared state).
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/error.h"
+
+namespace airlock::http {
+
+struct ClientOptions {
+  std::chrono::milliseconds timeout{10000};  // whole request: connect + write + read
+  size_t max_body_bytes = 1 << 20;
+  std::string ca_file;  // PEM bundle to trust instead of the system store; empty = system
+};
+
+struct ClientRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+struct ClientResponse {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // The first header with this name (case-insensitive), or empty.
+  std::string Header(std::string_view name) const;
+};
+
+// Sends one request. Errors: InvalidArgument for a bad URL or scheme, Unavailable for
+// connect/TLS/read failures, DeadlineExceeded on timeout, ResourceExhausted for a body
+// over max_body_bytes. Error messages name the URL without its userinfo or query.
+Result<ClientResponse> Send(const ClientRequest& request, const ClientOptions& options = {});
+
+// GET `url` and return the body; any status other than 200 is an Unavailable error that
+// names the status.
+Result<std::string> FetchUrl(const std::string& url, const ClientOptions& options = {});
+
+}  // namespace airlock::http
