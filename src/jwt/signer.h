@@ -25,7 +25,8 @@ struct MintRequest {
   int64_t ttl_seconds = 600;
   std::optional<std::string> scope;
   std::optional<std::string> role;
-  // Extra claims as (name, JSON text); names of registered claims are refused.
+  // Extra claims as (name, JSON text). jti/iss/aud/sub/iat/nbf/exp are refused, and so is
+  // "scope" or "role" when the field above is also set.
   std::vector<std::pair<std::string, std::string>> extra_claims;
 };
 

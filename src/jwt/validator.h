@@ -96,8 +96,9 @@ class Validator {
   const Clock& clock_;
 };
 
-// The compact token split into its parts, with the header checked but nothing else:
-// for `token inspect` and for tests. Strict base64url and JSON rules apply.
+// The compact token split into its parts, for `token inspect` and tests: strict segment,
+// base64url and header-JSON rules apply, nothing else (an "alg":"none" header decodes, so
+// that it can be shown). Nothing here is verified.
 struct DecodedToken {
   std::string header_json;
   std::string payload;  // decoded bytes (JSON for JWTs)

@@ -1,0 +1,43 @@
+#include "cli/io.h"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <iterator>
+
+#include "cli/commands.h"
+
+namespace airlock::cli {
+
+void Exit(int exit_code, std::string_view message) {
+  std::cerr << "airlock: " << message << "\n";
+  throw CLI::RuntimeError(exit_code);
+}
+
+void Exit(int exit_code, const Error& error) { Exit(exit_code, error.message()); }
+
+std::string ReadTokenArgument(const std::string& argument) {
+  constexpr size_t kMaxInput = 64 * 1024;
+  std::string token = argument;
+  if (argument == "-") {
+    token.clear();
+    char buf[4096];
+    while (std::cin.read(buf, sizeof buf) || std::cin.gcount() > 0) {
+      token.append(buf, static_cast<size_t>(std::cin.gcount()));
+      if (token.size() > kMaxInput) Exit(kExitFailure, "input on stdin is larger than 64 KiB");
+    }
+  }
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' ||
+                            token.back() == ' ' || token.back() == '\t')) {
+    token.pop_back();
+  }
+  return token;
+}
+
+jwt::Algorithm ParseAlgorithmFlag(const std::string& name) {
+  auto alg = jwt::ParseAlgorithm(name);
+  if (!alg) Exit(kExitUsage, "--alg must be one of HS512, RS256, RS512, EdDSA (got an unknown value)");
+  return *alg;
+}
+
+}  // namespace airlock::cli

@@ -1,0 +1,83 @@
+#include "common/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace airlock {
+namespace {
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+}  // namespace
+
+Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    std::string message = "cannot open " + path + ": " + ErrnoText(err);
+    if (err == ENOENT) return NotFound(std::move(message));
+    return Unavailable(std::move(message));
+  }
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return Unavailable("cannot read " + path + ": " + ErrnoText(err));
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > max_bytes) {
+      ::close(fd);
+      return std::unexpected(Error(ErrorCode::kResourceExhausted,
+                                   path + " is larger than " + std::to_string(max_bytes) +
+                                       " bytes"));
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+Result<void> WriteNewFile(const std::string& path, std::string_view data, mode_t mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0) {
+    int err = errno;
+    if (err == EEXIST) return AlreadyExists(path + " already exists; refusing to overwrite it");
+    return Unavailable("cannot create " + path + ": " + ErrnoText(err));
+  }
+  // The umask may have narrowed `mode`; a secret file must never be wider than asked, and
+  // fchmod makes it exactly `mode`.
+  if (::fchmod(fd, mode) != 0) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(path.c_str());
+    return Unavailable("cannot set the mode of " + path + ": " + ErrnoText(err));
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      return Unavailable("cannot write " + path + ": " + ErrnoText(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int err = errno;
+    ::unlink(path.c_str());
+    return Unavailable("cannot write " + path + ": " + ErrnoText(err));
+  }
+  return {};
+}
+
+}  // namespace airlock

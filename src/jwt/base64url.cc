@@ -1,0 +1,88 @@
+#include "jwt/base64url.h"
+
+#include <array>
+#include <cstdint>
+
+namespace airlock::jwt {
+namespace {
+
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+// 0..63 for the alphabet, 0xff for every other byte.
+constexpr std::array<uint8_t, 256> MakeDecodeTable() {
+  std::array<uint8_t, 256> table{};
+  for (auto& v : table) v = 0xff;
+  for (int i = 0; i < 64; ++i) table[static_cast<uint8_t>(kAlphabet[i])] = static_cast<uint8_t>(i);
+  return table;
+}
+constexpr std::array<uint8_t, 256> kDecode = MakeDecodeTable();
+
+}  // namespace
+
+void Base64UrlEncodeTo(std::string_view bytes, std::string& out) {
+  const auto* in = reinterpret_cast<const uint8_t*>(bytes.data());
+  size_t n = bytes.size();
+  out.reserve(out.size() + (n * 4 + 2) / 3);
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    uint32_t v = (uint32_t{in[i]} << 16) | (uint32_t{in[i + 1]} << 8) | in[i + 2];
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(kAlphabet[(v >> 6) & 63]);
+    out.push_back(kAlphabet[v & 63]);
+  }
+  if (n - i == 1) {
+    uint32_t v = uint32_t{in[i]} << 16;
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+  } else if (n - i == 2) {
+    uint32_t v = (uint32_t{in[i]} << 16) | (uint32_t{in[i + 1]} << 8);
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(kAlphabet[(v >> 6) & 63]);
+  }
+}
+
+std::string Base64UrlEncode(std::string_view bytes) {
+  std::string out;
+  Base64UrlEncodeTo(bytes, out);
+  return out;
+}
+
+std::optional<std::string> Base64UrlDecode(std::string_view text) {
+  const size_t n = text.size();
+  // A single leftover character cannot encode a byte.
+  if (n % 4 == 1) return std::nullopt;
+  std::string out;
+  out.resize(n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1));
+  const auto* in = reinterpret_cast<const uint8_t*>(text.data());
+  size_t i = 0, o = 0;
+  for (; i + 4 <= n; i += 4) {
+    uint8_t a = kDecode[in[i]], b = kDecode[in[i + 1]], c = kDecode[in[i + 2]],
+            d = kDecode[in[i + 3]];
+    if ((a | b | c | d) & 0xc0) return std::nullopt;
+    uint32_t v = (uint32_t{a} << 18) | (uint32_t{b} << 12) | (uint32_t{c} << 6) | d;
+    out[o++] = static_cast<char>(v >> 16);
+    out[o++] = static_cast<char>(v >> 8);
+    out[o++] = static_cast<char>(v);
+  }
+  const size_t rest = n - i;
+  if (rest == 2) {
+    uint8_t a = kDecode[in[i]], b = kDecode[in[i + 1]];
+    if ((a | b) & 0xc0) return std::nullopt;
+    // Only the top 2 bits of `b` belong to the byte; the low 4 must be zero.
+    if (b & 0x0f) return std::nullopt;
+    out[o++] = static_cast<char>((a << 2) | (b >> 4));
+  } else if (rest == 3) {
+    uint8_t a = kDecode[in[i]], b = kDecode[in[i + 1]], c = kDecode[in[i + 2]];
+    if ((a | b | c) & 0xc0) return std::nullopt;
+    // Only the top 4 bits of `c` belong to the bytes; the low 2 must be zero.
+    if (c & 0x03) return std::nullopt;
+    uint32_t v = (uint32_t{a} << 12) | (uint32_t{b} << 6) | c;
+    out[o++] = static_cast<char>(v >> 10);
+    out[o++] = static_cast<char>(v >> 2);
+  }
+  return out;
+}
+
+}  // namespace airlock::jwt

@@ -1,0 +1,336 @@
+#include "jwt/validator.h"
+
+#include <boost/json/monotonic_resource.hpp>
+
+#include <cmath>
+
+#include "jwt/base64url.h"
+#include "jwt/strict_json.h"
+
+// The strict rules, in the order they are applied (each has a case in
+// testdata/tokens/hostile.json):
+//  1. at most kMaxTokenBytes, before anything is parsed;
+//  2. exactly three '.'-separated segments;
+//  3. each segment canonical unpadded base64url (see base64url.h);
+//  4. header and payload: UTF-8 JSON objects, no duplicate names, depth ≤ kMaxJsonDepth;
+//  5. header: "alg" a string naming a supported algorithm (case-sensitive); "crit", "jku",
+//     "x5u", "jwk", "x5c" refused; "kid", if present, a 1..128 [A-Za-z0-9._-] string
+//     naming a loaded key; "typ", if present, "JWT";
+//  6. the header "alg" equals the pinned algorithm of the key;
+//  7. the signature (HMAC compared in constant time) — before the payload is parsed;
+//  8. "exp" and "iat" required, "nbf" optional: JSON numbers in [0, kMaxNumericDate];
+//  9. exp > now − leeway, iat ≤ now + leeway, nbf ≤ now + leeway;
+// 10. "aud" a string or array of strings containing a configured audience; "iss" equal
+//     to the configured issuer if one is set; "sub", "jti", "scope", "role" strings.
+
+namespace airlock::jwt {
+
+namespace json = boost::json;
+
+std::string_view FailureName(Failure failure) {
+  switch (failure) {
+    case Failure::kTooLarge: return "too_large";
+    case Failure::kMalformed: return "malformed";
+    case Failure::kUnsupportedAlgorithm: return "unsupported_algorithm";
+    case Failure::kForbiddenHeader: return "forbidden_header";
+    case Failure::kBadKid: return "bad_kid";
+    case Failure::kUnknownKid: return "unknown_kid";
+    case Failure::kMissingKid: return "missing_kid";
+    case Failure::kAlgorithmMismatch: return "algorithm_mismatch";
+    case Failure::kAlgorithmNotAllowed: return "algorithm_not_allowed";
+    case Failure::kBadSignature: return "bad_signature";
+    case Failure::kExpired: return "expired";
+    case Failure::kNotYetValid: return "not_yet_valid";
+    case Failure::kIssuedInFuture: return "issued_in_future";
+    case Failure::kMissingClaim: return "missing_claim";
+    case Failure::kBadClaim: return "bad_claim";
+    case Failure::kWrongAudience: return "wrong_audience";
+    case Failure::kWrongIssuer: return "wrong_issuer";
+  }
+  return "?";
+}
+
+namespace {
+
+std::unexpected<ValidationError> Fail(Failure failure, std::string message) {
+  return std::unexpected(ValidationError{failure, std::move(message)});
+}
+
+bool IsValidKid(std::string_view kid) {
+  if (kid.empty() || kid.size() > kMaxKidLength) return false;
+  for (char c : kid) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+struct Segments {
+  std::string_view header, payload, signature, signing_input;
+};
+
+std::expected<Segments, ValidationError> Split(std::string_view token) {
+  if (token.size() > kMaxTokenBytes) {
+    return Fail(Failure::kTooLarge, "token is larger than 8192 bytes");
+  }
+  size_t d1 = token.find('.');
+  size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
+  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos) {
+    return Fail(Failure::kMalformed, "token must have exactly three segments");
+  }
+  return Segments{token.substr(0, d1), token.substr(d1 + 1, d2 - d1 - 1), token.substr(d2 + 1),
+                  token.substr(0, d2)};
+}
+
+// The checked header: what the rest of validation needs from it.
+struct Header {
+  Algorithm alg;
+  std::string_view kid;  // points into the parsed object; empty if absent
+  bool has_kid = false;
+};
+
+std::expected<Header, ValidationError> CheckHeader(const json::object& header) {
+  Header out{};
+  bool has_alg = false;
+  for (const auto& member : header) {
+    std::string_view name = member.key();
+    const json::value& v = member.value();
+    if (name == "alg") {
+      if (!v.is_string()) return Fail(Failure::kMalformed, "header 'alg' is not a string");
+      auto alg = ParseAlgorithm(std::string_view(v.as_string()));
+      if (!alg) return Fail(Failure::kUnsupportedAlgorithm, "token algorithm is not accepted");
+      out.alg = *alg;
+      has_alg = true;
+    } else if (name == "kid") {
+      if (!v.is_string() || !IsValidKid(std::string_view(v.as_string()))) {
+        return Fail(Failure::kBadKid, "header 'kid' must be 1-128 characters from [A-Za-z0-9._-]");
+      }
+      out.kid = std::string_view(v.as_string());
+      out.has_kid = true;
+    } else if (name == "typ") {
+      if (!v.is_string() || v.as_string() != "JWT") {
+        return Fail(Failure::kMalformed, "header 'typ' must be \"JWT\"");
+      }
+    } else if (name == "crit" || name == "jku" || name == "x5u" || name == "jwk" ||
+               name == "x5c") {
+      return Fail(Failure::kForbiddenHeader,
+                  "header parameter '" + std::string(name) + "' is not allowed");
+    }
+  }
+  if (!has_alg) return Fail(Failure::kMalformed, "header has no 'alg'");
+  return out;
+}
+
+// A NumericDate claim: a JSON number in [0, kMaxNumericDate]; fractions are truncated.
+std::expected<int64_t, ValidationError> NumericDate(const json::value& v, std::string_view name) {
+  auto out_of_range = [&] {
+    return Fail(Failure::kBadClaim, "'" + std::string(name) + "' is out of range");
+  };
+  switch (v.kind()) {
+    case json::kind::int64: {
+      int64_t i = v.get_int64();
+      if (i < 0 || i > kMaxNumericDate) return out_of_range();
+      return i;
+    }
+    case json::kind::uint64: {
+      uint64_t u = v.get_uint64();
+      if (u > static_cast<uint64_t>(kMaxNumericDate)) return out_of_range();
+      return static_cast<int64_t>(u);
+    }
+    case json::kind::double_: {
+      double d = v.get_double();
+      if (!std::isfinite(d) || d < 0 || d > static_cast<double>(kMaxNumericDate)) {
+        return out_of_range();
+      }
+      return static_cast<int64_t>(d);
+    }
+    default:
+      return Fail(Failure::kBadClaim, "'" + std::string(name) + "' must be a number");
+  }
+}
+
+std::expected<std::optional<std::string>, ValidationError> OptionalString(const json::object& o,
+                                                                          std::string_view name) {
+  auto it = o.find(name);
+  if (it == o.end()) return std::optional<std::string>();
+  if (!it->value().is_string()) {
+    return Fail(Failure::kBadClaim, "'" + std::string(name) + "' must be a string");
+  }
+  return std::optional<std::string>(std::string(it->value().as_string()));
+}
+
+// a − b and a + b with the result clamped instead of overflowing.
+int64_t SaturatingSub(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_sub_overflow(a, b, &r) ? INT64_MIN : r;
+}
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+}  // namespace
+
+Validator::Validator(std::shared_ptr<KeySource> keys, ValidatorOptions options, const Clock& clock)
+    : keys_(std::move(keys)), options_(std::move(options)), clock_(clock) {}
+
+Result<std::unique_ptr<Validator>> Validator::Create(std::shared_ptr<KeySource> keys,
+                                                     ValidatorOptions options,
+                                                     const Clock& clock) {
+  if (!keys) return InvalidArgument("validator needs a key source");
+  if (options.audiences.empty()) return InvalidArgument("validator needs at least one audience");
+  if (options.leeway_seconds < 0 || options.leeway_seconds > kMaxLeewaySeconds) {
+    return InvalidArgument("leeway must be between 0 and 86400 seconds");
+  }
+  return std::unique_ptr<Validator>(new Validator(std::move(keys), std::move(options), clock));
+}
+
+std::expected<Claims, ValidationError> Validator::Validate(std::string_view token) const {
+  auto segments = Split(token);
+  if (!segments) return std::unexpected(segments.error());
+
+  auto header_bytes = Base64UrlDecode(segments->header);
+  if (!header_bytes) return Fail(Failure::kMalformed, "header is not canonical base64url");
+  // Token JSON is small: parse into a stack buffer and spill to the heap only if needed.
+  unsigned char header_buf[1024];
+  json::monotonic_resource header_mr(header_buf, sizeof header_buf);
+  auto header_obj = ParseStrictJsonObject(*header_bytes, kMaxJsonDepth, &header_mr);
+  if (!header_obj) return Fail(Failure::kMalformed, "header: " + header_obj.error().message());
+  auto header = CheckHeader(*header_obj);
+  if (!header) return std::unexpected(header.error());
+
+  std::shared_ptr<const KeySet> keys = keys_->Current();
+  const Key* key = nullptr;
+  if (header->has_kid) {
+    key = keys->Find(header->kid);
+    if (key == nullptr) {
+      keys = keys_->RefreshForUnknownKid();
+      key = keys->Find(header->kid);
+    }
+    if (key == nullptr) return Fail(Failure::kUnknownKid, "token names an unknown key id");
+  } else {
+    key = keys->KidlessKey();
+    if (key == nullptr) {
+      return Fail(Failure::kMissingKid, "token has no 'kid' and several keys could check it");
+    }
+  }
+  if (header->alg != key->algorithm()) {
+    return Fail(Failure::kAlgorithmMismatch, "token algorithm does not match its key");
+  }
+  if (!options_.allowed_algorithms.empty()) {
+    bool allowed = false;
+    for (Algorithm a : options_.allowed_algorithms) allowed |= a == header->alg;
+    if (!allowed) return Fail(Failure::kAlgorithmNotAllowed, "token algorithm is not allowed");
+  }
+
+  auto signature = Base64UrlDecode(segments->signature);
+  if (!signature) return Fail(Failure::kMalformed, "signature is not canonical base64url");
+  if (!key->Verify(segments->signing_input, *signature)) {
+    return Fail(Failure::kBadSignature, "signature verification failed");
+  }
+
+  auto payload_bytes = Base64UrlDecode(segments->payload);
+  if (!payload_bytes) return Fail(Failure::kMalformed, "payload is not canonical base64url");
+  unsigned char payload_buf[4096];
+  json::monotonic_resource payload_mr(payload_buf, sizeof payload_buf);
+  auto payload = ParseStrictJsonObject(*payload_bytes, kMaxJsonDepth, &payload_mr);
+  if (!payload) return Fail(Failure::kMalformed, "payload: " + payload.error().message());
+
+  Claims claims;
+  auto exp_it = payload->find("exp");
+  if (exp_it == payload->end()) return Fail(Failure::kMissingClaim, "token has no 'exp'");
+  auto exp = NumericDate(exp_it->value(), "exp");
+  if (!exp) return std::unexpected(exp.error());
+  auto iat_it = payload->find("iat");
+  if (iat_it == payload->end()) return Fail(Failure::kMissingClaim, "token has no 'iat'");
+  auto iat = NumericDate(iat_it->value(), "iat");
+  if (!iat) return std::unexpected(iat.error());
+  claims.exp = *exp;
+  claims.iat = *iat;
+  if (auto nbf_it = payload->find("nbf"); nbf_it != payload->end()) {
+    auto nbf = NumericDate(nbf_it->value(), "nbf");
+    if (!nbf) return std::unexpected(nbf.error());
+    claims.nbf = *nbf;
+  }
+
+  const int64_t now = clock_.NowSeconds();
+  const int64_t leeway = options_.leeway_seconds;
+  if (claims.exp <= SaturatingSub(now, leeway)) {
+    return Fail(Failure::kExpired, "token has expired");
+  }
+  if (claims.iat > SaturatingAdd(now, leeway)) {
+    return Fail(Failure::kIssuedInFuture, "token was issued in the future (iat)");
+  }
+  if (claims.nbf && *claims.nbf > SaturatingAdd(now, leeway)) {
+    return Fail(Failure::kNotYetValid, "token is not valid yet (nbf)");
+  }
+
+  auto aud_it = payload->find("aud");
+  if (aud_it == payload->end()) return Fail(Failure::kWrongAudience, "token has no audience");
+  if (aud_it->value().is_string()) {
+    claims.aud.emplace_back(aud_it->value().as_string());
+  } else if (aud_it->value().is_array()) {
+    for (const auto& a : aud_it->value().as_array()) {
+      if (!a.is_string()) return Fail(Failure::kBadClaim, "'aud' must hold strings only");
+      claims.aud.emplace_back(a.as_string());
+    }
+  } else {
+    return Fail(Failure::kBadClaim, "'aud' must be a string or an array of strings");
+  }
+  bool audience_ok = false;
+  for (const auto& a : claims.aud) {
+    for (const auto& want : options_.audiences) audience_ok |= a == want;
+  }
+  if (!audience_ok) return Fail(Failure::kWrongAudience, "token audience is not accepted");
+
+  auto iss = OptionalString(*payload, "iss");
+  if (!iss) return std::unexpected(iss.error());
+  claims.iss = std::move(*iss);
+  if (options_.issuer && claims.iss != options_.issuer) {
+    return Fail(Failure::kWrongIssuer, "token issuer is not accepted");
+  }
+  for (auto [name, field] : {std::pair{"sub", &claims.sub}, std::pair{"jti", &claims.jti},
+                             std::pair{"scope", &claims.scope}, std::pair{"role", &claims.role}}) {
+    auto value = OptionalString(*payload, name);
+    if (!value) return std::unexpected(value.error());
+    *field = std::move(*value);
+  }
+  claims.payload_json = std::move(*payload_bytes);
+  claims.alg = header->alg;
+  claims.kid = std::string(header->kid);
+  return claims;
+}
+
+std::expected<DecodedToken, ValidationError> DecodeUnverified(std::string_view token) {
+  auto segments = Split(token);
+  if (!segments) return std::unexpected(segments.error());
+  DecodedToken out;
+  auto header = Base64UrlDecode(segments->header);
+  auto payload = Base64UrlDecode(segments->payload);
+  auto signature = Base64UrlDecode(segments->signature);
+  if (!header || !payload || !signature) {
+    return Fail(Failure::kMalformed, "token segments are not canonical base64url");
+  }
+  auto header_obj = ParseStrictJsonObject(*header, kMaxJsonDepth);
+  if (!header_obj) return Fail(Failure::kMalformed, "header: " + header_obj.error().message());
+  out.header_json = std::move(*header);
+  out.payload = std::move(*payload);
+  out.signature = std::move(*signature);
+  return out;
+}
+
+bool VerifyCompactSignature(std::string_view token, const Key& key) {
+  auto segments = Split(token);
+  if (!segments) return false;
+  auto header_bytes = Base64UrlDecode(segments->header);
+  if (!header_bytes) return false;
+  auto header_obj = ParseStrictJsonObject(*header_bytes, kMaxJsonDepth);
+  if (!header_obj) return false;
+  auto header = CheckHeader(*header_obj);
+  if (!header || header->alg != key.algorithm()) return false;
+  auto signature = Base64UrlDecode(segments->signature);
+  return signature && key.Verify(segments->signing_input, *signature);
+}
+
+}  // namespace airlock::jwt
