@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine (as root, or with sudo):
+#   1. install every package the build and tests need (idempotent);
+#   2. build (RelWithDebInfo, -Wall -Wextra -Werror) and run ctest;
+#   3. check formatting;
+#   4. build again with AddressSanitizer + UndefinedBehaviorSanitizer and run ctest there.
+# Exits non-zero on the first failure. .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=${AIRLOCK_JOBS:-$(nproc)}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "install dependencies"
+bash scripts/install-deps.sh
+
+step "build (build/)"
+bash scripts/build.sh build
+
+step "tests"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+step "clang-format check"
+bash scripts/format.sh --check
+
+step "build with ASan+UBSan (build-asan/)"
+bash scripts/build.sh build-asan -DAIRLOCK_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+
+step "tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+step "all checks passed"
