@@ -108,10 +108,10 @@ class OpenSslFloor {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     sig.resize(static_cast<size_t>(EVP_PKEY_get_size(pkey_)));
     size_t len = sig.size();
-    bool ok = EVP_MD_CTX_copy_ex(ctx, sign_) == 1 &&
-              EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                             reinterpret_cast<const unsigned char*>(input.data()),
-                             input.size()) == 1;
+    bool ok =
+        EVP_MD_CTX_copy_ex(ctx, sign_) == 1 &&
+        EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                       reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
     EVP_MD_CTX_free(ctx);
     return ok;
   }
@@ -122,10 +122,10 @@ class OpenSslFloor {
       return Mac(input, out) && CRYPTO_memcmp(out, sig.data(), 64) == 0;
     }
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    bool ok = EVP_MD_CTX_copy_ex(ctx, verify_) == 1 &&
-              EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
-                               reinterpret_cast<const unsigned char*>(input.data()),
-                               input.size()) == 1;
+    bool ok =
+        EVP_MD_CTX_copy_ex(ctx, verify_) == 1 &&
+        EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                         reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
     EVP_MD_CTX_free(ctx);
     return ok;
   }

@@ -1,7 +1,6 @@
 // airlock bench jwt
 
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <iostream>
 
@@ -33,8 +32,7 @@ void RunJwt(const JwtArgs& args) {
     }
     return;
   }
-  std::printf("%-6s %-7s %14s %16s %8s\n", "alg", "op", "airlock ops/s", "openssl ops/s",
-              "ratio");
+  std::printf("%-6s %-7s %14s %16s %8s\n", "alg", "op", "airlock ops/s", "openssl ops/s", "ratio");
   for (size_t i = 0; i + 1 < results->size(); i += 2) {
     const auto& ours = (*results)[i];
     const auto& floor = (*results)[i + 1];
@@ -54,8 +52,9 @@ void RegisterBenchCommands(CLI::App& app) {
       "jwt",
       "Sign and verify the Execution API workload token, single thread, for airlock and for "
       "the raw OpenSSL floor on the same bytes (peer \"openssl-floor\")");
-  jwt->add_option("--alg", jwt_args->algs, "HS512, RS256, RS512, EdDSA (repeatable; default "
-                                           "HS512 RS256 EdDSA)")
+  jwt->add_option("--alg", jwt_args->algs,
+                  "HS512, RS256, RS512, EdDSA (repeatable; default "
+                  "HS512 RS256 EdDSA)")
       ->check(CLI::IsMember({"HS512", "RS256", "RS512", "EdDSA"}));
   jwt->add_option("--op", jwt_args->ops, "sign or verify (repeatable; default both)")
       ->check(CLI::IsMember({"sign", "verify"}));

@@ -1,7 +1,6 @@
 #include "cli/io.h"
 
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <iterator>
 
@@ -27,8 +26,8 @@ std::string ReadTokenArgument(const std::string& argument) {
       if (token.size() > kMaxInput) Exit(kExitFailure, "input on stdin is larger than 64 KiB");
     }
   }
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' ||
-                            token.back() == ' ' || token.back() == '\t')) {
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' ||
+                            token.back() == '\t')) {
     token.pop_back();
   }
   return token;
@@ -36,7 +35,8 @@ std::string ReadTokenArgument(const std::string& argument) {
 
 jwt::Algorithm ParseAlgorithmFlag(const std::string& name) {
   auto alg = jwt::ParseAlgorithm(name);
-  if (!alg) Exit(kExitUsage, "--alg must be one of HS512, RS256, RS512, EdDSA (got an unknown value)");
+  if (!alg)
+    Exit(kExitUsage, "--alg must be one of HS512, RS256, RS512, EdDSA (got an unknown value)");
   return *alg;
 }
 

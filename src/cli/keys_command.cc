@@ -1,7 +1,6 @@
 // airlock keys generate|jwks|thumbprint
 
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "cli/commands.h"
@@ -10,6 +9,7 @@
 #include "common/random.h"
 #include "jwt/base64url.h"
 #include "jwt/key.h"
+#include "jwt/key_directory.h"
 #include "jwt/key_set.h"
 
 namespace airlock::cli {
@@ -69,6 +69,36 @@ void Thumbprint(const std::string& file) {
   std::cout << (*key)->thumbprint() << "\n";
 }
 
+struct RotateArgs {
+  std::string dir;
+  std::string type = "ed25519";
+  int bits = 2048;
+  int keep_retired = 1;
+};
+
+void PrintKeySet(const jwt::KeySet& set) {
+  for (const auto& e : set.entries()) {
+    std::cout << e.key->kid() << " " << jwt::KeyStateName(e.state) << " "
+              << jwt::AlgorithmName(e.key->algorithm()) << "\n";
+  }
+}
+
+void Rotate(const RotateArgs& args) {
+  jwt::RotateOptions options;
+  options.type = args.type == "rsa" ? jwt::KeyType::kRsa : jwt::KeyType::kEd25519;
+  options.rsa_bits = args.bits;
+  options.keep_retired = args.keep_retired;
+  auto set = jwt::KeyDirectory(args.dir).Rotate(options);
+  if (!set) Exit(kExitFailure, set.error());
+  PrintKeySet(*set);
+}
+
+void List(const std::string& dir) {
+  auto set = jwt::KeyDirectory(dir).Load();
+  if (!set) Exit(kExitFailure, set.error());
+  PrintKeySet(*set);
+}
+
 }  // namespace
 
 void RegisterKeysCommands(CLI::App& app) {
@@ -102,6 +132,34 @@ void RegisterKeysCommands(CLI::App& app) {
       keys->add_subcommand("thumbprint", "Print the RFC 7638 SHA-256 thumbprint of a key");
   thumb->add_option("file", *thumb_file, "A PEM key or a JWK (JSON)")->required();
   thumb->callback([thumb_file] { Thumbprint(*thumb_file); });
+
+  auto rotate_args = std::make_shared<RotateArgs>();
+  CLI::App* rotate = keys->add_subcommand(
+      "rotate",
+      "One rotation step of a key directory (keys.json + one 0600 PEM per key): an empty "
+      "directory gets an active and a next key; otherwise next becomes active, active "
+      "becomes retired, a new next key is made, and retired keys beyond --keep-retired are "
+      "deleted. Next and retired keys validate and are published; only the active key "
+      "signs. Prints one line per key: kid, state, algorithm.");
+  rotate->add_option("--dir", rotate_args->dir, "Key directory (created if missing)")->required();
+  rotate->add_option("--type", rotate_args->type, "Type of new keys: ed25519 or rsa")
+      ->default_val("ed25519")
+      ->check(CLI::IsMember({"ed25519", "rsa"}));
+  rotate->add_option("--bits", rotate_args->bits, "RSA modulus size of new keys")
+      ->default_val(2048)
+      ->check(CLI::Range(2048, 8192));
+  rotate
+      ->add_option("--keep-retired", rotate_args->keep_retired,
+                   "Retired keys to keep for validating older tokens")
+      ->default_val(1)
+      ->check(CLI::Range(0, 100));
+  rotate->callback([rotate_args] { Rotate(*rotate_args); });
+
+  auto list_dir = std::make_shared<std::string>();
+  CLI::App* list = keys->add_subcommand(
+      "list", "Print the keys of a key directory: kid, state, algorithm (one line each)");
+  list->add_option("--dir", *list_dir, "Key directory")->required();
+  list->callback([list_dir] { List(*list_dir); });
 }
 
 }  // namespace airlock::cli

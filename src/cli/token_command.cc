@@ -1,10 +1,8 @@
 // airlock token mint|verify|inspect
 
 #include <CLI/CLI.hpp>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-
 #include <iostream>
 
 #include "cli/commands.h"
@@ -137,8 +135,9 @@ void RegisterTokenCommands(CLI::App& app) {
 
   auto mint_args = std::make_shared<MintArgs>();
   CLI::App* mint = token->add_subcommand(
-      "mint", "Sign a token and print it followed by a newline. Claims: jti (fresh uuid4 hex), "
-              "iss, aud, sub, scope, iat, nbf = iat, exp = iat + ttl, and any --claim.");
+      "mint",
+      "Sign a token and print it followed by a newline. Claims: jti (fresh uuid4 hex), "
+      "iss, aud, sub, scope, iat, nbf = iat, exp = iat + ttl, and any --claim.");
   auto* key_opt = mint->add_option("--key", mint_args->key_file, "Private key (PEM)");
   auto* secret_opt = mint->add_option(
       "--secret-file", mint_args->secret_file,
@@ -167,8 +166,9 @@ void RegisterTokenCommands(CLI::App& app) {
       "Validate a token (signature, exp/iat/nbf with leeway, aud, iss and every strict "
       "parsing rule). Valid: exit 0 and the claims as one JSON object on stdout. Invalid: "
       "exit 1 and one line on stderr saying why. Bad usage: exit 2.");
-  auto* vkey = verify->add_option("--key", verify_args->key_file,
-                                  "PEM or JWK key file; a private key verifies with its public half");
+  auto* vkey =
+      verify->add_option("--key", verify_args->key_file,
+                         "PEM or JWK key file; a private key verifies with its public half");
   auto* vsecret = verify->add_option(
       "--secret-file", verify_args->secret_file,
       "HMAC secret file: its exact bytes, except that one trailing newline is dropped");
@@ -193,10 +193,10 @@ void RegisterTokenCommands(CLI::App& app) {
   });
 
   auto inspect_token = std::make_shared<std::string>();
-  CLI::App* inspect = token->add_subcommand(
-      "inspect",
-      "Print a token's header and claims WITHOUT verifying it, as "
-      "{\"verified\":false,\"header\":…,\"claims\":…}");
+  CLI::App* inspect =
+      token->add_subcommand("inspect",
+                            "Print a token's header and claims WITHOUT verifying it, as "
+                            "{\"verified\":false,\"header\":…,\"claims\":…}");
   inspect->add_option("token", *inspect_token, "The token, or - to read it from stdin")->required();
   inspect->callback([inspect_token] { Inspect(*inspect_token); });
 }

@@ -35,9 +35,9 @@ Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
     if (n == 0) break;
     if (out.size() + static_cast<size_t>(n) > max_bytes) {
       ::close(fd);
-      return std::unexpected(Error(ErrorCode::kResourceExhausted,
-                                   path + " is larger than " + std::to_string(max_bytes) +
-                                       " bytes"));
+      return std::unexpected(
+          Error(ErrorCode::kResourceExhausted,
+                path + " is larger than " + std::to_string(max_bytes) + " bytes"));
     }
     out.append(buf, static_cast<size_t>(n));
   }

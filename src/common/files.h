@@ -4,8 +4,9 @@
 // replace an existing file and are created with their final mode (no window in which
 // another user can open them).
 
-#include <string>
 #include <sys/types.h>
+
+#include <string>
 
 #include "common/error.h"
 

@@ -115,9 +115,12 @@ Result<std::string> ThumbprintOf(KeyType type, EVP_PKEY* pkey, std::string_view 
 Result<Algorithm> PickAlgorithm(KeyType type, std::optional<Algorithm> requested) {
   if (!requested) {
     switch (type) {
-      case KeyType::kSecret: return Algorithm::kHS512;
-      case KeyType::kRsa: return Algorithm::kRS256;
-      case KeyType::kEd25519: return Algorithm::kEdDSA;
+      case KeyType::kSecret:
+        return Algorithm::kHS512;
+      case KeyType::kRsa:
+        return Algorithm::kRS256;
+      case KeyType::kEd25519:
+        return Algorithm::kEdDSA;
     }
   }
   Algorithm alg = *requested;
@@ -127,7 +130,8 @@ Result<Algorithm> PickAlgorithm(KeyType type, std::optional<Algorithm> requested
   if (!fits) {
     static constexpr std::string_view kTypeNames[] = {"an HMAC secret", "an RSA key",
                                                       "an Ed25519 key"};
-    return InvalidArgument("algorithm " + std::string(AlgorithmName(alg)) + " cannot be used with " +
+    return InvalidArgument("algorithm " + std::string(AlgorithmName(alg)) +
+                           " cannot be used with " +
                            std::string(kTypeNames[static_cast<int>(type)]));
   }
   return alg;
@@ -199,12 +203,14 @@ Result<void> Prepare(Key::Impl& impl, KeyType type, Algorithm alg, std::string_v
     impl.signature_size = 64;
     return {};
   }
-  impl.md_name = alg == Algorithm::kRS256 ? "SHA256" : alg == Algorithm::kRS512 ? "SHA512" : nullptr;
+  impl.md_name = alg == Algorithm::kRS256   ? "SHA256"
+                 : alg == Algorithm::kRS512 ? "SHA512"
+                                            : nullptr;
   impl.signature_size = static_cast<size_t>(EVP_PKEY_get_size(impl.pkey));
   impl.verify_proto = EVP_MD_CTX_new();
   if (impl.verify_proto == nullptr ||
-      EVP_DigestVerifyInit_ex(impl.verify_proto, nullptr, impl.md_name, nullptr, nullptr,
-                              impl.pkey, nullptr) != 1) {
+      EVP_DigestVerifyInit_ex(impl.verify_proto, nullptr, impl.md_name, nullptr, nullptr, impl.pkey,
+                              nullptr) != 1) {
     ClearOpenSslErrors();
     return Internal("cannot prepare signature verification");
   }
@@ -228,13 +234,13 @@ struct KeyBuilder {
   // Completes `key`: pins the algorithm, computes the thumbprint and kid, and prepares the
   // OpenSSL contexts. Takes ownership of `pkey` (nullptr for secrets).
   static Result<KeyPtr> Finish(std::shared_ptr<Key> key, KeyType type,
-                               std::optional<Algorithm> requested, std::string kid,
-                               bool can_sign, EVP_PKEY* pkey, std::string_view secret);
+                               std::optional<Algorithm> requested, std::string kid, bool can_sign,
+                               EVP_PKEY* pkey, std::string_view secret);
 };
 
 Result<KeyPtr> KeyBuilder::Finish(std::shared_ptr<Key> key, KeyType type,
-                                 std::optional<Algorithm> requested, std::string kid,
-                                 bool can_sign, EVP_PKEY* pkey, std::string_view secret) {
+                                  std::optional<Algorithm> requested, std::string kid,
+                                  bool can_sign, EVP_PKEY* pkey, std::string_view secret) {
   key->impl_ = std::make_unique<Key::Impl>();
   key->impl_->pkey = pkey;  // owned from here on
   auto alg = PickAlgorithm(type, requested);
@@ -268,7 +274,7 @@ Result<KeyPtr> Key::FromSecret(std::string_view secret, std::optional<Algorithm>
                            " bytes; HS512 needs at least " + std::to_string(kMinSecretBytes));
   }
   return KeyBuilder::Finish(KeyBuilder::New(), KeyType::kSecret, alg, std::move(kid), true, nullptr,
-                           secret);
+                            secret);
 }
 
 Result<KeyPtr> Key::FromPem(std::string_view pem, std::optional<Algorithm> alg, std::string kid) {
@@ -276,8 +282,8 @@ Result<KeyPtr> Key::FromPem(std::string_view pem, std::optional<Algorithm> alg, 
   if (!bio) return Internal("out of memory");
   bool is_private = true;
   // An empty passphrase callback: encrypted PEM files are refused instead of prompting.
-  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio.get(), nullptr,
-                                           [](char*, int, int, void*) { return 0; }, nullptr);
+  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(
+      bio.get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr);
   if (pkey == nullptr) {
     ClearOpenSslErrors();
     BIO_reset(bio.get());
@@ -376,7 +382,8 @@ Result<KeyPtr> Key::FromJwk(std::string_view jwk_json, std::optional<Algorithm> 
   if (auto k = jwk.find("kid"); k != jwk.end()) {
     if (!k->value().is_string()) return InvalidArgument("JWK 'kid' is not a string");
     kid = std::string(k->value().as_string());
-    if (!IsValidKid(kid)) return InvalidArgument("JWK 'kid' must be 1-128 characters from [A-Za-z0-9._-]");
+    if (!IsValidKid(kid))
+      return InvalidArgument("JWK 'kid' must be 1-128 characters from [A-Za-z0-9._-]");
   }
 
   if (kty == "oct") {
@@ -440,7 +447,7 @@ Result<KeyPtr> Key::With(std::optional<Algorithm> alg, std::string kid) const {
   if (type_ == KeyType::kSecret) return FromSecret(secret_, alg, std::move(kid));
   if (EVP_PKEY_up_ref(impl_->pkey) != 1) return Internal("EVP_PKEY_up_ref failed");
   return KeyBuilder::Finish(KeyBuilder::New(), type_, alg, std::move(kid), can_sign_, impl_->pkey,
-                           {});
+                            {});
 }
 
 Result<std::string> Key::PublicJwk() const {
@@ -572,8 +579,7 @@ bool Key::Verify(std::string_view input, std::string_view signature) const {
   return ok == 1;
 }
 
-Result<KeyPtr> LoadKeyFile(const std::string& path, std::optional<Algorithm> alg,
-                           std::string kid) {
+Result<KeyPtr> LoadKeyFile(const std::string& path, std::optional<Algorithm> alg, std::string kid) {
   auto text = ReadFile(path);
   if (!text) return std::unexpected(text.error());
   size_t first = text->find_first_not_of(" \t\r\n");

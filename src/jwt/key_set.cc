@@ -10,9 +10,12 @@ namespace json = boost::json;
 
 std::string_view KeyStateName(KeyState state) {
   switch (state) {
-    case KeyState::kNext: return "next";
-    case KeyState::kActive: return "active";
-    case KeyState::kRetired: return "retired";
+    case KeyState::kNext:
+      return "next";
+    case KeyState::kActive:
+      return "active";
+    case KeyState::kRetired:
+      return "retired";
   }
   return "?";
 }

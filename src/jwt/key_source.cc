@@ -30,9 +30,8 @@ JwksKeySource::JwksKeySource(std::string location, UrlFetcher fetcher, const Clo
       set_(std::make_shared<const KeySet>()) {}
 
 Result<std::unique_ptr<JwksKeySource>> JwksKeySource::Create(std::string location,
-                                                              UrlFetcher fetcher,
-                                                              const Clock& clock,
-                                                              JwksSourceOptions options) {
+                                                             UrlFetcher fetcher, const Clock& clock,
+                                                             JwksSourceOptions options) {
   if (IsUrl(location) && !fetcher) {
     return InvalidArgument("no HTTP client to fetch the JWKS from " + location);
   }
@@ -98,12 +97,11 @@ void JwksKeySource::PollLoop(std::stop_token stop) {
 }
 
 Result<std::shared_ptr<KeySource>> MakeValidationKeySource(const ValidationKeyConfig& config,
-                                                           UrlFetcher fetcher,
-                                                           const Clock& clock,
+                                                           UrlFetcher fetcher, const Clock& clock,
                                                            JwksSourceOptions options) {
   if (!config.trusted_jwks_url.empty()) {
-    auto source = JwksKeySource::Create(config.trusted_jwks_url, std::move(fetcher), clock,
-                                        options);
+    auto source =
+        JwksKeySource::Create(config.trusted_jwks_url, std::move(fetcher), clock, options);
     if (!source) return std::unexpected(source.error());
     return std::shared_ptr<KeySource>(std::move(*source));
   }

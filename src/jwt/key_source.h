@@ -108,8 +108,7 @@ struct ValidationKeyConfig {
   std::string kid;                     // [api_auth] jwt_kid; empty = thumbprint
 };
 Result<std::shared_ptr<KeySource>> MakeValidationKeySource(const ValidationKeyConfig& config,
-                                                           UrlFetcher fetcher,
-                                                           const Clock& clock,
+                                                           UrlFetcher fetcher, const Clock& clock,
                                                            JwksSourceOptions options = {});
 
 }  // namespace airlock::jwt

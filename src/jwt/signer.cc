@@ -86,7 +86,8 @@ Result<std::string> TokenSigner::Mint(const MintRequest& request) const {
   for (const auto& [name, value_json] : request.extra_claims) {
     for (std::string_view reserved : kReservedClaims) {
       if (name == reserved) {
-        return InvalidArgument("claim '" + name + "' is set by the signer and cannot be overridden");
+        return InvalidArgument("claim '" + name +
+                               "' is set by the signer and cannot be overridden");
       }
     }
     if (claims.contains(name)) return InvalidArgument("claim '" + name + "' given twice");

@@ -6,7 +6,6 @@
 // the given limit, and numbers that do not fit a 64-bit integer or a finite double.
 
 #include <boost/json/value.hpp>
-
 #include <string>
 #include <string_view>
 

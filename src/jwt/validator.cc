@@ -1,7 +1,6 @@
 #include "jwt/validator.h"
 
 #include <boost/json/monotonic_resource.hpp>
-
 #include <cmath>
 
 #include "jwt/base64url.h"
@@ -29,23 +28,40 @@ namespace json = boost::json;
 
 std::string_view FailureName(Failure failure) {
   switch (failure) {
-    case Failure::kTooLarge: return "too_large";
-    case Failure::kMalformed: return "malformed";
-    case Failure::kUnsupportedAlgorithm: return "unsupported_algorithm";
-    case Failure::kForbiddenHeader: return "forbidden_header";
-    case Failure::kBadKid: return "bad_kid";
-    case Failure::kUnknownKid: return "unknown_kid";
-    case Failure::kMissingKid: return "missing_kid";
-    case Failure::kAlgorithmMismatch: return "algorithm_mismatch";
-    case Failure::kAlgorithmNotAllowed: return "algorithm_not_allowed";
-    case Failure::kBadSignature: return "bad_signature";
-    case Failure::kExpired: return "expired";
-    case Failure::kNotYetValid: return "not_yet_valid";
-    case Failure::kIssuedInFuture: return "issued_in_future";
-    case Failure::kMissingClaim: return "missing_claim";
-    case Failure::kBadClaim: return "bad_claim";
-    case Failure::kWrongAudience: return "wrong_audience";
-    case Failure::kWrongIssuer: return "wrong_issuer";
+    case Failure::kTooLarge:
+      return "too_large";
+    case Failure::kMalformed:
+      return "malformed";
+    case Failure::kUnsupportedAlgorithm:
+      return "unsupported_algorithm";
+    case Failure::kForbiddenHeader:
+      return "forbidden_header";
+    case Failure::kBadKid:
+      return "bad_kid";
+    case Failure::kUnknownKid:
+      return "unknown_kid";
+    case Failure::kMissingKid:
+      return "missing_kid";
+    case Failure::kAlgorithmMismatch:
+      return "algorithm_mismatch";
+    case Failure::kAlgorithmNotAllowed:
+      return "algorithm_not_allowed";
+    case Failure::kBadSignature:
+      return "bad_signature";
+    case Failure::kExpired:
+      return "expired";
+    case Failure::kNotYetValid:
+      return "not_yet_valid";
+    case Failure::kIssuedInFuture:
+      return "issued_in_future";
+    case Failure::kMissingClaim:
+      return "missing_claim";
+    case Failure::kBadClaim:
+      return "bad_claim";
+    case Failure::kWrongAudience:
+      return "wrong_audience";
+    case Failure::kWrongIssuer:
+      return "wrong_issuer";
   }
   return "?";
 }
@@ -112,8 +128,7 @@ std::expected<Header, ValidationError> CheckHeader(const json::object& header) {
       if (!v.is_string() || v.as_string() != "JWT") {
         return Fail(Failure::kMalformed, "header 'typ' must be \"JWT\"");
       }
-    } else if (name == "crit" || name == "jku" || name == "x5u" || name == "jwk" ||
-               name == "x5c") {
+    } else if (name == "crit" || name == "jku" || name == "x5u" || name == "jwk" || name == "x5c") {
       return Fail(Failure::kForbiddenHeader,
                   "header parameter '" + std::string(name) + "' is not allowed");
     }
@@ -176,8 +191,7 @@ Validator::Validator(std::shared_ptr<KeySource> keys, ValidatorOptions options, 
     : keys_(std::move(keys)), options_(std::move(options)), clock_(clock) {}
 
 Result<std::unique_ptr<Validator>> Validator::Create(std::shared_ptr<KeySource> keys,
-                                                     ValidatorOptions options,
-                                                     const Clock& clock) {
+                                                     ValidatorOptions options, const Clock& clock) {
   if (!keys) return InvalidArgument("validator needs a key source");
   if (options.audiences.empty()) return InvalidArgument("validator needs at least one audience");
   if (options.leeway_seconds < 0 || options.leeway_seconds > kMaxLeewaySeconds) {

@@ -52,10 +52,10 @@ enum class Failure {
   kAlgorithmNotAllowed,
   kBadSignature,
   kExpired,
-  kNotYetValid,      // nbf in the future
-  kIssuedInFuture,   // iat in the future
-  kMissingClaim,     // exp or iat absent
-  kBadClaim,         // wrong type or out of range
+  kNotYetValid,     // nbf in the future
+  kIssuedInFuture,  // iat in the future
+  kMissingClaim,    // exp or iat absent
+  kBadClaim,        // wrong type or out of range
   kWrongAudience,
   kWrongIssuer,
 };
@@ -81,8 +81,7 @@ class Validator {
  public:
   // InvalidArgument for empty audiences or a leeway outside [0, kMaxLeewaySeconds].
   static Result<std::unique_ptr<Validator>> Create(std::shared_ptr<KeySource> keys,
-                                                   ValidatorOptions options,
-                                                   const Clock& clock);
+                                                   ValidatorOptions options, const Clock& clock);
 
   std::expected<Claims, ValidationError> Validate(std::string_view token) const;
 
