@@ -1,0 +1,47 @@
+#include "http/message.h"
+
+#include <strings.h>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
+namespace airlock::http {
+
+std::string_view FindHeader(const Headers& headers, std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), name.size()) == 0) return v;
+  }
+  return {};
+}
+
+void Response::SetHeader(std::string name, std::string value) {
+  for (auto& [k, v] : headers) {
+    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), name.size()) == 0) {
+      v = std::move(value);
+      return;
+    }
+  }
+  headers.emplace_back(std::move(name), std::move(value));
+}
+
+Response Response::Json(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.headers.emplace_back("Content-Type", "application/json");
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::Detail(int status, std::string_view detail) {
+  return Json(status, "{\"detail\":" + JsonQuote(detail) + "}");
+}
+
+Response Response::NoContent() {
+  Response r;
+  r.status = 204;
+  return r;
+}
+
+std::string JsonQuote(std::string_view s) { return boost::json::serialize(boost::json::string(s)); }
+
+}  // namespace airlock::http

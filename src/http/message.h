@@ -1,0 +1,52 @@
+#pragma once
+// Request and Response as handlers see them: plain structs, no Beast types, so handlers
+// are pure functions that are unit-tested without sockets.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace airlock::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// The first value of header `name` (case-insensitive), or empty.
+std::string_view FindHeader(const Headers& headers, std::string_view name);
+
+struct Request {
+  std::string method;  // "GET", "PUT", ...
+  std::string target;  // as sent: path and query
+  std::string path;    // percent-decoded path, no query
+  std::string query;   // raw query string without '?'
+  Headers headers;
+  std::string body;
+  std::string remote_address;
+  std::string request_id;  // the correlation-id: echoed from the client or generated
+  bool tls = false;
+
+  std::string_view Header(std::string_view name) const { return FindHeader(headers, name); }
+};
+
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+
+  void SetHeader(std::string name, std::string value);
+  std::string_view Header(std::string_view name) const { return FindHeader(headers, name); }
+
+  // A JSON response: the body as given, Content-Type application/json.
+  static Response Json(int status, std::string body);
+  // {"detail": "<detail>"} with the detail JSON-escaped.
+  static Response Detail(int status, std::string_view detail);
+  static Response NoContent();
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+// `s` as a JSON string literal, quotes included.
+std::string JsonQuote(std::string_view s);
+
+}  // namespace airlock::http

@@ -1,0 +1,78 @@
+#include "http/router.h"
+
+namespace airlock::http {
+namespace {
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  if (!path.empty() && path[0] == '/') pos = 1;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    out.push_back(path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  return out;
+}
+
+bool IsCapture(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+}  // namespace
+
+std::string_view PathParams::Get(std::string_view name) const {
+  for (const auto& [k, v] : params_) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+Router& Router::Add(std::string method, std::string_view pattern, RouteHandler handler) {
+  Route_ route{std::move(method), {}, std::move(handler)};
+  for (auto segment : SplitPath(pattern)) route.segments.emplace_back(segment);
+  routes_.push_back(std::move(route));
+  return *this;
+}
+
+bool Router::Match(const Route_& route, const std::vector<std::string_view>& path,
+                   PathParams* params) {
+  if (route.segments.size() != path.size()) return false;
+  for (size_t i = 0; i < path.size(); ++i) {
+    const std::string& want = route.segments[i];
+    if (IsCapture(want)) {
+      if (path[i].empty()) return false;
+    } else if (want != path[i]) {
+      return false;
+    }
+  }
+  if (params != nullptr) {
+    for (size_t i = 0; i < path.size(); ++i) {
+      const std::string& want = route.segments[i];
+      if (IsCapture(want)) params->Add(want.substr(1, want.size() - 2), std::string(path[i]));
+    }
+  }
+  return true;
+}
+
+Response Router::Route(const Request& request) const {
+  const auto path = SplitPath(request.path);
+  std::string allow;
+  for (const auto& route : routes_) {
+    if (!Match(route, path, nullptr)) continue;
+    if (route.method == request.method) {
+      PathParams params;
+      Match(route, path, &params);
+      return route.handler(request, params);
+    }
+    if (!allow.empty()) allow += ", ";
+    allow += route.method;
+  }
+  if (allow.empty()) return Response::Detail(404, "Not Found");
+  Response r = Response::Detail(405, "Method Not Allowed");
+  r.SetHeader("Allow", allow);
+  return r;
+}
+
+}  // namespace airlock::http

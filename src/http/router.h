@@ -1,0 +1,51 @@
+#pragma once
+// Router maps (method, path pattern) to handlers. Patterns are '/'-separated literal
+// segments and {name} captures, e.g. "/task-instances/{id}/run"; a capture matches one
+// non-empty segment. A path no pattern matches is 404 {"detail":"Not Found"}; a path
+// that matches with another method is 405 {"detail":"Method Not Allowed"} with an Allow
+// header. Routes are added before serving; Route() is then safe from any thread.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/message.h"
+
+namespace airlock::http {
+
+class PathParams {
+ public:
+  // The captured segment, or empty.
+  std::string_view Get(std::string_view name) const;
+  void Add(std::string name, std::string value) {
+    params_.emplace_back(std::move(name), std::move(value));
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> params_;
+};
+
+using RouteHandler = std::function<Response(const Request&, const PathParams&)>;
+
+class Router {
+ public:
+  // Adds a route; the pattern must start with '/'. Returns *this for chaining.
+  Router& Add(std::string method, std::string_view pattern, RouteHandler handler);
+
+  // Runs the handler of the first route matching the request's method and path; 404 or
+  // 405 as described above otherwise.
+  Response Route(const Request& request) const;
+
+ private:
+  struct Route_ {
+    std::string method;
+    std::vector<std::string> segments;
+    RouteHandler handler;
+  };
+  static bool Match(const Route_& route, const std::vector<std::string_view>& path,
+                    PathParams* params);
+  std::vector<Route_> routes_;
+};
+
+}  // namespace airlock::http

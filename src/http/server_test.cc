@@ -1,0 +1,267 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace airlock::http {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A raw client socket, so that tests can send exactly the bytes a hostile client would.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~RawClient() { ::close(fd_); }
+  bool connected() const { return connected_; }
+
+  void Send(std::string_view data) {
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      done += static_cast<size_t>(n);
+    }
+  }
+
+  // Reads until one whole response (headers + Content-Length body) has arrived, the peer
+  // closes, or the deadline passes. Returns that response, or whatever arrived.
+  std::string ReadResponse(std::chrono::milliseconds deadline = 5000ms) {
+    auto end = std::chrono::steady_clock::now() + deadline;
+    while (CompleteLength() == 0 && !closed_) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
+      if (left <= 0ms) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        closed_ = true;
+        break;
+      }
+      pending_.append(buf, static_cast<size_t>(n));
+    }
+    size_t len = CompleteLength();
+    if (len == 0) len = pending_.size();
+    std::string out = pending_.substr(0, len);
+    pending_.erase(0, len);
+    return out;
+  }
+
+  // True once the server has closed the connection (within the deadline).
+  bool WaitClosed(std::chrono::milliseconds deadline = 5000ms) {
+    auto end = std::chrono::steady_clock::now() + deadline;
+    while (!closed_) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
+      if (left <= 0ms) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) closed_ = true;
+    }
+    return true;
+  }
+
+ private:
+  // The length of the first complete response in pending_, or 0 if it is incomplete.
+  size_t CompleteLength() const {
+    size_t header_end = pending_.find("\r\n\r\n");
+    if (header_end == std::string::npos) return 0;
+    size_t body = 0;
+    size_t cl = pending_.find("Content-Length: ");
+    if (cl != std::string::npos && cl < header_end) body = std::stoul(pending_.substr(cl + 16));
+    size_t total = header_end + 4 + body;
+    return pending_.size() >= total ? total : 0;
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  bool closed_ = false;
+  std::string pending_;
+};
+
+int StatusOf(const std::string& response) {
+  if (response.size() < 12 || response.compare(0, 9, "HTTP/1.1 ") != 0) return 0;
+  return std::stoi(response.substr(9, 3));
+}
+
+std::string BodyOf(const std::string& response) {
+  size_t p = response.find("\r\n\r\n");
+  return p == std::string::npos ? "" : response.substr(p + 4);
+}
+
+std::string HeaderOf(const std::string& response, std::string_view name) {
+  std::string needle = "\r\n" + std::string(name) + ": ";
+  size_t p = response.find(needle);
+  if (p == std::string::npos) return "";
+  size_t end = response.find("\r\n", p + needle.size());
+  return response.substr(p + needle.size(), end - p - needle.size());
+}
+
+Response Echo(const Request& request) {
+  if (request.path == "/throw") throw std::runtime_error("boom");
+  return Response::Json(200, "{\"method\":\"" + request.method + "\",\"path\":" +
+                                 JsonQuote(request.path) + ",\"body_size\":" +
+                                 std::to_string(request.body.size()) + "}");
+}
+
+std::unique_ptr<Server> StartServer(ServerOptions options = {}, Handler handler = Echo) {
+  options.threads = 2;
+  auto server = Server::Start(std::move(options), std::move(handler));
+  EXPECT_TRUE(server.has_value()) << server.error().ToString();
+  return server ? std::move(*server) : nullptr;
+}
+
+TEST(ServerTest, ServesARequestAndEchoesTheCorrelationId) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  ASSERT_TRUE(client.connected());
+  client.Send("GET /a%20b?x=1 HTTP/1.1\r\nHost: t\r\ncorrelation-id: req-42\r\n\r\n");
+  std::string response = client.ReadResponse();
+  EXPECT_EQ(StatusOf(response), 200);
+  EXPECT_EQ(BodyOf(response), R"({"method":"GET","path":"/a b","body_size":0})");
+  EXPECT_EQ(HeaderOf(response, "correlation-id"), "req-42");
+}
+
+TEST(ServerTest, ReplacesAnUnsafeCorrelationId) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  client.Send("GET / HTTP/1.1\r\nHost: t\r\ncorrelation-id: a b<script>\r\n\r\n");
+  std::string id = HeaderOf(client.ReadResponse(), "correlation-id");
+  EXPECT_EQ(id.size(), 36u);
+  EXPECT_EQ(id.find('<'), std::string::npos);
+}
+
+TEST(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  for (int i = 0; i < 3; ++i) {
+    client.Send("PUT /x HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
+    std::string response = client.ReadResponse();
+    ASSERT_EQ(StatusOf(response), 200) << response;
+    EXPECT_EQ(BodyOf(response), R"({"method":"PUT","path":"/x","body_size":2})");
+  }
+}
+
+TEST(ServerTest, OversizeHeadersAre431) {
+  ServerOptions options;
+  options.max_header_bytes = 1024;
+  auto server = StartServer(options);
+  RawClient client(server->port());
+  client.Send("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(4096, 'a') + "\r\n\r\n");
+  EXPECT_EQ(StatusOf(client.ReadResponse()), 431);
+  EXPECT_TRUE(client.WaitClosed());
+}
+
+TEST(ServerTest, OversizeBodyIs413BeforeTheBodyIsSent) {
+  ServerOptions options;
+  options.max_body_bytes = 1024;
+  auto server = StartServer(options);
+  RawClient client(server->port());
+  // Only the headers: the server must answer from Content-Length alone.
+  client.Send("PUT /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n");
+  EXPECT_EQ(StatusOf(client.ReadResponse()), 413);
+}
+
+TEST(ServerTest, IncompleteRequestIs408) {
+  ServerOptions options;
+  options.read_timeout = 200ms;
+  auto server = StartServer(options);
+  RawClient client(server->port());
+  client.Send("GET / HTTP/1.1\r\nHost: t\r\n");  // never finished
+  EXPECT_EQ(StatusOf(client.ReadResponse()), 408);
+  EXPECT_TRUE(client.WaitClosed());
+}
+
+TEST(ServerTest, IdleConnectionIsClosedQuietly) {
+  ServerOptions options;
+  options.read_timeout = 200ms;
+  auto server = StartServer(options);
+  RawClient client(server->port());
+  EXPECT_TRUE(client.WaitClosed());
+}
+
+TEST(ServerTest, MalformedRequestIs400) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  client.Send("GET / HTTP/1.1\r\nHost t\r\n\r\n");
+  EXPECT_EQ(StatusOf(client.ReadResponse()), 400);
+}
+
+TEST(ServerTest, HandlerThatThrowsIs500AndTheServerCarriesOn) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  client.Send("GET /throw HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string response = client.ReadResponse();
+  EXPECT_EQ(StatusOf(response), 500);
+  EXPECT_EQ(BodyOf(response), R"({"detail":"Internal Server Error"})");
+  RawClient again(server->port());
+  again.Send("GET /fine HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(StatusOf(again.ReadResponse()), 200);
+}
+
+TEST(ServerTest, ShutdownFinishesTheInFlightRequest) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  auto server = StartServer({}, [&](const Request&) {
+    std::unique_lock lock(mu);
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    return Response::Json(200, "{\"done\":true}");
+  });
+  RawClient client(server->port());
+  client.Send("PUT /write HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return entered; }));
+  }
+  auto stopped = std::async(std::launch::async, [&] { server->Shutdown(); });
+  EXPECT_EQ(stopped.wait_for(100ms), std::future_status::timeout);  // still in flight
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  std::string response = client.ReadResponse();
+  EXPECT_EQ(StatusOf(response), 200);
+  EXPECT_EQ(BodyOf(response), R"({"done":true})");
+  EXPECT_EQ(HeaderOf(response, "Connection"), "close");
+  EXPECT_EQ(stopped.wait_for(5s), std::future_status::ready);
+}
+
+TEST(ServerTest, ShutdownClosesIdleConnectionsAndStopsAccepting) {
+  auto server = StartServer();
+  uint16_t port = server->port();
+  RawClient idle(port);
+  ASSERT_TRUE(idle.connected());
+  auto stopped = std::async(std::launch::async, [&] { server->Shutdown(); });
+  EXPECT_EQ(stopped.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(idle.WaitClosed());
+  RawClient late(port);
+  EXPECT_FALSE(late.connected());
+}
+
+}  // namespace
+}  // namespace airlock::http
