@@ -14,6 +14,9 @@ class Clock {
   virtual ~Clock() = default;
   // Seconds since the Unix epoch (wall clock; JWT NumericDate).
   virtual int64_t NowSeconds() const = 0;
+  // Microseconds since the Unix epoch, for records that order events (the audit log).
+  // Clocks without sub-second resolution (FakeClock) return NowSeconds() × 10^6.
+  virtual int64_t NowMicros() const { return NowSeconds() * 1000000; }
   // A monotonic reading for intervals and rate limits.
   virtual std::chrono::steady_clock::time_point Monotonic() const = 0;
 };
@@ -21,6 +24,7 @@ class Clock {
 class SystemClock final : public Clock {
  public:
   int64_t NowSeconds() const override;
+  int64_t NowMicros() const override;
   std::chrono::steady_clock::time_point Monotonic() const override;
   // A process-wide instance; it has no state, so sharing it is safe.
   static const Clock& Instance();
