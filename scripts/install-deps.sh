@@ -7,6 +7,8 @@ packages=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git
   clang clang-format libclang-rt-14-dev
+  # the fuzz build (scripts/fuzz.sh): libstdc++ 12's std::expected needs clang >= 16
+  clang-16 libclang-rt-16-dev
   # libraries (SPEC: Debian 12 packages only)
   libssl-dev
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev

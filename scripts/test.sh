@@ -3,7 +3,8 @@
 #   1. install every package the build and tests need (idempotent);
 #   2. build (RelWithDebInfo, -Wall -Wextra -Werror) and run ctest;
 #   3. check formatting;
-#   4. build again with AddressSanitizer + UndefinedBehaviorSanitizer and run ctest there.
+#   4. build again with AddressSanitizer + UndefinedBehaviorSanitizer and run ctest there;
+#   5. a short libFuzzer run of the token parser/validator (clang, ASan+UBSan).
 # Exits non-zero on the first failure. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +30,8 @@ bash scripts/build.sh build-asan -DAIRLOCK_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 step "tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+step "fuzz smoke: token parser/validator, 20 s (build-fuzz/; longer runs: scripts/fuzz.sh)"
+bash scripts/fuzz.sh 20
 
 step "all checks passed"

@@ -1,0 +1,185 @@
+// libFuzzer target for the token parser and validator (the strict rules of SPEC §2).
+// Each input is used in four ways; none may crash, leak, hit undefined behaviour or break
+// one of the invariants below:
+//  1. as a compact token: every validator of the fixture (HS512, RS256 and EdDSA keys,
+//     alone and as one set), DecodeUnverified, and VerifyCompactSignature with each key;
+//  2. the same token with its signature replaced by a valid HS512 one, so that mutations
+//     of the header and payload segments get past the signature check to the claim checks
+//     (which an unmodified fuzzed token almost never reaches);
+//  3. if it holds a '\n', as "header JSON '\n' payload JSON", encoded and HS512-signed, so
+//     that mutations of the raw JSON reach the claim checks without base64url in the way;
+//  4. as text for the strict JSON parser, the base64url decoder and the JWKS parser.
+// Invariants (a violation aborts, which libFuzzer reports as a crash):
+//  - an accepted token is canonical: re-encoding its decoded segments gives back the token
+//    byte for byte (the Execution API's verified-token cache keys on token bytes);
+//  - accepted claims respect the fixture's clock, leeway and audience;
+//  - a successful base64url decode re-encodes to its input, and decode(encode(x)) == x;
+//  - a document the strict parser accepts serializes to one it accepts again, equal.
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/serialize.hpp>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "fuzz_fixture.h"
+#include "jwt/base64url.h"
+#include "jwt/key_set.h"
+#include "jwt/strict_json.h"
+#include "jwt/validator.h"
+
+namespace airlock::fuzz {
+namespace {
+
+namespace json = boost::json;
+
+void Check(bool ok, const char* invariant) {
+  if (!ok) {
+    std::fprintf(stderr, "invariant violated: %s\n", invariant);
+    std::abort();
+  }
+}
+
+// Boost.JSON 1.81 parses decimal numbers to within an ulp, not exactly, so a serialized
+// double may come back one ulp off: compare doubles with a relative tolerance.
+bool SameJson(const json::value& a, const json::value& b) {
+  if (a.is_double() || b.is_double()) {
+    if (!a.is_double() || !b.is_double()) return false;
+    double x = a.get_double(), y = b.get_double();
+    return x == y || std::fabs(x - y) <= 1e-15 * std::fmax(std::fabs(x), std::fabs(y));
+  }
+  if (a.is_object()) {
+    if (!b.is_object() || a.as_object().size() != b.as_object().size()) return false;
+    for (const auto& member : a.as_object()) {
+      const json::value* other = b.as_object().if_contains(member.key());
+      if (other == nullptr || !SameJson(member.value(), *other)) return false;
+    }
+    return true;
+  }
+  if (a.is_array()) {
+    if (!b.is_array() || a.as_array().size() != b.as_array().size()) return false;
+    for (size_t i = 0; i < a.as_array().size(); ++i) {
+      if (!SameJson(a.as_array()[i], b.as_array()[i])) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
+void FuzzStrictJson(std::string_view text) {
+  auto value = jwt::ParseStrictJson(text, jwt::kMaxJsonDepth);
+  // The validator's way: a stack buffer that spills to the heap.
+  unsigned char buffer[512];
+  json::monotonic_resource mr(buffer, sizeof buffer);
+  auto on_stack = jwt::ParseStrictJsonObject(text, jwt::kMaxJsonDepth, &mr);
+  Check(value.has_value() == on_stack.has_value() || (value && !value->is_object()),
+        "strict JSON: the storage changed the verdict");
+  if (!value) return;
+  std::string again = json::serialize(*value);
+  auto reparsed = jwt::ParseStrictJson(again, jwt::kMaxJsonDepth);
+  Check(reparsed.has_value(), "strict JSON: a serialized document does not parse again");
+  Check(SameJson(*value, *reparsed), "strict JSON: a serialized document changed");
+}
+
+void FuzzBase64Url(std::string_view text) {
+  auto decoded = jwt::Base64UrlDecode(text);
+  if (decoded) {
+    Check(jwt::Base64UrlEncode(*decoded) == text,
+          "base64url: decode accepted a non-canonical form");
+  }
+  auto round_trip = jwt::Base64UrlDecode(jwt::Base64UrlEncode(text));
+  Check(round_trip && *round_trip == text, "base64url: decode(encode(x)) != x");
+}
+
+void CheckAccepted(std::string_view token, const jwt::Claims& claims) {
+  size_t d1 = token.find('.');
+  size_t d2 = token.find('.', d1 + 1);
+  Check(d1 != std::string_view::npos && d2 != std::string_view::npos &&
+            token.find('.', d2 + 1) == std::string_view::npos,
+        "accepted a token without exactly three segments");
+  std::string canonical;
+  for (std::string_view segment :
+       {token.substr(0, d1), token.substr(d1 + 1, d2 - d1 - 1), token.substr(d2 + 1)}) {
+    auto bytes = jwt::Base64UrlDecode(segment);
+    Check(bytes.has_value(), "accepted a segment that is not base64url");
+    if (!canonical.empty()) canonical.push_back('.');
+    canonical += jwt::Base64UrlEncode(*bytes);
+  }
+  Check(canonical == token, "accepted a token that is not canonical");
+  Check(jwt::Base64UrlDecode(token.substr(d1 + 1, d2 - d1 - 1)) == claims.payload_json,
+        "claims.payload_json is not the payload");
+  const int64_t leeway = jwt::kDefaultLeewaySeconds;
+  Check(claims.exp > kFuzzNow - leeway, "accepted an expired token");
+  Check(claims.iat <= kFuzzNow + leeway, "accepted a token issued in the future");
+  Check(!claims.nbf || *claims.nbf <= kFuzzNow + leeway, "accepted a token before its nbf");
+  Check(claims.exp <= jwt::kMaxNumericDate && claims.iat >= 0, "accepted a date out of range");
+  bool audience = false;
+  for (const auto& aud : claims.aud) audience |= aud == kAudience;
+  Check(audience, "accepted a token for another audience");
+}
+
+void FuzzToken(std::string_view token) {
+  for (const auto& validator : Validators()) {
+    auto claims = validator->Validate(token);
+    if (claims) CheckAccepted(token, *claims);
+  }
+  auto decoded = jwt::DecodeUnverified(token);
+  if (decoded) FuzzStrictJson(decoded->header_json);
+  const FuzzKeys& keys = Keys();
+  for (const auto& key : {keys.hs512, keys.rs256, keys.eddsa}) {
+    jwt::VerifyCompactSignature(token, *key);
+  }
+}
+
+// `signing_input` ("header.payload") with a valid HS512 signature appended.
+std::string SignHs512(std::string_view signing_input) {
+  auto signature = Keys().hs512->Sign(signing_input);
+  Check(signature.has_value(), "HS512 signing failed");
+  std::string token(signing_input);
+  token.push_back('.');
+  jwt::Base64UrlEncodeTo(*signature, token);
+  return token;
+}
+
+}  // namespace
+}  // namespace airlock::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace airlock;
+  using namespace airlock::fuzz;
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+
+  // 1. The input as a token.
+  FuzzToken(input);
+
+  // 2. Its signing input, validly signed. Bounded by the token limit: a longer one is
+  // refused before parsing, which (1) covers already.
+  if (size_t last_dot = input.rfind('.');
+      last_dot != std::string_view::npos && last_dot < jwt::kMaxTokenBytes) {
+    FuzzToken(SignHs512(input.substr(0, last_dot)));
+  }
+
+  // 3. Raw header and payload JSON, encoded and signed.
+  if (size_t newline = input.find('\n'); newline != std::string_view::npos) {
+    std::string_view header = input.substr(0, newline);
+    std::string_view payload = input.substr(newline + 1);
+    FuzzStrictJson(header);
+    FuzzStrictJson(payload);
+    if (size < jwt::kMaxTokenBytes / 2) {
+      std::string signing_input = jwt::Base64UrlEncode(header);
+      signing_input.push_back('.');
+      jwt::Base64UrlEncodeTo(payload, signing_input);
+      FuzzToken(SignHs512(signing_input));
+    }
+  }
+
+  // 4. The parsers on their own.
+  FuzzStrictJson(input);
+  FuzzBase64Url(input);
+  jwt::ParseJwks(input);
+  return 0;
+}
