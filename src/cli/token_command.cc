@@ -138,13 +138,18 @@ void RegisterTokenCommands(CLI::App& app) {
       "mint",
       "Sign a token and print it followed by a newline. Claims: jti (fresh uuid4 hex), "
       "iss, aud, sub, scope, iat, nbf = iat, exp = iat + ttl, and any --claim.");
+  // Repeatable options take one value per flag (allow_extra_args(false)): CLI11 would
+  // otherwise let "--aud A" swallow the words after it, so "verify --aud A X TOKEN" would
+  // silently accept audience X instead of refusing the stray argument.
   auto* key_opt = mint->add_option("--key", mint_args->key_file, "Private key (PEM)");
   auto* secret_opt = mint->add_option(
       "--secret-file", mint_args->secret_file,
       "HMAC secret file: its exact bytes, except that one trailing newline is dropped");
   key_opt->excludes(secret_opt);
   mint->add_option("--alg", mint_args->alg, "HS512, RS256, RS512 or EdDSA (default: from the key)");
-  mint->add_option("--aud", mint_args->aud, "Audience (repeat for several)")->required();
+  mint->add_option("--aud", mint_args->aud, "Audience (repeat for several)")
+      ->required()
+      ->allow_extra_args(false);
   mint->add_option("--iss", mint_args->iss, "Issuer");
   mint->add_option("--sub", mint_args->sub, "Subject")->required();
   mint->add_option("--scope", mint_args->scope, "Token scope, e.g. execution or workload");
@@ -152,7 +157,8 @@ void RegisterTokenCommands(CLI::App& app) {
       ->default_val(600)
       ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 86400));
   mint->add_option("--kid", mint_args->kid, "Key id to put in the header (default: RFC 7638)");
-  mint->add_option("--claim", mint_args->claims, "Extra claim NAME=JSON (repeatable)");
+  mint->add_option("--claim", mint_args->claims, "Extra claim NAME=JSON (repeatable)")
+      ->allow_extra_args(false);
   mint->callback([mint_args] {
     if (mint_args->key_file.empty() == mint_args->secret_file.empty()) {
       Exit(kExitUsage, "give exactly one of --key or --secret-file");
@@ -175,10 +181,14 @@ void RegisterTokenCommands(CLI::App& app) {
   auto* vjwks = verify->add_option("--jwks", verify_args->jwks, "JWKS file or http(s) URL");
   vkey->excludes(vsecret)->excludes(vjwks);
   vsecret->excludes(vjwks);
-  verify->add_option("--alg", verify_args->algs,
-                     "Accepted algorithm (repeatable with --jwks; with --key/--secret-file one "
-                     "--alg pins the key's algorithm, default: from the key)");
-  verify->add_option("--aud", verify_args->aud, "Accepted audience (repeatable)")->required();
+  verify
+      ->add_option("--alg", verify_args->algs,
+                   "Accepted algorithm (repeatable with --jwks; with --key/--secret-file one "
+                   "--alg pins the key's algorithm, default: from the key)")
+      ->allow_extra_args(false);
+  verify->add_option("--aud", verify_args->aud, "Accepted audience (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
   verify->add_option("--iss", verify_args->iss, "Required issuer");
   verify->add_option("--leeway", verify_args->leeway, "Clock leeway in seconds")
       ->default_val(jwt::kDefaultLeewaySeconds)
