@@ -1,0 +1,132 @@
+#include "config/component_secrets.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace airlock::config {
+namespace {
+
+// Every sensitive option of the built-in schema set through its environment variable.
+ConfigInputs AllSecretsSet() {
+  ConfigInputs inputs;
+  inputs.airlock_home = "/srv/airlock";
+  for (const OptionSpec* spec : BuiltinSchema().AllOptions()) {
+    if (spec->sensitive) inputs.environment[spec->EnvironmentVariable()] = "value-of-" + spec->name;
+  }
+  return inputs;
+}
+
+std::set<std::string> Names(const std::vector<UnneededSecret>& found) {
+  std::set<std::string> names;
+  for (const auto& f : found) names.insert(f.spec->DisplayName());
+  return names;
+}
+
+// The components' needs written out from SPEC §1 (who holds database credentials and
+// signing keys), independently of config.yml: the schema's needed_by must agree.
+TEST(ComponentSecretsTest, EveryComponentIsCheckedAgainstNeededBy) {
+  const std::set<std::string> all_sensitive = {
+      "[core] fernet_key",       "[database] sql_alchemy_conn", "[api] ssl_key",
+      "[api] secret_key",        "[api_auth] jwt_secret",       "[api_auth] jwt_private_key_path",
+      "[secrets] backend_kwargs"};
+  const std::map<Component, std::set<std::string>> expected = {
+      {Component::kApiServer, {}},
+      {Component::kScheduler, {"[api] ssl_key", "[api] secret_key"}},
+      {Component::kWorker, all_sensitive},
+      {Component::kDagProcessor, all_sensitive},
+      {Component::kTriggerer, all_sensitive},
+  };
+  auto config = Config::Load(BuiltinSchema(), AllSecretsSet());
+  ASSERT_TRUE(config) << config.error().message();
+  for (Component c : kAllComponents) {
+    EXPECT_EQ(Names(FindUnneededSecrets(*config, c)), expected.at(c)) << ComponentName(c);
+    // And the same from the schema's own data.
+    std::set<std::string> from_schema;
+    for (const OptionSpec* spec : BuiltinSchema().AllOptions()) {
+      if (spec->sensitive && !spec->NeededBy(c)) from_schema.insert(spec->DisplayName());
+    }
+    EXPECT_EQ(Names(FindUnneededSecrets(*config, c)), from_schema) << ComponentName(c);
+  }
+}
+
+TEST(ComponentSecretsTest, CleanConfigurationHasNoFindings) {
+  ConfigInputs inputs;
+  auto config = Config::Load(BuiltinSchema(), inputs);
+  ASSERT_TRUE(config);
+  for (Component c : kAllComponents) {
+    // The default sql_alchemy_conn is not "set": only sources other than the default count.
+    EXPECT_TRUE(FindUnneededSecrets(*config, c).empty()) << ComponentName(c);
+  }
+}
+
+TEST(ComponentSecretsTest, FindingSaysWhereTheOptionCameFrom) {
+  ConfigInputs inputs;
+  inputs.environment["AIRLOCK__DATABASE__SQL_ALCHEMY_CONN"] = "postgresql://u:pw-123456@db/a";
+  auto config = Config::Load(BuiltinSchema(), inputs);
+  ASSERT_TRUE(config);
+  auto found = FindUnneededSecrets(*config, Component::kWorker);
+  ASSERT_EQ(found.size(), 1u);
+  std::string line = found[0].Describe(Component::kWorker);
+  EXPECT_EQ(line,
+            "[database] sql_alchemy_conn is set by env AIRLOCK__DATABASE__SQL_ALCHEMY_CONN but "
+            "worker does not need it");
+  EXPECT_EQ(line.find("pw-123456"), std::string::npos);
+}
+
+TEST(ComponentSecretsTest, ReportsFileSourcesAndCommandsThatWereNotRun) {
+  ConfigInputs inputs;
+  inputs.file_path = "/etc/airlock.cfg";
+  inputs.file_text = "[api_auth]\njwt_secret_cmd = false\n[core]\nfernet_key = k-123456\n";
+  inputs.component = Component::kWorker;
+  auto config = Config::Load(BuiltinSchema(), inputs);
+  ASSERT_TRUE(config) << config.error().message();
+  auto lines = CheckComponentSecrets(*config, Component::kWorker, false);
+  ASSERT_TRUE(lines);
+  ASSERT_EQ(lines->size(), 2u);
+  EXPECT_EQ((*lines)[0],
+            "[core] fernet_key is set by /etc/airlock.cfg:4 but worker does not need it");
+  EXPECT_EQ((*lines)[1],
+            "[api_auth] jwt_secret is set by /etc/airlock.cfg:2 (jwt_secret_cmd) but worker does "
+            "not need it");
+}
+
+TEST(ComponentSecretsTest, EmptyValuesCarryNoSecret) {
+  ConfigInputs inputs;
+  inputs.environment["AIRLOCK__DATABASE__SQL_ALCHEMY_CONN"] = "";
+  auto config = Config::Load(BuiltinSchema(), inputs);
+  ASSERT_TRUE(config);
+  EXPECT_TRUE(FindUnneededSecrets(*config, Component::kWorker).empty());
+}
+
+TEST(ComponentSecretsTest, WarnsByDefaultAndRefusesWhenStrict) {
+  ConfigInputs inputs;
+  inputs.environment["AIRLOCK__API_AUTH__JWT_SECRET"] = "s3cret-value-that-is-long";
+  auto config = Config::Load(BuiltinSchema(), inputs);
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(StrictSecrets(*config));
+  auto warn = CheckComponentSecrets(*config, Component::kTriggerer, StrictSecrets(*config));
+  ASSERT_TRUE(warn);
+  EXPECT_EQ(warn->size(), 1u);
+
+  inputs.environment["AIRLOCK__CORE__STRICT_SECRETS"] = "True";
+  config = Config::Load(BuiltinSchema(), inputs);
+  ASSERT_TRUE(config);
+  EXPECT_TRUE(StrictSecrets(*config));
+  auto refuse = CheckComponentSecrets(*config, Component::kTriggerer, StrictSecrets(*config));
+  ASSERT_FALSE(refuse);
+  EXPECT_EQ(refuse.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refuse.error().message().find("triggerer refuses to start"), std::string::npos);
+  EXPECT_NE(refuse.error().message().find("[api_auth] jwt_secret"), std::string::npos);
+  EXPECT_EQ(refuse.error().message().find("s3cret"), std::string::npos);
+
+  // Strict and clean: the component starts.
+  auto ok = CheckComponentSecrets(*config, Component::kApiServer, true);
+  ASSERT_TRUE(ok);
+  EXPECT_TRUE(ok->empty());
+}
+
+}  // namespace
+}  // namespace airlock::config
