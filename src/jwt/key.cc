@@ -368,6 +368,18 @@ Result<KeyPtr> Key::FromJwk(std::string_view jwk_json, std::optional<Algorithm> 
       return InvalidArgument("JWK 'use' must be \"sig\"");
     }
   }
+  // RFC 7517 §4.3: a key whose "key_ops" name no signature operation is not for checking
+  // signatures (an encryption key published with "key_ops" and no "use", for example).
+  if (auto ops = jwk.find("key_ops"); ops != jwk.end()) {
+    if (!ops->value().is_array()) return InvalidArgument("JWK 'key_ops' is not an array");
+    bool for_signatures = false;
+    for (const auto& op : ops->value().as_array()) {
+      if (!op.is_string()) return InvalidArgument("JWK 'key_ops' holds a non-string");
+      for_signatures |= op.as_string() == "verify" || op.as_string() == "sign";
+    }
+    if (!for_signatures)
+      return InvalidArgument("JWK 'key_ops' has neither \"sign\" nor \"verify\"");
+  }
   std::optional<Algorithm> jwk_alg;
   if (auto a = jwk.find("alg"); a != jwk.end()) {
     if (!a->value().is_string()) return InvalidArgument("JWK 'alg' is not a string");
