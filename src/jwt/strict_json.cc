@@ -120,7 +120,7 @@ Result<json::value> ParseStrictJson(std::string_view text, int max_depth,
   options.max_depth = static_cast<std::size_t>(max_depth);
   json::basic_parser<StrictHandler> parser(options, std::move(storage));
   json::error_code ec;
-  parser.write_some(false, text.data(), text.size(), ec);
+  const size_t consumed = parser.write_some(false, text.data(), text.size(), ec);
   if (ec) {
     const StrictHandler& h = parser.handler();
     if (h.duplicate_name) return InvalidArgument("JSON has a duplicate member name");
@@ -131,6 +131,8 @@ Result<json::value> ParseStrictJson(std::string_view text, int max_depth,
     }
     return InvalidArgument("invalid JSON (" + ec.message() + ")");
   }
+  // write_some stops after one complete document: bytes after it are not part of it.
+  if (consumed != text.size()) return InvalidArgument("JSON has trailing data");
   return parser.handler().st.release();
 }
 
