@@ -5,6 +5,7 @@
 #include "common/random.h"
 #include "jwt/base64url.h"
 #include "jwt/strict_json.h"
+#include "jwt/validator.h"
 
 namespace airlock::jwt {
 
@@ -29,6 +30,16 @@ std::string HeaderJson(const Key& key) {
   }
   out += "\"typ\":\"JWT\"}";
   return out;
+}
+
+// now + ttl_seconds, or InvalidArgument unless the lifetime is positive and "exp" stays
+// within the NumericDate range the Validator accepts (which also rules out overflow).
+Result<int64_t> Expiry(int64_t now, int64_t ttl_seconds) {
+  int64_t exp = 0;
+  if (ttl_seconds <= 0 || __builtin_add_overflow(now, ttl_seconds, &exp) || exp > kMaxNumericDate) {
+    return InvalidArgument("token lifetime must be positive and end by 9999-12-31");
+  }
+  return exp;
 }
 
 Result<const Key*> SigningKey(const KeySet& set) {
@@ -61,10 +72,11 @@ Result<std::string> TokenSigner::Mint(const MintRequest& request) const {
   auto key = SigningKey(*set);
   if (!key) return std::unexpected(key.error());
   if (request.aud.empty()) return InvalidArgument("a token needs an audience");
-  if (request.ttl_seconds <= 0) return InvalidArgument("token lifetime must be positive");
+  const int64_t now = clock_.NowSeconds();
+  auto exp = Expiry(now, request.ttl_seconds);
+  if (!exp) return std::unexpected(exp.error());
   auto jti = Uuid4Hex();
   if (!jti) return std::unexpected(jti.error());
-  const int64_t now = clock_.NowSeconds();
 
   json::object claims;
   claims.reserve(9 + request.extra_claims.size());
@@ -82,7 +94,7 @@ Result<std::string> TokenSigner::Mint(const MintRequest& request) const {
   if (request.role) claims["role"] = *request.role;
   claims["iat"] = now;
   claims["nbf"] = now;
-  claims["exp"] = now + request.ttl_seconds;
+  claims["exp"] = *exp;
   for (const auto& [name, value_json] : request.extra_claims) {
     for (std::string_view reserved : kReservedClaims) {
       if (name == reserved) {
@@ -104,13 +116,15 @@ Result<std::string> TokenSigner::Reissue(const Claims& old, int64_t ttl_seconds)
   if (!key) return std::unexpected(key.error());
   auto claims = ParseStrictJsonObject(old.payload_json);
   if (!claims) return std::unexpected(claims.error().WithContext("reissue"));
+  const int64_t now = clock_.NowSeconds();
+  auto exp = Expiry(now, ttl_seconds);
+  if (!exp) return std::unexpected(exp.error());
   auto jti = Uuid4Hex();
   if (!jti) return std::unexpected(jti.error());
-  const int64_t now = clock_.NowSeconds();
   (*claims)["jti"] = *jti;
   (*claims)["iat"] = now;
   (*claims)["nbf"] = now;
-  (*claims)["exp"] = now + ttl_seconds;
+  (*claims)["exp"] = *exp;
   return SignPayload(**key, json::serialize(*claims));
 }
 
