@@ -1,0 +1,87 @@
+#include "store/checks.h"
+
+#include <string>
+
+#include "store/store.h"
+
+namespace airlock::store {
+namespace {
+
+// The length of the UTF-8 sequence that starts at text[i], or 0 if it is not well formed
+// (RFC 3629 §4).
+size_t SequenceLength(std::string_view text, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char b0 = byte(i);
+  if (b0 == 0) return 0;
+  if (b0 < 0x80) return 1;
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
+  if (b0 >= 0xc2 && b0 <= 0xdf) {
+    n = 2;
+  } else if (b0 >= 0xe0 && b0 <= 0xef) {
+    n = 3;
+    if (b0 == 0xe0) lo = 0xa0;  // overlong
+    if (b0 == 0xed) hi = 0x9f;  // surrogates
+  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+    n = 4;
+    if (b0 == 0xf0) lo = 0x90;  // overlong
+    if (b0 == 0xf4) hi = 0x8f;  // past U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + n > text.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xbf) return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+Result<void> CheckText(std::string_view what, std::string_view value) {
+  for (size_t i = 0; i < value.size();) {
+    // Plain ASCII runs are the common case; skip them a byte at a time without decoding.
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c != 0 && c < 0x80) {
+      ++i;
+      continue;
+    }
+    const size_t n = SequenceLength(value, i);
+    if (n == 0) {
+      return InvalidArgument(std::string(what) + " is not UTF-8 text without NUL bytes (byte " +
+                             std::to_string(i) + ")");
+    }
+    i += n;
+  }
+  return {};
+}
+
+Result<void> CheckTexts(std::initializer_list<std::string_view> values) {
+  for (std::string_view value : values) {
+    if (auto ok = CheckText("a text value", value); !ok) return ok;
+  }
+  return {};
+}
+
+bool IsCanonicalUuid(std::string_view id) {
+  if (id.size() != 36) return false;
+  for (size_t i = 0; i < id.size(); ++i) {
+    const char c = id[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::unexpected<Error> NewerSchemaError(int database_version) {
+  return FailedPrecondition(
+      "the database's schema is at version " + std::to_string(database_version) +
+      ", newer than this airlock binary knows (version " + std::to_string(kSchemaVersion) +
+      "): upgrade airlock before using this database");
+}
+
+}  // namespace airlock::store

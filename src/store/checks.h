@@ -1,0 +1,25 @@
+#pragma once
+// Checks that every backend applies to what it is asked to store, so that the three of
+// them accept and refuse exactly the same values (store.h: "Text").
+
+#include <initializer_list>
+#include <string_view>
+
+#include "common/error.h"
+
+namespace airlock::store {
+
+// OK for UTF-8 text without NUL bytes (no overlong forms, surrogates or code points past
+// U+10FFFF); InvalidArgument naming `what` otherwise. The message never quotes the value.
+Result<void> CheckText(std::string_view what, std::string_view value);
+
+// CheckText on each value, as "a text value".
+Result<void> CheckTexts(std::initializer_list<std::string_view> values);
+
+// True for a canonical lowercase UUID: 8-4-4-4-12 hexadecimal digits.
+bool IsCanonicalUuid(std::string_view id);
+
+// The FailedPrecondition for a database whose schema is newer than kSchemaVersion.
+std::unexpected<Error> NewerSchemaError(int database_version);
+
+}  // namespace airlock::store

@@ -1,0 +1,474 @@
+#include "store/memory_store.h"
+
+#include <algorithm>
+
+#include "store/checks.h"
+
+namespace airlock::store {
+namespace {
+
+std::string Quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+std::string RunName(std::string_view dag_id, std::string_view run_id) {
+  return "dag run " + Quoted(dag_id) + "/" + Quoted(run_id);
+}
+
+std::string XComName(const XComKey& k) {
+  return "xcom " + Quoted(k.key) + " of " + Quoted(k.dag_id) + "/" + Quoted(k.run_id) + "/" +
+         Quoted(k.task_id) + "[" + std::to_string(k.map_index) + "]";
+}
+
+std::string ConnectionAad(std::string_view conn_id, std::string_view column) {
+  return "connection/" + std::string(conn_id) + "/" + std::string(column);
+}
+
+template <typename State>
+bool Contains(const std::vector<State>& states, State state) {
+  return std::find(states.begin(), states.end(), state) != states.end();
+}
+
+}  // namespace
+
+void MemoryStore::SetSchemaVersionForTest(int version) {
+  std::lock_guard lock(mu_);
+  schema_version_ = version;
+}
+
+Result<int> MemoryStore::Migrate() {
+  std::lock_guard lock(mu_);
+  if (schema_version_ > kSchemaVersion) return NewerSchemaError(schema_version_);
+  schema_version_ = kSchemaVersion;
+  return schema_version_;
+}
+
+Result<int> MemoryStore::SchemaVersion() {
+  std::lock_guard lock(mu_);
+  return schema_version_;
+}
+
+// --- Dags -----------------------------------------------------------------------------
+
+Result<void> MemoryStore::SetDag(const Dag& dag) {
+  if (auto ok =
+          CheckTexts({dag.dag_id, dag.bundle_name, dag.relative_fileloc, dag.serialized_json});
+      !ok) {
+    return ok;
+  }
+  std::lock_guard lock(mu_);
+  dags_[dag.dag_id] = dag;
+  return {};
+}
+
+Result<Dag> MemoryStore::GetDag(std::string_view dag_id) {
+  std::lock_guard lock(mu_);
+  auto it = dags_.find(dag_id);
+  if (it == dags_.end()) return NotFound("dag " + Quoted(dag_id) + " does not exist");
+  return it->second;
+}
+
+Result<std::vector<Dag>> MemoryStore::ListDags() {
+  std::lock_guard lock(mu_);
+  std::vector<Dag> dags;
+  for (const auto& [id, dag] : dags_) dags.push_back(dag);
+  return dags;
+}
+
+Result<void> MemoryStore::DeleteDag(std::string_view dag_id) {
+  std::lock_guard lock(mu_);
+  auto it = dags_.find(dag_id);
+  if (it == dags_.end()) return NotFound("dag " + Quoted(dag_id) + " does not exist");
+  dags_.erase(it);
+  return {};
+}
+
+// --- Dag runs -------------------------------------------------------------------------
+
+Result<void> MemoryStore::CreateDagRun(const DagRun& run) {
+  if (auto ok = CheckTexts({run.dag_id, run.run_id, run.conf_json}); !ok) return ok;
+  std::lock_guard lock(mu_);
+  if (!runs_.emplace(RunKey{run.dag_id, run.run_id}, run).second) {
+    return AlreadyExists(RunName(run.dag_id, run.run_id) + " already exists");
+  }
+  return {};
+}
+
+Result<DagRun> MemoryStore::GetDagRun(std::string_view dag_id, std::string_view run_id) {
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(RunKey{dag_id, run_id});
+  if (it == runs_.end()) return NotFound(RunName(dag_id, run_id) + " does not exist");
+  return it->second;
+}
+
+Result<std::vector<DagRun>> MemoryStore::ListDagRuns(std::string_view dag_id) {
+  std::lock_guard lock(mu_);
+  std::vector<DagRun> runs;
+  for (const auto& [key, run] : runs_) {
+    if (key.first == dag_id) runs.push_back(run);
+  }
+  return runs;  // the map orders by (dag_id, run_id)
+}
+
+Result<DagRun> MemoryStore::TransitionDagRun(std::string_view dag_id, std::string_view run_id,
+                                             const std::vector<DagRunState>& from, DagRunState to,
+                                             int64_t now) {
+  if (from.empty()) return InvalidArgument("TransitionDagRun needs at least one 'from' state");
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(RunKey{dag_id, run_id});
+  if (it == runs_.end()) return NotFound(RunName(dag_id, run_id) + " does not exist");
+  DagRun& run = it->second;
+  if (!Contains(from, run.state)) {
+    std::string required;
+    for (DagRunState state : from) {
+      if (!required.empty()) required += ", ";
+      required += DagRunStateName(state);
+    }
+    return FailedPrecondition(RunName(dag_id, run_id) + " is " +
+                              std::string(DagRunStateName(run.state)) + ", not " + required);
+  }
+  run.state = to;
+  if (to == DagRunState::kRunning) run.start_date = now;
+  if (to == DagRunState::kSuccess || to == DagRunState::kFailed) run.end_date = now;
+  return run;
+}
+
+Result<void> MemoryStore::DeleteDagRun(std::string_view dag_id, std::string_view run_id) {
+  std::lock_guard lock(mu_);
+  if (runs_.erase(RunKey{dag_id, run_id}) == 0) {
+    return NotFound(RunName(dag_id, run_id) + " does not exist");
+  }
+  std::erase_if(tis_, [&](const auto& entry) {
+    return entry.second.dag_id == dag_id && entry.second.run_id == run_id;
+  });
+  std::erase_if(xcoms_, [&](const auto& entry) {
+    return std::get<0>(entry.first) == dag_id && std::get<1>(entry.first) == run_id;
+  });
+  return {};
+}
+
+// --- Task instances -------------------------------------------------------------------
+
+Result<void> MemoryStore::CreateTaskInstances(const std::vector<TaskInstance>& tis) {
+  for (const TaskInstance& ti : tis) {
+    if (!IsCanonicalUuid(ti.id)) {
+      return InvalidArgument("task instance id " + Quoted(ti.id) +
+                             " is not a canonical lowercase UUID");
+    }
+    if (auto ok = CheckTexts({ti.dag_id, ti.run_id, ti.task_id, ti.hostname}); !ok) return ok;
+  }
+  std::lock_guard lock(mu_);
+  // Check everything first: all or nothing, as in one SQL transaction.
+  std::map<std::string, bool, std::less<>> new_ids;
+  std::map<std::tuple<std::string, std::string, std::string, int>, bool> new_keys;
+  for (const TaskInstance& ti : tis) {
+    if (!runs_.contains(RunKey{ti.dag_id, ti.run_id})) {
+      return FailedPrecondition(RunName(ti.dag_id, ti.run_id) + " does not exist");
+    }
+    bool duplicate =
+        tis_.contains(ti.id) || !new_ids.emplace(ti.id, true).second ||
+        !new_keys.emplace(std::tuple(ti.dag_id, ti.run_id, ti.task_id, ti.map_index), true).second;
+    for (const auto& [id, existing] : tis_) {
+      if (duplicate) break;
+      duplicate = existing.dag_id == ti.dag_id && existing.run_id == ti.run_id &&
+                  existing.task_id == ti.task_id && existing.map_index == ti.map_index;
+    }
+    if (duplicate) {
+      return AlreadyExists("task instance " + ti.id + " or (" + Quoted(ti.dag_id) + ", " +
+                           Quoted(ti.run_id) + ", " + Quoted(ti.task_id) + ", " +
+                           std::to_string(ti.map_index) + ") already exists");
+    }
+  }
+  for (const TaskInstance& ti : tis) tis_.emplace(ti.id, ti);
+  return {};
+}
+
+TaskInstance* MemoryStore::FindTaskInstance(std::string_view id) {
+  auto it = tis_.find(id);
+  return it == tis_.end() ? nullptr : &it->second;
+}
+
+std::unexpected<Error> MemoryStore::LostRace(const TaskInstance& ti,
+                                             std::string_view required) const {
+  return FailedPrecondition("task instance " + ti.id + " is " +
+                            std::string(TaskStateName(ti.state)) + ", not " +
+                            std::string(required));
+}
+
+Result<TaskInstance> MemoryStore::GetTaskInstance(std::string_view id) {
+  std::lock_guard lock(mu_);
+  TaskInstance* ti = FindTaskInstance(id);
+  if (ti == nullptr) return NotFound("task instance " + Quoted(id) + " does not exist");
+  return *ti;
+}
+
+Result<std::vector<TaskInstance>> MemoryStore::ListTaskInstances(std::string_view dag_id,
+                                                                 std::string_view run_id) {
+  std::lock_guard lock(mu_);
+  std::vector<TaskInstance> tis;
+  for (const auto& [id, ti] : tis_) {
+    if (ti.dag_id == dag_id && ti.run_id == run_id) tis.push_back(ti);
+  }
+  std::sort(tis.begin(), tis.end(), [](const TaskInstance& a, const TaskInstance& b) {
+    return std::tie(a.task_id, a.map_index) < std::tie(b.task_id, b.map_index);
+  });
+  return tis;
+}
+
+Result<TaskInstance> MemoryStore::StartTaskInstance(std::string_view id, std::string_view hostname,
+                                                    int pid, int64_t start_date) {
+  if (auto ok = CheckTexts({id, hostname}); !ok) return std::unexpected(ok.error());
+  std::lock_guard lock(mu_);
+  TaskInstance* ti = FindTaskInstance(id);
+  if (ti == nullptr) return NotFound("task instance " + Quoted(id) + " does not exist");
+  if (ti->state != TaskState::kQueued) return LostRace(*ti, "queued");
+  ti->state = TaskState::kRunning;
+  ti->hostname = hostname;
+  ti->pid = pid;
+  ti->start_date = start_date;
+  ti->last_heartbeat_at = start_date;
+  return *ti;
+}
+
+Result<HeartbeatRefusal> MemoryStore::Heartbeat(std::string_view id, std::string_view hostname,
+                                                int pid, int64_t now) {
+  std::lock_guard lock(mu_);
+  TaskInstance* ti = FindTaskInstance(id);
+  if (ti == nullptr) return NotFound("task instance " + Quoted(id) + " does not exist");
+  if (ti->state != TaskState::kRunning) return HeartbeatRefusal::kNotRunning;
+  if (ti->hostname != hostname || ti->pid != pid) return HeartbeatRefusal::kRunningElsewhere;
+  ti->last_heartbeat_at = now;
+  return HeartbeatRefusal::kNone;
+}
+
+Result<TaskInstance> MemoryStore::FinishTaskInstance(std::string_view id, TaskState state,
+                                                     int64_t end_date) {
+  if (!IsTerminal(state) && state != TaskState::kUpForRetry && state != TaskState::kDeferred) {
+    return InvalidArgument("a running task instance cannot finish as " +
+                           std::string(TaskStateName(state)));
+  }
+  std::lock_guard lock(mu_);
+  TaskInstance* ti = FindTaskInstance(id);
+  if (ti == nullptr) return NotFound("task instance " + Quoted(id) + " does not exist");
+  if (ti->state != TaskState::kRunning) return LostRace(*ti, "running");
+  ti->state = state;
+  if (state != TaskState::kDeferred) ti->end_date = end_date;
+  return *ti;
+}
+
+Result<TaskInstance> MemoryStore::TransitionTaskInstance(std::string_view id,
+                                                         const std::vector<TaskState>& from,
+                                                         TaskState to, int64_t now) {
+  if (from.empty()) {
+    return InvalidArgument("TransitionTaskInstance needs at least one 'from' state");
+  }
+  if (to == TaskState::kRunning) {
+    return InvalidArgument("a task instance enters running only through StartTaskInstance");
+  }
+  std::lock_guard lock(mu_);
+  TaskInstance* ti = FindTaskInstance(id);
+  if (ti == nullptr) return NotFound("task instance " + Quoted(id) + " does not exist");
+  if (!Contains(from, ti->state)) {
+    std::string required;
+    for (TaskState state : from) {
+      if (!required.empty()) required += ", ";
+      required += TaskStateName(state);
+    }
+    return LostRace(*ti, required);
+  }
+  ti->state = to;
+  if (to == TaskState::kQueued) ti->queued_at = now;
+  if (IsTerminal(to) || to == TaskState::kUpForRetry) ti->end_date = now;
+  return *ti;
+}
+
+// --- Variables ------------------------------------------------------------------------
+
+Result<Variable> MemoryStore::GetVariable(std::string_view key) {
+  std::lock_guard lock(mu_);
+  auto it = variables_.find(key);
+  if (it == variables_.end()) return NotFound("variable " + Quoted(key) + " does not exist");
+  return it->second;
+}
+
+Result<void> MemoryStore::SetVariable(const Variable& variable) {
+  if (auto ok = CheckTexts({variable.key, variable.value, variable.description}); !ok) return ok;
+  std::lock_guard lock(mu_);
+  variables_[variable.key] = variable;
+  return {};
+}
+
+Result<void> MemoryStore::DeleteVariable(std::string_view key) {
+  std::lock_guard lock(mu_);
+  auto it = variables_.find(key);
+  if (it == variables_.end()) return NotFound("variable " + Quoted(key) + " does not exist");
+  variables_.erase(it);
+  return {};
+}
+
+// --- Connections ----------------------------------------------------------------------
+
+Result<Connection> MemoryStore::GetConnection(std::string_view conn_id) {
+  Connection c;
+  {
+    std::lock_guard lock(mu_);
+    auto it = connections_.find(conn_id);
+    if (it == connections_.end()) {
+      return NotFound("connection " + Quoted(conn_id) + " does not exist");
+    }
+    c = it->second;
+  }
+  const std::string what = "of connection " + Quoted(conn_id);
+  auto password =
+      cipher_.Decrypt(c.password, ConnectionAad(conn_id, "password"), "password " + what);
+  if (!password) return std::unexpected(password.error());
+  auto extra = cipher_.Decrypt(c.extra, ConnectionAad(conn_id, "extra"), "extra " + what);
+  if (!extra) return std::unexpected(extra.error());
+  c.password = std::move(*password);
+  c.extra = std::move(*extra);
+  return c;
+}
+
+Result<void> MemoryStore::SetConnection(const Connection& connection) {
+  const Connection& c = connection;
+  if (auto ok =
+          CheckTexts({c.conn_id, c.conn_type, c.host, c.schema, c.login, c.password, c.extra});
+      !ok) {
+    return ok;
+  }
+  const std::string what = "of connection " + Quoted(c.conn_id);
+  Connection stored = c;
+  auto password =
+      cipher_.Encrypt(c.password, ConnectionAad(c.conn_id, "password"), "password " + what);
+  if (!password) return std::unexpected(password.error());
+  auto extra = cipher_.Encrypt(c.extra, ConnectionAad(c.conn_id, "extra"), "extra " + what);
+  if (!extra) return std::unexpected(extra.error());
+  stored.password = std::move(*password);
+  stored.extra = std::move(*extra);
+  std::lock_guard lock(mu_);
+  connections_[c.conn_id] = std::move(stored);
+  return {};
+}
+
+Result<void> MemoryStore::DeleteConnection(std::string_view conn_id) {
+  std::lock_guard lock(mu_);
+  auto it = connections_.find(conn_id);
+  if (it == connections_.end()) {
+    return NotFound("connection " + Quoted(conn_id) + " does not exist");
+  }
+  connections_.erase(it);
+  return {};
+}
+
+// --- XComs ----------------------------------------------------------------------------
+
+Result<std::string> MemoryStore::GetXCom(const XComKey& k) {
+  std::lock_guard lock(mu_);
+  auto it = xcoms_.find(XComTuple(k.dag_id, k.run_id, k.task_id, k.map_index, k.key));
+  if (it == xcoms_.end()) return NotFound(XComName(k) + " does not exist");
+  return it->second;
+}
+
+Result<void> MemoryStore::SetXCom(const XComKey& k, std::string_view value_json) {
+  if (auto ok = CheckTexts({k.dag_id, k.run_id, k.task_id, k.key, value_json}); !ok) return ok;
+  std::lock_guard lock(mu_);
+  if (!runs_.contains(RunKey{k.dag_id, k.run_id})) {
+    return FailedPrecondition(RunName(k.dag_id, k.run_id) + " does not exist");
+  }
+  xcoms_[XComTuple(k.dag_id, k.run_id, k.task_id, k.map_index, k.key)] = value_json;
+  return {};
+}
+
+Result<void> MemoryStore::DeleteXCom(const XComKey& k) {
+  std::lock_guard lock(mu_);
+  if (xcoms_.erase(XComTuple(k.dag_id, k.run_id, k.task_id, k.map_index, k.key)) == 0) {
+    return NotFound(XComName(k) + " does not exist");
+  }
+  return {};
+}
+
+// --- Revoked tokens -------------------------------------------------------------------
+
+Result<void> MemoryStore::RevokeToken(std::string_view jti, int64_t exp) {
+  if (auto ok = CheckTexts({jti}); !ok) return ok;
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = revoked_.emplace(std::string(jti), exp);
+  if (!inserted) it->second = std::max(it->second, exp);
+  return {};
+}
+
+Result<bool> MemoryStore::IsTokenRevoked(std::string_view jti) {
+  std::lock_guard lock(mu_);
+  return revoked_.contains(jti);
+}
+
+Result<int> MemoryStore::PurgeRevokedTokens(int64_t now) {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(
+      std::erase_if(revoked_, [&](const auto& entry) { return entry.second < now; }));
+}
+
+// --- Audit log ------------------------------------------------------------------------
+
+Result<void> MemoryStore::AppendAudit(const std::vector<AuditEntry>& entries) {
+  for (const AuditEntry& e : entries) {
+    if (auto ok = CheckTexts({e.component, e.jti, e.sub, e.method, e.path}); !ok) return ok;
+  }
+  std::lock_guard lock(mu_);
+  audit_.insert(audit_.end(), entries.begin(), entries.end());
+  return {};
+}
+
+Result<std::vector<AuditEntry>> MemoryStore::ListAudit(int limit, int offset) {
+  if (limit < 0 || offset < 0) return InvalidArgument("limit and offset must not be negative");
+  std::lock_guard lock(mu_);
+  std::vector<AuditEntry> entries;
+  for (auto it = audit_.rbegin() + std::min<ptrdiff_t>(offset, std::ssize(audit_));
+       it != audit_.rend() && std::ssize(entries) < limit; ++it) {
+    entries.push_back(*it);
+  }
+  return entries;
+}
+
+// --- Users ----------------------------------------------------------------------------
+
+Result<void> MemoryStore::CreateUser(const User& user) {
+  if (auto ok = CheckTexts({user.username, user.password_hash, user.role}); !ok) return ok;
+  std::lock_guard lock(mu_);
+  if (!users_.emplace(user.username, user).second) {
+    return AlreadyExists("user " + Quoted(user.username) + " already exists");
+  }
+  return {};
+}
+
+Result<User> MemoryStore::GetUser(std::string_view username) {
+  std::lock_guard lock(mu_);
+  auto it = users_.find(username);
+  if (it == users_.end()) return NotFound("user " + Quoted(username) + " does not exist");
+  return it->second;
+}
+
+Result<std::vector<User>> MemoryStore::ListUsers() {
+  std::lock_guard lock(mu_);
+  std::vector<User> users;
+  for (const auto& [name, user] : users_) users.push_back(user);
+  return users;
+}
+
+Result<void> MemoryStore::SetUserPassword(std::string_view username,
+                                          std::string_view password_hash) {
+  if (auto ok = CheckTexts({password_hash}); !ok) return ok;
+  std::lock_guard lock(mu_);
+  auto it = users_.find(username);
+  if (it == users_.end()) return NotFound("user " + Quoted(username) + " does not exist");
+  it->second.password_hash = password_hash;
+  return {};
+}
+
+Result<void> MemoryStore::DeleteUser(std::string_view username) {
+  std::lock_guard lock(mu_);
+  auto it = users_.find(username);
+  if (it == users_.end()) return NotFound("user " + Quoted(username) + " does not exist");
+  users_.erase(it);
+  return {};
+}
+
+}  // namespace airlock::store

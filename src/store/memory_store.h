@@ -1,0 +1,103 @@
+#pragma once
+// MemoryStore: the in-memory fake ("memory://") that tests and the contract suite use. It
+// keeps the same contract as the SQL stores, errors included (the contract suite checks
+// that), but nothing outlives the object. One mutex guards everything, so every method is
+// atomic and thread-safe. Connection passwords go through the same ColumnCipher as in the
+// SQL stores, so a missing fernet_key fails the same way.
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include "store/column_cipher.h"
+#include "store/store.h"
+
+namespace airlock::store {
+
+class MemoryStore final : public Store {
+ public:
+  explicit MemoryStore(ColumnCipher cipher) : cipher_(std::move(cipher)) {}
+
+  // For tests of the newer-database refusal: pretends the schema is at `version`.
+  void SetSchemaVersionForTest(int version);
+
+  Result<int> Migrate() override;
+  Result<int> SchemaVersion() override;
+
+  Result<void> SetDag(const Dag& dag) override;
+  Result<Dag> GetDag(std::string_view dag_id) override;
+  Result<std::vector<Dag>> ListDags() override;
+  Result<void> DeleteDag(std::string_view dag_id) override;
+
+  Result<void> CreateDagRun(const DagRun& run) override;
+  Result<DagRun> GetDagRun(std::string_view dag_id, std::string_view run_id) override;
+  Result<std::vector<DagRun>> ListDagRuns(std::string_view dag_id) override;
+  Result<DagRun> TransitionDagRun(std::string_view dag_id, std::string_view run_id,
+                                  const std::vector<DagRunState>& from, DagRunState to,
+                                  int64_t now) override;
+  Result<void> DeleteDagRun(std::string_view dag_id, std::string_view run_id) override;
+
+  Result<void> CreateTaskInstances(const std::vector<TaskInstance>& tis) override;
+  Result<TaskInstance> GetTaskInstance(std::string_view id) override;
+  Result<std::vector<TaskInstance>> ListTaskInstances(std::string_view dag_id,
+                                                      std::string_view run_id) override;
+  Result<TaskInstance> StartTaskInstance(std::string_view id, std::string_view hostname, int pid,
+                                         int64_t start_date) override;
+  Result<HeartbeatRefusal> Heartbeat(std::string_view id, std::string_view hostname, int pid,
+                                     int64_t now) override;
+  Result<TaskInstance> FinishTaskInstance(std::string_view id, TaskState state,
+                                          int64_t end_date) override;
+  using Store::TransitionTaskInstance;
+  Result<TaskInstance> TransitionTaskInstance(std::string_view id,
+                                              const std::vector<TaskState>& from, TaskState to,
+                                              int64_t now) override;
+
+  Result<Variable> GetVariable(std::string_view key) override;
+  Result<void> SetVariable(const Variable& variable) override;
+  Result<void> DeleteVariable(std::string_view key) override;
+
+  Result<Connection> GetConnection(std::string_view conn_id) override;
+  Result<void> SetConnection(const Connection& connection) override;
+  Result<void> DeleteConnection(std::string_view conn_id) override;
+
+  Result<std::string> GetXCom(const XComKey& key) override;
+  Result<void> SetXCom(const XComKey& key, std::string_view value_json) override;
+  Result<void> DeleteXCom(const XComKey& key) override;
+
+  Result<void> RevokeToken(std::string_view jti, int64_t exp) override;
+  Result<bool> IsTokenRevoked(std::string_view jti) override;
+  Result<int> PurgeRevokedTokens(int64_t now) override;
+
+  Result<void> AppendAudit(const std::vector<AuditEntry>& entries) override;
+  Result<std::vector<AuditEntry>> ListAudit(int limit, int offset) override;
+
+  Result<void> CreateUser(const User& user) override;
+  Result<User> GetUser(std::string_view username) override;
+  Result<std::vector<User>> ListUsers() override;
+  Result<void> SetUserPassword(std::string_view username, std::string_view password_hash) override;
+  Result<void> DeleteUser(std::string_view username) override;
+
+ private:
+  using RunKey = std::pair<std::string, std::string>;  // (dag_id, run_id)
+  using XComTuple = std::tuple<std::string, std::string, std::string, int, std::string>;
+
+  // Both need mu_ held.
+  std::unexpected<Error> LostRace(const TaskInstance& ti, std::string_view required) const;
+  TaskInstance* FindTaskInstance(std::string_view id);
+
+  const ColumnCipher cipher_;
+  std::mutex mu_;
+  int schema_version_ = 0;                                      // Guarded by mu_.
+  std::map<std::string, Dag, std::less<>> dags_;                // Guarded by mu_.
+  std::map<RunKey, DagRun> runs_;                               // Guarded by mu_.
+  std::map<std::string, TaskInstance, std::less<>> tis_;        // Guarded by mu_.
+  std::map<std::string, Variable, std::less<>> variables_;      // Guarded by mu_.
+  std::map<std::string, Connection, std::less<>> connections_;  // Guarded by mu_; encrypted.
+  std::map<XComTuple, std::string> xcoms_;                      // Guarded by mu_.
+  std::map<std::string, int64_t, std::less<>> revoked_;         // Guarded by mu_.
+  std::vector<AuditEntry> audit_;                               // Guarded by mu_; oldest first.
+  std::map<std::string, User, std::less<>> users_;              // Guarded by mu_.
+};
+
+}  // namespace airlock::store

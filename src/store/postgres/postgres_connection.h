@@ -1,0 +1,34 @@
+#pragma once
+// PostgresConnection: one libpq connection with a cache of server-side prepared
+// statements (PQprepare once, PQexecPrepared after). See sql_connection.h for the contract.
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "store/sql_connection.h"
+
+struct pg_conn;
+
+namespace airlock::store {
+
+class PostgresConnection final : public SqlConnection {
+ public:
+  // Connects to a libpq connection URI ("postgresql://…"), with client_encoding UTF8 and a
+  // 10 s connect timeout unless the URI sets one. Unavailable, with libpq's reason (which
+  // never contains the password), when the server cannot be reached or refuses us.
+  static Result<std::unique_ptr<PostgresConnection>> Connect(const std::string& uri);
+  ~PostgresConnection() override;
+
+  Result<SqlResult> Execute(std::string_view sql, std::span<const SqlParam> params) override;
+  Result<void> ExecuteScript(const std::string& sql) override;
+  bool Healthy() const override;
+
+ private:
+  explicit PostgresConnection(pg_conn* conn) : conn_(conn) {}
+
+  pg_conn* conn_;
+  std::unordered_map<std::string, std::string> statement_names_;  // SQL text → name
+};
+
+}  // namespace airlock::store

@@ -1,0 +1,52 @@
+#pragma once
+// SqlConnection is the seam between SqlStore (the store's logic, written once) and a
+// database driver (sqlite/, postgres/). A driver runs one statement at a time with bound
+// parameters and hands back rows as text; it knows nothing about airlock's tables.
+// Statements use PostgreSQL's "$1 … $n" placeholders on both backends (SQLite reads them
+// as named parameters "$1", "$2", …). Each statement is prepared once per connection and
+// cached by its text, so the set of distinct texts must stay small: values are always
+// parameters, never part of the text.
+// Not thread-safe: one thread at a time uses a connection (SqlStore's pool hands it out).
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/error.h"
+
+namespace airlock::store {
+
+// A bound value: SQL NULL, an integer, or text (which must outlive the call).
+using SqlParam = std::variant<std::nullptr_t, int64_t, std::string_view>;
+
+struct SqlResult {
+  // Each column as text (integers in decimal); nullopt for SQL NULL.
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  int64_t affected_rows = 0;  // for INSERT, UPDATE and DELETE
+};
+
+enum class SqlDialect { kSqlite, kPostgres };
+
+class SqlConnection {
+ public:
+  virtual ~SqlConnection() = default;
+
+  // Runs one statement. Errors, mapped the same way by every driver: AlreadyExists for a
+  // unique or primary-key violation, FailedPrecondition for a foreign-key violation,
+  // InvalidArgument for text the database refuses, Unavailable when the database is busy
+  // or unreachable, Internal otherwise. Messages are the driver's primary message, which
+  // names constraints but never the values.
+  virtual Result<SqlResult> Execute(std::string_view sql, std::span<const SqlParam> params) = 0;
+
+  // Runs statements that take no parameters (DDL, BEGIN, COMMIT), several separated by ';'.
+  virtual Result<void> ExecuteScript(const std::string& sql) = 0;
+
+  // False once the connection is broken and must not go back into a pool.
+  virtual bool Healthy() const = 0;
+};
+
+}  // namespace airlock::store

@@ -1,0 +1,908 @@
+#include "store/sql_store.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+
+#include "store/checks.h"
+
+namespace airlock::store {
+namespace {
+
+// Migrations, oldest first: migration i (from 0) takes the schema to version i + 1.
+// Written in the SQL that SQLite and PostgreSQL share; "%IDENTITY%" is the one thing they
+// spell differently. Never edit a migration that has shipped: add one.
+// No timestamps with time zones and no booleans: integers read back the same on both.
+constexpr std::string_view kMigrations[] = {
+    R"sql(
+CREATE TABLE dag (
+  dag_id TEXT PRIMARY KEY,
+  bundle_name TEXT NOT NULL,
+  relative_fileloc TEXT NOT NULL,
+  is_paused INTEGER NOT NULL,
+  serialized_json TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE dag_run (
+  dag_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  logical_date BIGINT NOT NULL,
+  conf_json TEXT NOT NULL,
+  start_date BIGINT,
+  end_date BIGINT,
+  PRIMARY KEY (dag_id, run_id)
+);
+CREATE TABLE task_instance (
+  id TEXT PRIMARY KEY,
+  dag_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  try_number INTEGER NOT NULL,
+  map_index INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  hostname TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  queued_at BIGINT,
+  start_date BIGINT,
+  end_date BIGINT,
+  last_heartbeat_at BIGINT,
+  UNIQUE (dag_id, run_id, task_id, map_index),
+  FOREIGN KEY (dag_id, run_id) REFERENCES dag_run (dag_id, run_id) ON DELETE CASCADE
+);
+CREATE INDEX task_instance_state ON task_instance (state);
+CREATE TABLE variable (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  description TEXT NOT NULL
+);
+CREATE TABLE connection (
+  conn_id TEXT PRIMARY KEY,
+  conn_type TEXT NOT NULL,
+  host TEXT NOT NULL,
+  schema TEXT NOT NULL,
+  login TEXT NOT NULL,
+  password TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  extra TEXT NOT NULL
+);
+CREATE TABLE xcom (
+  dag_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  map_index INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (dag_id, run_id, task_id, map_index, key),
+  FOREIGN KEY (dag_id, run_id) REFERENCES dag_run (dag_id, run_id) ON DELETE CASCADE
+);
+CREATE TABLE revoked_token (
+  jti TEXT PRIMARY KEY,
+  exp BIGINT NOT NULL
+);
+CREATE INDEX revoked_token_exp ON revoked_token (exp);
+CREATE TABLE audit_log (
+  id %IDENTITY%,
+  time BIGINT NOT NULL,
+  component TEXT NOT NULL,
+  jti TEXT NOT NULL,
+  sub TEXT NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  status INTEGER NOT NULL
+);
+CREATE TABLE "user" (
+  username TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,
+  role TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+)sql",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion,
+              "kSchemaVersion in store.h must equal the number of migrations");
+
+// Any constant will do, as long as nothing else in the database uses it.
+constexpr int64_t kMigrationLockKey = 0x6169726c6f636b;  // "airlock"
+
+std::string MigrationSql(size_t index, SqlDialect dialect) {
+  std::string sql(kMigrations[index]);
+  const std::string_view identity = dialect == SqlDialect::kSqlite
+                                        ? "INTEGER PRIMARY KEY"
+                                        : "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
+  for (size_t pos; (pos = sql.find("%IDENTITY%")) != std::string::npos;) {
+    sql.replace(pos, std::string_view("%IDENTITY%").size(), identity);
+  }
+  return sql;
+}
+
+// Column readers. Columns are NOT NULL unless read with OptInt; a value that does not
+// parse reads as 0 (the schema only ever stores integers there).
+using Row = std::vector<std::optional<std::string>>;
+
+int64_t Int(const std::optional<std::string>& column) {
+  int64_t n = 0;
+  if (column) std::from_chars(column->data(), column->data() + column->size(), n);
+  return n;
+}
+
+std::optional<int64_t> OptInt(const std::optional<std::string>& column) {
+  if (!column) return std::nullopt;
+  return Int(column);
+}
+
+std::string Str(const std::optional<std::string>& column) { return column.value_or(""); }
+
+SqlParam OptParam(const std::optional<int64_t>& value) {
+  if (value) return *value;
+  return nullptr;
+}
+
+// "$first, $first+1, …" for `count` parameters.
+std::string Placeholders(int first, size_t count) {
+  std::string out;
+  for (size_t i = 0; i < count; ++i) {
+    if (i > 0) out += ", ";
+    out += "$" + std::to_string(first + static_cast<int>(i));
+  }
+  return out;
+}
+
+constexpr std::string_view kDagColumns =
+    "dag_id, bundle_name, relative_fileloc, is_paused, serialized_json, updated_at";
+
+Dag ReadDag(const Row& row) {
+  return Dag{
+      .dag_id = Str(row[0]),
+      .bundle_name = Str(row[1]),
+      .relative_fileloc = Str(row[2]),
+      .is_paused = Int(row[3]) != 0,
+      .serialized_json = Str(row[4]),
+      .updated_at = Int(row[5]),
+  };
+}
+
+constexpr std::string_view kDagRunColumns =
+    "dag_id, run_id, state, logical_date, conf_json, start_date, end_date";
+
+Result<DagRun> ReadDagRun(const Row& row) {
+  auto state = ParseDagRunState(Str(row[2]));
+  if (!state) return Internal("dag_run row with an unknown state");
+  return DagRun{
+      .dag_id = Str(row[0]),
+      .run_id = Str(row[1]),
+      .state = *state,
+      .logical_date = Int(row[3]),
+      .conf_json = Str(row[4]),
+      .start_date = OptInt(row[5]),
+      .end_date = OptInt(row[6]),
+  };
+}
+
+constexpr std::string_view kTaskInstanceColumns =
+    "id, dag_id, run_id, task_id, try_number, map_index, state, hostname, pid, queued_at, "
+    "start_date, end_date, last_heartbeat_at";
+
+Result<TaskInstance> ReadTaskInstance(const Row& row) {
+  auto state = ParseTaskState(Str(row[6]));
+  if (!state) return Internal("task_instance row with an unknown state");
+  return TaskInstance{
+      .id = Str(row[0]),
+      .dag_id = Str(row[1]),
+      .run_id = Str(row[2]),
+      .task_id = Str(row[3]),
+      .try_number = static_cast<int>(Int(row[4])),
+      .map_index = static_cast<int>(Int(row[5])),
+      .state = *state,
+      .hostname = Str(row[7]),
+      .pid = static_cast<int>(Int(row[8])),
+      .queued_at = OptInt(row[9]),
+      .start_date = OptInt(row[10]),
+      .end_date = OptInt(row[11]),
+      .last_heartbeat_at = OptInt(row[12]),
+  };
+}
+
+// The one row a RETURNING statement gave, as a task instance.
+Result<TaskInstance> ReturnedTaskInstance(const SqlResult& result) {
+  if (result.rows.size() != 1) return Internal("conditional update returned no row");
+  return ReadTaskInstance(result.rows[0]);
+}
+
+std::string StateList(const std::vector<TaskState>& states) {
+  std::string out;
+  for (TaskState state : states) {
+    if (!out.empty()) out += ", ";
+    out += TaskStateName(state);
+  }
+  return out;
+}
+
+std::string Quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+std::string ConnectionAad(std::string_view conn_id, std::string_view column) {
+  return "connection/" + std::string(conn_id) + "/" + std::string(column);
+}
+
+}  // namespace
+
+// --- The pool -------------------------------------------------------------------------
+
+Result<std::unique_ptr<SqlStore>> SqlStore::Open(SqlDialect dialect, Connector connect,
+                                                 ColumnCipher cipher, int max_connections) {
+  auto first = connect();
+  if (!first) return std::unexpected(first.error());
+  std::unique_ptr<SqlStore> store(
+      new SqlStore(dialect, std::move(connect), std::move(cipher), std::max(1, max_connections)));
+  store->idle_.push_back(std::move(*first));
+  store->open_ = 1;
+  return store;
+}
+
+SqlStore::Lease::~Lease() {
+  if (connection_) store_->Release(std::move(connection_), poisoned_);
+}
+
+Result<SqlStore::Lease> SqlStore::Acquire() {
+  std::unique_lock lock(mu_);
+  released_.wait(lock, [&] { return !idle_.empty() || open_ < max_connections_; });
+  if (!idle_.empty()) {
+    auto connection = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(connection));
+  }
+  ++open_;
+  lock.unlock();
+  auto connection = connect_();
+  if (!connection) {
+    lock.lock();
+    --open_;
+    released_.notify_one();
+    return std::unexpected(connection.error());
+  }
+  return Lease(this, std::move(*connection));
+}
+
+void SqlStore::Release(std::unique_ptr<SqlConnection> connection, bool poisoned) {
+  std::unique_ptr<SqlConnection> dropped;
+  {
+    std::lock_guard lock(mu_);
+    if (poisoned || !connection->Healthy()) {
+      dropped = std::move(connection);  // closed outside the lock
+      --open_;
+    } else {
+      idle_.push_back(std::move(connection));
+    }
+  }
+  released_.notify_one();
+}
+
+Result<SqlResult> SqlStore::Run(SqlConnection& connection, std::string_view sql,
+                                std::span<const SqlParam> params) {
+  for (const SqlParam& param : params) {
+    if (const auto* s = std::get_if<std::string_view>(&param)) {
+      if (auto ok = CheckText("a text value", *s); !ok) return std::unexpected(ok.error());
+    }
+  }
+  return connection.Execute(sql, params);
+}
+
+Result<SqlResult> SqlStore::Run(std::string_view sql, std::initializer_list<SqlParam> params) {
+  return Run(sql, std::span<const SqlParam>(params.begin(), params.size()));
+}
+
+Result<SqlResult> SqlStore::Run(std::string_view sql, std::span<const SqlParam> params) {
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  return Run(**lease, sql, params);
+}
+
+Result<void> SqlStore::InTransaction(Lease& lease, const std::function<Result<void>()>& body) {
+  auto begun = lease->ExecuteScript(dialect_ == SqlDialect::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+  if (!begun) return begun;
+  auto done = body();
+  if (done) done = lease->ExecuteScript("COMMIT");
+  if (!done) {
+    // A failed COMMIT has already ended the transaction on both databases; a ROLLBACK then
+    // fails harmlessly. If it fails otherwise, the connection's state is unknown.
+    if (!lease->ExecuteScript("ROLLBACK")) lease.Poison();
+  }
+  return done;
+}
+
+// --- Schema ---------------------------------------------------------------------------
+
+Result<int> SqlStore::SchemaVersionOn(SqlConnection& connection) {
+  const std::string_view exists =
+      dialect_ == SqlDialect::kSqlite
+          ? "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+          : "SELECT count(*) FROM pg_catalog.pg_tables "
+            "WHERE schemaname = current_schema() AND tablename = 'schema_version'";
+  auto found = Run(connection, exists, {});
+  if (!found) return std::unexpected(found.error());
+  if (found->rows.empty() || Int(found->rows[0][0]) == 0) return 0;
+  auto version = Run(connection, "SELECT COALESCE(MAX(version), 0) FROM schema_version", {});
+  if (!version) return std::unexpected(version.error());
+  return static_cast<int>(Int(version->rows.at(0).at(0)));
+}
+
+Result<int> SqlStore::SchemaVersion() {
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  return SchemaVersionOn(**lease);
+}
+
+Result<int> SqlStore::Migrate() {
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  SqlConnection& db = **lease;
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  auto migrated = InTransaction(*lease, [&]() -> Result<void> {
+    if (dialect_ == SqlDialect::kPostgres) {
+      // Two servers started with --migrate at once: the second waits here, then finds
+      // nothing left to do. (SQLite's BEGIN IMMEDIATE already serializes writers.)
+      auto locked = Run(db, "SELECT pg_advisory_xact_lock($1)", {kMigrationLockKey});
+      if (!locked) return std::unexpected(locked.error());
+    }
+    auto created = db.ExecuteScript(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        "version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)");
+    if (!created) return created;
+    auto current = SchemaVersionOn(db);
+    if (!current) return std::unexpected(current.error());
+    if (*current > kSchemaVersion) return NewerSchemaError(*current);
+    for (int version = *current + 1; version <= kSchemaVersion; ++version) {
+      auto applied = db.ExecuteScript(MigrationSql(static_cast<size_t>(version - 1), dialect_));
+      if (!applied) {
+        return std::unexpected(
+            applied.error().WithContext("migration to version " + std::to_string(version)));
+      }
+      auto recorded = Run(db, "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+                          {int64_t{version}, now});
+      if (!recorded) return std::unexpected(recorded.error());
+    }
+    return {};
+  });
+  if (!migrated) return std::unexpected(migrated.error());
+  return kSchemaVersion;
+}
+
+// --- Dags -----------------------------------------------------------------------------
+
+Result<void> SqlStore::SetDag(const Dag& dag) {
+  auto done =
+      Run("INSERT INTO dag (dag_id, bundle_name, relative_fileloc, is_paused, serialized_json, "
+          "updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dag_id) DO UPDATE SET "
+          "bundle_name = excluded.bundle_name, relative_fileloc = excluded.relative_fileloc, "
+          "is_paused = excluded.is_paused, serialized_json = excluded.serialized_json, "
+          "updated_at = excluded.updated_at",
+          {dag.dag_id, dag.bundle_name, dag.relative_fileloc, int64_t{dag.is_paused ? 1 : 0},
+           dag.serialized_json, dag.updated_at});
+  if (!done) return std::unexpected(done.error());
+  return {};
+}
+
+Result<Dag> SqlStore::GetDag(std::string_view dag_id) {
+  static const std::string sql =
+      "SELECT " + std::string(kDagColumns) + " FROM dag WHERE dag_id = $1";
+  auto result = Run(sql, {dag_id});
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.empty()) return NotFound("dag " + Quoted(dag_id) + " does not exist");
+  return ReadDag(result->rows[0]);
+}
+
+Result<std::vector<Dag>> SqlStore::ListDags() {
+  static const std::string sql = "SELECT " + std::string(kDagColumns) + " FROM dag";
+  auto result = Run(sql, {});
+  if (!result) return std::unexpected(result.error());
+  std::vector<Dag> dags;
+  for (const Row& row : result->rows) dags.push_back(ReadDag(row));
+  // Sorted here rather than by ORDER BY, whose order depends on PostgreSQL's collation.
+  std::sort(dags.begin(), dags.end(),
+            [](const Dag& a, const Dag& b) { return a.dag_id < b.dag_id; });
+  return dags;
+}
+
+Result<void> SqlStore::DeleteDag(std::string_view dag_id) {
+  auto result = Run("DELETE FROM dag WHERE dag_id = $1", {dag_id});
+  if (!result) return std::unexpected(result.error());
+  if (result->affected_rows == 0) return NotFound("dag " + Quoted(dag_id) + " does not exist");
+  return {};
+}
+
+// --- Dag runs -------------------------------------------------------------------------
+
+Result<void> SqlStore::CreateDagRun(const DagRun& run) {
+  auto result =
+      Run("INSERT INTO dag_run (dag_id, run_id, state, logical_date, conf_json, start_date, "
+          "end_date) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+          {run.dag_id, run.run_id, DagRunStateName(run.state), run.logical_date, run.conf_json,
+           OptParam(run.start_date), OptParam(run.end_date)});
+  if (!result) {
+    if (result.error().code() == ErrorCode::kAlreadyExists) {
+      return AlreadyExists("dag run " + Quoted(run.dag_id) + "/" + Quoted(run.run_id) +
+                           " already exists");
+    }
+    return std::unexpected(result.error());
+  }
+  return {};
+}
+
+Result<DagRun> SqlStore::GetDagRun(std::string_view dag_id, std::string_view run_id) {
+  static const std::string sql =
+      "SELECT " + std::string(kDagRunColumns) + " FROM dag_run WHERE dag_id = $1 AND run_id = $2";
+  auto result = Run(sql, {dag_id, run_id});
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.empty()) {
+    return NotFound("dag run " + Quoted(dag_id) + "/" + Quoted(run_id) + " does not exist");
+  }
+  return ReadDagRun(result->rows[0]);
+}
+
+Result<std::vector<DagRun>> SqlStore::ListDagRuns(std::string_view dag_id) {
+  static const std::string sql =
+      "SELECT " + std::string(kDagRunColumns) + " FROM dag_run WHERE dag_id = $1";
+  auto result = Run(sql, {dag_id});
+  if (!result) return std::unexpected(result.error());
+  std::vector<DagRun> runs;
+  for (const Row& row : result->rows) {
+    auto run = ReadDagRun(row);
+    if (!run) return std::unexpected(run.error());
+    runs.push_back(std::move(*run));
+  }
+  std::sort(runs.begin(), runs.end(),
+            [](const DagRun& a, const DagRun& b) { return a.run_id < b.run_id; });
+  return runs;
+}
+
+Result<DagRun> SqlStore::TransitionDagRun(std::string_view dag_id, std::string_view run_id,
+                                          const std::vector<DagRunState>& from, DagRunState to,
+                                          int64_t now) {
+  if (from.empty()) return InvalidArgument("TransitionDagRun needs at least one 'from' state");
+  // $1 dag_id, $2 run_id, $3 the new state, $4 now (when a date is set), then `from`.
+  std::string sql = "UPDATE dag_run SET state = $3";
+  std::vector<SqlParam> params = {dag_id, run_id, DagRunStateName(to)};
+  if (to == DagRunState::kRunning) {
+    sql += ", start_date = $4";
+    params.push_back(now);
+  } else if (to == DagRunState::kSuccess || to == DagRunState::kFailed) {
+    sql += ", end_date = $4";
+    params.push_back(now);
+  }
+  sql += " WHERE dag_id = $1 AND run_id = $2 AND state IN (" +
+         Placeholders(static_cast<int>(params.size()) + 1, from.size()) + ") RETURNING " +
+         std::string(kDagRunColumns);
+  for (DagRunState state : from) params.push_back(DagRunStateName(state));
+  auto result = Run(sql, params);
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.size() == 1) return ReadDagRun(result->rows[0]);
+  auto current = GetDagRun(dag_id, run_id);
+  if (!current) return std::unexpected(current.error());
+  std::string required;
+  for (DagRunState state : from) {
+    if (!required.empty()) required += ", ";
+    required += DagRunStateName(state);
+  }
+  return FailedPrecondition("dag run " + Quoted(dag_id) + "/" + Quoted(run_id) + " is " +
+                            std::string(DagRunStateName(current->state)) + ", not " + required);
+}
+
+Result<void> SqlStore::DeleteDagRun(std::string_view dag_id, std::string_view run_id) {
+  auto result = Run("DELETE FROM dag_run WHERE dag_id = $1 AND run_id = $2", {dag_id, run_id});
+  if (!result) return std::unexpected(result.error());
+  if (result->affected_rows == 0) {
+    return NotFound("dag run " + Quoted(dag_id) + "/" + Quoted(run_id) + " does not exist");
+  }
+  return {};
+}
+
+// --- Task instances -------------------------------------------------------------------
+
+Result<void> SqlStore::CreateTaskInstances(const std::vector<TaskInstance>& tis) {
+  for (const TaskInstance& ti : tis) {
+    if (!IsCanonicalUuid(ti.id)) {
+      return InvalidArgument("task instance id " + Quoted(ti.id) +
+                             " is not a canonical lowercase UUID");
+    }
+  }
+  if (tis.empty()) return {};
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  return InTransaction(*lease, [&]() -> Result<void> {
+    for (const TaskInstance& ti : tis) {
+      auto inserted = Run(
+          **lease,
+          "INSERT INTO task_instance (id, dag_id, run_id, task_id, try_number, map_index, state, "
+          "hostname, pid, queued_at, start_date, end_date, last_heartbeat_at) VALUES ($1, $2, "
+          "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+          {ti.id, ti.dag_id, ti.run_id, ti.task_id, int64_t{ti.try_number}, int64_t{ti.map_index},
+           TaskStateName(ti.state), ti.hostname, int64_t{ti.pid}, OptParam(ti.queued_at),
+           OptParam(ti.start_date), OptParam(ti.end_date), OptParam(ti.last_heartbeat_at)});
+      if (inserted) continue;
+      switch (inserted.error().code()) {
+        case ErrorCode::kAlreadyExists:
+          return AlreadyExists("task instance " + ti.id + " or (" + Quoted(ti.dag_id) + ", " +
+                               Quoted(ti.run_id) + ", " + Quoted(ti.task_id) + ", " +
+                               std::to_string(ti.map_index) + ") already exists");
+        case ErrorCode::kFailedPrecondition:
+          return FailedPrecondition("dag run " + Quoted(ti.dag_id) + "/" + Quoted(ti.run_id) +
+                                    " does not exist");
+        default:
+          return std::unexpected(inserted.error());
+      }
+    }
+    return {};
+  });
+}
+
+Result<TaskInstance> SqlStore::GetTaskInstance(std::string_view id) {
+  static const std::string sql =
+      "SELECT " + std::string(kTaskInstanceColumns) + " FROM task_instance WHERE id = $1";
+  auto result = Run(sql, {id});
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.empty()) return NotFound("task instance " + Quoted(id) + " does not exist");
+  return ReadTaskInstance(result->rows[0]);
+}
+
+Result<std::vector<TaskInstance>> SqlStore::ListTaskInstances(std::string_view dag_id,
+                                                              std::string_view run_id) {
+  static const std::string sql = "SELECT " + std::string(kTaskInstanceColumns) +
+                                 " FROM task_instance WHERE dag_id = $1 AND run_id = $2";
+  auto result = Run(sql, {dag_id, run_id});
+  if (!result) return std::unexpected(result.error());
+  std::vector<TaskInstance> tis;
+  for (const Row& row : result->rows) {
+    auto ti = ReadTaskInstance(row);
+    if (!ti) return std::unexpected(ti.error());
+    tis.push_back(std::move(*ti));
+  }
+  std::sort(tis.begin(), tis.end(), [](const TaskInstance& a, const TaskInstance& b) {
+    return std::tie(a.task_id, a.map_index) < std::tie(b.task_id, b.map_index);
+  });
+  return tis;
+}
+
+std::unexpected<Error> SqlStore::LostTaskInstanceRace(std::string_view id,
+                                                      std::string_view required) {
+  auto current = GetTaskInstance(id);
+  if (!current) return std::unexpected(current.error());
+  return FailedPrecondition("task instance " + std::string(id) + " is " +
+                            std::string(TaskStateName(current->state)) + ", not " +
+                            std::string(required));
+}
+
+Result<TaskInstance> SqlStore::StartTaskInstance(std::string_view id, std::string_view hostname,
+                                                 int pid, int64_t start_date) {
+  static const std::string sql =
+      "UPDATE task_instance SET state = 'running', hostname = $2, pid = $3, start_date = $4, "
+      "last_heartbeat_at = $4 WHERE id = $1 AND state = 'queued' RETURNING " +
+      std::string(kTaskInstanceColumns);
+  auto result = Run(sql, {id, hostname, int64_t{pid}, start_date});
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.empty()) return LostTaskInstanceRace(id, "queued");
+  return ReturnedTaskInstance(*result);
+}
+
+Result<HeartbeatRefusal> SqlStore::Heartbeat(std::string_view id, std::string_view hostname,
+                                             int pid, int64_t now) {
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  auto result = Run(**lease,
+                    "UPDATE task_instance SET last_heartbeat_at = $4 "
+                    "WHERE id = $1 AND state = 'running' AND hostname = $2 AND pid = $3",
+                    {id, hostname, int64_t{pid}, now});
+  if (!result) return std::unexpected(result.error());
+  if (result->affected_rows == 1) return HeartbeatRefusal::kNone;
+  auto current = Run(**lease, "SELECT state FROM task_instance WHERE id = $1", {id});
+  if (!current) return std::unexpected(current.error());
+  if (current->rows.empty()) return NotFound("task instance " + Quoted(id) + " does not exist");
+  return Str(current->rows[0][0]) == TaskStateName(TaskState::kRunning)
+             ? HeartbeatRefusal::kRunningElsewhere
+             : HeartbeatRefusal::kNotRunning;
+}
+
+Result<TaskInstance> SqlStore::FinishTaskInstance(std::string_view id, TaskState state,
+                                                  int64_t end_date) {
+  if (!IsTerminal(state) && state != TaskState::kUpForRetry && state != TaskState::kDeferred) {
+    return InvalidArgument("a running task instance cannot finish as " +
+                           std::string(TaskStateName(state)));
+  }
+  static const std::string with_end_date =
+      "UPDATE task_instance SET state = $2, end_date = $3 WHERE id = $1 AND state = 'running' "
+      "RETURNING " +
+      std::string(kTaskInstanceColumns);
+  static const std::string deferred =
+      "UPDATE task_instance SET state = $2 WHERE id = $1 AND state = 'running' RETURNING " +
+      std::string(kTaskInstanceColumns);
+  auto result = state == TaskState::kDeferred
+                    ? Run(deferred, {id, TaskStateName(state)})
+                    : Run(with_end_date, {id, TaskStateName(state), end_date});
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.empty()) return LostTaskInstanceRace(id, "running");
+  return ReturnedTaskInstance(*result);
+}
+
+Result<TaskInstance> SqlStore::TransitionTaskInstance(std::string_view id,
+                                                      const std::vector<TaskState>& from,
+                                                      TaskState to, int64_t now) {
+  if (from.empty()) {
+    return InvalidArgument("TransitionTaskInstance needs at least one 'from' state");
+  }
+  if (to == TaskState::kRunning) {
+    return InvalidArgument("a task instance enters running only through StartTaskInstance");
+  }
+  // $1 id, $2 the new state, $3 now (when a date is set), then `from`.
+  std::string sql = "UPDATE task_instance SET state = $2";
+  std::vector<SqlParam> params = {id, TaskStateName(to)};
+  if (to == TaskState::kQueued) {
+    sql += ", queued_at = $3";
+    params.push_back(now);
+  } else if (IsTerminal(to) || to == TaskState::kUpForRetry) {
+    sql += ", end_date = $3";
+    params.push_back(now);
+  }
+  sql += " WHERE id = $1 AND state IN (" +
+         Placeholders(static_cast<int>(params.size()) + 1, from.size()) + ") RETURNING " +
+         std::string(kTaskInstanceColumns);
+  for (TaskState state : from) params.push_back(TaskStateName(state));
+  auto result = Run(sql, params);
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.empty()) return LostTaskInstanceRace(id, StateList(from));
+  return ReturnedTaskInstance(*result);
+}
+
+// --- Variables ------------------------------------------------------------------------
+
+Result<Variable> SqlStore::GetVariable(std::string_view key) {
+  auto result = Run("SELECT key, value, description FROM variable WHERE key = $1", {key});
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.empty()) return NotFound("variable " + Quoted(key) + " does not exist");
+  const Row& row = result->rows[0];
+  return Variable{.key = Str(row[0]), .value = Str(row[1]), .description = Str(row[2])};
+}
+
+Result<void> SqlStore::SetVariable(const Variable& variable) {
+  auto result =
+      Run("INSERT INTO variable (key, value, description) VALUES ($1, $2, $3) ON CONFLICT (key) DO "
+          "UPDATE SET value = excluded.value, description = excluded.description",
+          {variable.key, variable.value, variable.description});
+  if (!result) return std::unexpected(result.error());
+  return {};
+}
+
+Result<void> SqlStore::DeleteVariable(std::string_view key) {
+  auto result = Run("DELETE FROM variable WHERE key = $1", {key});
+  if (!result) return std::unexpected(result.error());
+  if (result->affected_rows == 0) return NotFound("variable " + Quoted(key) + " does not exist");
+  return {};
+}
+
+// --- Connections ----------------------------------------------------------------------
+
+Result<Connection> SqlStore::GetConnection(std::string_view conn_id) {
+  auto result =
+      Run("SELECT conn_id, conn_type, host, schema, login, password, port, extra FROM connection "
+          "WHERE conn_id = $1",
+          {conn_id});
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.empty()) {
+    return NotFound("connection " + Quoted(conn_id) + " does not exist");
+  }
+  const Row& row = result->rows[0];
+  const std::string what = "of connection " + Quoted(conn_id);
+  auto password =
+      cipher_.Decrypt(Str(row[5]), ConnectionAad(conn_id, "password"), "password " + what);
+  if (!password) return std::unexpected(password.error());
+  auto extra = cipher_.Decrypt(Str(row[7]), ConnectionAad(conn_id, "extra"), "extra " + what);
+  if (!extra) return std::unexpected(extra.error());
+  return Connection{
+      .conn_id = Str(row[0]),
+      .conn_type = Str(row[1]),
+      .host = Str(row[2]),
+      .schema = Str(row[3]),
+      .login = Str(row[4]),
+      .password = std::move(*password),
+      .port = static_cast<int>(Int(row[6])),
+      .extra = std::move(*extra),
+  };
+}
+
+Result<void> SqlStore::SetConnection(const Connection& c) {
+  // Check before encrypting: the ciphertext is ASCII whatever the plaintext was.
+  if (auto ok = CheckTexts({c.password, c.extra}); !ok) return ok;
+  const std::string what = "of connection " + Quoted(c.conn_id);
+  auto password =
+      cipher_.Encrypt(c.password, ConnectionAad(c.conn_id, "password"), "password " + what);
+  if (!password) return std::unexpected(password.error());
+  auto extra = cipher_.Encrypt(c.extra, ConnectionAad(c.conn_id, "extra"), "extra " + what);
+  if (!extra) return std::unexpected(extra.error());
+  auto result =
+      Run("INSERT INTO connection (conn_id, conn_type, host, schema, login, password, port, extra) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (conn_id) DO UPDATE SET "
+          "conn_type = excluded.conn_type, host = excluded.host, schema = excluded.schema, "
+          "login = excluded.login, password = excluded.password, port = excluded.port, "
+          "extra = excluded.extra",
+          {c.conn_id, c.conn_type, c.host, c.schema, c.login, *password, int64_t{c.port}, *extra});
+  if (!result) return std::unexpected(result.error());
+  return {};
+}
+
+Result<void> SqlStore::DeleteConnection(std::string_view conn_id) {
+  auto result = Run("DELETE FROM connection WHERE conn_id = $1", {conn_id});
+  if (!result) return std::unexpected(result.error());
+  if (result->affected_rows == 0) {
+    return NotFound("connection " + Quoted(conn_id) + " does not exist");
+  }
+  return {};
+}
+
+// --- XComs ----------------------------------------------------------------------------
+
+namespace {
+std::string XComName(const XComKey& k) {
+  return "xcom " + Quoted(k.key) + " of " + Quoted(k.dag_id) + "/" + Quoted(k.run_id) + "/" +
+         Quoted(k.task_id) + "[" + std::to_string(k.map_index) + "]";
+}
+}  // namespace
+
+Result<std::string> SqlStore::GetXCom(const XComKey& k) {
+  auto result =
+      Run("SELECT value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND "
+          "map_index = $4 AND key = $5",
+          {k.dag_id, k.run_id, k.task_id, int64_t{k.map_index}, k.key});
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.empty()) return NotFound(XComName(k) + " does not exist");
+  return Str(result->rows[0][0]);
+}
+
+Result<void> SqlStore::SetXCom(const XComKey& k, std::string_view value_json) {
+  auto result =
+      Run("INSERT INTO xcom (dag_id, run_id, task_id, map_index, key, value) VALUES ($1, $2, $3, "
+          "$4, $5, $6) ON CONFLICT (dag_id, run_id, task_id, map_index, key) DO UPDATE SET "
+          "value = excluded.value",
+          {k.dag_id, k.run_id, k.task_id, int64_t{k.map_index}, k.key, value_json});
+  if (!result) {
+    if (result.error().code() == ErrorCode::kFailedPrecondition) {
+      return FailedPrecondition("dag run " + Quoted(k.dag_id) + "/" + Quoted(k.run_id) +
+                                " does not exist");
+    }
+    return std::unexpected(result.error());
+  }
+  return {};
+}
+
+Result<void> SqlStore::DeleteXCom(const XComKey& k) {
+  auto result =
+      Run("DELETE FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4 "
+          "AND key = $5",
+          {k.dag_id, k.run_id, k.task_id, int64_t{k.map_index}, k.key});
+  if (!result) return std::unexpected(result.error());
+  if (result->affected_rows == 0) return NotFound(XComName(k) + " does not exist");
+  return {};
+}
+
+// --- Revoked tokens -------------------------------------------------------------------
+
+Result<void> SqlStore::RevokeToken(std::string_view jti, int64_t exp) {
+  auto result =
+      Run("INSERT INTO revoked_token (jti, exp) VALUES ($1, $2) ON CONFLICT (jti) DO UPDATE SET "
+          "exp = CASE WHEN excluded.exp > revoked_token.exp THEN excluded.exp "
+          "ELSE revoked_token.exp END",
+          {jti, exp});
+  if (!result) return std::unexpected(result.error());
+  return {};
+}
+
+Result<bool> SqlStore::IsTokenRevoked(std::string_view jti) {
+  auto result = Run("SELECT 1 FROM revoked_token WHERE jti = $1", {jti});
+  if (!result) return std::unexpected(result.error());
+  return !result->rows.empty();
+}
+
+Result<int> SqlStore::PurgeRevokedTokens(int64_t now) {
+  auto result = Run("DELETE FROM revoked_token WHERE exp < $1", {now});
+  if (!result) return std::unexpected(result.error());
+  return static_cast<int>(result->affected_rows);
+}
+
+// --- Audit log ------------------------------------------------------------------------
+
+Result<void> SqlStore::AppendAudit(const std::vector<AuditEntry>& entries) {
+  if (entries.empty()) return {};
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  return InTransaction(*lease, [&]() -> Result<void> {
+    for (const AuditEntry& e : entries) {
+      auto inserted = Run(**lease,
+                          "INSERT INTO audit_log (time, component, jti, sub, method, path, "
+                          "status) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                          {e.time, e.component, e.jti, e.sub, e.method, e.path, int64_t{e.status}});
+      if (!inserted) return std::unexpected(inserted.error());
+    }
+    return {};
+  });
+}
+
+Result<std::vector<AuditEntry>> SqlStore::ListAudit(int limit, int offset) {
+  if (limit < 0 || offset < 0) return InvalidArgument("limit and offset must not be negative");
+  auto result =
+      Run("SELECT time, component, jti, sub, method, path, status FROM audit_log ORDER BY id DESC "
+          "LIMIT $1 OFFSET $2",
+          {int64_t{limit}, int64_t{offset}});
+  if (!result) return std::unexpected(result.error());
+  std::vector<AuditEntry> entries;
+  for (const Row& row : result->rows) {
+    entries.push_back(AuditEntry{
+        .time = Int(row[0]),
+        .component = Str(row[1]),
+        .jti = Str(row[2]),
+        .sub = Str(row[3]),
+        .method = Str(row[4]),
+        .path = Str(row[5]),
+        .status = static_cast<int>(Int(row[6])),
+    });
+  }
+  return entries;
+}
+
+// --- Users ----------------------------------------------------------------------------
+
+namespace {
+User ReadUser(const Row& row) {
+  return User{.username = Str(row[0]),
+              .password_hash = Str(row[1]),
+              .role = Str(row[2]),
+              .created_at = Int(row[3])};
+}
+}  // namespace
+
+Result<void> SqlStore::CreateUser(const User& user) {
+  auto result = Run(
+      R"(INSERT INTO "user" (username, password_hash, role, created_at) VALUES ($1, $2, $3, $4))",
+      {user.username, user.password_hash, user.role, user.created_at});
+  if (!result) {
+    if (result.error().code() == ErrorCode::kAlreadyExists) {
+      return AlreadyExists("user " + Quoted(user.username) + " already exists");
+    }
+    return std::unexpected(result.error());
+  }
+  return {};
+}
+
+Result<User> SqlStore::GetUser(std::string_view username) {
+  auto result =
+      Run(R"(SELECT username, password_hash, role, created_at FROM "user" WHERE username = $1)",
+          {username});
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.empty()) return NotFound("user " + Quoted(username) + " does not exist");
+  return ReadUser(result->rows[0]);
+}
+
+Result<std::vector<User>> SqlStore::ListUsers() {
+  auto result = Run(R"(SELECT username, password_hash, role, created_at FROM "user")", {});
+  if (!result) return std::unexpected(result.error());
+  std::vector<User> users;
+  for (const Row& row : result->rows) users.push_back(ReadUser(row));
+  std::sort(users.begin(), users.end(),
+            [](const User& a, const User& b) { return a.username < b.username; });
+  return users;
+}
+
+Result<void> SqlStore::SetUserPassword(std::string_view username, std::string_view password_hash) {
+  auto result =
+      Run(R"(UPDATE "user" SET password_hash = $2 WHERE username = $1)", {username, password_hash});
+  if (!result) return std::unexpected(result.error());
+  if (result->affected_rows == 0) return NotFound("user " + Quoted(username) + " does not exist");
+  return {};
+}
+
+Result<void> SqlStore::DeleteUser(std::string_view username) {
+  auto result = Run(R"(DELETE FROM "user" WHERE username = $1)", {username});
+  if (!result) return std::unexpected(result.error());
+  if (result->affected_rows == 0) return NotFound("user " + Quoted(username) + " does not exist");
+  return {};
+}
+
+}  // namespace airlock::store

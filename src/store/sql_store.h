@@ -1,0 +1,145 @@
+#pragma once
+// SqlStore implements Store once for every SQL database: the schema and its migrations,
+// each conditional update and how a lost race is reported, connection encryption, and a
+// pool of SqlConnections. The drivers (sqlite/, postgres/) only run statements.
+// Thread-safe: each call borrows a connection from the pool for its duration.
+
+#include <condition_variable>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "store/column_cipher.h"
+#include "store/sql_connection.h"
+#include "store/store.h"
+
+namespace airlock::store {
+
+class SqlStore final : public Store {
+ public:
+  using Connector = std::function<Result<std::unique_ptr<SqlConnection>>()>;
+
+  // Opens one connection at once, so that an unreachable database fails here; opens more
+  // as concurrent calls need them, up to `max_connections`.
+  static Result<std::unique_ptr<SqlStore>> Open(SqlDialect dialect, Connector connect,
+                                                ColumnCipher cipher, int max_connections);
+
+  Result<int> Migrate() override;
+  Result<int> SchemaVersion() override;
+
+  Result<void> SetDag(const Dag& dag) override;
+  Result<Dag> GetDag(std::string_view dag_id) override;
+  Result<std::vector<Dag>> ListDags() override;
+  Result<void> DeleteDag(std::string_view dag_id) override;
+
+  Result<void> CreateDagRun(const DagRun& run) override;
+  Result<DagRun> GetDagRun(std::string_view dag_id, std::string_view run_id) override;
+  Result<std::vector<DagRun>> ListDagRuns(std::string_view dag_id) override;
+  Result<DagRun> TransitionDagRun(std::string_view dag_id, std::string_view run_id,
+                                  const std::vector<DagRunState>& from, DagRunState to,
+                                  int64_t now) override;
+  Result<void> DeleteDagRun(std::string_view dag_id, std::string_view run_id) override;
+
+  Result<void> CreateTaskInstances(const std::vector<TaskInstance>& tis) override;
+  Result<TaskInstance> GetTaskInstance(std::string_view id) override;
+  Result<std::vector<TaskInstance>> ListTaskInstances(std::string_view dag_id,
+                                                      std::string_view run_id) override;
+  Result<TaskInstance> StartTaskInstance(std::string_view id, std::string_view hostname, int pid,
+                                         int64_t start_date) override;
+  Result<HeartbeatRefusal> Heartbeat(std::string_view id, std::string_view hostname, int pid,
+                                     int64_t now) override;
+  Result<TaskInstance> FinishTaskInstance(std::string_view id, TaskState state,
+                                          int64_t end_date) override;
+  using Store::TransitionTaskInstance;
+  Result<TaskInstance> TransitionTaskInstance(std::string_view id,
+                                              const std::vector<TaskState>& from, TaskState to,
+                                              int64_t now) override;
+
+  Result<Variable> GetVariable(std::string_view key) override;
+  Result<void> SetVariable(const Variable& variable) override;
+  Result<void> DeleteVariable(std::string_view key) override;
+
+  Result<Connection> GetConnection(std::string_view conn_id) override;
+  Result<void> SetConnection(const Connection& connection) override;
+  Result<void> DeleteConnection(std::string_view conn_id) override;
+
+  Result<std::string> GetXCom(const XComKey& key) override;
+  Result<void> SetXCom(const XComKey& key, std::string_view value_json) override;
+  Result<void> DeleteXCom(const XComKey& key) override;
+
+  Result<void> RevokeToken(std::string_view jti, int64_t exp) override;
+  Result<bool> IsTokenRevoked(std::string_view jti) override;
+  Result<int> PurgeRevokedTokens(int64_t now) override;
+
+  Result<void> AppendAudit(const std::vector<AuditEntry>& entries) override;
+  Result<std::vector<AuditEntry>> ListAudit(int limit, int offset) override;
+
+  Result<void> CreateUser(const User& user) override;
+  Result<User> GetUser(std::string_view username) override;
+  Result<std::vector<User>> ListUsers() override;
+  Result<void> SetUserPassword(std::string_view username, std::string_view password_hash) override;
+  Result<void> DeleteUser(std::string_view username) override;
+
+ private:
+  // A connection borrowed from the pool; going out of scope gives it back (or drops it if
+  // it broke, or if Poison() was called because its state is unknown).
+  class Lease {
+   public:
+    Lease(SqlStore* store, std::unique_ptr<SqlConnection> connection)
+        : store_(store), connection_(std::move(connection)) {}
+    Lease(Lease&& other) noexcept = default;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    SqlConnection& operator*() const { return *connection_; }
+    SqlConnection* operator->() const { return connection_.get(); }
+    void Poison() { poisoned_ = true; }
+
+   private:
+    SqlStore* store_;
+    std::unique_ptr<SqlConnection> connection_;
+    bool poisoned_ = false;
+  };
+
+  SqlStore(SqlDialect dialect, Connector connect, ColumnCipher cipher, int max_connections)
+      : dialect_(dialect),
+        connect_(std::move(connect)),
+        cipher_(std::move(cipher)),
+        max_connections_(max_connections) {}
+
+  Result<Lease> Acquire();
+  void Release(std::unique_ptr<SqlConnection> connection, bool poisoned);
+
+  // Checks the text parameters (store.h: "Text"), then runs the statement.
+  static Result<SqlResult> Run(SqlConnection& connection, std::string_view sql,
+                               std::span<const SqlParam> params);
+  static Result<SqlResult> Run(SqlConnection& connection, std::string_view sql,
+                               std::initializer_list<SqlParam> params) {
+    return Run(connection, sql, std::span<const SqlParam>(params.begin(), params.size()));
+  }
+  // The same on a connection of its own.
+  Result<SqlResult> Run(std::string_view sql, std::initializer_list<SqlParam> params);
+  Result<SqlResult> Run(std::string_view sql, std::span<const SqlParam> params);
+
+  // Runs `body` between BEGIN (IMMEDIATE on SQLite, so that writers queue on the busy
+  // timeout instead of failing on upgrade) and COMMIT; rolls back if it fails.
+  Result<void> InTransaction(Lease& lease, const std::function<Result<void>()>& body);
+
+  Result<int> SchemaVersionOn(SqlConnection& connection);
+  // After a conditional update changed nothing: NotFound, or FailedPrecondition naming the
+  // state the task instance is in and the ones that were required.
+  std::unexpected<Error> LostTaskInstanceRace(std::string_view id, std::string_view required);
+
+  const SqlDialect dialect_;
+  const Connector connect_;
+  const ColumnCipher cipher_;
+  const int max_connections_;
+
+  std::mutex mu_;
+  std::condition_variable released_;
+  std::vector<std::unique_ptr<SqlConnection>> idle_;  // Guarded by mu_.
+  int open_ = 0;  // connections idle or lent out. Guarded by mu_.
+};
+
+}  // namespace airlock::store

@@ -1,0 +1,170 @@
+#include "store/sqlite/sqlite_connection.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace airlock::store {
+namespace {
+
+constexpr mode_t kDatabaseFileMode = 0600;
+
+ErrorCode CodeFor(int extended_code) {
+  switch (extended_code) {
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_UNIQUE:
+      return ErrorCode::kAlreadyExists;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+      return ErrorCode::kFailedPrecondition;
+    default:
+      break;
+  }
+  switch (extended_code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+      return ErrorCode::kUnavailable;
+    default:
+      return ErrorCode::kInternal;
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
+    const std::string& path, std::chrono::milliseconds busy_timeout) {
+  if (path != ":memory:") {
+    // Create the file with its final mode before SQLite does (SQLite would use 0644 less
+    // the umask); its -wal and -shm files copy the database file's mode.
+    const int fd =
+        ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kDatabaseFileMode);
+    if (fd < 0) {
+      return Unavailable("cannot open SQLite database " + path + ": " + std::strerror(errno));
+    }
+    ::close(fd);
+  }
+  sqlite3* db = nullptr;
+  const int flags =
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    std::string message = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close_v2(db);
+    return Unavailable("cannot open SQLite database " + path + ": " + message);
+  }
+  std::unique_ptr<SqliteConnection> connection(new SqliteConnection(db));
+  sqlite3_busy_timeout(db, static_cast<int>(busy_timeout.count()));
+  // WAL lets readers run while one writer writes; foreign keys are off by default in
+  // SQLite and enforce the cascades the schema declares.
+  auto setup = connection->ExecuteScript(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  if (!setup) return std::unexpected(setup.error().WithContext("SQLite database " + path));
+  return connection;
+}
+
+SqliteConnection::~SqliteConnection() {
+  for (auto& [sql, statement] : statements_) sqlite3_finalize(statement.stmt);
+  sqlite3_close_v2(db_);
+}
+
+Error SqliteConnection::LastError(std::string_view what) const {
+  std::string message = "sqlite: ";
+  message += what;
+  message += ": ";
+  message += sqlite3_errmsg(db_);
+  return Error(CodeFor(sqlite3_extended_errcode(db_)), std::move(message));
+}
+
+Result<SqliteConnection::Statement*> SqliteConnection::Prepare(std::string_view sql) {
+  auto it = statements_.find(std::string(sql));
+  if (it != statements_.end()) return &it->second;
+  Statement statement;
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                         &statement.stmt, nullptr) != SQLITE_OK) {
+    return std::unexpected(LastError("prepare"));
+  }
+  const int count = sqlite3_bind_parameter_count(statement.stmt);
+  for (int i = 1; i <= count; ++i) {
+    const char* name = sqlite3_bind_parameter_name(statement.stmt, i);
+    int n = 0;
+    if (name == nullptr || name[0] != '$' ||
+        std::from_chars(name + 1, name + std::strlen(name), n).ec != std::errc() || n < 1) {
+      sqlite3_finalize(statement.stmt);
+      return Internal("sqlite: statement parameters must be written $1 … $n");
+    }
+    statement.param_positions.push_back(n - 1);
+  }
+  return &statements_.emplace(std::string(sql), std::move(statement)).first->second;
+}
+
+Result<SqlResult> SqliteConnection::Execute(std::string_view sql,
+                                            std::span<const SqlParam> params) {
+  auto statement = Prepare(sql);
+  if (!statement) return std::unexpected(statement.error());
+  sqlite3_stmt* stmt = (*statement)->stmt;
+  // Leave the statement reset and unbound whatever happens, so that it holds no lock and
+  // no pointer into the caller's parameters.
+  struct ResetGuard {
+    sqlite3_stmt* stmt;
+    ~ResetGuard() {
+      sqlite3_reset(stmt);
+      sqlite3_clear_bindings(stmt);
+    }
+  } guard{stmt};
+
+  const auto& positions = (*statement)->param_positions;
+  for (size_t i = 0; i < positions.size(); ++i) {
+    const int index = static_cast<int>(i) + 1;
+    if (positions[i] >= static_cast<int>(params.size())) {
+      return Internal("sqlite: statement uses more parameters than were given");
+    }
+    const SqlParam& param = params[static_cast<size_t>(positions[i])];
+    int rc;
+    if (const auto* n = std::get_if<int64_t>(&param)) {
+      rc = sqlite3_bind_int64(stmt, index, *n);
+    } else if (const auto* s = std::get_if<std::string_view>(&param)) {
+      // SQLITE_STATIC: the caller's text outlives the statement's use of it (the guard
+      // clears the bindings before Execute returns).
+      rc = sqlite3_bind_text64(stmt, index, s->data(), s->size(), SQLITE_STATIC, SQLITE_UTF8);
+    } else {
+      rc = sqlite3_bind_null(stmt, index);
+    }
+    if (rc != SQLITE_OK) return std::unexpected(LastError("bind"));
+  }
+
+  SqlResult result;
+  for (;;) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return std::unexpected(LastError("step"));
+    const int columns = sqlite3_column_count(stmt);
+    auto& row = result.rows.emplace_back();
+    row.reserve(static_cast<size_t>(columns));
+    for (int c = 0; c < columns; ++c) {
+      if (sqlite3_column_type(stmt, c) == SQLITE_NULL) {
+        row.emplace_back(std::nullopt);
+        continue;
+      }
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
+      const int bytes = sqlite3_column_bytes(stmt, c);
+      row.emplace_back(std::string(text != nullptr ? text : "", static_cast<size_t>(bytes)));
+    }
+  }
+  result.affected_rows = sqlite3_changes64(db_);
+  return result;
+}
+
+Result<void> SqliteConnection::ExecuteScript(const std::string& sql) {
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return std::unexpected(LastError("exec"));
+  }
+  return {};
+}
+
+}  // namespace airlock::store

@@ -1,0 +1,47 @@
+#pragma once
+// SqliteConnection: one sqlite3 handle in WAL mode with foreign keys on, a busy timeout,
+// and a cache of prepared statements. See sql_connection.h for the contract.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "store/sql_connection.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace airlock::store {
+
+class SqliteConnection final : public SqlConnection {
+ public:
+  // Opens (creating it 0600 if missing) the database file at `path`, or a private
+  // in-memory database for ":memory:". Unavailable when the file cannot be opened.
+  // synchronous=NORMAL: in WAL mode a crash of the process loses nothing committed; a
+  // power loss may lose the last transactions but never corrupts the file.
+  static Result<std::unique_ptr<SqliteConnection>> Open(const std::string& path,
+                                                        std::chrono::milliseconds busy_timeout);
+  ~SqliteConnection() override;
+
+  Result<SqlResult> Execute(std::string_view sql, std::span<const SqlParam> params) override;
+  Result<void> ExecuteScript(const std::string& sql) override;
+  bool Healthy() const override { return db_ != nullptr; }
+
+ private:
+  struct Statement {
+    sqlite3_stmt* stmt = nullptr;
+    // For each SQLite parameter index i (from 1), the 0-based position in `params` of
+    // "$n", i.e. n - 1.
+    std::vector<int> param_positions;
+  };
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  Result<Statement*> Prepare(std::string_view sql);
+  Error LastError(std::string_view what) const;
+
+  sqlite3* db_;
+  std::unordered_map<std::string, Statement> statements_;
+};
+
+}  // namespace airlock::store

@@ -1,0 +1,281 @@
+#pragma once
+// Store is the metadata database as the control plane sees it: Dags, Dag runs, task
+// instances, variables, connections, XComs, revoked tokens, the audit log and users.
+// Implementations: SQLite (WAL; the embedded default), PostgreSQL (libpq), and an
+// in-memory fake for tests ("memory://"); one contract suite (store_contract_test.cc)
+// runs against all three, so they behave the same down to the error codes.
+// It is not an ORM and not a query language: each method is one use the control plane has.
+//
+// Concurrency contract: every state change is one conditional update (UPDATE ... WHERE
+// state IN (...)), so two writers — two threads, two api-servers, or two schedulers on one
+// PostgreSQL — never both win. The winner gets the row as it wrote it; every loser gets
+// FailedPrecondition, whose message names the state it found. NotFound means there is no
+// such row at all.
+// Thread-safety: every method may be called from any number of threads at once (the SQL
+// stores keep a small pool of connections; see StoreOptions::max_connections).
+// Security defaults: values only ever reach the database as bound parameters; connection
+// passwords and extras are encrypted at rest with AES-256-GCM under a key derived from
+// StoreOptions::fernet_key (storing a non-empty one without a key is refused); error
+// messages never contain a password, a stored value or the database password.
+// Text: every string is UTF-8 without NUL bytes (PostgreSQL cannot store others); writes
+// of anything else fail with InvalidArgument on every backend.
+// Only components that hold database credentials (api-server, scheduler) ever link this;
+// workers, the dag-processor and the triggerer reach it through the api-server.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+
+namespace airlock::store {
+
+// The newest schema version this binary knows (the number of its migrations).
+inline constexpr int kSchemaVersion = 1;
+
+// Airflow's task-instance states (the subset airlock uses).
+enum class TaskState {
+  kScheduled,
+  kQueued,
+  kRunning,
+  kSuccess,
+  kFailed,
+  kUpForRetry,
+  kUpstreamFailed,
+  kSkipped,
+  kDeferred,
+  kRemoved,
+};
+std::string_view TaskStateName(TaskState state);  // "scheduled", "up_for_retry", ...
+std::optional<TaskState> ParseTaskState(std::string_view name);
+// success, failed, upstream_failed, skipped, removed.
+bool IsTerminal(TaskState state);
+
+enum class DagRunState { kQueued, kRunning, kSuccess, kFailed };
+std::string_view DagRunStateName(DagRunState state);  // "queued", "running", ...
+std::optional<DagRunState> ParseDagRunState(std::string_view name);
+
+// Times are Unix seconds unless a comment says otherwise.
+
+struct Dag {
+  std::string dag_id;
+  std::string bundle_name;
+  std::string relative_fileloc;  // the Dag file, relative to its bundle's root
+  bool is_paused = false;
+  std::string serialized_json = "{}";  // the Dag as the dag-processor submitted it
+  int64_t updated_at = 0;
+};
+
+struct DagRun {
+  std::string dag_id;
+  std::string run_id;
+  DagRunState state = DagRunState::kQueued;
+  int64_t logical_date = 0;
+  std::string conf_json = "{}";
+  std::optional<int64_t> start_date;  // set on entering running
+  std::optional<int64_t> end_date;    // set on entering success or failed
+};
+
+struct TaskInstance {
+  std::string id;  // UUID, canonical lowercase 8-4-4-4-12 form
+  std::string dag_id;
+  std::string run_id;
+  std::string task_id;
+  int try_number = 1;
+  int map_index = -1;
+  TaskState state = TaskState::kScheduled;
+  std::string hostname;
+  int pid = 0;
+  std::optional<int64_t> queued_at;
+  std::optional<int64_t> start_date;
+  std::optional<int64_t> end_date;
+  std::optional<int64_t> last_heartbeat_at;
+};
+
+struct Variable {
+  std::string key;
+  std::string value;
+  std::string description;
+};
+
+struct Connection {
+  std::string conn_id;
+  std::string conn_type;
+  std::string host;
+  std::string schema;
+  std::string login;
+  std::string password;  // encrypted at rest; returned decrypted
+  int port = 0;
+  std::string extra;  // JSON text; encrypted at rest as in Airflow (it often holds tokens)
+};
+
+struct XComKey {
+  std::string dag_id;
+  std::string run_id;
+  std::string task_id;
+  int map_index = -1;
+  std::string key;
+};
+
+struct AuditEntry {
+  int64_t time = 0;  // Unix microseconds
+  std::string component;
+  std::string jti;
+  std::string sub;
+  std::string method;
+  std::string path;
+  int status = 0;
+};
+
+struct User {
+  std::string username;
+  std::string password_hash;  // argon2id, encoded; the store never sees a plain password
+  std::string role;           // VIEWER, USER, OP or ADMIN (checked by the auth manager)
+  int64_t created_at = 0;
+};
+
+// Why a heartbeat was refused (SPEC §4: 409 {"detail":{"reason":…}}).
+enum class HeartbeatRefusal { kNone, kRunningElsewhere, kNotRunning };
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Schema. Migrate() applies the pending migrations, each in its own transaction, and
+  // returns the version it leaves the database at; concurrent callers (two api-servers
+  // started with --migrate) are serialized. FailedPrecondition, naming both versions, if
+  // the database was written by a newer airlock; nothing is changed then.
+  virtual Result<int> Migrate() = 0;
+  // The database's schema version: 0 for an empty database.
+  virtual Result<int> SchemaVersion() = 0;
+
+  // Dags: SetDag inserts or replaces the whole row. Deleting a Dag leaves its runs alone.
+  virtual Result<void> SetDag(const Dag& dag) = 0;
+  virtual Result<Dag> GetDag(std::string_view dag_id) = 0;      // NotFound
+  virtual Result<std::vector<Dag>> ListDags() = 0;              // by dag_id
+  virtual Result<void> DeleteDag(std::string_view dag_id) = 0;  // NotFound
+
+  // Dag runs.
+  virtual Result<void> CreateDagRun(const DagRun& run) = 0;  // AlreadyExists on duplicate
+  virtual Result<DagRun> GetDagRun(std::string_view dag_id, std::string_view run_id) = 0;
+  virtual Result<std::vector<DagRun>> ListDagRuns(std::string_view dag_id) = 0;  // by run_id
+  // A run in one of `from` → `to` (entering running sets start_date = now, entering
+  // success or failed sets end_date = now). The row after the update; FailedPrecondition
+  // if it was in another state, NotFound if there is no such run.
+  virtual Result<DagRun> TransitionDagRun(std::string_view dag_id, std::string_view run_id,
+                                          const std::vector<DagRunState>& from, DagRunState to,
+                                          int64_t now) = 0;
+  // Deletes the run with its task instances and XComs. NotFound.
+  virtual Result<void> DeleteDagRun(std::string_view dag_id, std::string_view run_id) = 0;
+
+  // Task instances. Creates them all in one transaction, or none: InvalidArgument for an
+  // id that is not a canonical UUID, FailedPrecondition if their Dag run does not exist,
+  // AlreadyExists for a duplicate id or (dag_id, run_id, task_id, map_index).
+  virtual Result<void> CreateTaskInstances(const std::vector<TaskInstance>& tis) = 0;
+  Result<void> CreateTaskInstance(const TaskInstance& ti) { return CreateTaskInstances({ti}); }
+  virtual Result<TaskInstance> GetTaskInstance(std::string_view id) = 0;  // NotFound
+  // The run's task instances, by (task_id, map_index).
+  virtual Result<std::vector<TaskInstance>> ListTaskInstances(std::string_view dag_id,
+                                                              std::string_view run_id) = 0;
+
+  // Conditional transitions: each is one atomic compare-and-set and returns the row as
+  // written. FailedPrecondition (the message names the current state) when the row is not
+  // in the required state — another writer won; NotFound when there is no such row.
+  //
+  // queued → running, recording hostname, pid, start_date and last_heartbeat_at =
+  // start_date.
+  virtual Result<TaskInstance> StartTaskInstance(std::string_view id, std::string_view hostname,
+                                                 int pid, int64_t start_date) = 0;
+  // running on (hostname, pid) → last_heartbeat_at = now. kNone when recorded;
+  // kNotRunning when the instance is in any other state; kRunningElsewhere when it runs
+  // under another hostname or pid (nothing is written then). NotFound.
+  virtual Result<HeartbeatRefusal> Heartbeat(std::string_view id, std::string_view hostname,
+                                             int pid, int64_t now) = 0;
+  // running → `state`, which must be terminal, up_for_retry or deferred (else
+  // InvalidArgument); end_date = end_date unless deferred.
+  virtual Result<TaskInstance> FinishTaskInstance(std::string_view id, TaskState state,
+                                                  int64_t end_date) = 0;
+  // One of `from` → `to`, for the scheduler: entering queued sets queued_at = now,
+  // entering a terminal state or up_for_retry sets end_date = now. `to` may not be
+  // running (use StartTaskInstance): InvalidArgument.
+  virtual Result<TaskInstance> TransitionTaskInstance(std::string_view id,
+                                                      const std::vector<TaskState>& from,
+                                                      TaskState to, int64_t now) = 0;
+  Result<TaskInstance> TransitionTaskInstance(std::string_view id, TaskState from, TaskState to,
+                                              int64_t now) {
+    return TransitionTaskInstance(id, std::vector<TaskState>{from}, to, now);
+  }
+
+  // Variables: SetVariable inserts or replaces.
+  virtual Result<Variable> GetVariable(std::string_view key) = 0;  // NotFound
+  virtual Result<void> SetVariable(const Variable& variable) = 0;
+  virtual Result<void> DeleteVariable(std::string_view key) = 0;  // NotFound
+
+  // Connections: SetConnection inserts or replaces. FailedPrecondition when storing a
+  // non-empty password or extra without a fernet_key, and when reading one that was
+  // encrypted under a key this store was not given (or that was tampered with).
+  virtual Result<Connection> GetConnection(std::string_view conn_id) = 0;  // NotFound
+  virtual Result<void> SetConnection(const Connection& connection) = 0;
+  virtual Result<void> DeleteConnection(std::string_view conn_id) = 0;  // NotFound
+
+  // XComs: the value is JSON text, stored as given. SetXCom inserts or replaces.
+  virtual Result<std::string> GetXCom(const XComKey& key) = 0;  // NotFound
+  virtual Result<void> SetXCom(const XComKey& key, std::string_view value_json) = 0;
+  virtual Result<void> DeleteXCom(const XComKey& key) = 0;  // NotFound
+
+  // Revoked tokens: a jti stays revoked until PurgeRevokedTokens runs after its exp.
+  // Revoking a jti twice keeps the later exp.
+  virtual Result<void> RevokeToken(std::string_view jti, int64_t exp) = 0;
+  virtual Result<bool> IsTokenRevoked(std::string_view jti) = 0;
+  // Removes the rows whose exp < now; returns how many.
+  virtual Result<int> PurgeRevokedTokens(int64_t now) = 0;
+
+  // Audit log: appends entries in one transaction (callers batch them; see AuditWriter).
+  virtual Result<void> AppendAudit(const std::vector<AuditEntry>& entries) = 0;
+  // Newest first (in append order, not by `time`): skips `offset`, returns at most `limit`.
+  virtual Result<std::vector<AuditEntry>> ListAudit(int limit, int offset) = 0;
+
+  // Users (the simple auth manager).
+  virtual Result<void> CreateUser(const User& user) = 0;        // AlreadyExists
+  virtual Result<User> GetUser(std::string_view username) = 0;  // NotFound
+  virtual Result<std::vector<User>> ListUsers() = 0;            // by username
+  virtual Result<void> SetUserPassword(std::string_view username,
+                                       std::string_view password_hash) = 0;  // NotFound
+  virtual Result<void> DeleteUser(std::string_view username) = 0;            // NotFound
+};
+
+struct StoreOptions {
+  // [core] fernet_key: one secret, or several separated by commas for rotation (the first
+  // encrypts, all decrypt). Each must be at least 32 characters; an Airflow Fernet key
+  // (44 characters of base64) works as it is. Empty: connections cannot hold passwords.
+  std::string fernet_key;
+  // SQLite: how long a writer waits for another one before failing with Unavailable.
+  std::chrono::milliseconds busy_timeout{5000};
+  // SQL stores: at most this many database connections, opened as needed.
+  int max_connections = 8;
+};
+
+// Opens the store that `[database] sql_alchemy_conn` names, without touching its schema
+// (see Migrate and RequireCurrentSchema):
+//   "sqlite:///absolute/path" (SQLAlchemy's "sqlite:////absolute/path" too), or
+//   "sqlite:///:memory:" (one private database, for tests); the file is created 0600;
+//   "postgresql://user[:password]@host[:port]/db[?param=value…]" ("postgres://" and
+//   "postgresql+psycopg2://" too), handed to libpq as a connection URI;
+//   "memory://", a fresh in-memory fake.
+// InvalidArgument for other forms, Unavailable when the database cannot be reached. The
+// message never contains the password.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options = {});
+
+// OK when the database is at kSchemaVersion; otherwise FailedPrecondition naming both
+// versions and what to do (run `airlock db migrate`, or upgrade airlock). Servers call
+// this at start when they do not migrate.
+Result<void> RequireCurrentSchema(Store& store);
+
+// `url` with its password replaced by "***", for messages and logs.
+std::string RedactDatabaseUrl(std::string_view url);
+
+}  // namespace airlock::store

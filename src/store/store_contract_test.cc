@@ -1,0 +1,1024 @@
+// The Store contract, run against every backend: memory://, SQLite (a file in a temporary
+// directory) and PostgreSQL (AIRLOCK_TEST_POSTGRES_URL, which scripts/with-postgres.sh
+// sets; each test gets a schema of its own, so tests may run in parallel).
+// Without that variable the PostgreSQL cases are skipped with a message, unless
+// AIRLOCK_REQUIRE_POSTGRES=1 (as in CI), where they fail.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <latch>
+#include <thread>
+
+#include "common/random.h"
+#include "store/memory_store.h"
+#include "store/postgres/postgres_connection.h"
+#include "store/sqlite/sqlite_connection.h"
+#include "store/store.h"
+
+namespace airlock::store {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kFernetKey[] = "contract-suite-key-0123456789abcdefghijklmnop";
+constexpr char kOtherFernetKey[] = "another-contract-key-0123456789abcdefghijklm";
+constexpr int64_t kNow = 1'750'000'000;
+
+enum class Backend { kMemory, kSqlite, kPostgres };
+
+std::string BackendName(const testing::TestParamInfo<Backend>& info) {
+  switch (info.param) {
+    case Backend::kMemory:
+      return "Memory";
+    case Backend::kSqlite:
+      return "Sqlite";
+    case Backend::kPostgres:
+      return "Postgres";
+  }
+  return "Unknown";
+}
+
+void PrintTo(Backend backend, std::ostream* os) {
+  *os << BackendName(testing::TestParamInfo<Backend>(backend, 0));
+}
+
+std::string NewId() {
+  auto id = Uuid4();
+  EXPECT_TRUE(id.has_value());
+  return id.value_or("");
+}
+
+class StoreContractTest : public testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    switch (GetParam()) {
+      case Backend::kMemory:
+        url_ = "memory://";
+        break;
+      case Backend::kSqlite: {
+        std::string templ = (std::filesystem::temp_directory_path() / "airlock-store-XXXXXX");
+        ASSERT_NE(mkdtemp(templ.data()), nullptr);
+        dir_ = templ;
+        url_ = "sqlite://" + dir_ + "/airlock.db";
+        break;
+      }
+      case Backend::kPostgres: {
+        const char* base = std::getenv("AIRLOCK_TEST_POSTGRES_URL");
+        if (base == nullptr || *base == '\0') {
+          const char* require = std::getenv("AIRLOCK_REQUIRE_POSTGRES");
+          if (require != nullptr && std::string_view(require) == "1") {
+            FAIL() << "AIRLOCK_REQUIRE_POSTGRES=1 but AIRLOCK_TEST_POSTGRES_URL is not set: run "
+                      "the tests under scripts/with-postgres.sh";
+          }
+          GTEST_SKIP() << "PostgreSQL contract tests skipped: AIRLOCK_TEST_POSTGRES_URL is not "
+                          "set (run under scripts/with-postgres.sh)";
+        }
+        auto admin = PostgresConnection::Connect(base);
+        ASSERT_TRUE(admin.has_value()) << admin.error().ToString();
+        auto suffix = Uuid4Hex();
+        ASSERT_TRUE(suffix.has_value());
+        schema_ = "contract_" + *suffix;
+        ASSERT_TRUE((*admin)->ExecuteScript("CREATE SCHEMA " + schema_).has_value());
+        admin_ = std::move(*admin);
+        const std::string separator =
+            std::string_view(base).find('?') == std::string::npos ? "?" : "&";
+        url_ = std::string(base) + separator + "options=-csearch_path%3D" + schema_;
+        break;
+      }
+    }
+    store_ = Open();
+    ASSERT_NE(store_, nullptr);
+    if (MigrateInSetUp()) {
+      auto version = store_->Migrate();
+      ASSERT_TRUE(version.has_value()) << version.error().ToString();
+    }
+  }
+
+  void TearDown() override {
+    store_.reset();
+    if (admin_) {
+      EXPECT_TRUE(admin_->ExecuteScript("DROP SCHEMA " + schema_ + " CASCADE").has_value());
+    }
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  virtual bool MigrateInSetUp() const { return true; }
+
+  bool persistent() const { return GetParam() != Backend::kMemory; }
+
+  // Another Store on the same database (a second process, as far as the database can
+  // tell). Only for persistent backends.
+  std::unique_ptr<Store> Open(std::string fernet_key = kFernetKey) {
+    auto store =
+        OpenStore(url_, StoreOptions{.fernet_key = std::move(fernet_key), .max_connections = 4});
+    EXPECT_TRUE(store.has_value()) << store.error().ToString();
+    return store ? std::move(*store) : nullptr;
+  }
+
+  // Runs one statement on the database directly, bypassing the store.
+  SqlResult Raw(std::string_view sql, std::initializer_list<SqlParam> params) {
+    std::unique_ptr<SqlConnection> connection;
+    if (GetParam() == Backend::kSqlite) {
+      auto c = SqliteConnection::Open(dir_ + "/airlock.db", std::chrono::seconds(5));
+      EXPECT_TRUE(c.has_value());
+      if (c) connection = std::move(*c);
+    } else if (GetParam() == Backend::kPostgres) {
+      auto c = PostgresConnection::Connect(url_);
+      EXPECT_TRUE(c.has_value());
+      if (c) connection = std::move(*c);
+    }
+    if (!connection) {
+      ADD_FAILURE() << "no raw access to this backend";
+      return {};
+    }
+    auto result =
+        connection->Execute(sql, std::span<const SqlParam>(params.begin(), params.size()));
+    EXPECT_TRUE(result.has_value()) << result.error().ToString();
+    return result.value_or(SqlResult{});
+  }
+
+  void ForceSchemaVersion(int version) {
+    if (GetParam() == Backend::kMemory) {
+      dynamic_cast<MemoryStore&>(*store_).SetSchemaVersionForTest(version);
+    } else {
+      Raw("INSERT INTO schema_version (version, applied_at) VALUES ($1, 0)", {int64_t{version}});
+    }
+  }
+
+  void CreateRun(std::string_view dag_id = "dag", std::string_view run_id = "run") {
+    auto created =
+        store_->CreateDagRun(DagRun{.dag_id = std::string(dag_id), .run_id = std::string(run_id)});
+    ASSERT_TRUE(created.has_value()) << created.error().ToString();
+  }
+
+  // A task instance of dag/run in `state`, created in the store.
+  TaskInstance CreateTi(TaskState state, std::string task_id = "task") {
+    TaskInstance ti{.id = NewId(),
+                    .dag_id = "dag",
+                    .run_id = "run",
+                    .task_id = std::move(task_id),
+                    .state = state};
+    if (state == TaskState::kRunning) {
+      ti.hostname = "worker-1";
+      ti.pid = 4242;
+      ti.start_date = kNow;
+    }
+    auto created = store_->CreateTaskInstance(ti);
+    EXPECT_TRUE(created.has_value()) << created.error().ToString();
+    return ti;
+  }
+
+  std::string url_;
+  std::string dir_;
+  std::string schema_;
+  std::unique_ptr<SqlConnection> admin_;
+  std::unique_ptr<Store> store_;
+};
+
+#define ASSERT_OK(expr)                                                    \
+  do {                                                                     \
+    auto _r = (expr);                                                      \
+    ASSERT_TRUE(_r.has_value()) << #expr << ": " << _r.error().ToString(); \
+  } while (0)
+
+#define EXPECT_CODE(expr, expected_code)                                    \
+  do {                                                                      \
+    auto _r = (expr);                                                       \
+    ASSERT_FALSE(_r.has_value()) << #expr << " succeeded";                  \
+    EXPECT_EQ(_r.error().code(), (expected_code)) << _r.error().ToString(); \
+  } while (0)
+
+// --- Schema ---------------------------------------------------------------------------
+
+TEST_P(StoreContractTest, MigrationsAreIdempotent) {
+  EXPECT_EQ(store_->SchemaVersion().value_or(-1), kSchemaVersion);
+  ASSERT_OK(store_->SetVariable({.key = "kept", .value = "1"}));
+  auto again = store_->Migrate();
+  ASSERT_TRUE(again.has_value()) << again.error().ToString();
+  EXPECT_EQ(*again, kSchemaVersion);
+  EXPECT_EQ(store_->GetVariable("kept").value().value, "1");
+  ASSERT_OK(RequireCurrentSchema(*store_));
+  if (persistent()) {
+    auto other = Open();
+    ASSERT_OK(other->Migrate());
+    EXPECT_EQ(other->SchemaVersion().value_or(-1), kSchemaVersion);
+    EXPECT_EQ(other->GetVariable("kept").value().value, "1");
+  }
+}
+
+TEST_P(StoreContractTest, RefusesDatabaseNewerThanBinary) {
+  const int newer = kSchemaVersion + 1;
+  ForceSchemaVersion(newer);
+  EXPECT_EQ(store_->SchemaVersion().value_or(-1), newer);
+  auto migrated = store_->Migrate();
+  ASSERT_FALSE(migrated.has_value());
+  EXPECT_EQ(migrated.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(migrated.error().message(), HasSubstr("version " + std::to_string(newer)));
+  EXPECT_THAT(migrated.error().message(),
+              HasSubstr("(version " + std::to_string(kSchemaVersion) + ")"));
+  EXPECT_EQ(store_->SchemaVersion().value_or(-1), newer);  // nothing was changed
+  auto required = RequireCurrentSchema(*store_);
+  ASSERT_FALSE(required.has_value());
+  EXPECT_THAT(required.error().message(), HasSubstr("upgrade airlock"));
+  if (persistent()) {
+    EXPECT_CODE(Open()->Migrate(), ErrorCode::kFailedPrecondition);
+  }
+}
+
+class FreshStoreTest : public StoreContractTest {
+ protected:
+  bool MigrateInSetUp() const override { return false; }
+};
+
+TEST_P(FreshStoreTest, EmptyDatabaseIsAtVersionZeroAndNeedsMigrating) {
+  EXPECT_EQ(store_->SchemaVersion().value_or(-1), 0);
+  auto required = RequireCurrentSchema(*store_);
+  ASSERT_FALSE(required.has_value());
+  EXPECT_EQ(required.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(required.error().message(), HasSubstr("airlock db migrate"));
+  EXPECT_EQ(store_->Migrate().value_or(-1), kSchemaVersion);
+  ASSERT_OK(RequireCurrentSchema(*store_));
+}
+
+TEST_P(FreshStoreTest, ConcurrentMigrationsFromTwoStoresBothSucceed) {
+  if (!persistent()) GTEST_SKIP() << "one memory store cannot be opened twice";
+  auto other = Open();
+  std::latch start(2);
+  Result<int> a = 0, b = 0;
+  std::thread ta([&] {
+    start.arrive_and_wait();
+    a = store_->Migrate();
+  });
+  std::thread tb([&] {
+    start.arrive_and_wait();
+    b = other->Migrate();
+  });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(a.has_value()) << a.error().ToString();
+  ASSERT_TRUE(b.has_value()) << b.error().ToString();
+  EXPECT_EQ(store_->SchemaVersion().value_or(-1), kSchemaVersion);
+}
+
+// --- Dags and Dag runs ----------------------------------------------------------------
+
+TEST_P(StoreContractTest, DagCrud) {
+  Dag dag{.dag_id = "etl",
+          .bundle_name = "dags-folder",
+          .relative_fileloc = "etl/daily.yaml",
+          .serialized_json = R"({"tasks":["a","b"]})",
+          .updated_at = kNow};
+  ASSERT_OK(store_->SetDag(dag));
+  ASSERT_OK(store_->SetDag({.dag_id = "alpha", .bundle_name = "b"}));
+  auto got = store_->GetDag("etl");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->bundle_name, "dags-folder");
+  EXPECT_EQ(got->relative_fileloc, "etl/daily.yaml");
+  EXPECT_FALSE(got->is_paused);
+  EXPECT_EQ(got->serialized_json, R"({"tasks":["a","b"]})");
+  EXPECT_EQ(got->updated_at, kNow);
+
+  dag.is_paused = true;
+  dag.updated_at = kNow + 1;
+  ASSERT_OK(store_->SetDag(dag));  // replaces
+  EXPECT_TRUE(store_->GetDag("etl")->is_paused);
+  EXPECT_EQ(store_->GetDag("etl")->updated_at, kNow + 1);
+
+  auto all = store_->ListDags();
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].dag_id, "alpha");
+  EXPECT_EQ((*all)[1].dag_id, "etl");
+
+  ASSERT_OK(store_->DeleteDag("etl"));
+  EXPECT_CODE(store_->GetDag("etl"), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->DeleteDag("etl"), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, DagRunCrud) {
+  DagRun run{.dag_id = "etl",
+             .run_id = "manual__2025-01-01",
+             .logical_date = kNow,
+             .conf_json = R"({"x":1})"};
+  ASSERT_OK(store_->CreateDagRun(run));
+  EXPECT_CODE(store_->CreateDagRun(run), ErrorCode::kAlreadyExists);
+  ASSERT_OK(store_->CreateDagRun({.dag_id = "etl", .run_id = "a-first"}));
+  ASSERT_OK(store_->CreateDagRun({.dag_id = "other", .run_id = "manual__2025-01-01"}));
+
+  auto got = store_->GetDagRun("etl", "manual__2025-01-01");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->state, DagRunState::kQueued);
+  EXPECT_EQ(got->logical_date, kNow);
+  EXPECT_EQ(got->conf_json, R"({"x":1})");
+  EXPECT_FALSE(got->start_date.has_value());
+  EXPECT_FALSE(got->end_date.has_value());
+  EXPECT_CODE(store_->GetDagRun("etl", "missing"), ErrorCode::kNotFound);
+
+  auto runs = store_->ListDagRuns("etl");
+  ASSERT_TRUE(runs.has_value());
+  ASSERT_EQ(runs->size(), 2u);
+  EXPECT_EQ((*runs)[0].run_id, "a-first");
+  EXPECT_EQ((*runs)[1].run_id, "manual__2025-01-01");
+
+  ASSERT_OK(store_->DeleteDagRun("etl", "a-first"));
+  EXPECT_CODE(store_->DeleteDagRun("etl", "a-first"), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListDagRuns("etl")->size(), 1u);
+}
+
+TEST_P(StoreContractTest, DagRunTransitionsAreConditional) {
+  CreateRun();
+  auto running =
+      store_->TransitionDagRun("dag", "run", {DagRunState::kQueued}, DagRunState::kRunning, kNow);
+  ASSERT_TRUE(running.has_value()) << running.error().ToString();
+  EXPECT_EQ(running->state, DagRunState::kRunning);
+  EXPECT_EQ(running->start_date, kNow);
+
+  auto again =
+      store_->TransitionDagRun("dag", "run", {DagRunState::kQueued}, DagRunState::kRunning, kNow);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(again.error().message(), HasSubstr("is running"));
+
+  auto done = store_->TransitionDagRun("dag", "run", {DagRunState::kQueued, DagRunState::kRunning},
+                                       DagRunState::kSuccess, kNow + 5);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->end_date, kNow + 5);
+  EXPECT_EQ(store_->GetDagRun("dag", "run")->state, DagRunState::kSuccess);
+  EXPECT_CODE(
+      store_->TransitionDagRun("dag", "nope", {DagRunState::kQueued}, DagRunState::kRunning, kNow),
+      ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, DeletingDagRunDeletesItsTaskInstancesAndXComs) {
+  CreateRun();
+  CreateRun("dag", "kept");
+  TaskInstance ti = CreateTi(TaskState::kQueued);
+  XComKey key{.dag_id = "dag", .run_id = "run", .task_id = "task", .key = "return_value"};
+  XComKey kept_key = key;
+  kept_key.run_id = "kept";
+  ASSERT_OK(store_->SetXCom(key, "1"));
+  ASSERT_OK(store_->SetXCom(kept_key, "2"));
+  ASSERT_OK(store_->DeleteDagRun("dag", "run"));
+  EXPECT_CODE(store_->GetTaskInstance(ti.id), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->GetXCom(key), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetXCom(kept_key).value_or(""), "2");
+}
+
+// --- Task instances -------------------------------------------------------------------
+
+TEST_P(StoreContractTest, TaskInstanceRoundTripsEveryField) {
+  CreateRun();
+  TaskInstance ti{.id = NewId(),
+                  .dag_id = "dag",
+                  .run_id = "run",
+                  .task_id = "extract",
+                  .try_number = 3,
+                  .map_index = 7,
+                  .state = TaskState::kUpForRetry,
+                  .hostname = "host.example",
+                  .pid = 123456,
+                  .queued_at = kNow - 10,
+                  .start_date = kNow - 5,
+                  .end_date = kNow,
+                  .last_heartbeat_at = kNow - 1};
+  ASSERT_OK(store_->CreateTaskInstance(ti));
+  auto got = store_->GetTaskInstance(ti.id);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->id, ti.id);
+  EXPECT_EQ(got->dag_id, "dag");
+  EXPECT_EQ(got->run_id, "run");
+  EXPECT_EQ(got->task_id, "extract");
+  EXPECT_EQ(got->try_number, 3);
+  EXPECT_EQ(got->map_index, 7);
+  EXPECT_EQ(got->state, TaskState::kUpForRetry);
+  EXPECT_EQ(got->hostname, "host.example");
+  EXPECT_EQ(got->pid, 123456);
+  EXPECT_EQ(got->queued_at, kNow - 10);
+  EXPECT_EQ(got->start_date, kNow - 5);
+  EXPECT_EQ(got->end_date, kNow);
+  EXPECT_EQ(got->last_heartbeat_at, kNow - 1);
+
+  TaskInstance bare = CreateTi(TaskState::kScheduled, "load");
+  got = store_->GetTaskInstance(bare.id);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->map_index, -1);
+  EXPECT_FALSE(got->queued_at.has_value());
+  EXPECT_FALSE(got->start_date.has_value());
+  EXPECT_FALSE(got->end_date.has_value());
+  EXPECT_FALSE(got->last_heartbeat_at.has_value());
+  EXPECT_CODE(store_->GetTaskInstance(NewId()), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, CreateTaskInstancesIsAllOrNothing) {
+  CreateRun();
+  TaskInstance a{.id = NewId(), .dag_id = "dag", .run_id = "run", .task_id = "a"};
+  TaskInstance b{.id = NewId(), .dag_id = "dag", .run_id = "run", .task_id = "b"};
+  TaskInstance a_again{.id = NewId(), .dag_id = "dag", .run_id = "run", .task_id = "a"};
+  EXPECT_CODE(store_->CreateTaskInstances({a, b, a_again}), ErrorCode::kAlreadyExists);
+  EXPECT_TRUE(store_->ListTaskInstances("dag", "run")->empty());
+
+  ASSERT_OK(store_->CreateTaskInstances({b, a}));
+  auto listed = store_->ListTaskInstances("dag", "run");
+  ASSERT_TRUE(listed.has_value());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].task_id, "a");
+  EXPECT_EQ((*listed)[1].task_id, "b");
+
+  EXPECT_CODE(store_->CreateTaskInstance(a), ErrorCode::kAlreadyExists);        // same id
+  EXPECT_CODE(store_->CreateTaskInstance(a_again), ErrorCode::kAlreadyExists);  // same key
+  a_again.map_index = 0;  // a mapped instance of the same task is another row
+  ASSERT_OK(store_->CreateTaskInstance(a_again));
+  EXPECT_TRUE(store_->CreateTaskInstances({}).has_value());
+}
+
+TEST_P(StoreContractTest, CreateTaskInstanceChecksIdAndRun) {
+  CreateRun();
+  EXPECT_CODE(store_->CreateTaskInstance(
+                  {.id = "not-a-uuid", .dag_id = "dag", .run_id = "run", .task_id = "t"}),
+              ErrorCode::kInvalidArgument);
+  std::string upper = NewId();
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_CODE(
+      store_->CreateTaskInstance({.id = upper, .dag_id = "dag", .run_id = "run", .task_id = "t"}),
+      ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->CreateTaskInstance(
+                  {.id = NewId(), .dag_id = "dag", .run_id = "no-such-run", .task_id = "t"}),
+              ErrorCode::kFailedPrecondition);
+}
+
+TEST_P(StoreContractTest, StartTaskInstanceMovesQueuedToRunning) {
+  CreateRun();
+  TaskInstance ti = CreateTi(TaskState::kQueued);
+  auto started = store_->StartTaskInstance(ti.id, "worker-7", 99, kNow);
+  ASSERT_TRUE(started.has_value()) << started.error().ToString();
+  EXPECT_EQ(started->state, TaskState::kRunning);
+  EXPECT_EQ(started->hostname, "worker-7");
+  EXPECT_EQ(started->pid, 99);
+  EXPECT_EQ(started->start_date, kNow);
+  EXPECT_EQ(started->last_heartbeat_at, kNow);
+  EXPECT_EQ(store_->GetTaskInstance(ti.id)->state, TaskState::kRunning);
+
+  auto again = store_->StartTaskInstance(ti.id, "worker-8", 100, kNow + 1);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(again.error().message(), HasSubstr("is running, not queued"));
+  EXPECT_EQ(store_->GetTaskInstance(ti.id)->hostname, "worker-7");  // the loser wrote nothing
+
+  TaskInstance scheduled = CreateTi(TaskState::kScheduled, "other");
+  EXPECT_CODE(store_->StartTaskInstance(scheduled.id, "h", 1, kNow),
+              ErrorCode::kFailedPrecondition);
+  EXPECT_CODE(store_->StartTaskInstance(NewId(), "h", 1, kNow), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, FinishTaskInstanceNeedsRunning) {
+  CreateRun();
+  TaskInstance ti = CreateTi(TaskState::kRunning);
+  EXPECT_CODE(store_->FinishTaskInstance(ti.id, TaskState::kQueued, kNow),
+              ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->FinishTaskInstance(ti.id, TaskState::kRunning, kNow),
+              ErrorCode::kInvalidArgument);
+  auto done = store_->FinishTaskInstance(ti.id, TaskState::kSuccess, kNow + 60);
+  ASSERT_TRUE(done.has_value()) << done.error().ToString();
+  EXPECT_EQ(done->state, TaskState::kSuccess);
+  EXPECT_EQ(done->end_date, kNow + 60);
+  auto twice = store_->FinishTaskInstance(ti.id, TaskState::kFailed, kNow + 61);
+  ASSERT_FALSE(twice.has_value());
+  EXPECT_EQ(twice.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(twice.error().message(), HasSubstr("is success"));
+  EXPECT_EQ(store_->GetTaskInstance(ti.id)->state, TaskState::kSuccess);
+
+  TaskInstance deferred = CreateTi(TaskState::kRunning, "sensor");
+  auto waiting = store_->FinishTaskInstance(deferred.id, TaskState::kDeferred, kNow);
+  ASSERT_TRUE(waiting.has_value());
+  EXPECT_EQ(waiting->state, TaskState::kDeferred);
+  EXPECT_FALSE(waiting->end_date.has_value());
+  EXPECT_CODE(store_->FinishTaskInstance(NewId(), TaskState::kSuccess, kNow), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, TransitionTaskInstanceIsConditional) {
+  CreateRun();
+  TaskInstance ti = CreateTi(TaskState::kScheduled);
+  auto queued =
+      store_->TransitionTaskInstance(ti.id, TaskState::kScheduled, TaskState::kQueued, kNow);
+  ASSERT_TRUE(queued.has_value()) << queued.error().ToString();
+  EXPECT_EQ(queued->state, TaskState::kQueued);
+  EXPECT_EQ(queued->queued_at, kNow);
+
+  auto lost =
+      store_->TransitionTaskInstance(ti.id, TaskState::kScheduled, TaskState::kQueued, kNow + 1);
+  ASSERT_FALSE(lost.has_value());
+  EXPECT_EQ(lost.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(lost.error().message(), HasSubstr("is queued, not scheduled"));
+  EXPECT_EQ(store_->GetTaskInstance(ti.id)->queued_at, kNow);
+
+  auto failed = store_->TransitionTaskInstance(
+      ti.id, {TaskState::kScheduled, TaskState::kQueued, TaskState::kRunning}, TaskState::kFailed,
+      kNow + 2);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->state, TaskState::kFailed);
+  EXPECT_EQ(failed->end_date, kNow + 2);
+
+  EXPECT_CODE(store_->TransitionTaskInstance(ti.id, TaskState::kFailed, TaskState::kRunning, kNow),
+              ErrorCode::kInvalidArgument);
+  EXPECT_CODE(
+      store_->TransitionTaskInstance(ti.id, std::vector<TaskState>{}, TaskState::kQueued, kNow),
+      ErrorCode::kInvalidArgument);
+  EXPECT_CODE(
+      store_->TransitionTaskInstance(NewId(), TaskState::kScheduled, TaskState::kQueued, kNow),
+      ErrorCode::kNotFound);
+}
+
+// Runs `attempt(i, store)` for i in [0, threads) at once (released together by a latch),
+// alternating between the given stores, and returns how many succeeded.
+template <typename Attempt>
+int RaceOnce(int threads, const std::vector<Store*>& stores, Attempt attempt,
+             std::vector<ErrorCode>* loser_codes) {
+  std::latch start(threads);
+  std::atomic<int> wins = 0;
+  std::mutex mu;
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&, i] {
+      Store& store = *stores[static_cast<size_t>(i) % stores.size()];
+      start.arrive_and_wait();
+      auto result = attempt(i, store);
+      if (result.has_value()) {
+        ++wins;
+      } else {
+        std::lock_guard lock(mu);
+        loser_codes->push_back(result.error().code());
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  return wins.load();
+}
+
+void ExpectExactlyOneWinnerPerRound(Store& store, const std::vector<Store*>& stores) {
+  constexpr int kThreads = 8;
+  constexpr int kRounds = 10;
+  for (int round = 0; round < kRounds; ++round) {
+    TaskInstance ti{.id = NewId(),
+                    .dag_id = "dag",
+                    .run_id = "run",
+                    .task_id = "t" + std::to_string(round),
+                    .state = TaskState::kQueued};
+    ASSERT_OK(store.CreateTaskInstance(ti));
+    std::vector<ErrorCode> losers;
+    const int wins = RaceOnce(
+        kThreads, stores,
+        [&](int i, Store& s) {
+          return s.StartTaskInstance(ti.id, "host-" + std::to_string(i), 1000 + i, kNow);
+        },
+        &losers);
+    EXPECT_EQ(wins, 1) << "round " << round;
+    EXPECT_EQ(losers.size(), static_cast<size_t>(kThreads - 1));
+    for (ErrorCode code : losers) EXPECT_EQ(code, ErrorCode::kFailedPrecondition);
+    // The row is the winner's, whole: hostname and pid come from the same writer.
+    auto row = store.GetTaskInstance(ti.id);
+    ASSERT_TRUE(row.has_value());
+    EXPECT_EQ(row->hostname, "host-" + std::to_string(row->pid - 1000));
+
+    // Then two finishers with different outcomes: one wins, the row says which.
+    std::vector<ErrorCode> finish_losers;
+    const int finish_wins = RaceOnce(
+        kThreads, stores,
+        [&](int i, Store& s) {
+          return s.FinishTaskInstance(ti.id, i % 2 ? TaskState::kFailed : TaskState::kSuccess,
+                                      kNow + i);
+        },
+        &finish_losers);
+    EXPECT_EQ(finish_wins, 1) << "round " << round;
+    for (ErrorCode code : finish_losers) EXPECT_EQ(code, ErrorCode::kFailedPrecondition);
+    row = store.GetTaskInstance(ti.id);
+    ASSERT_TRUE(row.has_value());
+    const int winner = static_cast<int>(*row->end_date - kNow);
+    EXPECT_EQ(row->state, winner % 2 ? TaskState::kFailed : TaskState::kSuccess);
+  }
+}
+
+TEST_P(StoreContractTest, ConcurrentWritersOnOneStoreExactlyOneWins) {
+  CreateRun();
+  ExpectExactlyOneWinnerPerRound(*store_, {store_.get()});
+}
+
+TEST_P(StoreContractTest, ConcurrentWritersOnTwoStoresExactlyOneWins) {
+  if (!persistent()) GTEST_SKIP() << "one memory store cannot be opened twice";
+  CreateRun();
+  auto other = Open();
+  ASSERT_NE(other, nullptr);
+  ExpectExactlyOneWinnerPerRound(*store_, {store_.get(), other.get()});
+}
+
+TEST_P(StoreContractTest, HeartbeatIsRecordedOnlyForTheRunningOwner) {
+  CreateRun();
+  TaskInstance ti = CreateTi(TaskState::kRunning);  // worker-1, pid 4242
+  auto beat = store_->Heartbeat(ti.id, "worker-1", 4242, kNow + 5);
+  ASSERT_TRUE(beat.has_value()) << beat.error().ToString();
+  EXPECT_EQ(*beat, HeartbeatRefusal::kNone);
+  EXPECT_EQ(store_->GetTaskInstance(ti.id)->last_heartbeat_at, kNow + 5);
+
+  EXPECT_EQ(store_->Heartbeat(ti.id, "worker-2", 4242, kNow + 6).value(),
+            HeartbeatRefusal::kRunningElsewhere);
+  EXPECT_EQ(store_->Heartbeat(ti.id, "worker-1", 4243, kNow + 7).value(),
+            HeartbeatRefusal::kRunningElsewhere);
+  EXPECT_EQ(store_->GetTaskInstance(ti.id)->last_heartbeat_at, kNow + 5);
+
+  TaskInstance queued = CreateTi(TaskState::kQueued, "queued");
+  EXPECT_EQ(store_->Heartbeat(queued.id, "worker-1", 4242, kNow).value(),
+            HeartbeatRefusal::kNotRunning);
+  ASSERT_OK(store_->FinishTaskInstance(ti.id, TaskState::kSuccess, kNow + 8));
+  EXPECT_EQ(store_->Heartbeat(ti.id, "worker-1", 4242, kNow + 9).value(),
+            HeartbeatRefusal::kNotRunning);
+  EXPECT_EQ(store_->GetTaskInstance(ti.id)->last_heartbeat_at, kNow + 5);
+  EXPECT_CODE(store_->Heartbeat(NewId(), "worker-1", 4242, kNow), ErrorCode::kNotFound);
+}
+
+// --- Variables, connections, XComs ----------------------------------------------------
+
+TEST_P(StoreContractTest, VariableCrud) {
+  EXPECT_CODE(store_->GetVariable("k"), ErrorCode::kNotFound);
+  ASSERT_OK(store_->SetVariable({.key = "k", .value = "v1", .description = "first"}));
+  auto got = store_->GetVariable("k");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->value, "v1");
+  EXPECT_EQ(got->description, "first");
+  ASSERT_OK(store_->SetVariable({.key = "k", .value = "v2"}));
+  EXPECT_EQ(store_->GetVariable("k")->value, "v2");
+  EXPECT_EQ(store_->GetVariable("k")->description, "");
+  ASSERT_OK(store_->SetVariable({.key = "empty", .value = ""}));
+  EXPECT_EQ(store_->GetVariable("empty")->value, "");
+  ASSERT_OK(store_->DeleteVariable("k"));
+  EXPECT_CODE(store_->GetVariable("k"), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->DeleteVariable("k"), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, ConnectionCrudDecryptsPasswordAndExtra) {
+  Connection c{.conn_id = "warehouse",
+               .conn_type = "postgres",
+               .host = "db.internal",
+               .schema = "analytics",
+               .login = "etl",
+               .password = "s3cr3t-pässword",
+               .port = 5432,
+               .extra = R"({"sslmode":"require","token":"abc"})"};
+  ASSERT_OK(store_->SetConnection(c));
+  auto got = store_->GetConnection("warehouse");
+  ASSERT_TRUE(got.has_value()) << got.error().ToString();
+  EXPECT_EQ(got->conn_type, "postgres");
+  EXPECT_EQ(got->host, "db.internal");
+  EXPECT_EQ(got->schema, "analytics");
+  EXPECT_EQ(got->login, "etl");
+  EXPECT_EQ(got->password, "s3cr3t-pässword");
+  EXPECT_EQ(got->port, 5432);
+  EXPECT_EQ(got->extra, R"({"sslmode":"require","token":"abc"})");
+
+  c.password = "rotated";
+  c.extra = "";
+  ASSERT_OK(store_->SetConnection(c));
+  EXPECT_EQ(store_->GetConnection("warehouse")->password, "rotated");
+  EXPECT_EQ(store_->GetConnection("warehouse")->extra, "");
+  ASSERT_OK(store_->DeleteConnection("warehouse"));
+  EXPECT_CODE(store_->GetConnection("warehouse"), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->DeleteConnection("warehouse"), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, ConnectionPasswordNeedsFernetKey) {
+  auto keyless = persistent() ? Open("") : std::move(OpenStore("memory://").value());
+  ASSERT_NE(keyless, nullptr);
+  if (!persistent()) ASSERT_OK(keyless->Migrate());
+  auto refused = keyless->SetConnection({.conn_id = "c", .password = "pw"});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(refused.error().message(), HasSubstr("fernet_key"));
+  EXPECT_THAT(refused.error().message(), Not(HasSubstr("pw")));
+  EXPECT_CODE(keyless->GetConnection("c"), ErrorCode::kNotFound);
+  ASSERT_OK(keyless->SetConnection({.conn_id = "c", .host = "h"}));  // no secret: fine
+  EXPECT_EQ(keyless->GetConnection("c")->host, "h");
+  EXPECT_CODE(OpenStore(url_, {.fernet_key = "too-short"}), ErrorCode::kInvalidArgument);
+}
+
+TEST_P(StoreContractTest, ConnectionSecretsAreEncryptedAtRest) {
+  if (!persistent()) GTEST_SKIP() << "the memory store has no rest";
+  ASSERT_OK(store_->SetConnection(
+      {.conn_id = "a", .password = "plain-password-a", .extra = R"({"token":"plain-token"})"}));
+  ASSERT_OK(store_->SetConnection({.conn_id = "b", .password = "plain-password-b"}));
+  auto rows = Raw("SELECT password, extra FROM connection WHERE conn_id = $1", {"a"});
+  ASSERT_EQ(rows.rows.size(), 1u);
+  const std::string password = rows.rows[0][0].value_or("");
+  const std::string extra = rows.rows[0][1].value_or("");
+  EXPECT_THAT(password, ::testing::StartsWith("gcm1:"));
+  EXPECT_THAT(password, Not(HasSubstr("plain-password")));
+  EXPECT_THAT(extra, ::testing::StartsWith("gcm1:"));
+  EXPECT_THAT(extra, Not(HasSubstr("plain-token")));
+  if (GetParam() == Backend::kSqlite) {
+    store_.reset();  // checkpoint, so that the main file holds everything
+    std::ifstream file(dir_ + "/airlock.db", std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(file)), {});
+    EXPECT_THAT(bytes, HasSubstr("gcm1:"));
+    EXPECT_THAT(bytes, Not(HasSubstr("plain-password")));
+    store_ = Open();
+  }
+  // A ciphertext moved to another row does not decrypt there.
+  Raw("UPDATE connection SET password = $1 WHERE conn_id = $2", {password, "b"});
+  EXPECT_CODE(store_->GetConnection("b"), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetConnection("a")->password, "plain-password-a");
+}
+
+TEST_P(StoreContractTest, ConnectionNeedsTheKeyItWasEncryptedWith) {
+  if (!persistent()) GTEST_SKIP() << "one memory store cannot be opened twice";
+  ASSERT_OK(store_->SetConnection({.conn_id = "c", .password = "pw-under-first-key"}));
+  auto wrong = Open(kOtherFernetKey)->GetConnection("c");
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(wrong.error().message(), HasSubstr("fernet_key"));
+  EXPECT_THAT(wrong.error().message(), Not(HasSubstr("pw-under")));
+
+  // Rotation: the new key first, the old one after it; old rows still read, new rows are
+  // written under the new key.
+  auto rotated = Open(std::string(kOtherFernetKey) + "," + kFernetKey);
+  EXPECT_EQ(rotated->GetConnection("c")->password, "pw-under-first-key");
+  ASSERT_OK(rotated->SetConnection({.conn_id = "d", .password = "pw-under-new-key"}));
+  EXPECT_EQ(Open(kOtherFernetKey)->GetConnection("d")->password, "pw-under-new-key");
+  EXPECT_CODE(store_->GetConnection("d"), ErrorCode::kFailedPrecondition);
+}
+
+TEST_P(StoreContractTest, XComCrud) {
+  CreateRun();
+  XComKey key{.dag_id = "dag", .run_id = "run", .task_id = "push", .key = "return_value"};
+  EXPECT_CODE(store_->GetXCom(key), ErrorCode::kNotFound);
+  ASSERT_OK(store_->SetXCom(key, R"({"rows":42})"));
+  EXPECT_EQ(store_->GetXCom(key).value_or(""), R"({"rows":42})");
+  ASSERT_OK(store_->SetXCom(key, "[1,2,3]"));
+  EXPECT_EQ(store_->GetXCom(key).value_or(""), "[1,2,3]");
+
+  XComKey mapped = key;
+  mapped.map_index = 3;
+  EXPECT_CODE(store_->GetXCom(mapped), ErrorCode::kNotFound);
+  ASSERT_OK(store_->SetXCom(mapped, "\"three\""));
+  EXPECT_EQ(store_->GetXCom(mapped).value_or(""), "\"three\"");
+  EXPECT_EQ(store_->GetXCom(key).value_or(""), "[1,2,3]");
+
+  ASSERT_OK(store_->DeleteXCom(key));
+  EXPECT_CODE(store_->GetXCom(key), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->DeleteXCom(key), ErrorCode::kNotFound);
+
+  XComKey orphan = key;
+  orphan.run_id = "no-such-run";
+  EXPECT_CODE(store_->SetXCom(orphan, "1"), ErrorCode::kFailedPrecondition);
+}
+
+// --- Revoked tokens, audit log, users -------------------------------------------------
+
+TEST_P(StoreContractTest, RevokedTokensAreFoundUntilPurgedAfterExpiry) {
+  ASSERT_OK(store_->RevokeToken("jti-old", kNow - 10));
+  ASSERT_OK(store_->RevokeToken("jti-now", kNow));
+  ASSERT_OK(store_->RevokeToken("jti-new", kNow + 600));
+  EXPECT_TRUE(store_->IsTokenRevoked("jti-old").value());
+  EXPECT_TRUE(store_->IsTokenRevoked("jti-new").value());
+  EXPECT_FALSE(store_->IsTokenRevoked("jti-never").value());
+
+  // Revoking again keeps the later expiry.
+  ASSERT_OK(store_->RevokeToken("jti-new", kNow - 100));
+  ASSERT_OK(store_->RevokeToken("jti-old", kNow + 1000));
+
+  auto purged = store_->PurgeRevokedTokens(kNow);
+  ASSERT_TRUE(purged.has_value());
+  EXPECT_EQ(*purged, 0);  // jti-now expires at kNow: not before it
+  purged = store_->PurgeRevokedTokens(kNow + 601);
+  ASSERT_TRUE(purged.has_value());
+  EXPECT_EQ(*purged, 2);  // jti-now and jti-new
+  EXPECT_FALSE(store_->IsTokenRevoked("jti-new").value());
+  EXPECT_FALSE(store_->IsTokenRevoked("jti-now").value());
+  EXPECT_TRUE(store_->IsTokenRevoked("jti-old").value());
+  EXPECT_EQ(store_->PurgeRevokedTokens(kNow + 601).value(), 0);
+}
+
+TEST_P(StoreContractTest, AuditAppendAndListNewestFirst) {
+  ASSERT_OK(store_->AppendAudit({}));
+  std::vector<AuditEntry> batch;
+  for (int i = 0; i < 5; ++i) {
+    batch.push_back({.time = kNow * 1'000'000 + i,
+                     .component = "api-server",
+                     .jti = "jti-" + std::to_string(i),
+                     .sub = NewId(),
+                     .method = i % 2 ? "PUT" : "PATCH",
+                     .path = "/execution/task-instances/x/heartbeat",
+                     .status = 204});
+  }
+  ASSERT_OK(store_->AppendAudit(batch));
+  ASSERT_OK(store_->AppendAudit({{.time = 1,
+                                  .component = "api-server",
+                                  .jti = "jti-5",
+                                  .method = "GET",
+                                  .path = "/execution/health",
+                                  .status = 200}}));
+
+  auto all = store_->ListAudit(100, 0);
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 6u);
+  EXPECT_EQ((*all)[0].jti, "jti-5");  // append order, though its time is the smallest
+  EXPECT_EQ((*all)[0].status, 200);
+  EXPECT_EQ((*all)[5].jti, "jti-0");
+  EXPECT_EQ((*all)[5].time, kNow * 1'000'000);
+  EXPECT_EQ((*all)[5].sub, batch[0].sub);
+  EXPECT_EQ((*all)[5].method, "PATCH");
+  EXPECT_EQ((*all)[5].path, "/execution/task-instances/x/heartbeat");
+  EXPECT_EQ((*all)[5].component, "api-server");
+
+  auto page = store_->ListAudit(2, 1);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].jti, "jti-4");
+  EXPECT_EQ((*page)[1].jti, "jti-3");
+  EXPECT_TRUE(store_->ListAudit(10, 6)->empty());
+  EXPECT_TRUE(store_->ListAudit(0, 0)->empty());
+  EXPECT_CODE(store_->ListAudit(-1, 0), ErrorCode::kInvalidArgument);
+}
+
+TEST_P(StoreContractTest, UserCrud) {
+  User admin{.username = "admin",
+             .password_hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+             .role = "ADMIN",
+             .created_at = kNow};
+  ASSERT_OK(store_->CreateUser(admin));
+  EXPECT_CODE(store_->CreateUser(admin), ErrorCode::kAlreadyExists);
+  ASSERT_OK(store_->CreateUser({.username = "viewer", .password_hash = "h", .role = "VIEWER"}));
+  auto got = store_->GetUser("admin");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->password_hash, admin.password_hash);
+  EXPECT_EQ(got->role, "ADMIN");
+  EXPECT_EQ(got->created_at, kNow);
+  ASSERT_OK(store_->SetUserPassword("admin", "$argon2id$new"));
+  EXPECT_EQ(store_->GetUser("admin")->password_hash, "$argon2id$new");
+  EXPECT_CODE(store_->SetUserPassword("nobody", "x"), ErrorCode::kNotFound);
+  auto users = store_->ListUsers();
+  ASSERT_TRUE(users.has_value());
+  ASSERT_EQ(users->size(), 2u);
+  EXPECT_EQ((*users)[0].username, "admin");
+  EXPECT_EQ((*users)[1].username, "viewer");
+  ASSERT_OK(store_->DeleteUser("viewer"));
+  EXPECT_CODE(store_->GetUser("viewer"), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->DeleteUser("viewer"), ErrorCode::kNotFound);
+}
+
+// --- Values ---------------------------------------------------------------------------
+
+TEST_P(StoreContractTest, UnicodeAndLargeValuesRoundTrip) {
+  const std::string key = "ключ-🔑-鍵-clé";
+  std::string large;
+  while (large.size() < 2 * 1024 * 1024) large += "Grüße, 世界! 🚀 \t\n\"'\\ ";
+  ASSERT_OK(store_->SetVariable({.key = key, .value = large, .description = "описание"}));
+  auto got = store_->GetVariable(key);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->value, large);
+  EXPECT_EQ(got->description, "описание");
+
+  CreateRun("dág-🌍", "rün-1");
+  XComKey xcom{.dag_id = "dág-🌍", .run_id = "rün-1", .task_id = "tâche", .key = "值"};
+  ASSERT_OK(store_->SetXCom(xcom, "\"" + large + "\""));
+  EXPECT_EQ(store_->GetXCom(xcom).value_or(""), "\"" + large + "\"");
+
+  const std::string long_password(64 * 1024, 'p');
+  ASSERT_OK(store_->SetConnection(
+      {.conn_id = "conn-✓", .login = "usér", .password = long_password + "🔒", .extra = large}));
+  auto conn = store_->GetConnection("conn-✓");
+  ASSERT_TRUE(conn.has_value()) << conn.error().ToString();
+  EXPECT_EQ(conn->password, long_password + "🔒");
+  EXPECT_EQ(conn->extra, large);
+  EXPECT_EQ(conn->login, "usér");
+}
+
+TEST_P(StoreContractTest, RejectsTextThatIsNotUtf8OrHoldsNul) {
+  const std::string with_nul("a\0b", 3);
+  const std::string bad_utf8 = "caf\xc3";        // truncated sequence
+  const std::string surrogate = "\xed\xa0\x80";  // U+D800
+  const std::string overlong = "\xc0\xaf";
+  for (const std::string& bad : {with_nul, bad_utf8, surrogate, overlong}) {
+    EXPECT_CODE(store_->SetVariable({.key = "k", .value = bad}), ErrorCode::kInvalidArgument);
+    EXPECT_CODE(store_->SetVariable({.key = bad, .value = "v"}), ErrorCode::kInvalidArgument);
+    EXPECT_CODE(store_->SetConnection({.conn_id = "c", .password = bad}),
+                ErrorCode::kInvalidArgument);
+    EXPECT_CODE(store_->RevokeToken(bad, kNow), ErrorCode::kInvalidArgument);
+  }
+  EXPECT_CODE(store_->GetVariable("k"), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->GetConnection("c"), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, SqlInjectionLookingKeysAreStoredVerbatim) {
+  const std::vector<std::string> keys = {
+      "x'; DROP TABLE variable; --",        "' OR '1'='1", "%", "_", "\\", "\"user\"", "$1", "?",
+      "a'); DELETE FROM task_instance; --",
+  };
+  ASSERT_OK(store_->SetVariable({.key = "innocent", .value = "still here"}));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_OK(store_->SetVariable({.key = keys[i], .value = "value " + std::to_string(i)}));
+    ASSERT_OK(store_->SetConnection({.conn_id = keys[i], .host = keys[i], .password = keys[i]}));
+    ASSERT_OK(store_->RevokeToken(keys[i], kNow));
+    ASSERT_OK(store_->CreateUser({.username = keys[i], .password_hash = keys[i], .role = "USER"}));
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(store_->GetVariable(keys[i])->value, "value " + std::to_string(i)) << keys[i];
+    auto c = store_->GetConnection(keys[i]);
+    ASSERT_TRUE(c.has_value()) << c.error().ToString();
+    EXPECT_EQ(c->host, keys[i]);
+    EXPECT_EQ(c->password, keys[i]);
+    EXPECT_TRUE(store_->IsTokenRevoked(keys[i]).value());
+    EXPECT_EQ(store_->GetUser(keys[i])->password_hash, keys[i]);
+  }
+  // Wildcards match only themselves, and nothing was dropped or deleted.
+  EXPECT_CODE(store_->GetVariable("innocent%"), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->GetVariable("'"), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetVariable("innocent")->value, "still here");
+  ASSERT_OK(store_->DeleteVariable("%"));
+  EXPECT_EQ(store_->GetVariable("_")->value, "value 3");
+  EXPECT_EQ(store_->ListUsers()->size(), keys.size());
+
+  CreateRun(keys[0], keys[1]);
+  TaskInstance ti{.id = NewId(), .dag_id = keys[0], .run_id = keys[1], .task_id = keys[2]};
+  ASSERT_OK(store_->CreateTaskInstance(ti));
+  EXPECT_EQ(store_->GetTaskInstance(ti.id)->task_id, "%");
+  EXPECT_EQ(store_->ListTaskInstances(keys[0], keys[1])->size(), 1u);
+  EXPECT_TRUE(store_->ListTaskInstances("%", "%")->empty());
+}
+
+TEST(OpenStoreTest, RejectsUnknownSchemesAndRelativeSqlitePaths) {
+  EXPECT_CODE(OpenStore("mysql://u:hunter2@h/db"), ErrorCode::kInvalidArgument);
+  auto refused = OpenStore("mysql://u:hunter2@h/db");
+  EXPECT_THAT(refused.error().message(), Not(HasSubstr("hunter2")));
+  EXPECT_CODE(OpenStore("sqlite://relative.db"), ErrorCode::kInvalidArgument);
+  EXPECT_CODE(OpenStore("sqlite:///tmp/x.db?mode=ro"), ErrorCode::kInvalidArgument);
+  EXPECT_CODE(OpenStore(""), ErrorCode::kInvalidArgument);
+}
+
+TEST(OpenStoreTest, SqliteInMemoryWorks) {
+  auto store = OpenStore("sqlite:///:memory:");
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  ASSERT_OK((*store)->Migrate());
+  ASSERT_OK((*store)->SetVariable({.key = "k", .value = "v"}));
+  EXPECT_EQ((*store)->GetVariable("k")->value, "v");
+}
+
+TEST(OpenStoreTest, SqliteFileIsCreatedOwnerOnly) {
+  std::string templ = (std::filesystem::temp_directory_path() / "airlock-store-XXXXXX");
+  ASSERT_NE(mkdtemp(templ.data()), nullptr);
+  const std::string path = templ + "/airlock.db";
+  {
+    // SQLAlchemy's four-slash form of an absolute path.
+    auto store = OpenStore("sqlite:///" + path);
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    ASSERT_OK((*store)->Migrate());
+  }
+  const auto perms = std::filesystem::status(path).permissions();
+  EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+            std::filesystem::perms::none);
+  std::filesystem::remove_all(templ);
+}
+
+TEST(OpenStoreTest, UnreachablePostgresIsUnavailableWithoutPassword) {
+  // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+  auto store = OpenStore("postgresql://airlock:hunter2@127.0.0.1:1/airlock?connect_timeout=2");
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code(), ErrorCode::kUnavailable);
+  EXPECT_THAT(store.error().message(), Not(HasSubstr("hunter2")));
+  EXPECT_THAT(store.error().message(), HasSubstr("airlock:***@127.0.0.1:1"));
+}
+
+TEST(RedactDatabaseUrlTest, HidesOnlyThePassword) {
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://u:p%40ss@h:5432/db?x=1"),
+            "postgresql://u:***@h:5432/db?x=1");
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://u@h/db"), "postgresql://u@h/db");
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://h:5432/db"), "postgresql://h:5432/db");
+  EXPECT_EQ(RedactDatabaseUrl("sqlite:///a/b:c@d"), "sqlite:///a/b:c@d");
+}
+
+TEST(TaskStateTest, NamesRoundTrip) {
+  for (TaskState s :
+       {TaskState::kScheduled, TaskState::kQueued, TaskState::kRunning, TaskState::kSuccess,
+        TaskState::kFailed, TaskState::kUpForRetry, TaskState::kUpstreamFailed, TaskState::kSkipped,
+        TaskState::kDeferred, TaskState::kRemoved}) {
+    EXPECT_EQ(ParseTaskState(TaskStateName(s)), s);
+  }
+  EXPECT_EQ(TaskStateName(TaskState::kUpForRetry), "up_for_retry");
+  EXPECT_FALSE(ParseTaskState("Running").has_value());
+  EXPECT_TRUE(IsTerminal(TaskState::kSkipped));
+  EXPECT_FALSE(IsTerminal(TaskState::kUpForRetry));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreContractTest,
+                         testing::Values(Backend::kMemory, Backend::kSqlite, Backend::kPostgres),
+                         BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, FreshStoreTest,
+                         testing::Values(Backend::kMemory, Backend::kSqlite, Backend::kPostgres),
+                         BackendName);
+
+}  // namespace
+}  // namespace airlock::store
