@@ -15,6 +15,8 @@ packages=(
   libsqlite3-dev libpq-dev
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the throw-away server of scripts/with-postgres.sh (PostgreSQL store tests)
+  postgresql
   # interoperability tests and the PyJWT benchmark peer (Debian's own python3)
   python3 python3-jwt python3-cryptography
 )

@@ -18,8 +18,9 @@ bash scripts/install-deps.sh
 step "build (build/)"
 bash scripts/build.sh build
 
-step "tests"
-ctest --test-dir build --output-on-failure -j "$jobs"
+step "tests (with a throw-away PostgreSQL for the store's contract suite)"
+AIRLOCK_REQUIRE_POSTGRES=1 bash scripts/with-postgres.sh \
+  ctest --test-dir build --output-on-failure -j "$jobs"
 
 step "clang-format check"
 bash scripts/format.sh --check
@@ -28,8 +29,9 @@ step "build with ASan+UBSan (build-asan/)"
 bash scripts/build.sh build-asan -DAIRLOCK_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 
 step "tests under ASan+UBSan"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j "$jobs"
+AIRLOCK_REQUIRE_POSTGRES=1 \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  bash scripts/with-postgres.sh ctest --test-dir build-asan --output-on-failure -j "$jobs"
 
 step "fuzz smoke: token parser/validator, 20 s (build-fuzz/; longer runs: scripts/fuzz.sh)"
 bash scripts/fuzz.sh 20
