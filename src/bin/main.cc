@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   airlock::cli::RegisterKeysCommands(app);
   airlock::cli::RegisterTokenCommands(app);
   airlock::cli::RegisterBenchCommands(app);
+  airlock::cli::RegisterConfigCommands(app);
+  airlock::cli::RegisterDocsCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

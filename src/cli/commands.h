@@ -17,5 +17,7 @@ inline constexpr int kExitUsage = 2;
 void RegisterKeysCommands(CLI::App& app);
 void RegisterTokenCommands(CLI::App& app);
 void RegisterBenchCommands(CLI::App& app);
+void RegisterConfigCommands(CLI::App& app);
+void RegisterDocsCommands(CLI::App& app);
 
 }  // namespace airlock::cli
