@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh Debian 12 machine (as root, or with sudo):
 #   1. install every package the build and tests need (idempotent);
 #   2. build (RelWithDebInfo, -Wall -Wextra -Werror) and run ctest;
-#   3. check formatting;
+#   3. check the security docs against the config schema, and formatting;
 #   4. build again with AddressSanitizer + UndefinedBehaviorSanitizer and run ctest there;
 #   5. a short libFuzzer run of the token parser/validator (clang, ASan+UBSan).
 # Exits non-zero on the first failure. .ci/run calls exactly this.
@@ -21,6 +21,9 @@ bash scripts/build.sh build
 step "tests (with a throw-away PostgreSQL for the store's contract suite)"
 AIRLOCK_REQUIRE_POSTGRES=1 bash scripts/with-postgres.sh \
   ctest --test-dir build --output-on-failure -j "$jobs"
+
+step "security docs match the config schema"
+build/src/bin/airlock docs check --docs-dir docs/security
 
 step "clang-format check"
 bash scripts/format.sh --check
