@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   airlock::cli::RegisterBenchCommands(app);
   airlock::cli::RegisterConfigCommands(app);
   airlock::cli::RegisterDocsCommands(app);
+  airlock::cli::RegisterDbCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -19,5 +19,6 @@ void RegisterTokenCommands(CLI::App& app);
 void RegisterBenchCommands(CLI::App& app);
 void RegisterConfigCommands(CLI::App& app);
 void RegisterDocsCommands(CLI::App& app);
+void RegisterDbCommands(CLI::App& app);
 
 }  // namespace airlock::cli
