@@ -14,6 +14,22 @@ struct ResultFree {
 };
 using ResultPtr = std::unique_ptr<PGresult, ResultFree>;
 
+// libpq's connection messages span lines ("…failed: Connection refused\n\tIs the server
+// running…"); make them one line for logs and the CLI.
+std::string OneLine(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    const bool space = c == '\n' || c == '\t' || c == '\r' || c == ' ';
+    if (space) {
+      if (!out.empty() && out.back() != ' ') out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 ErrorCode CodeFor(std::string_view sqlstate) {
   if (sqlstate == "23505") return ErrorCode::kAlreadyExists;       // unique_violation
   if (sqlstate == "23503") return ErrorCode::kFailedPrecondition;  // foreign_key_violation
@@ -42,8 +58,7 @@ Error ResultError(PGconn* conn, const PGresult* result, std::string_view what) {
   if (primary != nullptr) {
     message += primary;
   } else {
-    std::string text = PQerrorMessage(conn);
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    const std::string text = OneLine(PQerrorMessage(conn));
     message += text.empty() ? "unknown error" : text;
   }
   ErrorCode code = sqlstate != nullptr ? CodeFor(sqlstate) : ErrorCode::kUnavailable;
@@ -63,9 +78,7 @@ Result<std::unique_ptr<PostgresConnection>> PostgresConnection::Connect(const st
   if (conn == nullptr) return Unavailable("postgresql: out of memory");
   std::unique_ptr<PostgresConnection> connection(new PostgresConnection(conn));
   if (PQstatus(conn) != CONNECTION_OK) {
-    std::string text = PQerrorMessage(conn);
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    return Unavailable("postgresql: cannot connect: " + text);
+    return Unavailable("postgresql: cannot connect: " + OneLine(PQerrorMessage(conn)));
   }
   // CREATE TABLE IF NOT EXISTS and friends send NOTICEs, which libpq prints to stderr.
   PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
