@@ -175,7 +175,8 @@ std::vector<std::string> SecretForms(std::string_view secret) {
 }
 
 bool SecretsMasker::AddSecret(std::string_view secret) {
-  if (secret.size() < min_length_) return false;
+  // An empty secret would match everywhere, whatever the configured minimum.
+  if (secret.empty() || secret.size() < min_length_) return false;
   std::vector<std::string> forms = SecretForms(secret);
   std::unique_lock lock(mu_);
   for (auto& f : forms) forms_.insert(std::move(f));

@@ -39,7 +39,7 @@ class SecretsMasker {
   SecretsMasker& operator=(const SecretsMasker&) = delete;
 
   // Registers `secret` and its escaped forms. Returns false (and registers nothing) when it
-  // is shorter than the minimum length.
+  // is empty or shorter than the minimum length.
   bool AddSecret(std::string_view secret);
 
   // Registers `value` if `key` names a secret (IsSensitiveKey); returns whether it did.

@@ -36,6 +36,12 @@ TEST(SecretsMaskerTest, LeavesValuesShorterThanMinimumAlone) {
   EXPECT_EQ(masker.Mask("abcde"), "***");
 }
 
+TEST(SecretsMaskerTest, NeverRegistersTheEmptyString) {
+  SecretsMasker masker(0);
+  EXPECT_FALSE(masker.AddSecret(""));
+  EXPECT_EQ(masker.Mask("text"), "text");
+}
+
 TEST(SecretsMaskerTest, MinimumLengthIsConfigurable) {
   SecretsMasker masker(8);
   EXPECT_FALSE(masker.AddSecret("1234567"));
