@@ -118,13 +118,13 @@ struct World {
     };
     put("hs512", Key::FromSecret(std::string(64, 'S') + "-airlock-hostile-token-table"));
     put("hs512_other", Key::FromSecret(std::string(64, 'T')));
-    put("rs256", Key::Generate(KeyType::kRsa, 2048));
-    put("eddsa", Key::Generate(KeyType::kEd25519));
-    put("eddsa_other", Key::Generate(KeyType::kEd25519));
-    auto rsa2 = Key::Generate(KeyType::kRsa, 2048);
-    if (!rsa2) return fail("rsa2");
-    put("rs512", (*rsa2)->With(Algorithm::kRS512, ""));
-    put("rs512_as_rs256", (*rsa2)->With(Algorithm::kRS256, ""));
+    // Fixed test keys: no key generation per process, and reproducible tokens.
+    const std::string dir = std::string(AIRLOCK_SOURCE_DIR) + "/testdata/tokens/keys/";
+    put("rs256", LoadKeyFile(dir + "rsa_a.pem"));
+    put("rs512", LoadKeyFile(dir + "rsa_b.pem", Algorithm::kRS512));
+    put("rs512_as_rs256", LoadKeyFile(dir + "rsa_b.pem"));
+    put("eddsa", LoadKeyFile(dir + "ed25519_a.pem"));
+    put("eddsa_other", LoadKeyFile(dir + "ed25519_b.pem"));
     if (!error.empty()) return;
 
     // HMAC keys made of the RSA public key in each encoding a confused verifier might use.
@@ -183,7 +183,7 @@ struct World {
 };
 
 World& TheWorld() {
-  static World* world = new World();  // RSA generation is slow: once per process
+  static World* world = new World();  // once per process
   return *world;
 }
 

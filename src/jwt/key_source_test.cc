@@ -20,6 +20,13 @@ namespace {
 constexpr int64_t kNow = 1'800'000'000;
 constexpr char kUrl[] = "https://idp.example/.well-known/jwks.json";
 
+// A fixed test key from testdata/tokens/keys (generating RSA keys per test is slow).
+KeyPtr TestKey(const std::string& file) {
+  auto key = LoadKeyFile(std::string(AIRLOCK_SOURCE_DIR) + "/testdata/tokens/keys/" + file);
+  EXPECT_TRUE(key.has_value()) << key.error().ToString();
+  return key.value_or(nullptr);
+}
+
 // A UrlFetcher double: serves `body` (or `error`) and counts requests.
 struct FakeFetcher {
   std::mutex mu;
@@ -51,9 +58,9 @@ struct FakeFetcher {
 class KeySourceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    a_ = *Key::Generate(KeyType::kEd25519);
-    b_ = *Key::Generate(KeyType::kEd25519);
-    c_ = *Key::Generate(KeyType::kRsa, 2048);
+    a_ = TestKey("ed25519_a.pem");
+    b_ = TestKey("ed25519_b.pem");
+    c_ = TestKey("rsa_a.pem");
   }
   static void TearDownTestSuite() {
     a_.reset();

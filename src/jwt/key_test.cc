@@ -448,12 +448,19 @@ TEST(KeyImportTest, JwkMembersAreCheckedStrictly) {
   EXPECT_FALSE(Key::FromJwk("{").has_value());
 }
 
-// A shared RSA key and Ed25519 key for the tests below: RSA generation is slow.
+// A fixed test key from testdata/tokens/keys (generating RSA keys per test is slow).
+KeyPtr TestKey(const std::string& file) {
+  auto key = LoadKeyFile(std::string(AIRLOCK_SOURCE_DIR) + "/testdata/tokens/keys/" + file);
+  EXPECT_TRUE(key.has_value()) << key.error().ToString();
+  return key.value_or(nullptr);
+}
+
+// A shared RSA key and Ed25519 key (private) for the tests below.
 class KeyPairTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    rsa_ = *Key::Generate(KeyType::kRsa, 2048);
-    ed_ = *Key::Generate(KeyType::kEd25519);
+    rsa_ = TestKey("rsa_a.pem");
+    ed_ = TestKey("ed25519_a.pem");
   }
   static void TearDownTestSuite() {
     rsa_.reset();
@@ -466,14 +473,19 @@ KeyPtr KeyPairTest::rsa_;
 KeyPtr KeyPairTest::ed_;
 
 TEST_F(KeyPairTest, GeneratedKeysHaveTheirDefaults) {
-  EXPECT_EQ(rsa_->type(), KeyType::kRsa);
-  EXPECT_EQ(rsa_->algorithm(), Algorithm::kRS256);
-  EXPECT_EQ(rsa_->bits(), 2048);
-  EXPECT_TRUE(rsa_->can_sign());
-  EXPECT_EQ(rsa_->kid(), rsa_->thumbprint());
-  EXPECT_EQ(ed_->type(), KeyType::kEd25519);
-  EXPECT_EQ(ed_->algorithm(), Algorithm::kEdDSA);
-  EXPECT_EQ(ed_->kid().size(), 43u);
+  auto rsa = Key::Generate(KeyType::kRsa, 2048);
+  auto ed = Key::Generate(KeyType::kEd25519);
+  ASSERT_TRUE(rsa.has_value() && ed.has_value());
+  EXPECT_EQ((*rsa)->type(), KeyType::kRsa);
+  EXPECT_EQ((*rsa)->algorithm(), Algorithm::kRS256);
+  EXPECT_EQ((*rsa)->bits(), 2048);
+  EXPECT_TRUE((*rsa)->can_sign());
+  EXPECT_EQ((*rsa)->kid(), (*rsa)->thumbprint());
+  EXPECT_EQ((*ed)->type(), KeyType::kEd25519);
+  EXPECT_EQ((*ed)->algorithm(), Algorithm::kEdDSA);
+  EXPECT_TRUE((*ed)->can_sign());
+  EXPECT_EQ((*ed)->kid().size(), 43u);
+  EXPECT_NE((*ed)->kid(), ed_->kid());
   EXPECT_FALSE(Key::Generate(KeyType::kSecret).has_value());
   EXPECT_FALSE(Key::Generate(KeyType::kRsa, 16384).has_value());
 }

@@ -20,6 +20,13 @@ namespace json = boost::json;
 
 constexpr int64_t kNow = 1'800'000'000;
 
+// A fixed test key from testdata/tokens/keys (generating RSA keys per test is slow).
+KeyPtr TestKey(const std::string& file) {
+  auto key = LoadKeyFile(std::string(AIRLOCK_SOURCE_DIR) + "/testdata/tokens/keys/" + file);
+  EXPECT_TRUE(key.has_value()) << key.error().ToString();
+  return key.value_or(nullptr);
+}
+
 json::object PayloadOf(const std::string& token) {
   auto decoded = DecodeUnverified(token);
   EXPECT_TRUE(decoded.has_value());
@@ -56,8 +63,8 @@ std::string Rfc7638Thumbprint(const std::string& public_jwk) {
 class SignerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    ed_ = *Key::Generate(KeyType::kEd25519);
-    rsa_ = *Key::Generate(KeyType::kRsa, 2048);
+    ed_ = TestKey("ed25519_a.pem");
+    rsa_ = TestKey("rsa_a.pem");
     secret_ = *Key::FromSecret(std::string(64, 'z'));
   }
   static void TearDownTestSuite() {

@@ -23,6 +23,13 @@ namespace {
 
 constexpr int64_t kNow = 1'800'000'000;
 
+// A fixed test key from testdata/tokens/keys (generating RSA keys per test is slow).
+KeyPtr TestKey(const std::string& file) {
+  auto key = LoadKeyFile(std::string(AIRLOCK_SOURCE_DIR) + "/testdata/tokens/keys/" + file);
+  EXPECT_TRUE(key.has_value()) << key.error().ToString();
+  return key.value_or(nullptr);
+}
+
 std::string Sign(const Key& key, std::string_view header, std::string_view payload) {
   std::string input = Base64UrlEncode(header) + "." + Base64UrlEncode(payload);
   auto sig = key.Sign(input);
@@ -45,8 +52,8 @@ class ValidatorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     secret_ = *Key::FromSecret(std::string(64, 'v'));
-    ed_ = *Key::Generate(KeyType::kEd25519);
-    rsa_ = *Key::Generate(KeyType::kRsa, 2048);
+    ed_ = TestKey("ed25519_a.pem");
+    rsa_ = TestKey("rsa_a.pem");
   }
   static void TearDownTestSuite() {
     secret_.reset();
