@@ -43,6 +43,12 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/airlock-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cp tests/fuzz/corpus/jwt_validator/* "$work/"
 
+# The sanitizer runtimes of clang 16 do not find Debian's llvm-symbolizer on their own
+# (without it, crash stacks are bare addresses).
+if symbolizer=$(command -v llvm-symbolizer); then
+  export ASAN_SYMBOLIZER_PATH=$symbolizer UBSAN_SYMBOLIZER_PATH=$symbolizer
+fi
+
 # -max_len a little above the 8 KiB token limit, so that both sides of it are explored.
 echo "fuzz: jwt_validator_fuzz for ${seconds}s (corpus copied to $work)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
