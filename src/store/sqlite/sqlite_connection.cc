@@ -41,14 +41,16 @@ ErrorCode CodeFor(int extended_code) {
 Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
     const std::string& path, std::chrono::milliseconds busy_timeout) {
   if (path != ":memory:") {
-    // Create the file with its final mode before SQLite does (SQLite would use 0644 less
-    // the umask); its -wal and -shm files copy the database file's mode.
-    const int fd =
-        ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kDatabaseFileMode);
-    if (fd < 0) {
+    // Create a missing file with its final mode before SQLite does (SQLite would use 0644
+    // less the umask); its -wal and -shm files copy the database file's mode. O_EXCL: an
+    // existing file (or a symlink to one) is left as it is, and no symlink is followed to
+    // create a file elsewhere.
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, kDatabaseFileMode);
+    if (fd >= 0) {
+      ::close(fd);
+    } else if (errno != EEXIST) {
       return Unavailable("cannot open SQLite database " + path + ": " + std::strerror(errno));
     }
-    ::close(fd);
   }
   sqlite3* db = nullptr;
   const int flags =
