@@ -148,8 +148,9 @@ class Store {
   // Schema. Migrate() applies the pending migrations in one transaction (all or none) and
   // returns the version it leaves the database at; concurrent callers (two api-servers
   // started with --migrate) are serialized. FailedPrecondition, naming both versions, if
-  // the database was written by a newer airlock; nothing is changed then. Other methods
-  // on a database that was never migrated fail (Internal on the SQL stores).
+  // the database was written by a newer airlock; nothing is changed then. Until a database
+  // is migrated the SQL stores' other methods fail (Internal); the memory fake does not
+  // check.
   virtual Result<int> Migrate() = 0;
   // The database's schema version: 0 for an empty database.
   virtual Result<int> SchemaVersion() = 0;
