@@ -2,7 +2,6 @@
 // outcomes into exit codes; each command group lives in src/cli/.
 
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "cli/commands.h"
@@ -16,6 +15,8 @@ int main(int argc, char** argv) {
   airlock::cli::RegisterBenchCommands(app);
   airlock::cli::RegisterConfigCommands(app);
   airlock::cli::RegisterDocsCommands(app);
+  airlock::cli::RegisterHeartbeatFixtureCommand(app);
+  airlock::cli::RegisterApiServerCommands(app);
   airlock::cli::RegisterDbCommands(app);
   try {
     app.parse(argc, argv);

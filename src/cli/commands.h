@@ -19,6 +19,9 @@ void RegisterTokenCommands(CLI::App& app);
 void RegisterBenchCommands(CLI::App& app);
 void RegisterConfigCommands(CLI::App& app);
 void RegisterDocsCommands(CLI::App& app);
+// Adds `bench heartbeat-fixture`; call after RegisterBenchCommands.
+void RegisterHeartbeatFixtureCommand(CLI::App& app);
+void RegisterApiServerCommands(CLI::App& app);
 void RegisterDbCommands(CLI::App& app);
 
 }  // namespace airlock::cli

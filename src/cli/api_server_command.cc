@@ -1,0 +1,150 @@
+// airlock api-server: the Execution API (and, as it lands, the REST API) over HTTP(S).
+// Start-up order matters: the configuration is checked for secrets this component should
+// not hold before anything is opened; SIGTERM and SIGINT are blocked before the server's
+// threads start, so that only the main thread receives them and turns them into a
+// graceful shutdown (stop accepting, finish in-flight requests, flush the audit log).
+
+#include <pthread.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/component.h"
+#include "common/log.h"
+#include "execution_api/audit_writer.h"
+#include "execution_api/execution_api.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "jwt/signer.h"
+#include "jwt/validator.h"
+
+namespace airlock::cli {
+
+namespace {
+
+struct ApiServerArgs {
+  std::string config_path;
+  std::string host;
+  int port = -1;  // -1: [api] port
+  bool migrate = false;
+};
+
+[[noreturn]] void Fail(const Error& error) {
+  LogError(error.message());
+  throw CLI::RuntimeError(kExitFailure);
+}
+
+template <typename T>
+T OrFail(Result<T> result) {
+  if (!result) Fail(result.error());
+  return std::move(*result);
+}
+
+// GET /.well-known/jwks.json: the public keys that validate tokens, for components and
+// other services that check airlock's tokens themselves. Secrets are never listed.
+http::Response JwksResponse(const jwt::KeySource& keys) {
+  http::Response response = http::Response::Json(200, keys.Current()->ToJwks());
+  response.SetHeader("Cache-Control", "public, max-age=300");
+  return response;
+}
+
+void RunApiServer(const ApiServerArgs& args) {
+  auto context = OrFail(StartComponent(config::Component::kApiServer, args.config_path));
+  const config::Config& config = context.config;
+  const Clock& clock = SystemClock::Instance();
+
+  auto store = OrFail(OpenConfiguredStore(config, args.migrate));
+  auto signing_keys = OrFail(SigningKeySource(config));
+  auto validation_keys = OrFail(ValidationKeySource(config, clock));
+
+  jwt::ValidatorOptions validator_options{
+      .audiences = {OrFail(config.GetString("execution_api", "jwt_audience"))},
+      .leeway_seconds = OrFail(config.GetInt("api_auth", "jwt_leeway")),
+  };
+  if (auto issuer = config.GetString("api_auth", "jwt_issuer"); issuer && !issuer->empty()) {
+    validator_options.issuer = *issuer;
+  }
+  auto validator = OrFail(jwt::Validator::Create(validation_keys, validator_options, clock));
+  jwt::TokenSigner signer(signing_keys, clock);
+
+  execution_api::AuditWriter audit(*store, {.on_error = [](const Error& e) {
+    LogError("audit log write failed: " + e.message());
+  }});
+  execution_api::ExecutionApi execution_api(
+      *store, *validator, signer, clock, &audit,
+      {.token_validity_seconds = OrFail(config.GetInt("execution_api", "jwt_expiration_time")),
+       .audience = validator_options.audiences.front()});
+
+  http::Router router;
+  execution_api.AddRoutes(router, "/execution");
+  router.Add("GET", "/.well-known/jwks.json",
+             [&validation_keys](const http::Request&, const http::PathParams&) {
+               return JwksResponse(*validation_keys);
+             });
+
+  http::ServerOptions options;
+  options.host = args.host.empty() ? OrFail(config.GetString("api", "host")) : args.host;
+  int64_t port = args.port >= 0 ? args.port : OrFail(config.GetInt("api", "port"));
+  if (port < 0 || port > 65535) Fail(Error(ErrorCode::kInvalidArgument, "port out of range"));
+  options.port = static_cast<uint16_t>(port);
+  options.threads = static_cast<int>(OrFail(config.GetInt("api", "workers")));
+  if (auto cert = config.GetPath("api", "ssl_cert"); cert) options.tls_cert_file = *cert;
+  if (auto key = config.GetPath("api", "ssl_key"); key) options.tls_key_file = *key;
+  options.on_response = [](const http::Request& request, int status,
+                           std::chrono::microseconds elapsed) {
+    // The target is logged without its query: queries are where clients put secrets.
+    LogInfo(request.remote_address + " \"" + request.method + " " + request.path + "\" " +
+            std::to_string(status) + " " + std::to_string(elapsed.count()) +
+            "us id=" + request.request_id);
+  };
+
+  // Block the shutdown signals in this thread before the server threads inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = OrFail(http::Server::Start(
+      options, [&router](const http::Request& request) { return router.Route(request); }));
+  const char* scheme = options.tls_cert_file.empty() ? "http" : "https";
+  LogInfo(std::string("listening on ") + scheme + "://" + options.host + ":" +
+          std::to_string(server->port()));
+  // Scripts that start the server on port 0 read the port from this line on stdout.
+  std::cout << "api-server listening on " << scheme << "://" << options.host << ":"
+            << server->port() << std::endl;
+
+  int received = 0;
+  sigwait(&signals, &received);
+  LogInfo(std::string("received ") + (received == SIGTERM ? "SIGTERM" : "SIGINT") +
+          ", shutting down");
+  server->Shutdown();
+  if (auto flushed = audit.Flush(); !flushed) {
+    LogError("final audit log flush failed: " + flushed.error().message());
+  }
+  LogInfo("stopped");
+}
+
+}  // namespace
+
+void RegisterApiServerCommands(CLI::App& app) {
+  auto args = std::make_shared<ApiServerArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "api-server",
+      "Serve the Execution API (/execution) and the JWKS (/.well-known/jwks.json). Stops "
+      "gracefully on SIGTERM or SIGINT.");
+  cmd->add_option("--config", args->config_path,
+                  "Config file (default: $AIRLOCK_HOME/airlock.cfg)");
+  cmd->add_option("--host", args->host, "Address to listen on (default: [api] host)");
+  cmd->add_option("--port", args->port,
+                  "Port to listen on; 0 picks a free one (default: [api] port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_flag("--migrate", args->migrate,
+                "Apply pending database migrations first (else a database not at the current "
+                "schema is refused)");
+  cmd->callback([args] { RunApiServer(*args); });
+}
+
+}  // namespace airlock::cli

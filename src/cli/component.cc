@@ -1,0 +1,113 @@
+#include "cli/component.h"
+
+#include <cctype>
+
+#include "common/log.h"
+#include "config/component_secrets.h"
+#include "config/masking.h"
+#include "http/client.h"
+#include "jwt/algorithm.h"
+
+namespace airlock::cli {
+
+namespace {
+
+// An optional string option: empty when unset.
+std::string OptionalString(const config::Config& config, std::string_view section,
+                           std::string_view option) {
+  auto value = config.GetString(section, option);
+  return value ? *value : std::string();
+}
+
+Result<std::optional<jwt::Algorithm>> ConfiguredAlgorithm(const config::Config& config) {
+  std::string setting = OptionalString(config, "api_auth", "jwt_algorithm");
+  std::optional<jwt::Algorithm> alg;
+  if (!setting.empty() && !jwt::ParseAlgorithmSetting(setting, &alg)) {
+    return InvalidArgument("[api_auth] jwt_algorithm: unknown algorithm '" + setting +
+                           "' (GUESS, HS512, RS256, RS512 or EdDSA)");
+  }
+  return alg;
+}
+
+// [logging] logging_level, as Airflow spells its levels.
+Result<LogLevel> ConfiguredLogLevel(const config::Config& config) {
+  std::string level = OptionalString(config, "logging", "logging_level");
+  for (char& c : level) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (level == "DEBUG") return LogLevel::kDebug;
+  if (level == "INFO" || level.empty()) return LogLevel::kInfo;
+  if (level == "WARNING" || level == "WARN") return LogLevel::kWarning;
+  if (level == "ERROR" || level == "CRITICAL") return LogLevel::kError;
+  return InvalidArgument("[logging] logging_level: unknown level '" + level +
+                         "' (DEBUG, INFO, WARNING, ERROR or CRITICAL)");
+}
+
+}  // namespace
+
+Result<ComponentContext> StartComponent(config::Component component,
+                                        const std::string& config_path) {
+  auto config = config::LoadProcessConfig({.config_path = config_path, .component = component});
+  if (!config) return std::unexpected(config.error());
+  std::shared_ptr<SecretsMasker> masker = config::MakeSecretsMasker(*config);
+  auto level = ConfiguredLogLevel(*config);
+  if (!level) return std::unexpected(level.error());
+  InitLogging(config::ComponentName(component), masker, *level);
+  auto findings = config::CheckComponentSecrets(*config, component, config::StrictSecrets(*config));
+  if (!findings) return std::unexpected(findings.error());
+  for (const auto& line : *findings) LogWarning(line);
+  return ComponentContext{.config = std::move(*config), .masker = std::move(masker)};
+}
+
+Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const config::Config& config,
+                                                          bool migrate) {
+  auto url = config.GetString("database", "sql_alchemy_conn");
+  if (!url) return std::unexpected(url.error().WithContext("[database] sql_alchemy_conn"));
+  auto store = store::OpenStore(*url, {.fernet_key = OptionalString(config, "core", "fernet_key")});
+  if (!store) return std::unexpected(store.error());
+  if (migrate) {
+    auto version = (*store)->Migrate();
+    if (!version) return std::unexpected(version.error());
+  } else {
+    auto current = store::RequireCurrentSchema(**store);
+    if (!current) return std::unexpected(current.error());
+  }
+  return std::move(*store);
+}
+
+Result<std::shared_ptr<jwt::KeySource>> SigningKeySource(const config::Config& config) {
+  auto alg = ConfiguredAlgorithm(config);
+  if (!alg) return std::unexpected(alg.error());
+  std::string kid = OptionalString(config, "api_auth", "jwt_kid");
+  Result<jwt::KeyPtr> key = std::unexpected(Error(ErrorCode::kFailedPrecondition, ""));
+  if (auto path = config.GetPath("api_auth", "jwt_private_key_path"); path && !path->empty()) {
+    key = jwt::LoadKeyFile(*path, *alg, kid);
+    if (!key) return std::unexpected(key.error().WithContext("[api_auth] jwt_private_key_path"));
+    if (!(*key)->can_sign()) {
+      return FailedPrecondition("[api_auth] jwt_private_key_path: the file holds a public key");
+    }
+  } else if (auto secret = config.GetString("api_auth", "jwt_secret"); secret && !secret->empty()) {
+    key = jwt::Key::FromSecret(*secret, *alg, kid);
+    if (!key) return std::unexpected(key.error().WithContext("[api_auth] jwt_secret"));
+  } else {
+    return FailedPrecondition(
+        "no signing key: set [api_auth] jwt_private_key_path (preferred) or jwt_secret");
+  }
+  return std::make_shared<jwt::StaticKeySource>(jwt::KeySet::Single(*key));
+}
+
+Result<std::shared_ptr<jwt::KeySource>> ValidationKeySource(const config::Config& config,
+                                                            const Clock& clock) {
+  auto alg = ConfiguredAlgorithm(config);
+  if (!alg) return std::unexpected(alg.error());
+  auto path = config.GetPath("api_auth", "jwt_private_key_path");
+  auto source = jwt::MakeValidationKeySource(
+      {.trusted_jwks_url = OptionalString(config, "api_auth", "trusted_jwks_url"),
+       .private_key_path = path ? *path : std::string(),
+       .secret = OptionalString(config, "api_auth", "jwt_secret"),
+       .algorithm = *alg,
+       .kid = OptionalString(config, "api_auth", "jwt_kid")},
+      [](const std::string& url) { return http::FetchUrl(url); }, clock);
+  if (!source) return std::unexpected(source.error());
+  return std::move(*source);
+}
+
+}  // namespace airlock::cli

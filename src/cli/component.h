@@ -1,0 +1,45 @@
+#pragma once
+// What every long-running component does at start, in one place: load the configuration
+// for that component, refuse or warn about secrets it should not hold, install the masked
+// log, and build the pieces it is allowed to have (the store, the token keys) from the
+// configuration. Failures are one clear sentence, naming the option, never its value.
+
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/secrets_masker.h"
+#include "config/config.h"
+#include "jwt/key_source.h"
+#include "store/store.h"
+
+namespace airlock::cli {
+
+struct ComponentContext {
+  config::Config config;
+  std::shared_ptr<SecretsMasker> masker;
+};
+
+// Loads the configuration as `component` (`config_path` empty: $AIRLOCK_HOME/airlock.cfg),
+// registers its secrets with a new masker, starts the process log with it, and runs the
+// per-component secrets check: warnings are logged; with [core] strict_secrets = True a
+// finding is a FailedPrecondition.
+Result<ComponentContext> StartComponent(config::Component component,
+                                        const std::string& config_path);
+
+// The store that [database] sql_alchemy_conn names, with [core] fernet_key; migrated if
+// `migrate`, else required to be at the current schema version.
+Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const config::Config& config,
+                                                          bool migrate);
+
+// The key that signs tokens: [api_auth] jwt_private_key_path, else jwt_secret, with
+// jwt_algorithm and jwt_kid. FailedPrecondition when neither is set.
+Result<std::shared_ptr<jwt::KeySource>> SigningKeySource(const config::Config& config);
+
+// The keys that validate tokens: [api_auth] trusted_jwks_url (a file or an http(s) URL,
+// polled), else the public half of jwt_private_key_path, else jwt_secret.
+Result<std::shared_ptr<jwt::KeySource>> ValidationKeySource(const config::Config& config,
+                                                            const Clock& clock);
+
+}  // namespace airlock::cli

@@ -1,0 +1,52 @@
+#pragma once
+// Authentication of Execution API requests: the only code that reads the Authorization
+// header of /execution routes. Pure functions over a Request and the validated claims,
+// so every rule of SPEC §4 is unit-tested without sockets.
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/message.h"
+#include "jwt/claims.h"
+#include "jwt/validator.h"
+
+namespace airlock::execution_api {
+
+// The two token types (the JWT "scope" claim). A token without "scope" is kExecution.
+enum class TokenType { kWorkload, kExecution };
+std::string_view TokenTypeName(TokenType type);
+
+// What a route accepts.
+struct RoutePolicy {
+  std::vector<TokenType> allowed_types = {TokenType::kExecution};
+  // The route has an {id} task-instance parameter that the token's "sub" must equal.
+  bool ti_self = false;
+};
+
+// An authenticated caller.
+struct Caller {
+  jwt::Claims claims;
+  TokenType type = TokenType::kExecution;
+};
+
+// The bearer token of `request`, or a 401 {"detail":"Missing auth token"} when the
+// header is absent or not "Bearer <token>" (scheme case-insensitive, as RFC 7235 says).
+std::expected<std::string_view, http::Response> BearerToken(const http::Request& request);
+
+// Validates the token and applies the policy: 403 "Invalid auth token: <reason>",
+// "Invalid token scope: <x>", "Token type '…' not allowed for this endpoint. Allowed
+// types: …", or "Token subject does not match task instance ID" (when ti_self and
+// `ti_id` differ from "sub").
+std::expected<Caller, http::Response> Authenticate(const http::Request& request,
+                                                   const jwt::Validator& validator,
+                                                   const RoutePolicy& policy,
+                                                   std::string_view ti_id);
+
+// The reissue rule: a response to an execution token carries a fresh token when
+// exp − now ≤ max(int(0.2 × validity_seconds), 30). Never for workload tokens.
+bool ShouldReissue(const Caller& caller, int64_t now, int64_t validity_seconds);
+
+}  // namespace airlock::execution_api

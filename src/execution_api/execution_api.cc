@@ -1,0 +1,579 @@
+#include "execution_api/execution_api.h"
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <ctime>
+
+#include "execution_api/auth.h"
+
+namespace airlock::execution_api {
+
+namespace json = boost::json;
+using http::PathParams;
+using http::Request;
+using http::Response;
+using store::TaskInstance;
+using store::TaskState;
+
+// What a route does once its caller is authenticated and its token is alive.
+struct ExecutionApi::Route {
+  RoutePolicy policy;
+  // How the "token only while the task is queued or running" rule is enforced:
+  // kLookup reads the caller's task instance first; kByHandler means the handler's own
+  // conditional update on the caller's task instance enforces it (the ti_self routes),
+  // which saves a query on the hot heartbeat path.
+  enum class Liveness { kLookup, kByHandler } liveness = Liveness::kLookup;
+  std::function<Response(const ExecutionApi&, const Caller&, const Request&, const PathParams&)>
+      handler;
+};
+
+namespace {
+
+// ISO 8601 UTC with seconds, as Airflow writes datetimes: "2026-11-23T10:00:00Z".
+std::string FormatTime(int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json::value TimeOrNull(const std::optional<int64_t>& t) {
+  return t ? json::value(FormatTime(*t)) : json::value(nullptr);
+}
+
+// RFC 3339 date-time ("2026-11-23T10:00:00Z", "…T10:00:00.123456+00:00") → Unix seconds
+// (fractions dropped). Also accepts a JSON number of Unix seconds.
+std::optional<int64_t> ParseTime(const json::value& value) {
+  if (value.is_int64()) return value.as_int64();
+  if (value.is_uint64() && value.as_uint64() <= INT64_MAX) {
+    return static_cast<int64_t>(value.as_uint64());
+  }
+  if (!value.is_string()) return std::nullopt;
+  std::string_view s = value.as_string();
+  auto number = [&](size_t pos, size_t len) -> std::optional<int> {
+    if (pos + len > s.size()) return std::nullopt;
+    int v = 0;
+    auto [end, ec] = std::from_chars(s.data() + pos, s.data() + pos + len, v);
+    if (ec != std::errc() || end != s.data() + pos + len) return std::nullopt;
+    return v;
+  };
+  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') ||
+      s[13] != ':' || s[16] != ':') {
+    return std::nullopt;
+  }
+  auto year = number(0, 4), month = number(5, 2), day = number(8, 2);
+  auto hour = number(11, 2), minute = number(14, 2), second = number(17, 2);
+  if (!year || !month || !day || !hour || !minute || !second) return std::nullopt;
+  if (*month < 1 || *month > 12 || *day < 1 || *day > 31 || *hour > 23 || *minute > 59 ||
+      *second > 60) {
+    return std::nullopt;
+  }
+  size_t pos = 19;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    size_t digits = 0;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos, ++digits;
+    if (digits == 0) return std::nullopt;
+  }
+  int offset_seconds = 0;
+  std::string_view zone = s.substr(pos);
+  if (zone == "Z" || zone == "z") {
+    offset_seconds = 0;
+  } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
+    auto oh = number(pos + 1, 2), om = number(pos + 4, 2);
+    if (!oh || !om || *oh > 23 || *om > 59) return std::nullopt;
+    offset_seconds = (*oh * 3600 + *om * 60) * (zone[0] == '+' ? 1 : -1);
+  } else {
+    return std::nullopt;
+  }
+  std::tm tm{};
+  tm.tm_year = *year - 1900;
+  tm.tm_mon = *month - 1;
+  tm.tm_mday = *day;
+  tm.tm_hour = *hour;
+  tm.tm_min = *minute;
+  tm.tm_sec = *second;
+  return static_cast<int64_t>(timegm(&tm)) - offset_seconds;
+}
+
+Response JsonResponse(int status, const json::value& value) {
+  return Response::Json(status, json::serialize(value));
+}
+
+// Airflow's shape for structured errors: {"detail": {"reason": …, "message": …}}.
+Response ReasonResponse(int status, std::string_view reason, std::string_view message,
+                        std::optional<TaskState> previous_state = std::nullopt) {
+  json::object detail{{"reason", reason}, {"message", message}};
+  if (previous_state) detail["previous_state"] = store::TaskStateName(*previous_state);
+  return JsonResponse(status, json::object{{"detail", std::move(detail)}});
+}
+
+Response NotFoundResponse(std::string_view what) {
+  return ReasonResponse(404, "not_found", std::string(what) + " not found");
+}
+
+Response TaskInstanceNotFound() { return NotFoundResponse("Task instance"); }
+
+Response StoreFailure(const Error& error) {
+  return Response::Detail(HttpStatus(error.code()), "Internal error: " + error.message());
+}
+
+// 422: the request body is not what the route takes. The message names the field.
+Response Unprocessable(std::string_view message) { return Response::Detail(422, message); }
+
+// The request body as a JSON object, or a 422.
+std::expected<json::object, Response> ParseObject(const Request& request) {
+  boost::system::error_code ec;
+  json::value value = json::parse(request.body, ec);
+  if (ec) return std::unexpected(Unprocessable("Request body is not valid JSON"));
+  if (!value.is_object())
+    return std::unexpected(Unprocessable("Request body must be a JSON object"));
+  return std::move(value.as_object());
+}
+
+std::expected<std::string, Response> RequiredString(const json::object& body,
+                                                    std::string_view name) {
+  auto it = body.find(name);
+  if (it == body.end() || !it->value().is_string()) {
+    return std::unexpected(Unprocessable("Field '" + std::string(name) + "' must be a string"));
+  }
+  return std::string(it->value().as_string());
+}
+
+std::expected<int, Response> RequiredPid(const json::object& body) {
+  auto it = body.find("pid");
+  if (it != body.end() && it->value().is_int64()) {
+    int64_t pid = it->value().as_int64();
+    if (pid > 0 && pid <= INT32_MAX) return static_cast<int>(pid);
+  }
+  return std::unexpected(Unprocessable("Field 'pid' must be a positive integer"));
+}
+
+json::object TaskInstanceJson(const TaskInstance& ti) {
+  return json::object{
+      {"id", ti.id},
+      {"dag_id", ti.dag_id},
+      {"run_id", ti.run_id},
+      {"task_id", ti.task_id},
+      {"try_number", ti.try_number},
+      {"map_index", ti.map_index},
+      {"state", store::TaskStateName(ti.state)},
+      {"hostname", ti.hostname},
+      {"pid", ti.pid},
+      {"start_date", TimeOrNull(ti.start_date)},
+  };
+}
+
+// The map_index query parameter of XCom routes; -1 (unmapped) when absent.
+std::optional<int> MapIndex(const Request& request) {
+  std::string_view query = request.query;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.starts_with("map_index=")) {
+      std::string_view digits = pair.substr(10);
+      int v = 0;
+      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+      if (ec != std::errc() || end != digits.data() + digits.size() || v < -1) return std::nullopt;
+      return v;
+    }
+  }
+  return -1;
+}
+
+// Which connection fields a task sees: all of them, the password included — the task is
+// the one that uses it. The supervisor registers the password with its masker.
+json::object ConnectionJson(const store::Connection& c) {
+  return json::object{
+      {"conn_id", c.conn_id},
+      {"conn_type", c.conn_type},
+      {"host", c.host.empty() ? json::value(nullptr) : json::value(c.host)},
+      {"schema", c.schema.empty() ? json::value(nullptr) : json::value(c.schema)},
+      {"login", c.login.empty() ? json::value(nullptr) : json::value(c.login)},
+      {"password", c.password.empty() ? json::value(nullptr) : json::value(c.password)},
+      {"port", c.port == 0 ? json::value(nullptr) : json::value(c.port)},
+      {"extra", c.extra.empty() ? json::value(nullptr) : json::value(c.extra)},
+  };
+}
+
+}  // namespace
+
+ExecutionApi::ExecutionApi(store::Store& store, const jwt::Validator& validator,
+                           const jwt::TokenSigner& signer, const Clock& clock, AuditWriter* audit,
+                           ExecutionApiOptions options)
+    : store_(store),
+      validator_(validator),
+      signer_(signer),
+      clock_(clock),
+      audit_(audit),
+      options_(std::move(options)) {}
+
+Response ExecutionApi::Guarded(const Route& route, const Request& request,
+                               const PathParams& params) const {
+  Response response;
+  std::string jti, sub;
+  auto caller = Authenticate(request, validator_, route.policy, params.Get("id"));
+  if (!caller) {
+    response = std::move(caller.error());
+  } else {
+    jti = caller->claims.jti.value_or("");
+    sub = caller->claims.sub.value_or("");
+    bool alive = true;  // the token's task instance is queued or running
+    if (route.liveness == Route::Liveness::kLookup) {
+      auto ti = store_.GetTaskInstance(sub);
+      if (!ti && ti.error().code() != ErrorCode::kNotFound) {
+        response = StoreFailure(ti.error());
+        alive = false;
+      } else if (!ti || (ti->state != TaskState::kQueued && ti->state != TaskState::kRunning)) {
+        response =
+            Response::Detail(403, "Invalid auth token: task instance is not queued or running");
+        alive = false;
+      }
+    }
+    if (alive) {
+      response = route.handler(*this, *caller, request, params);
+      // On the task instance's own routes, 404 and 409 mean it is gone or no longer
+      // running (or never started): the token is dead and is not renewed.
+      if (route.liveness == Route::Liveness::kByHandler &&
+          (response.status == 404 || response.status == 409)) {
+        alive = false;
+      }
+    }
+    if (alive && ShouldReissue(*caller, clock_.NowSeconds(), options_.token_validity_seconds)) {
+      auto fresh = signer_.Reissue(caller->claims, options_.token_validity_seconds);
+      if (fresh) response.SetHeader("Refreshed-API-Token", *fresh);
+    }
+  }
+  if (audit_ != nullptr) {
+    audit_->Append(store::AuditEntry{
+        .time = clock_.NowMicros(),
+        .component = options_.component,
+        .jti = std::move(jti),
+        .sub = std::move(sub),
+        .method = request.method,
+        .path = request.path,
+        .status = response.status,
+    });
+  }
+  return response;
+}
+
+namespace {
+
+// PATCH /task-instances/{id}/run: queued → running. A workload token is exchanged here
+// for an execution token (in Refreshed-API-Token); an execution token keeps working.
+Response RunTaskInstance(store::Store& store, const jwt::TokenSigner& signer,
+                         const ExecutionApiOptions& options, const Clock& clock,
+                         const Caller& caller, const Request& request, std::string_view id) {
+  auto body = ParseObject(request);
+  if (!body) return std::move(body.error());
+  auto hostname = RequiredString(*body, "hostname");
+  if (!hostname) return std::move(hostname.error());
+  auto pid = RequiredPid(*body);
+  if (!pid) return std::move(pid.error());
+  int64_t start_date = clock.NowSeconds();
+  if (auto it = body->find("start_date"); it != body->end()) {
+    auto parsed = ParseTime(it->value());
+    if (!parsed) return Unprocessable("Field 'start_date' must be an RFC 3339 date-time");
+    start_date = *parsed;
+  }
+
+  auto ti = store.StartTaskInstance(id, *hostname, *pid, start_date);
+  if (!ti) {
+    if (ti.error().code() == ErrorCode::kNotFound) return TaskInstanceNotFound();
+    if (ti.error().code() != ErrorCode::kFailedPrecondition) return StoreFailure(ti.error());
+    auto current = store.GetTaskInstance(id);
+    if (!current) return TaskInstanceNotFound();
+    return ReasonResponse(409, "invalid_state",
+                          "Task instance is not in a state in which it can start", current->state);
+  }
+  auto run = store.GetDagRun(ti->dag_id, ti->run_id);
+  if (!run) return StoreFailure(run.error());
+  boost::system::error_code ec;
+  json::value conf = json::parse(run->conf_json, ec);
+  if (ec) conf = json::object();
+  json::object context{
+      {"dag_run",
+       json::object{
+           {"dag_id", run->dag_id},
+           {"run_id", run->run_id},
+           {"logical_date", FormatTime(run->logical_date)},
+           {"state", store::DagRunStateName(run->state)},
+           {"conf", std::move(conf)},
+       }},
+      {"task_instance", TaskInstanceJson(*ti)},
+  };
+  Response response = JsonResponse(200, context);
+  if (caller.type == TokenType::kWorkload) {
+    auto token = signer.Mint(jwt::MintRequest{
+        .sub = std::string(id),
+        .aud = {options.audience},
+        .iss = caller.claims.iss,
+        .ttl_seconds = options.token_validity_seconds,
+        .scope = "execution",
+    });
+    if (!token) return StoreFailure(token.error());
+    response.SetHeader("Refreshed-API-Token", *token);
+  }
+  return response;
+}
+
+// PATCH /task-instances/{id}/state: running → a terminal state, up_for_retry or deferred.
+Response UpdateState(store::Store& store, const Clock& clock, const Request& request,
+                     std::string_view id) {
+  auto body = ParseObject(request);
+  if (!body) return std::move(body.error());
+  auto state_name = RequiredString(*body, "state");
+  if (!state_name) return std::move(state_name.error());
+  auto state = store::ParseTaskState(*state_name);
+  if (!state || !(store::IsTerminal(*state) || *state == TaskState::kUpForRetry ||
+                  *state == TaskState::kDeferred)) {
+    return Unprocessable(
+        "Field 'state' must be one of success, failed, skipped, upstream_failed, removed, "
+        "up_for_retry, deferred");
+  }
+  int64_t end_date = clock.NowSeconds();
+  if (auto it = body->find("end_date"); it != body->end()) {
+    auto parsed = ParseTime(it->value());
+    if (!parsed) return Unprocessable("Field 'end_date' must be an RFC 3339 date-time");
+    end_date = *parsed;
+  }
+  auto ti = store.FinishTaskInstance(id, *state, end_date);
+  if (ti) return Response::NoContent();
+  if (ti.error().code() == ErrorCode::kNotFound) return TaskInstanceNotFound();
+  if (ti.error().code() != ErrorCode::kFailedPrecondition) return StoreFailure(ti.error());
+  auto current = store.GetTaskInstance(id);
+  if (!current) return TaskInstanceNotFound();
+  return ReasonResponse(409, "invalid_state", "Task instance is not running", current->state);
+}
+
+// PUT /task-instances/{id}/heartbeat.
+Response Heartbeat(store::Store& store, const Clock& clock, const Request& request,
+                   std::string_view id) {
+  auto body = ParseObject(request);
+  if (!body) return std::move(body.error());
+  auto hostname = RequiredString(*body, "hostname");
+  if (!hostname) return std::move(hostname.error());
+  auto pid = RequiredPid(*body);
+  if (!pid) return std::move(pid.error());
+  auto refusal = store.Heartbeat(id, *hostname, *pid, clock.NowSeconds());
+  if (!refusal) {
+    if (refusal.error().code() == ErrorCode::kNotFound) return TaskInstanceNotFound();
+    return StoreFailure(refusal.error());
+  }
+  switch (*refusal) {
+    case store::HeartbeatRefusal::kNone:
+      return Response::NoContent();
+    case store::HeartbeatRefusal::kRunningElsewhere:
+      return ReasonResponse(409, "running_elsewhere",
+                            "Task instance is running on another host or process");
+    case store::HeartbeatRefusal::kNotRunning:
+      break;
+  }
+  return ReasonResponse(409, "not_running", "Task instance is not running");
+}
+
+// The caller's own task instance (already known to be alive), for XCom scoping.
+std::expected<TaskInstance, Response> CallerTask(store::Store& store, const Caller& caller) {
+  auto ti = store.GetTaskInstance(caller.claims.sub.value_or(""));
+  if (!ti) {
+    return std::unexpected(
+        Response::Detail(403, "Invalid auth token: task instance is not queued or running"));
+  }
+  return std::move(*ti);
+}
+
+}  // namespace
+
+void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) const {
+  const std::string p(prefix);
+  router.Add("GET", p + "/health", [](const Request&, const PathParams&) {
+    return Response::Json(200, R"({"status":"healthy"})");
+  });
+
+  auto add = [&](std::string method, std::string pattern, Route route) {
+    router.Add(std::move(method), p + pattern,
+               [this, route = std::move(route)](const Request& request, const PathParams& params) {
+                 return Guarded(route, request, params);
+               });
+  };
+  using Liveness = Route::Liveness;
+
+  add("PATCH", "/task-instances/{id}/run",
+      Route{.policy = {.allowed_types = {TokenType::kWorkload, TokenType::kExecution},
+                       .ti_self = true},
+            .liveness = Liveness::kByHandler,
+            .handler = [](const ExecutionApi& api, const Caller& caller, const Request& request,
+                          const PathParams& params) {
+              return RunTaskInstance(api.store_, api.signer_, api.options_, api.clock_, caller,
+                                     request, params.Get("id"));
+            }});
+  add("PATCH", "/task-instances/{id}/state",
+      Route{.policy = {.ti_self = true},
+            .liveness = Liveness::kByHandler,
+            .handler = [](const ExecutionApi& api, const Caller&, const Request& request,
+                          const PathParams& params) {
+              return UpdateState(api.store_, api.clock_, request, params.Get("id"));
+            }});
+  add("PUT", "/task-instances/{id}/heartbeat",
+      Route{.policy = {.ti_self = true},
+            .liveness = Liveness::kByHandler,
+            .handler = [](const ExecutionApi& api, const Caller&, const Request& request,
+                          const PathParams& params) {
+              return Heartbeat(api.store_, api.clock_, request, params.Get("id"));
+            }});
+
+  add("GET", "/connections/{conn_id}",
+      Route{.handler = [](const ExecutionApi& api, const Caller&, const Request&,
+                          const PathParams& params) {
+        auto conn = api.store_.GetConnection(params.Get("conn_id"));
+        if (!conn) {
+          if (conn.error().code() == ErrorCode::kNotFound) {
+            return NotFoundResponse("Connection '" + std::string(params.Get("conn_id")) + "'");
+          }
+          return StoreFailure(conn.error());
+        }
+        return JsonResponse(200, ConnectionJson(*conn));
+      }});
+
+  add("GET", "/variables/{key}",
+      Route{.handler = [](const ExecutionApi& api, const Caller&, const Request&,
+                          const PathParams& params) {
+        auto variable = api.store_.GetVariable(params.Get("key"));
+        if (!variable) {
+          if (variable.error().code() == ErrorCode::kNotFound) {
+            return NotFoundResponse("Variable '" + std::string(params.Get("key")) + "'");
+          }
+          return StoreFailure(variable.error());
+        }
+        return JsonResponse(200, json::object{{"key", variable->key}, {"value", variable->value}});
+      }});
+  add("PUT", "/variables/{key}",
+      Route{.handler = [](const ExecutionApi& api, const Caller&, const Request& request,
+                          const PathParams& params) {
+        auto body = ParseObject(request);
+        if (!body) return std::move(body.error());
+        auto value = RequiredString(*body, "value");
+        if (!value) return std::move(value.error());
+        std::string description;
+        if (auto it = body->find("description"); it != body->end()) {
+          if (it->value().is_string()) {
+            description = it->value().as_string();
+          } else if (!it->value().is_null()) {
+            return Unprocessable("Field 'description' must be a string");
+          }
+        }
+        auto set = api.store_.SetVariable(store::Variable{
+            .key = std::string(params.Get("key")), .value = *value, .description = description});
+        if (!set) {
+          if (set.error().code() == ErrorCode::kInvalidArgument) {
+            return Unprocessable(set.error().message());
+          }
+          return StoreFailure(set.error());
+        }
+        return Response::Json(201, R"({"message":"Variable successfully set"})");
+      }});
+  add("DELETE", "/variables/{key}",
+      Route{.handler = [](const ExecutionApi& api, const Caller&, const Request&,
+                          const PathParams& params) {
+        auto deleted = api.store_.DeleteVariable(params.Get("key"));
+        if (!deleted) {
+          if (deleted.error().code() == ErrorCode::kNotFound) {
+            return NotFoundResponse("Variable '" + std::string(params.Get("key")) + "'");
+          }
+          return StoreFailure(deleted.error());
+        }
+        return Response::NoContent();
+      }});
+
+  // XComs: a task reads any XCom of its own Dag run and writes only its own.
+  auto xcom_key = [](const Caller&, const Request& request,
+                     const PathParams& params) -> std::expected<store::XComKey, Response> {
+    auto map_index = MapIndex(request);
+    if (!map_index)
+      return std::unexpected(Unprocessable("Query 'map_index' must be an integer ≥ -1"));
+    return store::XComKey{.dag_id = std::string(params.Get("dag_id")),
+                          .run_id = std::string(params.Get("run_id")),
+                          .task_id = std::string(params.Get("task_id")),
+                          .map_index = *map_index,
+                          .key = std::string(params.Get("key"))};
+  };
+  auto same_run = [](const TaskInstance& ti, const store::XComKey& key) {
+    return ti.dag_id == key.dag_id && ti.run_id == key.run_id;
+  };
+  auto own_task = [](const TaskInstance& ti, const store::XComKey& key) {
+    return ti.dag_id == key.dag_id && ti.run_id == key.run_id && ti.task_id == key.task_id &&
+           ti.map_index == key.map_index;
+  };
+  constexpr std::string_view kPattern = "/xcoms/{dag_id}/{run_id}/{task_id}/{key}";
+
+  add("GET", std::string(kPattern),
+      Route{.handler = [xcom_key, same_run](const ExecutionApi& api, const Caller& caller,
+                                            const Request& request, const PathParams& params) {
+        auto key = xcom_key(caller, request, params);
+        if (!key) return std::move(key.error());
+        auto ti = CallerTask(api.store_, caller);
+        if (!ti) return std::move(ti.error());
+        if (!same_run(*ti, *key)) {
+          return Response::Detail(403, "Task instances may only read XComs of their own Dag run");
+        }
+        auto value = api.store_.GetXCom(*key);
+        if (!value) {
+          if (value.error().code() == ErrorCode::kNotFound) {
+            return NotFoundResponse("XCom '" + key->key + "'");
+          }
+          return StoreFailure(value.error());
+        }
+        boost::system::error_code ec;
+        json::value parsed = json::parse(*value, ec);
+        if (ec) return StoreFailure(Error(ErrorCode::kInternal, "stored XCom is not JSON"));
+        return JsonResponse(200, json::object{{"key", key->key}, {"value", std::move(parsed)}});
+      }});
+  add("POST", std::string(kPattern),
+      Route{.handler = [xcom_key, own_task](const ExecutionApi& api, const Caller& caller,
+                                            const Request& request, const PathParams& params) {
+        auto key = xcom_key(caller, request, params);
+        if (!key) return std::move(key.error());
+        auto ti = CallerTask(api.store_, caller);
+        if (!ti) return std::move(ti.error());
+        if (!own_task(*ti, *key)) {
+          return Response::Detail(403, "Task instances may only write their own XComs");
+        }
+        // The body is the value: any JSON document.
+        boost::system::error_code ec;
+        json::value value = json::parse(request.body, ec);
+        if (ec) return Unprocessable("Request body is not valid JSON");
+        auto set = api.store_.SetXCom(*key, json::serialize(value));
+        if (!set) {
+          if (set.error().code() == ErrorCode::kInvalidArgument) {
+            return Unprocessable(set.error().message());
+          }
+          return StoreFailure(set.error());
+        }
+        return Response::Json(201, R"({"message":"XCom successfully set"})");
+      }});
+  add("DELETE", std::string(kPattern),
+      Route{.handler = [xcom_key, own_task](const ExecutionApi& api, const Caller& caller,
+                                            const Request& request, const PathParams& params) {
+        auto key = xcom_key(caller, request, params);
+        if (!key) return std::move(key.error());
+        auto ti = CallerTask(api.store_, caller);
+        if (!ti) return std::move(ti.error());
+        if (!own_task(*ti, *key)) {
+          return Response::Detail(403, "Task instances may only delete their own XComs");
+        }
+        auto deleted = api.store_.DeleteXCom(*key);
+        if (!deleted) {
+          if (deleted.error().code() == ErrorCode::kNotFound) {
+            return NotFoundResponse("XCom '" + key->key + "'");
+          }
+          return StoreFailure(deleted.error());
+        }
+        return Response::NoContent();
+      }});
+}
+
+}  // namespace airlock::execution_api

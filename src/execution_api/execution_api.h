@@ -1,0 +1,59 @@
+#pragma once
+// ExecutionApi: the routes that workers' supervisors (and later the dag-processor and
+// triggerer) call, under /execution. Every route but /health is authenticated (auth.h)
+// and then:
+//  - the token is honoured only while its task instance (the "sub") is queued or
+//    running: once the task ends or its row is gone the token is dead on every route
+//    (on its own /task-instances/{id}/… routes that is a 404 or a 409 not_running, so
+//    that supervisors stop the task; elsewhere 403 "Invalid auth token: …");
+//  - an execution token near its end gets a fresh one in Refreshed-API-Token;
+//  - the call goes to the audit log with the token's jti (batched, see AuditWriter).
+// Handlers are pure functions of the request and the store; the class holds no mutable
+// state and is safe to call from every server thread.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/clock.h"
+#include "execution_api/audit_writer.h"
+#include "http/router.h"
+#include "jwt/signer.h"
+#include "jwt/validator.h"
+#include "store/store.h"
+
+namespace airlock::execution_api {
+
+struct ExecutionApiOptions {
+  // [execution_api] jwt_expiration_time: lifetime of execution tokens, and the "validity"
+  // of the reissue rule.
+  int64_t token_validity_seconds = 600;
+  // [execution_api] jwt_audience, written into reissued and exchanged tokens.
+  std::string audience = "urn:airflow.apache.org:task";
+  // The component named in audit entries.
+  std::string component = "api-server";
+};
+
+class ExecutionApi {
+ public:
+  // `audit` may be null (no audit log); everything else must outlive the ExecutionApi.
+  ExecutionApi(store::Store& store, const jwt::Validator& validator, const jwt::TokenSigner& signer,
+               const Clock& clock, AuditWriter* audit, ExecutionApiOptions options);
+
+  // Adds every route under `prefix` (normally "/execution").
+  void AddRoutes(http::Router& router, std::string_view prefix) const;
+
+ private:
+  struct Route;
+  http::Response Guarded(const Route& route, const http::Request& request,
+                         const http::PathParams& params) const;
+
+  store::Store& store_;
+  const jwt::Validator& validator_;
+  const jwt::TokenSigner& signer_;
+  const Clock& clock_;
+  AuditWriter* audit_;
+  const ExecutionApiOptions options_;
+};
+
+}  // namespace airlock::execution_api

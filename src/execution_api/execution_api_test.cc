@@ -1,0 +1,534 @@
+#include "execution_api/execution_api.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "execution_api/auth.h"
+#include "http/client.h"
+#include "http/server.h"
+
+namespace airlock::execution_api {
+namespace {
+
+namespace json = boost::json;
+using store::TaskState;
+
+constexpr int64_t kNow = 1'800'000'000;
+constexpr char kAudience[] = "urn:airflow.apache.org:task";
+constexpr char kRunning[] = "0b9f4b6e-1f4c-4d7a-9c1e-000000000001";
+constexpr char kQueued[] = "0b9f4b6e-1f4c-4d7a-9c1e-000000000002";
+constexpr char kFinished[] = "0b9f4b6e-1f4c-4d7a-9c1e-000000000003";
+constexpr char kOtherRunning[] = "0b9f4b6e-1f4c-4d7a-9c1e-000000000004";
+constexpr char kOtherRunTask[] = "0b9f4b6e-1f4c-4d7a-9c1e-000000000005";
+constexpr char kMissing[] = "0b9f4b6e-1f4c-4d7a-9c1e-0000000000ff";
+constexpr char kFernetKey[] = "test-fernet-key-of-at-least-32-characters";
+
+// One Dag run "run1" with a running, a queued, a finished and a second running task, and
+// a second run with one running task; an Execution API over the in-memory store.
+class ExecutionApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = store::OpenStore("memory://", {.fernet_key = kFernetKey});
+    ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+    store_ = std::move(*opened);
+    ASSERT_TRUE(store_->Migrate().has_value());
+    for (std::string run_id : {"run1", "run2"}) {
+      ASSERT_TRUE(store_
+                      ->CreateDagRun({.dag_id = "etl",
+                                      .run_id = run_id,
+                                      .state = store::DagRunState::kRunning,
+                                      .logical_date = kNow - 3600,
+                                      .conf_json = R"({"x":1})"})
+                      .has_value());
+    }
+    AddTask(kRunning, "run1", "extract", TaskState::kRunning);
+    AddTask(kQueued, "run1", "transform", TaskState::kQueued);
+    AddTask(kFinished, "run1", "load", TaskState::kSuccess);
+    AddTask(kOtherRunning, "run1", "report", TaskState::kRunning);
+    AddTask(kOtherRunTask, "run2", "extract", TaskState::kRunning);
+
+    key_ = *jwt::Key::Generate(jwt::KeyType::kEd25519);
+    keys_ = std::make_shared<jwt::StaticKeySource>(
+        *jwt::KeySet::Create({{.key = key_, .state = jwt::KeyState::kActive}}));
+    validator_ = *jwt::Validator::Create(keys_, {.audiences = {kAudience}}, clock_);
+    signer_ = std::make_unique<jwt::TokenSigner>(keys_, clock_);
+    audit_ = std::make_unique<AuditWriter>(*store_, AuditWriter::Options{});
+    api_ = std::make_unique<ExecutionApi>(*store_, *validator_, *signer_, clock_, audit_.get(),
+                                          ExecutionApiOptions{});
+    api_->AddRoutes(router_, "/execution");
+  }
+
+  void AddTask(const std::string& id, const std::string& run_id, const std::string& task_id,
+               TaskState state) {
+    store::TaskInstance ti{.id = id, .dag_id = "etl", .run_id = run_id, .task_id = task_id};
+    ASSERT_TRUE(store_->CreateTaskInstance(ti).has_value());
+    if (state == TaskState::kScheduled) return;
+    ASSERT_TRUE(store_->TransitionTaskInstance(id, TaskState::kScheduled, TaskState::kQueued, kNow)
+                    .has_value());
+    if (state == TaskState::kQueued) return;
+    ASSERT_TRUE(store_->StartTaskInstance(id, "worker-1", 100, kNow).has_value());
+    if (state == TaskState::kRunning) return;
+    ASSERT_TRUE(store_->FinishTaskInstance(id, state, kNow).has_value());
+  }
+
+  std::string Token(const std::string& sub, std::optional<std::string> scope = "execution",
+                    int64_t ttl = 600, std::vector<std::string> aud = {kAudience}) {
+    auto token = signer_->Mint(
+        {.sub = sub, .aud = std::move(aud), .ttl_seconds = ttl, .scope = std::move(scope)});
+    EXPECT_TRUE(token.has_value());
+    return token.value_or("");
+  }
+
+  http::Response Call(std::string method, std::string target, const std::string& token,
+                      std::string body = "") {
+    http::Request request;
+    request.method = std::move(method);
+    request.target = target;
+    size_t q = target.find('?');
+    request.path = target.substr(0, q);
+    if (q != std::string::npos) request.query = target.substr(q + 1);
+    if (!token.empty()) request.headers.emplace_back("Authorization", "Bearer " + token);
+    request.body = std::move(body);
+    return router_.Route(request);
+  }
+
+  static std::string HeartbeatPath(const std::string& id) {
+    return "/execution/task-instances/" + id + "/heartbeat";
+  }
+  static std::string Detail(const http::Response& r) {
+    auto v = json::parse(r.body);
+    return json::serialize(v.as_object().at("detail"));
+  }
+
+  FakeClock clock_{kNow};
+  std::unique_ptr<store::Store> store_;
+  jwt::KeyPtr key_;
+  std::shared_ptr<jwt::StaticKeySource> keys_;
+  std::unique_ptr<jwt::Validator> validator_;
+  std::unique_ptr<jwt::TokenSigner> signer_;
+  std::unique_ptr<AuditWriter> audit_;
+  std::unique_ptr<ExecutionApi> api_;
+  http::Router router_;
+};
+
+constexpr char kHeartbeatBody[] = R"({"hostname":"worker-1","pid":100})";
+
+TEST_F(ExecutionApiTest, HealthNeedsNoToken) {
+  auto r = Call("GET", "/execution/health", "");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"status":"healthy"})");
+}
+
+TEST_F(ExecutionApiTest, MissingOrNonBearerAuthorizationIs401) {
+  auto expect_401 = [&](const http::Request& request) {
+    auto r = router_.Route(request);
+    EXPECT_EQ(r.status, 401);
+    EXPECT_EQ(r.body, R"({"detail":"Missing auth token"})");
+  };
+  http::Request request{.method = "PUT", .path = HeartbeatPath(kRunning), .body = kHeartbeatBody};
+  expect_401(request);
+  for (std::string header : {"Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Token abc",
+                             "bearer" /* no space, no token */}) {
+    request.headers = {{"Authorization", header}};
+    expect_401(request);
+  }
+  // The scheme is case-insensitive (RFC 7235): "bearer <valid token>" is accepted.
+  request.headers = {{"Authorization", "bearer " + Token(kRunning)}};
+  EXPECT_EQ(router_.Route(request).status, 204);
+}
+
+TEST_F(ExecutionApiTest, TokenThatFailsValidationIs403WithReason) {
+  auto other_key = *jwt::Key::Generate(jwt::KeyType::kEd25519);
+  auto other_keys = std::make_shared<jwt::StaticKeySource>(
+      *jwt::KeySet::Create({{.key = other_key, .state = jwt::KeyState::kActive}}));
+  jwt::TokenSigner other_signer(other_keys, clock_);
+  auto foreign = *other_signer.Mint({.sub = kRunning, .aud = {kAudience}, .scope = "execution"});
+  auto r = Call("PUT", HeartbeatPath(kRunning), foreign, kHeartbeatBody);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_TRUE(Detail(r).starts_with(R"("Invalid auth token: )")) << r.body;
+
+  auto wrong_audience = Token(kRunning, "execution", 600, {"urn:airlock:rest"});
+  r = Call("PUT", HeartbeatPath(kRunning), wrong_audience, kHeartbeatBody);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_TRUE(Detail(r).starts_with(R"("Invalid auth token: )")) << r.body;
+
+  r = Call("PUT", HeartbeatPath(kRunning), "not.a.token", kHeartbeatBody);
+  EXPECT_EQ(r.status, 403);
+}
+
+TEST_F(ExecutionApiTest, ExpiryHonoursLeeway) {
+  std::string token = Token(kRunning, "execution", 600);
+  // As in PyJWT, a token is expired once now ≥ exp + leeway (default 10 s).
+  clock_.Set(kNow + 600 + 9);
+  EXPECT_EQ(Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody).status, 204);
+  clock_.Set(kNow + 600 + 10);
+  auto r = Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_NE(r.body.find("expired"), std::string::npos) << r.body;
+}
+
+TEST_F(ExecutionApiTest, WorkloadTokenOnlyOnRunRoute) {
+  std::string workload = Token(kRunning, "workload");
+  const std::string expected =
+      R"({"detail":"Token type 'workload' not allowed for this endpoint. Allowed types: execution"})";
+  auto r = Call("PUT", HeartbeatPath(kRunning), workload, kHeartbeatBody);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, expected);
+  r = Call("PATCH", std::string("/execution/task-instances/") + kRunning + "/state", workload,
+           R"({"state":"success"})");
+  EXPECT_EQ(r.body, expected);
+  EXPECT_EQ(Call("GET", "/execution/variables/x", workload).body, expected);
+  EXPECT_EQ(Call("GET", "/execution/connections/db", workload).body, expected);
+  EXPECT_EQ(Call("GET", "/execution/xcoms/etl/run1/extract/k", workload).body, expected);
+  // Nothing changed.
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->state, TaskState::kRunning);
+}
+
+TEST_F(ExecutionApiTest, UnknownScopeIs403) {
+  auto r = Call("PUT", HeartbeatPath(kRunning), Token(kRunning, "admin"), kHeartbeatBody);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, R"({"detail":"Invalid token scope: admin"})");
+}
+
+TEST_F(ExecutionApiTest, TokenWithoutScopeCountsAsExecution) {
+  auto r = Call("PUT", HeartbeatPath(kRunning), Token(kRunning, std::nullopt), kHeartbeatBody);
+  EXPECT_EQ(r.status, 204);
+}
+
+TEST_F(ExecutionApiTest, TiSelfRefusesAnotherTasksToken) {
+  const std::string expected = R"({"detail":"Token subject does not match task instance ID"})";
+  auto r = Call("PUT", HeartbeatPath(kRunning), Token(kOtherRunning), kHeartbeatBody);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, expected);
+  r = Call("PATCH", std::string("/execution/task-instances/") + kRunning + "/state",
+           Token(kOtherRunning), R"({"state":"failed"})");
+  EXPECT_EQ(r.body, expected);
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->state, TaskState::kRunning);
+}
+
+TEST_F(ExecutionApiTest, HeartbeatRecordsAndRefuses) {
+  clock_.Set(kNow + 5);
+  auto r = Call("PUT", HeartbeatPath(kRunning), Token(kRunning), kHeartbeatBody);
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->last_heartbeat_at, kNow + 5);
+
+  r = Call("PUT", HeartbeatPath(kRunning), Token(kRunning), R"({"hostname":"worker-2","pid":100})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(json::parse(r.body).at("detail").at("reason"), "running_elsewhere");
+  r = Call("PUT", HeartbeatPath(kRunning), Token(kRunning), R"({"hostname":"worker-1","pid":7})");
+  EXPECT_EQ(json::parse(r.body).at("detail").at("reason"), "running_elsewhere");
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->last_heartbeat_at, kNow + 5);
+
+  r = Call("PUT", HeartbeatPath(kQueued), Token(kQueued), kHeartbeatBody);
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(json::parse(r.body).at("detail").at("reason"), "not_running");
+
+  r = Call("PUT", HeartbeatPath(kMissing), Token(kMissing), kHeartbeatBody);
+  EXPECT_EQ(r.status, 404);
+}
+
+TEST_F(ExecutionApiTest, MalformedBodiesAre422AndChangeNothing) {
+  for (std::string body : {"", "{", "[]", R"({"hostname":"worker-1"})",
+                           R"({"hostname":1,"pid":100})", R"({"hostname":"w","pid":-1})",
+                           R"({"hostname":"w","pid":"100"})", R"({"hostname":"w","pid":1e99})"}) {
+    auto r = Call("PUT", HeartbeatPath(kRunning), Token(kRunning), body);
+    EXPECT_EQ(r.status, 422) << body;
+  }
+  auto state_path = std::string("/execution/task-instances/") + kRunning + "/state";
+  for (std::string body : {R"({"state":"running"})", R"({"state":"bogus"})", R"({"state":1})",
+                           R"({"state":"success","end_date":"yesterday"})", "null"}) {
+    EXPECT_EQ(Call("PATCH", state_path, Token(kRunning), body).status, 422) << body;
+  }
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->state, TaskState::kRunning);
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->last_heartbeat_at, kNow);
+}
+
+TEST_F(ExecutionApiTest, RunExchangesWorkloadTokenForExecutionToken) {
+  auto path = std::string("/execution/task-instances/") + kQueued + "/run";
+  clock_.Set(kNow + 30);
+  auto r =
+      Call("PATCH", path, Token(kQueued, "workload", 3600),
+           R"({"hostname":"worker-9","pid":4242,"start_date":"2027-01-15T09:00:10.123456+01:00"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto context = json::parse(r.body);
+  EXPECT_EQ(context.at("dag_run").at("run_id"), "run1");
+  EXPECT_EQ(context.at("dag_run").at("conf").at("x"), 1);
+  EXPECT_EQ(context.at("task_instance").at("task_id"), "transform");
+  EXPECT_EQ(context.at("task_instance").at("hostname"), "worker-9");
+  EXPECT_EQ(context.at("task_instance").at("start_date"), "2027-01-15T08:00:10Z");
+
+  auto ti = store_->GetTaskInstance(kQueued);
+  EXPECT_EQ(ti->state, TaskState::kRunning);
+  EXPECT_EQ(ti->pid, 4242);
+  EXPECT_EQ(ti->start_date, kNow + 10);  // 2027-01-15T08:00:10Z
+
+  std::string exchanged(r.Header("Refreshed-API-Token"));
+  ASSERT_FALSE(exchanged.empty());
+  auto claims = validator_->Validate(exchanged);
+  ASSERT_TRUE(claims.has_value());
+  EXPECT_EQ(claims->scope, "execution");
+  EXPECT_EQ(claims->sub, kQueued);
+  EXPECT_EQ(claims->exp, kNow + 30 + 600);
+  // The exchanged token works where the workload token does not.
+  EXPECT_EQ(Call("PUT", HeartbeatPath(kQueued), exchanged, R"({"hostname":"worker-9","pid":4242})")
+                .status,
+            204);
+
+  // A second start is refused and names the state it found.
+  r = Call("PATCH", path, Token(kQueued, "workload", 3600), R"({"hostname":"w","pid":1})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(json::parse(r.body).at("detail").at("reason"), "invalid_state");
+  EXPECT_EQ(json::parse(r.body).at("detail").at("previous_state"), "running");
+  EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
+}
+
+TEST_F(ExecutionApiTest, RunWithExecutionTokenGetsNoExchange) {
+  auto path = std::string("/execution/task-instances/") + kQueued + "/run";
+  auto r = Call("PATCH", path, Token(kQueued), R"({"hostname":"w","pid":1})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
+}
+
+TEST_F(ExecutionApiTest, RunOfMissingTaskIs404) {
+  auto path = std::string("/execution/task-instances/") + kMissing + "/run";
+  auto r = Call("PATCH", path, Token(kMissing, "workload"), R"({"hostname":"w","pid":1})");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
+}
+
+TEST_F(ExecutionApiTest, ReissueBoundaryAtDefaultValidity) {
+  // validity 600 s → threshold max(int(0.2 × 600), 30) = 120 s.
+  std::string token = Token(kRunning, "execution", 600);
+  clock_.Set(kNow + 600 - 121);
+  auto r = Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody);
+  EXPECT_EQ(r.status, 204);
+  EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
+
+  clock_.Set(kNow + 600 - 120);
+  r = Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody);
+  EXPECT_EQ(r.status, 204);
+  std::string fresh(r.Header("Refreshed-API-Token"));
+  ASSERT_FALSE(fresh.empty());
+  auto old_claims = validator_->Validate(token);
+  auto new_claims = validator_->Validate(fresh);
+  ASSERT_TRUE(old_claims.has_value() && new_claims.has_value());
+  EXPECT_EQ(new_claims->sub, old_claims->sub);
+  EXPECT_EQ(new_claims->scope, old_claims->scope);
+  EXPECT_EQ(new_claims->aud, old_claims->aud);
+  EXPECT_NE(new_claims->jti, old_claims->jti);
+  EXPECT_EQ(new_claims->iat, kNow + 480);
+  EXPECT_EQ(new_claims->exp, kNow + 480 + 600);
+}
+
+TEST_F(ExecutionApiTest, ReissueThresholdHasA30SecondFloor) {
+  ExecutionApi short_api(*store_, *validator_, *signer_, clock_, nullptr,
+                         {.token_validity_seconds = 100});
+  http::Router router;
+  short_api.AddRoutes(router, "/execution");
+  auto call = [&](const std::string& token) {
+    http::Request request{.method = "PUT", .path = HeartbeatPath(kRunning), .body = kHeartbeatBody};
+    request.headers = {{"Authorization", "Bearer " + token}};
+    return router.Route(request);
+  };
+  std::string token = Token(kRunning, "execution", 100);
+  clock_.Set(kNow + 100 - 31);  // 0.2 × 100 = 20 < 30, so the threshold is 30
+  EXPECT_TRUE(call(token).Header("Refreshed-API-Token").empty());
+  clock_.Set(kNow + 100 - 30);
+  EXPECT_FALSE(call(token).Header("Refreshed-API-Token").empty());
+}
+
+TEST_F(ExecutionApiTest, WorkloadTokensAreNeverReissued) {
+  Caller caller;
+  caller.type = TokenType::kWorkload;
+  caller.claims.exp = kNow + 1;
+  EXPECT_FALSE(ShouldReissue(caller, kNow, 600));
+  caller.type = TokenType::kExecution;
+  EXPECT_TRUE(ShouldReissue(caller, kNow, 600));
+}
+
+TEST_F(ExecutionApiTest, TokenOfFinishedTaskIsDeadOnEveryRoute) {
+  ASSERT_TRUE(store_->SetVariable({.key = "v", .value = "1"}).has_value());
+  std::string token = Token(kRunning, "execution", 600);
+  EXPECT_EQ(Call("GET", "/execution/variables/v", token).status, 200);
+
+  auto state_path = std::string("/execution/task-instances/") + kRunning + "/state";
+  EXPECT_EQ(Call("PATCH", state_path, token, R"({"state":"success"})").status, 204);
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->state, TaskState::kSuccess);
+
+  const std::string dead =
+      R"({"detail":"Invalid auth token: task instance is not queued or running"})";
+  for (auto [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/execution/variables/v"},
+           {"PUT", "/execution/variables/v"},
+           {"DELETE", "/execution/variables/v"},
+           {"GET", "/execution/connections/db"},
+           {"GET", "/execution/xcoms/etl/run1/extract/k"},
+           {"POST", "/execution/xcoms/etl/run1/extract/k"}}) {
+    auto r = Call(method, path, token, R"({"value":"2"})");
+    EXPECT_EQ(r.status, 403) << method << " " << path;
+    EXPECT_EQ(r.body, dead) << method << " " << path;
+  }
+  EXPECT_EQ(store_->GetVariable("v")->value, "1");
+
+  // On its own routes the task learns that it no longer runs; no token is renewed.
+  clock_.Set(kNow + 590);
+  auto r = Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody);
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(json::parse(r.body).at("detail").at("reason"), "not_running");
+  EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
+  r = Call("PATCH", state_path, token, R"({"state":"failed"})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->state, TaskState::kSuccess);
+
+  // The token of a task that never existed is dead too.
+  EXPECT_EQ(Call("GET", "/execution/variables/v", Token(kMissing)).body, dead);
+}
+
+TEST_F(ExecutionApiTest, RetiredSigningKeyKillsItsTokens) {
+  std::string token = Token(kRunning);
+  EXPECT_EQ(Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody).status, 204);
+  auto next = *jwt::Key::Generate(jwt::KeyType::kEd25519);
+  keys_->Replace(*jwt::KeySet::Create({{.key = next, .state = jwt::KeyState::kActive}}));
+  auto r = Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_TRUE(Detail(r).starts_with(R"("Invalid auth token: )"));
+}
+
+TEST_F(ExecutionApiTest, StateUpdateFinishesARunningTask) {
+  auto path = std::string("/execution/task-instances/") + kRunning + "/state";
+  clock_.Set(kNow + 42);
+  auto r = Call("PATCH", path, Token(kRunning), R"({"state":"failed"})");
+  EXPECT_EQ(r.status, 204);
+  auto ti = store_->GetTaskInstance(kRunning);
+  EXPECT_EQ(ti->state, TaskState::kFailed);
+  EXPECT_EQ(ti->end_date, kNow + 42);
+
+  r = Call("PATCH", std::string("/execution/task-instances/") + kQueued + "/state", Token(kQueued),
+           R"({"state":"success"})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(json::parse(r.body).at("detail").at("previous_state"), "queued");
+}
+
+TEST_F(ExecutionApiTest, Variables) {
+  std::string token = Token(kRunning);
+  auto r = Call("GET", "/execution/variables/missing", token);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(json::parse(r.body).at("detail").at("reason"), "not_found");
+
+  r = Call("PUT", "/execution/variables/greeting", token, R"({"value":"hello \u00e9"})");
+  EXPECT_EQ(r.status, 201);
+  r = Call("GET", "/execution/variables/greeting", token);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"key":"greeting","value":"hello \u00e9"})"));
+
+  EXPECT_EQ(Call("PUT", "/execution/variables/greeting", token, R"({"value":1})").status, 422);
+  EXPECT_EQ(Call("PUT", "/execution/variables/greeting", token, "not json").status, 422);
+  EXPECT_EQ(store_->GetVariable("greeting")->value, "hello \xc3\xa9");
+
+  EXPECT_EQ(Call("DELETE", "/execution/variables/greeting", token).status, 204);
+  EXPECT_EQ(Call("DELETE", "/execution/variables/greeting", token).status, 404);
+}
+
+TEST_F(ExecutionApiTest, Connections) {
+  ASSERT_TRUE(store_
+                  ->SetConnection({.conn_id = "db",
+                                   .conn_type = "postgres",
+                                   .host = "db.internal",
+                                   .login = "etl",
+                                   .password = "s3cret",
+                                   .port = 5432})
+                  .has_value());
+  auto r = Call("GET", "/execution/connections/db", Token(kRunning));
+  ASSERT_EQ(r.status, 200);
+  auto c = json::parse(r.body);
+  EXPECT_EQ(c.at("conn_type"), "postgres");
+  EXPECT_EQ(c.at("host"), "db.internal");
+  EXPECT_EQ(c.at("password"), "s3cret");
+  EXPECT_EQ(c.at("port"), 5432);
+  EXPECT_TRUE(c.at("schema").is_null());
+  EXPECT_EQ(Call("GET", "/execution/connections/nope", Token(kRunning)).status, 404);
+}
+
+TEST_F(ExecutionApiTest, XComsAreScopedToTheRunAndTheWritingTask) {
+  std::string mine = Token(kRunning);  // etl/run1/extract
+  auto r = Call("POST", "/execution/xcoms/etl/run1/extract/rows", mine, R"({"n":[1,2,3]})");
+  EXPECT_EQ(r.status, 201);
+  // Another task of the same run reads it.
+  r = Call("GET", "/execution/xcoms/etl/run1/extract/rows", Token(kOtherRunning));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"key":"rows","value":{"n":[1,2,3]}})"));
+  // Writing or deleting another task's XCom is refused.
+  r = Call("POST", "/execution/xcoms/etl/run1/extract/rows", Token(kOtherRunning), "1");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(Call("DELETE", "/execution/xcoms/etl/run1/extract/rows", Token(kOtherRunning)).status,
+            403);
+  // A task of another run cannot read it.
+  EXPECT_EQ(Call("GET", "/execution/xcoms/etl/run1/extract/rows", Token(kOtherRunTask)).status,
+            403);
+  // A mapped index that is not the writer's own is refused; a bad one is 422.
+  EXPECT_EQ(Call("POST", "/execution/xcoms/etl/run1/extract/rows?map_index=3", mine, "1").status,
+            403);
+  EXPECT_EQ(Call("GET", "/execution/xcoms/etl/run1/extract/rows?map_index=x", mine).status, 422);
+  EXPECT_EQ(Call("POST", "/execution/xcoms/etl/run1/extract/rows", mine, "{bad").status, 422);
+  EXPECT_EQ(store_->GetXCom({"etl", "run1", "extract", -1, "rows"}).value(), R"({"n":[1,2,3]})");
+
+  EXPECT_EQ(Call("DELETE", "/execution/xcoms/etl/run1/extract/rows", mine).status, 204);
+  EXPECT_EQ(Call("GET", "/execution/xcoms/etl/run1/extract/rows", mine).status, 404);
+}
+
+TEST_F(ExecutionApiTest, EveryCallIsAuditedWithTheTokensJti) {
+  std::string token = Token(kRunning);
+  auto jti = validator_->Validate(token)->jti.value();
+  Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody);
+  Call("GET", "/execution/variables/none", token);
+  Call("PUT", HeartbeatPath(kRunning), "", kHeartbeatBody);
+  ASSERT_TRUE(audit_->Flush().has_value());
+  auto entries = store_->ListAudit(10, 0);
+  ASSERT_TRUE(entries.has_value());
+  ASSERT_EQ(entries->size(), 3u);
+  // Newest first.
+  EXPECT_EQ((*entries)[0].status, 401);
+  EXPECT_EQ((*entries)[0].jti, "");
+  EXPECT_EQ((*entries)[1].jti, jti);
+  EXPECT_EQ((*entries)[1].method, "GET");
+  EXPECT_EQ((*entries)[1].path, "/execution/variables/none");
+  EXPECT_EQ((*entries)[1].status, 404);
+  EXPECT_EQ((*entries)[2].sub, kRunning);
+  EXPECT_EQ((*entries)[2].status, 204);
+  EXPECT_EQ((*entries)[2].component, "api-server");
+  EXPECT_EQ((*entries)[2].time, kNow * 1000000);
+}
+
+TEST_F(ExecutionApiTest, ServedOverHttp) {
+  auto server = http::Server::Start({.threads = 2, .max_body_bytes = 4096},
+                                    [this](const http::Request& r) { return router_.Route(r); });
+  ASSERT_TRUE(server.has_value());
+  std::string base = "http://127.0.0.1:" + std::to_string((*server)->port());
+  auto send = [&](std::string body) {
+    return http::Send({.method = "PUT",
+                       .url = base + HeartbeatPath(kRunning),
+                       .headers = {{"Authorization", "Bearer " + Token(kRunning)},
+                                   {"Content-Type", "application/json"}},
+                       .body = std::move(body)});
+  };
+  clock_.Set(kNow + 7);
+  auto ok = send(kHeartbeatBody);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->status, 204);
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->last_heartbeat_at, kNow + 7);
+
+  clock_.Set(kNow + 8);
+  auto malformed = send(R"({"hostname":)");
+  ASSERT_TRUE(malformed.has_value());
+  EXPECT_EQ(malformed->status, 422);
+  auto oversize =
+      send(R"({"hostname":"worker-1","pid":100,"pad":")" + std::string(8192, 'a') + "\"}");
+  ASSERT_TRUE(oversize.has_value());
+  EXPECT_EQ(oversize->status, 413);
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->last_heartbeat_at, kNow + 7);
+  (*server)->Shutdown();
+}
+
+}  // namespace
+}  // namespace airlock::execution_api

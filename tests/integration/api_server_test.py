@@ -1,0 +1,283 @@
+"""End-to-end tests of `airlock api-server`: the real binary, configured through the
+environment as an operator would, answering real HTTP on a free loopback port.
+
+Covers start-up (migrations, the per-component secrets check), the Execution API through
+`airlock bench heartbeat-fixture` tokens, the JWKS document, the audit log reaching the
+database, graceful shutdown on SIGTERM under load without losing an accepted write, and
+two api-servers sharing one PostgreSQL database (AIRLOCK_TEST_POSTGRES_URL, provided by
+scripts/with-postgres.sh).
+"""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+BIN = os.environ.get("AIRLOCK_BIN", "")
+POSTGRES_URL = os.environ.get("AIRLOCK_TEST_POSTGRES_URL", "")
+REQUIRE_POSTGRES = os.environ.get("AIRLOCK_REQUIRE_POSTGRES") == "1"
+
+SECRET = "k" * 40 + "-api-server-integration-test-secret-" + "z" * 20  # ≥ 64 bytes
+
+
+def request(url, method="GET", token=None, body=None, timeout=10):
+    """(status, headers, body text) of one HTTP request; HTTP errors are answers too."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read().decode()
+
+
+class ApiServer:
+    """A running `airlock api-server --port 0`; its port is read from its first stdout
+    line."""
+
+    def __init__(self, env, extra_args=()):
+        self.proc = subprocess.Popen(
+            [BIN, "api-server", "--host", "127.0.0.1", "--port", "0", "--migrate", *extra_args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            self.proc.kill()
+            _, err = self.proc.communicate(timeout=10)
+            raise AssertionError("api-server did not start: " + line + err)
+        self.base = line.strip().rsplit(" ", 1)[1]
+
+    def stop(self):
+        """SIGTERM; returns (exit code, stderr)."""
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=30)
+        return self.proc.returncode, err
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate(timeout=10)
+
+
+class ApiServerTestBase(unittest.TestCase):
+    DATABASE_URL = None  # None: SQLite under AIRLOCK_HOME
+
+    def setUp(self):
+        self.assertTrue(BIN, "AIRLOCK_BIN is not set")
+        self.tmp = tempfile.TemporaryDirectory()
+        self.home = self.tmp.name
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": self.home,
+            "AIRLOCK_HOME": self.home,
+            "AIRLOCK__API_AUTH__JWT_SECRET": SECRET,
+        }
+        if self.DATABASE_URL:
+            self.env["AIRLOCK__DATABASE__SQL_ALCHEMY_CONN"] = self.DATABASE_URL
+        self.servers = []
+
+    def tearDown(self):
+        for server in self.servers:
+            server.kill()
+        self.tmp.cleanup()
+
+    def start(self, env=None):
+        server = ApiServer(env or self.env)
+        self.servers.append(server)
+        return server
+
+    def fixture(self, count):
+        """[(ti_id, token)] from `airlock bench heartbeat-fixture`."""
+        out = os.path.join(self.home, "tokens-%d.txt" % time.monotonic_ns())
+        result = subprocess.run(
+            [BIN, "bench", "heartbeat-fixture", "--count", str(count), "--tokens-out", out],
+            env=self.env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
+        with open(out) as f:
+            return [tuple(line.split()) for line in f.read().splitlines()]
+
+
+class ApiServerSqliteTest(ApiServerTestBase):
+    def test_heartbeat_with_fixture_tokens(self):
+        server = self.start()
+        pairs = self.fixture(3)
+        self.assertEqual(len(pairs), 3)
+        for ti_id, token in pairs:
+            status, _, body = request(
+                server.base + "/execution/task-instances/%s/heartbeat" % ti_id, "PUT", token,
+                {"hostname": "bench", "pid": 1})
+            self.assertEqual(status, 204, body)
+        # Another instance's token is refused by ti:self.
+        status, _, body = request(
+            server.base + "/execution/task-instances/%s/heartbeat" % pairs[0][0], "PUT",
+            pairs[1][1], {"hostname": "bench", "pid": 1})
+        self.assertEqual(status, 403)
+        self.assertEqual(json.loads(body),
+                         {"detail": "Token subject does not match task instance ID"})
+
+    def test_health_missing_token_and_unknown_route(self):
+        server = self.start()
+        self.assertEqual(request(server.base + "/execution/health")[0], 200)
+        status, _, body = request(server.base + "/execution/variables/x")
+        self.assertEqual((status, json.loads(body)), (401, {"detail": "Missing auth token"}))
+        self.assertEqual(request(server.base + "/nope")[0], 404)
+
+    def test_jwks_lists_no_secret(self):
+        server = self.start()
+        status, headers, body = request(server.base + "/.well-known/jwks.json")
+        self.assertEqual(status, 200)
+        self.assertIn("max-age", headers.get("Cache-Control", ""))
+        self.assertEqual(json.loads(body), {"keys": []})  # an HMAC secret is never published
+        self.assertNotIn(SECRET, body)
+
+    def test_jwks_publishes_the_public_key(self):
+        key = os.path.join(self.home, "signing.pem")
+        result = subprocess.run([BIN, "keys", "generate", "--type", "ed25519", "--out", key],
+                                capture_output=True, text=True)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        env = dict(self.env)
+        del env["AIRLOCK__API_AUTH__JWT_SECRET"]
+        env["AIRLOCK__API_AUTH__JWT_PRIVATE_KEY_PATH"] = key
+        server = self.start(env)
+        keys = json.loads(request(server.base + "/.well-known/jwks.json")[2])["keys"]
+        self.assertEqual(len(keys), 1)
+        self.assertEqual(keys[0]["kty"], "OKP")
+        self.assertNotIn("d", keys[0])
+
+    def test_refuses_to_start_without_a_signing_key(self):
+        env = dict(self.env)
+        del env["AIRLOCK__API_AUTH__JWT_SECRET"]
+        result = subprocess.run([BIN, "api-server", "--port", "0", "--migrate"], env=env,
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("no signing key", result.stderr)
+
+    def test_strict_secrets_refuses_a_secret_the_component_does_not_need(self):
+        # heartbeat-fixture starts as the scheduler, which does not need [api] secret_key.
+        env = dict(self.env)
+        env["AIRLOCK__API__SECRET_KEY"] = "a-secret-only-the-api-server-needs"
+        out = os.path.join(self.home, "tokens.txt")
+        args = [BIN, "bench", "heartbeat-fixture", "--count", "1", "--tokens-out", out]
+        warned = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(warned.returncode, 0, warned.stderr)
+        self.assertIn("[api] secret_key", warned.stderr)
+        self.assertNotIn("a-secret-only-the-api-server-needs", warned.stderr)
+        env["AIRLOCK__CORE__STRICT_SECRETS"] = "True"
+        os.unlink(out)
+        refused = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("[api] secret_key", refused.stderr)
+        self.assertNotIn("a-secret-only-the-api-server-needs", refused.stderr)
+        self.assertFalse(os.path.exists(out))
+
+    def test_log_never_contains_the_secret(self):
+        server = self.start()
+        pairs = self.fixture(1)
+        ti_id, token = pairs[0]
+        request(server.base + "/execution/task-instances/%s/heartbeat?token=%s" % (ti_id, token),
+                "PUT", token, {"hostname": "bench", "pid": 1})
+        code, err = server.stop()
+        self.assertEqual(code, 0, err)
+        self.assertIn("heartbeat", err)  # the access log line is there...
+        self.assertNotIn(SECRET, err)    # ...and neither the secret
+        self.assertNotIn(token, err)     # nor the token is
+
+    def test_sigterm_under_load_loses_no_accepted_write(self):
+        server = self.start()
+        pairs = self.fixture(1)
+        token = pairs[0][1]
+        accepted = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def writer(n):
+            i = 0
+            while not stop.is_set():
+                key = "w%d_%d" % (n, i)
+                try:
+                    status, _, _ = request(server.base + "/execution/variables/" + key, "PUT",
+                                           token, {"value": key}, timeout=5)
+                except OSError:
+                    return  # the server has stopped accepting
+                if status == 201:
+                    with lock:
+                        accepted.append(key)
+                i += 1
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with lock:
+                if len(accepted) >= 50:
+                    break
+            time.sleep(0.01)
+        code, err = server.stop()
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        self.assertEqual(code, 0, err)
+        self.assertGreaterEqual(len(accepted), 50)
+        db = sqlite3.connect(os.path.join(self.home, "airlock.db"))
+        stored = {row[0] for row in db.execute("SELECT key FROM variable")}
+        missing = [k for k in accepted if k not in stored]
+        self.assertEqual(missing, [])
+        # Every answered call was audited before exit, with the token's jti.
+        audited = db.execute(
+            "SELECT COUNT(*) FROM audit_log WHERE path LIKE '/execution/variables/%'").fetchone()[0]
+        self.assertGreaterEqual(audited, len(accepted))
+        jtis = {row[0] for row in db.execute("SELECT DISTINCT jti FROM audit_log")}
+        self.assertEqual(len(jtis - {""}), 1)
+
+
+@unittest.skipUnless(POSTGRES_URL or REQUIRE_POSTGRES,
+                     "AIRLOCK_TEST_POSTGRES_URL not set (run under scripts/with-postgres.sh)")
+class ApiServerPostgresTest(ApiServerTestBase):
+    DATABASE_URL = POSTGRES_URL
+
+    def setUp(self):
+        self.assertTrue(POSTGRES_URL, "AIRLOCK_REQUIRE_POSTGRES=1 but no PostgreSQL URL")
+        super().setUp()
+
+    def test_two_api_servers_share_one_database(self):
+        first, second = self.start(), self.start()
+        pairs = self.fixture(2)
+        for server in (first, second):
+            for ti_id, token in pairs:
+                status, _, body = request(
+                    server.base + "/execution/task-instances/%s/heartbeat" % ti_id, "PUT", token,
+                    {"hostname": "bench", "pid": 1})
+                self.assertEqual(status, 204, body)
+        # A variable written through one is read through the other.
+        token = pairs[0][1]
+        self.assertEqual(request(first.base + "/execution/variables/shared", "PUT", token,
+                                 {"value": "42"})[0], 201)
+        status, _, body = request(second.base + "/execution/variables/shared", "GET", token)
+        self.assertEqual((status, json.loads(body)["value"]), (200, "42"))
+        # A task finished through one is dead on the other at once.
+        ti_id = pairs[1][0]
+        status, _, _ = request(first.base + "/execution/task-instances/%s/state" % ti_id,
+                               "PATCH", pairs[1][1], {"state": "success"})
+        self.assertEqual(status, 204)
+        status, _, body = request(second.base + "/execution/task-instances/%s/heartbeat" % ti_id,
+                                  "PUT", pairs[1][1], {"hostname": "bench", "pid": 1})
+        self.assertEqual(status, 409)
+        self.assertEqual(json.loads(body)["detail"]["reason"], "not_running")
+        for server in (first, second):
+            self.assertEqual(server.stop()[0], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
