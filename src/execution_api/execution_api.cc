@@ -263,6 +263,26 @@ Response ExecutionApi::Guarded(const Route& route, const Request& request,
 
 namespace {
 
+// What the supervisor runs: the task's entry of its Dag's serialized form (the "tasks"
+// array that the dag-processor submitted), or null when the Dag or the task is gone.
+json::value TaskSpec(store::Store& store, const TaskInstance& ti) {
+  auto dag = store.GetDag(ti.dag_id);
+  if (!dag) return nullptr;
+  boost::system::error_code ec;
+  json::value serialized = json::parse(dag->serialized_json, ec);
+  if (ec || !serialized.is_object()) return nullptr;
+  const json::value* tasks = serialized.as_object().if_contains("tasks");
+  if (tasks == nullptr || !tasks->is_array()) return nullptr;
+  for (const json::value& task : tasks->as_array()) {
+    const json::value* task_id =
+        task.is_object() ? task.as_object().if_contains("task_id") : nullptr;
+    if (task_id != nullptr && task_id->is_string() && task_id->as_string() == ti.task_id) {
+      return task;
+    }
+  }
+  return nullptr;
+}
+
 // PATCH /task-instances/{id}/run: queued → running. A workload token is exchanged here
 // for an execution token (in Refreshed-API-Token); an execution token keeps working.
 Response RunTaskInstance(store::Store& store, const jwt::TokenSigner& signer,
@@ -305,6 +325,7 @@ Response RunTaskInstance(store::Store& store, const jwt::TokenSigner& signer,
            {"conf", std::move(conf)},
        }},
       {"task_instance", TaskInstanceJson(*ti)},
+      {"task", TaskSpec(store, *ti)},
   };
   Response response = JsonResponse(200, context);
   if (caller.type == TokenType::kWorkload) {

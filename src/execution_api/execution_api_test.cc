@@ -42,6 +42,11 @@ class ExecutionApiTest : public ::testing::Test {
                                       .conf_json = R"({"x":1})"})
                       .has_value());
     }
+    ASSERT_TRUE(store_
+                    ->SetDag({.dag_id = "etl", .serialized_json = R"json({"dag_id":"etl","tasks":[
+                                  {"task_id":"transform","command":["python3","-c","print(1)"],
+                                   "env":{"A":"b"}}]})json"})
+                    .has_value());
     AddTask(kRunning, "run1", "extract", TaskState::kRunning);
     AddTask(kQueued, "run1", "transform", TaskState::kQueued);
     AddTask(kFinished, "run1", "load", TaskState::kSuccess);
@@ -257,6 +262,9 @@ TEST_F(ExecutionApiTest, RunExchangesWorkloadTokenForExecutionToken) {
   EXPECT_EQ(context.at("task_instance").at("task_id"), "transform");
   EXPECT_EQ(context.at("task_instance").at("hostname"), "worker-9");
   EXPECT_EQ(context.at("task_instance").at("start_date"), "2027-01-15T08:00:10Z");
+  // The task's entry of its serialized Dag: what the supervisor runs.
+  EXPECT_EQ(context.at("task").at("command").as_array().size(), 3u);
+  EXPECT_EQ(context.at("task").at("env").at("A"), "b");
 
   auto ti = store_->GetTaskInstance(kQueued);
   EXPECT_EQ(ti->state, TaskState::kRunning);
