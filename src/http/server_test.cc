@@ -120,9 +120,9 @@ std::string HeaderOf(const std::string& response, std::string_view name) {
 
 Response Echo(const Request& request) {
   if (request.path == "/throw") throw std::runtime_error("boom");
-  return Response::Json(200, "{\"method\":\"" + request.method + "\",\"path\":" +
-                                 JsonQuote(request.path) + ",\"body_size\":" +
-                                 std::to_string(request.body.size()) + "}");
+  return Response::Json(200, "{\"method\":\"" + request.method +
+                                 "\",\"path\":" + JsonQuote(request.path) +
+                                 ",\"body_size\":" + std::to_string(request.body.size()) + "}");
 }
 
 std::unique_ptr<Server> StartServer(ServerOptions options = {}, Handler handler = Echo) {

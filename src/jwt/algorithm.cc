@@ -6,10 +6,14 @@ namespace airlock::jwt {
 
 std::string_view AlgorithmName(Algorithm alg) {
   switch (alg) {
-    case Algorithm::kHS512: return "HS512";
-    case Algorithm::kRS256: return "RS256";
-    case Algorithm::kRS512: return "RS512";
-    case Algorithm::kEdDSA: return "EdDSA";
+    case Algorithm::kHS512:
+      return "HS512";
+    case Algorithm::kRS256:
+      return "RS256";
+    case Algorithm::kRS512:
+      return "RS512";
+    case Algorithm::kEdDSA:
+      return "EdDSA";
   }
   return "?";
 }
