@@ -1,0 +1,58 @@
+#pragma once
+// LocalExecutor runs workloads on this machine: each Submit() starts one
+// `airlock supervise` child process and hands it the workload JSON (SPEC §5) on its stdin.
+// It is what the scheduler talks to; it is not the supervisor (that is the child) and it
+// never reads the workload beyond what it needs to pass it on.
+//
+// Threading: Submit() and running() are safe from any number of threads. A background
+// thread reaps finished children; the destructor stops that thread and waits for the
+// children still running (it does not kill them: a supervisor reports its task's state).
+//
+// Security defaults, each deliberate: the child gets a scrubbed environment built from an
+// allow-list (PATH, LANG, TZ, HOME of the target user and
+// AIRLOCK__CORE__EXECUTION_API_SERVER_URL) — never the parent's database URL or keys —
+// no inherited fds besides stdin (the workload pipe), stdout and stderr, and its own
+// process group. The workload (which holds a token) travels on a pipe, never in argv or
+// the environment.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "common/error.h"
+
+namespace airlock::supervisor {
+
+struct LocalExecutorOptions {
+  std::string airlock_binary;
+  std::string execution_api_url;
+  std::string log_folder;
+  int parallelism = 32;
+};
+
+class LocalExecutor {
+ public:
+  // Fails with InvalidArgument when airlock_binary is not an executable file,
+  // execution_api_url is empty or parallelism < 1; Internal when the reaper thread
+  // cannot start.
+  static Result<std::unique_ptr<LocalExecutor>> Create(LocalExecutorOptions);
+
+  // Starts one supervisor for workload_json. ResourceExhausted when `parallelism`
+  // supervisors are already running (the scheduler keeps the task queued and retries);
+  // InvalidArgument when workload_json is not a JSON object; Internal, with the failing
+  // syscall and errno, when the child cannot be started.
+  Result<void> Submit(const std::string& workload_json);
+
+  // Supervisors started and not yet reaped.
+  size_t running() const;
+
+  /* reaps children in a background thread */
+  ~LocalExecutor();
+
+ private:
+  class Impl;
+  explicit LocalExecutor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace airlock::supervisor
