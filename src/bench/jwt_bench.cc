@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 
@@ -26,10 +27,6 @@ constexpr char kSubject[] = "0195f3a2-7c2e-7a44-9f36-3f1c2b9d8e11";
 // every 16 operations so that reading it costs nothing measurable.
 Result<double> Measure(double seconds, const std::function<bool()>& op) {
   using Steady = std::chrono::steady_clock;
-  // Warm-up: caches, lazy OpenSSL initialisation.
-  for (int i = 0; i < 32; ++i) {
-    if (!op()) return Internal("benchmark operation failed");
-  }
   const auto start = Steady::now();
   const auto deadline = start + std::chrono::duration<double>(seconds);
   uint64_t count = 0;
@@ -43,6 +40,33 @@ Result<double> Measure(double seconds, const std::function<bool()>& op) {
       return static_cast<double>(count) / std::chrono::duration<double>(now - start).count();
     }
   }
+}
+
+// The rates of `ours` and `raw`, measured in kRounds alternating slices of seconds/kRounds
+// each, and the best slice of each reported. On a shared machine other work comes and
+// goes: alternating puts both peers under the same conditions, so their ratio holds even
+// when the load drifts, and the best slice is the one least disturbed.
+constexpr int kRounds = 10;
+struct PairRates {
+  double ours = 0;
+  double raw = 0;
+};
+Result<PairRates> MeasurePair(double seconds, const std::function<bool()>& ours,
+                              const std::function<bool()>& raw) {
+  // Warm-up: caches, lazy OpenSSL initialisation.
+  for (int i = 0; i < 32; ++i) {
+    if (!ours() || !raw()) return Internal("benchmark operation failed");
+  }
+  PairRates best;
+  for (int round = 0; round < kRounds; ++round) {
+    auto ours_rate = Measure(seconds / kRounds, ours);
+    if (!ours_rate) return std::unexpected(ours_rate.error());
+    auto raw_rate = Measure(seconds / kRounds, raw);
+    if (!raw_rate) return std::unexpected(raw_rate.error());
+    best.ours = std::max(best.ours, *ours_rate);
+    best.raw = std::max(best.raw, *raw_rate);
+  }
+  return best;
 }
 
 // The raw OpenSSL cost of the same work, with everything prepared once: for HMAC a keyed
@@ -213,12 +237,10 @@ Result<std::vector<JwtBenchResult>> RunJwtBench(const JwtBenchOptions& options) 
       } else {
         return InvalidArgument("unknown op " + op + " (sign or verify)");
       }
-      auto ours_rate = Measure(options.seconds, ours);
-      if (!ours_rate) return std::unexpected(ours_rate.error());
-      results.push_back({"airlock", alg_name, op, *ours_rate});
-      auto raw_rate = Measure(options.seconds, raw);
-      if (!raw_rate) return std::unexpected(raw_rate.error());
-      results.push_back({"openssl-floor", alg_name, op, *raw_rate});
+      auto rates = MeasurePair(options.seconds, ours, raw);
+      if (!rates) return std::unexpected(rates.error());
+      results.push_back({"airlock", alg_name, op, rates->ours});
+      results.push_back({"openssl-floor", alg_name, op, rates->raw});
     }
   }
   return results;
