@@ -289,6 +289,13 @@ Result<Variable> MemoryStore::GetVariable(std::string_view key) {
   return it->second;
 }
 
+Result<std::vector<Variable>> MemoryStore::ListVariables() {
+  std::lock_guard lock(mu_);
+  std::vector<Variable> variables;
+  for (const auto& [key, variable] : variables_) variables.push_back(variable);
+  return variables;
+}
+
 Result<void> MemoryStore::SetVariable(const Variable& variable) {
   if (auto ok = CheckTexts({variable.key, variable.value, variable.description}); !ok) return ok;
   std::lock_guard lock(mu_);
@@ -325,6 +332,22 @@ Result<Connection> MemoryStore::GetConnection(std::string_view conn_id) {
   c.password = std::move(*password);
   c.extra = std::move(*extra);
   return c;
+}
+
+Result<std::vector<Connection>> MemoryStore::ListConnections() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [conn_id, c] : connections_) ids.push_back(conn_id);
+  }
+  std::vector<Connection> connections;
+  for (const std::string& conn_id : ids) {
+    auto c = GetConnection(conn_id);
+    if (!c && c.error().code() == ErrorCode::kNotFound) continue;  // deleted meanwhile
+    if (!c) return std::unexpected(c.error());
+    connections.push_back(std::move(*c));
+  }
+  return connections;
 }
 
 Result<void> MemoryStore::SetConnection(const Connection& connection) {
@@ -426,6 +449,11 @@ Result<std::vector<AuditEntry>> MemoryStore::ListAudit(int limit, int offset) {
     entries.push_back(*it);
   }
   return entries;
+}
+
+Result<int64_t> MemoryStore::CountAudit() {
+  std::lock_guard lock(mu_);
+  return static_cast<int64_t>(audit_.size());
 }
 
 // --- Users ----------------------------------------------------------------------------

@@ -56,10 +56,12 @@ class MemoryStore final : public Store {
   Result<Variable> GetVariable(std::string_view key) override;
   Result<void> SetVariable(const Variable& variable) override;
   Result<void> DeleteVariable(std::string_view key) override;
+  Result<std::vector<Variable>> ListVariables() override;
 
   Result<Connection> GetConnection(std::string_view conn_id) override;
   Result<void> SetConnection(const Connection& connection) override;
   Result<void> DeleteConnection(std::string_view conn_id) override;
+  Result<std::vector<Connection>> ListConnections() override;
 
   Result<std::string> GetXCom(const XComKey& key) override;
   Result<void> SetXCom(const XComKey& key, std::string_view value_json) override;
@@ -71,6 +73,7 @@ class MemoryStore final : public Store {
 
   Result<void> AppendAudit(const std::vector<AuditEntry>& entries) override;
   Result<std::vector<AuditEntry>> ListAudit(int limit, int offset) override;
+  Result<int64_t> CountAudit() override;
 
   Result<void> CreateUser(const User& user) override;
   Result<User> GetUser(std::string_view username) override;

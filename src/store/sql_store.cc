@@ -672,6 +672,19 @@ Result<void> SqlStore::SetVariable(const Variable& variable) {
   return {};
 }
 
+Result<std::vector<Variable>> SqlStore::ListVariables() {
+  auto result = Run("SELECT key, value, description FROM variable", {});
+  if (!result) return std::unexpected(result.error());
+  std::vector<Variable> variables;
+  for (const Row& row : result->rows) {
+    variables.push_back({.key = Str(row[0]), .value = Str(row[1]), .description = Str(row[2])});
+  }
+  // Sorted here rather than by ORDER BY, whose order depends on PostgreSQL's collation.
+  std::sort(variables.begin(), variables.end(),
+            [](const Variable& a, const Variable& b) { return a.key < b.key; });
+  return variables;
+}
+
 Result<void> SqlStore::DeleteVariable(std::string_view key) {
   auto result = Run("DELETE FROM variable WHERE key = $1", {key});
   if (!result) return std::unexpected(result.error());
@@ -718,6 +731,24 @@ Result<void> SqlStore::SetConnection(const Connection& c) {
   if (!password) return std::unexpected(password.error());
   auto extra = cipher_.Encrypt(c.extra, ConnectionAad(c.conn_id, "extra"), "extra " + what);
   if (!extra) return std::unexpected(extra.error());
+// One query for the ids, then GetConnection for each: connections are few, and this keeps
+// the decryption (and its error wording) in one place.
+Result<std::vector<Connection>> SqlStore::ListConnections() {
+  auto result = Run("SELECT conn_id FROM connection", {});
+  if (!result) return std::unexpected(result.error());
+  std::vector<std::string> ids;
+  for (const Row& row : result->rows) ids.push_back(Str(row[0]));
+  std::sort(ids.begin(), ids.end());
+  std::vector<Connection> connections;
+  for (const std::string& conn_id : ids) {
+    auto c = GetConnection(conn_id);
+    if (!c && c.error().code() == ErrorCode::kNotFound) continue;  // deleted meanwhile
+    if (!c) return std::unexpected(c.error());
+    connections.push_back(std::move(*c));
+  }
+  return connections;
+}
+
   auto result =
       Run("INSERT INTO connection (conn_id, conn_type, host, schema, login, password, port, extra) "
           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (conn_id) DO UPDATE SET "
@@ -857,6 +888,12 @@ User ReadUser(const Row& row) {
               .created_at = Int(row[3])};
 }
 }  // namespace
+Result<int64_t> SqlStore::CountAudit() {
+  auto result = Run("SELECT COUNT(*) FROM audit_log", {});
+  if (!result) return std::unexpected(result.error());
+  return Int(result->rows.at(0)[0]);
+}
+
 
 Result<void> SqlStore::CreateUser(const User& user) {
   auto result = Run(

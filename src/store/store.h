@@ -216,6 +216,7 @@ class Store {
   virtual Result<Variable> GetVariable(std::string_view key) = 0;  // NotFound
   virtual Result<void> SetVariable(const Variable& variable) = 0;
   virtual Result<void> DeleteVariable(std::string_view key) = 0;  // NotFound
+  virtual Result<std::vector<Variable>> ListVariables() = 0;      // by key
 
   // Connections: SetConnection inserts or replaces. FailedPrecondition when storing a
   // non-empty password or extra without a fernet_key, and when reading one that was
@@ -223,6 +224,8 @@ class Store {
   virtual Result<Connection> GetConnection(std::string_view conn_id) = 0;  // NotFound
   virtual Result<void> SetConnection(const Connection& connection) = 0;
   virtual Result<void> DeleteConnection(std::string_view conn_id) = 0;  // NotFound
+  // Every connection, by conn_id, decrypted as GetConnection returns it (same errors).
+  virtual Result<std::vector<Connection>> ListConnections() = 0;
 
   // XComs: the value is JSON text, stored as given. SetXCom inserts or replaces.
   virtual Result<std::string> GetXCom(const XComKey& key) = 0;  // NotFound
@@ -240,6 +243,8 @@ class Store {
   virtual Result<void> AppendAudit(const std::vector<AuditEntry>& entries) = 0;
   // Newest first (in append order, not by `time`): skips `offset`, returns at most `limit`.
   virtual Result<std::vector<AuditEntry>> ListAudit(int limit, int offset) = 0;
+  // How many entries the audit log holds (the total of a paginated listing).
+  virtual Result<int64_t> CountAudit() = 0;
 
   // Users (the simple auth manager).
   virtual Result<void> CreateUser(const User& user) = 0;        // AlreadyExists

@@ -691,6 +691,32 @@ TEST_P(StoreContractTest, ConnectionCrudDecryptsPasswordAndExtra) {
   EXPECT_CODE(store_->DeleteConnection("warehouse"), ErrorCode::kNotFound);
 }
 
+TEST_P(StoreContractTest, ListVariablesAndConnectionsByKey) {
+  EXPECT_TRUE(store_->ListVariables()->empty());
+  EXPECT_TRUE(store_->ListConnections()->empty());
+  for (std::string key : {"b", "a", "B", "c"}) {
+    ASSERT_OK(store_->SetVariable({.key = key, .value = "v-" + key, .description = "d"}));
+    ASSERT_OK(
+        store_->SetConnection({.conn_id = key, .conn_type = "http", .password = "pw-" + key}));
+  }
+  ASSERT_OK(store_->DeleteVariable("c"));
+  ASSERT_OK(store_->DeleteConnection("c"));
+  auto variables = store_->ListVariables();
+  ASSERT_TRUE(variables.has_value());
+  ASSERT_EQ(variables->size(), 3u);
+  EXPECT_EQ((*variables)[0].key, "B");  // byte order, whatever the database's collation
+  EXPECT_EQ((*variables)[1].key, "a");
+  EXPECT_EQ((*variables)[1].value, "v-a");
+  EXPECT_EQ((*variables)[1].description, "d");
+  auto connections = store_->ListConnections();
+  ASSERT_TRUE(connections.has_value()) << connections.error().ToString();
+  ASSERT_EQ(connections->size(), 3u);
+  EXPECT_EQ((*connections)[0].conn_id, "B");
+  EXPECT_EQ((*connections)[2].conn_id, "b");
+  EXPECT_EQ((*connections)[2].password, "pw-b");  // decrypted
+  EXPECT_EQ((*connections)[2].conn_type, "http");
+}
+
 TEST_P(StoreContractTest, ConnectionPasswordNeedsFernetKey) {
   auto keyless = persistent() ? Open("") : std::move(OpenStore("memory://").value());
   ASSERT_NE(keyless, nullptr);
@@ -842,6 +868,7 @@ TEST_P(StoreContractTest, AuditAppendAndListNewestFirst) {
   EXPECT_TRUE(store_->ListAudit(10, 6)->empty());
   EXPECT_TRUE(store_->ListAudit(0, 0)->empty());
   EXPECT_CODE(store_->ListAudit(-1, 0), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->CountAudit().value(), 6);
 }
 
 TEST_P(StoreContractTest, UserCrud) {
