@@ -108,6 +108,16 @@ Result<std::vector<DagRun>> MemoryStore::ListDagRuns(std::string_view dag_id) {
   return runs;  // the map orders by (dag_id, run_id)
 }
 
+Result<std::vector<DagRun>> MemoryStore::ListDagRunsInStates(
+    const std::vector<DagRunState>& states) {
+  std::lock_guard lock(mu_);
+  std::vector<DagRun> runs;
+  for (const auto& [key, run] : runs_) {
+    if (Contains(states, run.state)) runs.push_back(run);
+  }
+  return runs;  // the map orders by (dag_id, run_id)
+}
+
 Result<DagRun> MemoryStore::TransitionDagRun(std::string_view dag_id, std::string_view run_id,
                                              const std::vector<DagRunState>& from, DagRunState to,
                                              int64_t now) {
@@ -277,6 +287,22 @@ Result<TaskInstance> MemoryStore::TransitionTaskInstance(std::string_view id,
   ti->state = to;
   if (to == TaskState::kQueued) ti->queued_at = now;
   if (IsTerminal(to) || to == TaskState::kUpForRetry) ti->end_date = now;
+  return *ti;
+}
+
+Result<TaskInstance> MemoryStore::RetryTaskInstance(std::string_view id) {
+  std::lock_guard lock(mu_);
+  TaskInstance* ti = FindTaskInstance(id);
+  if (ti == nullptr) return NotFound("task instance " + Quoted(id) + " does not exist");
+  if (ti->state != TaskState::kUpForRetry) return LostRace(*ti, "up_for_retry");
+  ti->state = TaskState::kScheduled;
+  ti->try_number += 1;
+  ti->hostname.clear();
+  ti->pid = 0;
+  ti->queued_at.reset();
+  ti->start_date.reset();
+  ti->end_date.reset();
+  ti->last_heartbeat_at.reset();
   return *ti;
 }
 

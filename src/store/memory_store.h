@@ -33,6 +33,7 @@ class MemoryStore final : public Store {
   Result<void> CreateDagRun(const DagRun& run) override;
   Result<DagRun> GetDagRun(std::string_view dag_id, std::string_view run_id) override;
   Result<std::vector<DagRun>> ListDagRuns(std::string_view dag_id) override;
+  Result<std::vector<DagRun>> ListDagRunsInStates(const std::vector<DagRunState>& states) override;
   Result<DagRun> TransitionDagRun(std::string_view dag_id, std::string_view run_id,
                                   const std::vector<DagRunState>& from, DagRunState to,
                                   int64_t now) override;
@@ -52,6 +53,7 @@ class MemoryStore final : public Store {
   Result<TaskInstance> TransitionTaskInstance(std::string_view id,
                                               const std::vector<TaskState>& from, TaskState to,
                                               int64_t now) override;
+  Result<TaskInstance> RetryTaskInstance(std::string_view id) override;
 
   Result<Variable> GetVariable(std::string_view key) override;
   Result<void> SetVariable(const Variable& variable) override;

@@ -457,6 +457,26 @@ Result<std::vector<DagRun>> SqlStore::ListDagRuns(std::string_view dag_id) {
   return runs;
 }
 
+Result<std::vector<DagRun>> SqlStore::ListDagRunsInStates(const std::vector<DagRunState>& states) {
+  if (states.empty()) return std::vector<DagRun>{};
+  std::string sql = "SELECT " + std::string(kDagRunColumns) + " FROM dag_run WHERE state IN (" +
+                    Placeholders(1, states.size()) + ")";
+  std::vector<SqlParam> params;
+  for (DagRunState state : states) params.push_back(DagRunStateName(state));
+  auto result = Run(sql, params);
+  if (!result) return std::unexpected(result.error());
+  std::vector<DagRun> runs;
+  for (const Row& row : result->rows) {
+    auto run = ReadDagRun(row);
+    if (!run) return std::unexpected(run.error());
+    runs.push_back(std::move(*run));
+  }
+  std::sort(runs.begin(), runs.end(), [](const DagRun& a, const DagRun& b) {
+    return std::tie(a.dag_id, a.run_id) < std::tie(b.dag_id, b.run_id);
+  });
+  return runs;
+}
+
 Result<DagRun> SqlStore::TransitionDagRun(std::string_view dag_id, std::string_view run_id,
                                           const std::vector<DagRunState>& from, DagRunState to,
                                           int64_t now) {
@@ -650,6 +670,18 @@ Result<TaskInstance> SqlStore::TransitionTaskInstance(std::string_view id,
   auto result = Run(sql, params);
   if (!result) return std::unexpected(result.error());
   if (result->rows.empty()) return LostTaskInstanceRace(id, StateList(from));
+  return ReturnedTaskInstance(*result);
+}
+
+Result<TaskInstance> SqlStore::RetryTaskInstance(std::string_view id) {
+  static const std::string sql =
+      "UPDATE task_instance SET state = 'scheduled', try_number = try_number + 1, hostname = '', "
+      "pid = 0, queued_at = NULL, start_date = NULL, end_date = NULL, last_heartbeat_at = NULL "
+      "WHERE id = $1 AND state = 'up_for_retry' RETURNING " +
+      std::string(kTaskInstanceColumns);
+  auto result = Run(sql, {id});
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.empty()) return LostTaskInstanceRace(id, "up_for_retry");
   return ReturnedTaskInstance(*result);
 }
 

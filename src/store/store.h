@@ -165,6 +165,11 @@ class Store {
   virtual Result<void> CreateDagRun(const DagRun& run) = 0;  // AlreadyExists on duplicate
   virtual Result<DagRun> GetDagRun(std::string_view dag_id, std::string_view run_id) = 0;
   virtual Result<std::vector<DagRun>> ListDagRuns(std::string_view dag_id) = 0;  // by run_id
+  // The runs in any of `states`, across all Dags, by (dag_id, run_id): what the scheduler
+  // works on. A plain read: several schedulers may see the same runs, and the conditional
+  // transitions decide which of them acts.
+  virtual Result<std::vector<DagRun>> ListDagRunsInStates(
+      const std::vector<DagRunState>& states) = 0;
   // A run in one of `from` → `to` (entering running sets start_date = now, entering
   // success or failed sets end_date = now). The row after the update; FailedPrecondition
   // if it was in another state, NotFound if there is no such run.
@@ -211,6 +216,10 @@ class Store {
                                               int64_t now) {
     return TransitionTaskInstance(id, std::vector<TaskState>{from}, to, now);
   }
+  // up_for_retry → scheduled, for the next try: try_number + 1; hostname "" and pid 0;
+  // queued_at, start_date, end_date and last_heartbeat_at cleared. The row as written;
+  // FailedPrecondition if it was not up_for_retry (another scheduler retried it first).
+  virtual Result<TaskInstance> RetryTaskInstance(std::string_view id) = 0;
 
   // Variables: SetVariable inserts or replaces.
   virtual Result<Variable> GetVariable(std::string_view key) = 0;  // NotFound

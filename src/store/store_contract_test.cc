@@ -536,6 +536,55 @@ TEST_P(StoreContractTest, TransitionTaskInstanceIsConditional) {
       ErrorCode::kNotFound);
 }
 
+TEST_P(StoreContractTest, RetryTaskInstanceStartsTheNextTryFromScratch) {
+  CreateRun();
+  TaskInstance ti = CreateTi(TaskState::kRunning);
+  ASSERT_OK(store_->FinishTaskInstance(ti.id, TaskState::kUpForRetry, kNow + 5));
+  auto retried = store_->RetryTaskInstance(ti.id);
+  ASSERT_TRUE(retried.has_value()) << retried.error().ToString();
+  EXPECT_EQ(retried->state, TaskState::kScheduled);
+  EXPECT_EQ(retried->try_number, 2);
+  EXPECT_EQ(retried->hostname, "");
+  EXPECT_EQ(retried->pid, 0);
+  EXPECT_FALSE(retried->queued_at);
+  EXPECT_FALSE(retried->start_date);
+  EXPECT_FALSE(retried->end_date);
+  EXPECT_FALSE(retried->last_heartbeat_at);
+  auto stored = store_->GetTaskInstance(ti.id);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->try_number, 2);
+  EXPECT_EQ(stored->state, TaskState::kScheduled);
+
+  // Conditional: only from up_for_retry, so a second scheduler cannot bump it twice.
+  auto again = store_->RetryTaskInstance(ti.id);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(again.error().message(), HasSubstr("is scheduled, not up_for_retry"));
+  EXPECT_CODE(store_->RetryTaskInstance(NewId()), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, ListDagRunsInStatesSpansDags) {
+  ASSERT_OK(store_->CreateDagRun(DagRun{.dag_id = "b", .run_id = "r1"}));
+  ASSERT_OK(store_->CreateDagRun(DagRun{.dag_id = "a", .run_id = "r2"}));
+  ASSERT_OK(store_->CreateDagRun(DagRun{.dag_id = "a", .run_id = "r1"}));
+  ASSERT_OK(
+      store_->CreateDagRun(DagRun{.dag_id = "a", .run_id = "r3", .state = DagRunState::kSuccess}));
+  ASSERT_OK(
+      store_->TransitionDagRun("a", "r2", {DagRunState::kQueued}, DagRunState::kRunning, kNow));
+  auto runs = store_->ListDagRunsInStates({DagRunState::kQueued, DagRunState::kRunning});
+  ASSERT_TRUE(runs.has_value()) << runs.error().ToString();
+  ASSERT_EQ(runs->size(), 3u);
+  EXPECT_EQ((*runs)[0].dag_id + "/" + (*runs)[0].run_id, "a/r1");
+  EXPECT_EQ((*runs)[1].dag_id + "/" + (*runs)[1].run_id, "a/r2");
+  EXPECT_EQ((*runs)[1].state, DagRunState::kRunning);
+  EXPECT_EQ((*runs)[2].dag_id + "/" + (*runs)[2].run_id, "b/r1");
+  auto done = store_->ListDagRunsInStates({DagRunState::kSuccess});
+  ASSERT_TRUE(done.has_value());
+  ASSERT_EQ(done->size(), 1u);
+  EXPECT_EQ((*done)[0].run_id, "r3");
+  EXPECT_TRUE(store_->ListDagRunsInStates({})->empty());
+}
+
 // Runs `attempt(i, store)` for i in [0, threads) at once (released together by a latch),
 // alternating between the given stores, and returns how many succeeded.
 template <typename Attempt>
@@ -616,6 +665,36 @@ TEST_P(StoreContractTest, ConcurrentWritersOnTwoStoresExactlyOneWins) {
   auto other = Open();
   ASSERT_NE(other, nullptr);
   ExpectExactlyOneWinnerPerRound(*store_, {store_.get(), other.get()});
+}
+
+// Two schedulers retrying the same task instance: exactly one bumps try_number.
+void ExpectExactlyOneRetryPerRound(Store& store, const std::vector<Store*>& stores) {
+  for (int round = 0; round < 5; ++round) {
+    TaskInstance ti{.id = NewId(),
+                    .dag_id = "dag",
+                    .run_id = "run",
+                    .task_id = "retry" + std::to_string(round),
+                    .state = TaskState::kUpForRetry};
+    ASSERT_OK(store.CreateTaskInstance(ti));
+    std::vector<ErrorCode> losers;
+    const int wins = RaceOnce(
+        8, stores, [&](int, Store& s) { return s.RetryTaskInstance(ti.id); }, &losers);
+    EXPECT_EQ(wins, 1) << "round " << round;
+    for (ErrorCode code : losers) EXPECT_EQ(code, ErrorCode::kFailedPrecondition);
+    EXPECT_EQ(store.GetTaskInstance(ti.id)->try_number, 2);
+  }
+}
+
+TEST_P(StoreContractTest, ConcurrentRetriesOnTwoStoresBumpTryNumberOnce) {
+  CreateRun();
+  std::unique_ptr<Store> other;
+  std::vector<Store*> stores = {store_.get()};
+  if (persistent()) {
+    other = Open();
+    ASSERT_NE(other, nullptr);
+    stores.push_back(other.get());
+  }
+  ExpectExactlyOneRetryPerRound(*store_, stores);
 }
 
 TEST_P(StoreContractTest, HeartbeatIsRecordedOnlyForTheRunningOwner) {
