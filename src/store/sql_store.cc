@@ -243,6 +243,11 @@ SqlStore::Lease::~Lease() {
   if (connection_) store_->Release(std::move(connection_), poisoned_);
 }
 
+std::unique_lock<std::mutex> SqlStore::WriteLock(bool is_write) {
+  if (dialect_ != SqlDialect::kSqlite || !is_write) return {};
+  return std::unique_lock(sqlite_write_mu_);
+}
+
 Result<SqlStore::Lease> SqlStore::Acquire() {
   std::unique_lock lock(mu_);
   released_.wait(lock, [&] { return !idle_.empty() || open_ < max_connections_; });
@@ -292,6 +297,7 @@ Result<SqlResult> SqlStore::Run(std::string_view sql, std::initializer_list<SqlP
 }
 
 Result<SqlResult> SqlStore::Run(std::string_view sql, std::span<const SqlParam> params) {
+  auto write = WriteLock(!sql.starts_with("SELECT"));
   auto lease = Acquire();
   if (!lease) return std::unexpected(lease.error());
   return Run(**lease, sql, params);
@@ -333,6 +339,7 @@ Result<int> SqlStore::SchemaVersion() {
 }
 
 Result<int> SqlStore::Migrate() {
+  auto write = WriteLock(true);
   auto lease = Acquire();
   if (!lease) return std::unexpected(lease.error());
   SqlConnection& db = **lease;
@@ -528,6 +535,7 @@ Result<void> SqlStore::CreateTaskInstances(const std::vector<TaskInstance>& tis)
     }
   }
   if (tis.empty()) return {};
+  auto write = WriteLock(true);
   auto lease = Acquire();
   if (!lease) return std::unexpected(lease.error());
   return InTransaction(*lease, [&]() -> Result<void> {
@@ -607,6 +615,7 @@ Result<TaskInstance> SqlStore::StartTaskInstance(std::string_view id, std::strin
 
 Result<HeartbeatRefusal> SqlStore::Heartbeat(std::string_view id, std::string_view hostname,
                                              int pid, int64_t now) {
+  auto write = WriteLock(true);
   auto lease = Acquire();
   if (!lease) return std::unexpected(lease.error());
   auto result = Run(**lease,
@@ -695,15 +704,6 @@ Result<Variable> SqlStore::GetVariable(std::string_view key) {
   return Variable{.key = Str(row[0]), .value = Str(row[1]), .description = Str(row[2])};
 }
 
-Result<void> SqlStore::SetVariable(const Variable& variable) {
-  auto result =
-      Run("INSERT INTO variable (key, value, description) VALUES ($1, $2, $3) ON CONFLICT (key) DO "
-          "UPDATE SET value = excluded.value, description = excluded.description",
-          {variable.key, variable.value, variable.description});
-  if (!result) return std::unexpected(result.error());
-  return {};
-}
-
 Result<std::vector<Variable>> SqlStore::ListVariables() {
   auto result = Run("SELECT key, value, description FROM variable", {});
   if (!result) return std::unexpected(result.error());
@@ -715,6 +715,15 @@ Result<std::vector<Variable>> SqlStore::ListVariables() {
   std::sort(variables.begin(), variables.end(),
             [](const Variable& a, const Variable& b) { return a.key < b.key; });
   return variables;
+}
+
+Result<void> SqlStore::SetVariable(const Variable& variable) {
+  auto result =
+      Run("INSERT INTO variable (key, value, description) VALUES ($1, $2, $3) ON CONFLICT (key) DO "
+          "UPDATE SET value = excluded.value, description = excluded.description",
+          {variable.key, variable.value, variable.description});
+  if (!result) return std::unexpected(result.error());
+  return {};
 }
 
 Result<void> SqlStore::DeleteVariable(std::string_view key) {
@@ -754,15 +763,6 @@ Result<Connection> SqlStore::GetConnection(std::string_view conn_id) {
   };
 }
 
-Result<void> SqlStore::SetConnection(const Connection& c) {
-  // Check before encrypting: the ciphertext is ASCII whatever the plaintext was.
-  if (auto ok = CheckTexts({c.password, c.extra}); !ok) return ok;
-  const std::string what = "of connection " + Quoted(c.conn_id);
-  auto password =
-      cipher_.Encrypt(c.password, ConnectionAad(c.conn_id, "password"), "password " + what);
-  if (!password) return std::unexpected(password.error());
-  auto extra = cipher_.Encrypt(c.extra, ConnectionAad(c.conn_id, "extra"), "extra " + what);
-  if (!extra) return std::unexpected(extra.error());
 // One query for the ids, then GetConnection for each: connections are few, and this keeps
 // the decryption (and its error wording) in one place.
 Result<std::vector<Connection>> SqlStore::ListConnections() {
@@ -781,6 +781,15 @@ Result<std::vector<Connection>> SqlStore::ListConnections() {
   return connections;
 }
 
+Result<void> SqlStore::SetConnection(const Connection& c) {
+  // Check before encrypting: the ciphertext is ASCII whatever the plaintext was.
+  if (auto ok = CheckTexts({c.password, c.extra}); !ok) return ok;
+  const std::string what = "of connection " + Quoted(c.conn_id);
+  auto password =
+      cipher_.Encrypt(c.password, ConnectionAad(c.conn_id, "password"), "password " + what);
+  if (!password) return std::unexpected(password.error());
+  auto extra = cipher_.Encrypt(c.extra, ConnectionAad(c.conn_id, "extra"), "extra " + what);
+  if (!extra) return std::unexpected(extra.error());
   auto result =
       Run("INSERT INTO connection (conn_id, conn_type, host, schema, login, password, port, extra) "
           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (conn_id) DO UPDATE SET "
@@ -874,6 +883,7 @@ Result<int> SqlStore::PurgeRevokedTokens(int64_t now) {
 
 Result<void> SqlStore::AppendAudit(const std::vector<AuditEntry>& entries) {
   if (entries.empty()) return {};
+  auto write = WriteLock(true);
   auto lease = Acquire();
   if (!lease) return std::unexpected(lease.error());
   return InTransaction(*lease, [&]() -> Result<void> {
@@ -910,6 +920,12 @@ Result<std::vector<AuditEntry>> SqlStore::ListAudit(int limit, int offset) {
   return entries;
 }
 
+Result<int64_t> SqlStore::CountAudit() {
+  auto result = Run("SELECT COUNT(*) FROM audit_log", {});
+  if (!result) return std::unexpected(result.error());
+  return Int(result->rows.at(0)[0]);
+}
+
 // --- Users ----------------------------------------------------------------------------
 
 namespace {
@@ -920,12 +936,6 @@ User ReadUser(const Row& row) {
               .created_at = Int(row[3])};
 }
 }  // namespace
-Result<int64_t> SqlStore::CountAudit() {
-  auto result = Run("SELECT COUNT(*) FROM audit_log", {});
-  if (!result) return std::unexpected(result.error());
-  return Int(result->rows.at(0)[0]);
-}
-
 
 Result<void> SqlStore::CreateUser(const User& user) {
   auto result = Run(

@@ -113,6 +113,12 @@ class SqlStore final : public Store {
         cipher_(std::move(cipher)),
         max_connections_(max_connections) {}
 
+  // SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in
+  // its busy handler (1, 2, 5, 10 … ms), which turns contention into long tail latency.
+  // So writes of this process queue on a mutex instead, and SQLite's lock is only ever
+  // contended by other processes. Taken before Acquire(), never after, so that a thread
+  // holding a connection never waits for it. Empty (unlocked) for reads and PostgreSQL.
+  std::unique_lock<std::mutex> WriteLock(bool is_write);
   Result<Lease> Acquire();
   void Release(std::unique_ptr<SqlConnection> connection, bool poisoned);
 
@@ -141,6 +147,7 @@ class SqlStore final : public Store {
   const ColumnCipher cipher_;
   const int max_connections_;
 
+  std::mutex sqlite_write_mu_;
   std::mutex mu_;
   std::condition_variable released_;
   std::vector<std::unique_ptr<SqlConnection>> idle_;  // Guarded by mu_.
