@@ -7,7 +7,15 @@
 namespace airlock::execution_api {
 
 std::string_view TokenTypeName(TokenType type) {
-  return type == TokenType::kWorkload ? "workload" : "execution";
+  switch (type) {
+    case TokenType::kWorkload:
+      return "workload";
+    case TokenType::kExecution:
+      break;
+    case TokenType::kDagProcessor:
+      return "dag_processor";
+  }
+  return "execution";
 }
 
 std::expected<std::string_view, http::Response> BearerToken(const http::Request& request) {
@@ -39,6 +47,8 @@ std::expected<Caller, http::Response> Authenticate(const http::Request& request,
     caller.type = TokenType::kExecution;
   } else if (*claims->scope == "workload") {
     caller.type = TokenType::kWorkload;
+  } else if (*claims->scope == "dag_processor") {
+    caller.type = TokenType::kDagProcessor;
   } else {
     // The scope comes from a correctly signed token, but it is still echoed only if it is
     // short and printable.
@@ -68,7 +78,7 @@ std::expected<Caller, http::Response> Authenticate(const http::Request& request,
 }
 
 bool ShouldReissue(const Caller& caller, int64_t now, int64_t validity_seconds) {
-  if (caller.type == TokenType::kWorkload) return false;
+  if (caller.type != TokenType::kExecution) return false;
   const int64_t threshold = std::max<int64_t>(validity_seconds / 5, 30);
   return caller.claims.exp - now <= threshold;
 }

@@ -15,8 +15,11 @@
 
 namespace airlock::execution_api {
 
-// The two token types (the JWT "scope" claim). A token without "scope" is kExecution.
-enum class TokenType { kWorkload, kExecution };
+// The token types (the JWT "scope" claim). A token without "scope" is kExecution.
+// kDagProcessor ("dag_processor") is the dag-processor's token: not tied to a task
+// instance, it carries a "bundles" claim (the Dag bundles it may submit Dags for) and is
+// accepted only on the /dags routes.
+enum class TokenType { kWorkload, kExecution, kDagProcessor };
 std::string_view TokenTypeName(TokenType type);
 
 // What a route accepts.
@@ -46,7 +49,8 @@ std::expected<Caller, http::Response> Authenticate(const http::Request& request,
                                                    std::string_view ti_id);
 
 // The reissue rule: a response to an execution token carries a fresh token when
-// exp − now ≤ max(int(0.2 × validity_seconds), 30). Never for workload tokens.
+// exp − now ≤ max(int(0.2 × validity_seconds), 30). Never for workload or dag_processor
+// tokens (a processor's token is long-lived and rotated by reconfiguring it).
 bool ShouldReissue(const Caller& caller, int64_t now, int64_t validity_seconds);
 
 }  // namespace airlock::execution_api

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "execution_api/auth.h"
+#include "execution_api/dag_routes.h"
 
 namespace airlock::execution_api {
 
@@ -21,8 +22,9 @@ struct ExecutionApi::Route {
   // How the "token only while the task is queued or running" rule is enforced:
   // kLookup reads the caller's task instance first; kByHandler means the handler's own
   // conditional update on the caller's task instance enforces it (the ti_self routes),
-  // which saves a query on the hot heartbeat path.
-  enum class Liveness { kLookup, kByHandler } liveness = Liveness::kLookup;
+  // which saves a query on the hot heartbeat path; kNotRevoked is for tokens not tied to a
+  // task instance (dag_processor): honoured until they expire unless their jti is revoked.
+  enum class Liveness { kLookup, kByHandler, kNotRevoked } liveness = Liveness::kLookup;
   std::function<Response(const ExecutionApi&, const Caller&, const Request&, const PathParams&)>
       handler;
 };
@@ -222,7 +224,16 @@ Response ExecutionApi::Guarded(const Route& route, const Request& request,
     jti = caller->claims.jti.value_or("");
     sub = caller->claims.sub.value_or("");
     bool alive = true;  // the token's task instance is queued or running
-    if (route.liveness == Route::Liveness::kLookup) {
+    if (route.liveness == Route::Liveness::kNotRevoked) {
+      auto revoked = store_.IsTokenRevoked(jti);
+      if (!revoked) {
+        response = StoreFailure(revoked.error());
+        alive = false;
+      } else if (*revoked || jti.empty()) {
+        response = Response::Detail(403, "Invalid auth token: token has been revoked");
+        alive = false;
+      }
+    } else if (route.liveness == Route::Liveness::kLookup) {
       auto ti = store_.GetTaskInstance(sub);
       if (!ti && ti.error().code() != ErrorCode::kNotFound) {
         response = StoreFailure(ti.error());
@@ -509,6 +520,28 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
         }
         return Response::NoContent();
       }});
+
+  // The dag-processor's routes (dag_routes.h).
+  const RoutePolicy processor_policy{.allowed_types = {TokenType::kDagProcessor}};
+  add("PUT", "/dags/{dag_id}",
+      Route{.policy = processor_policy,
+            .liveness = Liveness::kNotRevoked,
+            .handler = [](const ExecutionApi& api, const Caller& caller, const Request& request,
+                          const PathParams& params) {
+              return PutDag(api.store_, api.clock_, caller, request, params.Get("dag_id"));
+            }});
+  add("DELETE", "/dags/{dag_id}",
+      Route{.policy = processor_policy,
+            .liveness = Liveness::kNotRevoked,
+            .handler = [](const ExecutionApi& api, const Caller& caller, const Request&,
+                          const PathParams& params) {
+              return DeleteDag(api.store_, caller, params.Get("dag_id"));
+            }});
+  add("GET", "/dags",
+      Route{.policy = processor_policy,
+            .liveness = Liveness::kNotRevoked,
+            .handler = [](const ExecutionApi& api, const Caller& caller, const Request&,
+                          const PathParams&) { return ListBundleDags(api.store_, caller); }});
 
   // XComs: a task reads any XCom of its own Dag run and writes only its own.
   auto xcom_key = [](const Caller&, const Request& request,

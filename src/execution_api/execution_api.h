@@ -1,6 +1,6 @@
 #pragma once
-// ExecutionApi: the routes that workers' supervisors (and later the dag-processor and
-// triggerer) call, under /execution. Every route but /health is authenticated (auth.h)
+// ExecutionApi: the routes that workers' supervisors, the dag-processor (dag_routes.h) and
+// later the triggerer call, under /execution. Every route but /health is authenticated (auth.h)
 // and then:
 //  - the token is honoured only while its task instance (the "sub") is queued or
 //    running: once the task ends or its row is gone the token is dead on every route

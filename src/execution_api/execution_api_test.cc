@@ -538,5 +538,112 @@ TEST_F(ExecutionApiTest, ServedOverHttp) {
   (*server)->Shutdown();
 }
 
+// --- The dag-processor's routes -----------------------------------------------------------
+
+class DagProcessorRoutesTest : public ExecutionApiTest {
+ protected:
+  std::string ProcessorToken(const std::string& bundles_json = R"(["team-a"])",
+                             std::string scope = "dag_processor") {
+    auto token = signer_->Mint({.sub = "dag-processor",
+                                .aud = {kAudience},
+                                .ttl_seconds = 3600,
+                                .scope = std::move(scope),
+                                .extra_claims = {{"bundles", bundles_json}}});
+    EXPECT_TRUE(token.has_value());
+    return token.value_or("");
+  }
+  static std::string DagJson(const std::string& dag_id, const std::string& bundle,
+                             const std::string& upstream = "[]") {
+    return R"({"dag_id":")" + dag_id + R"(","fileloc":"x.yaml","bundle":{"name":")" + bundle +
+           R"(","version":""},"tasks":[{"task_id":"a","command":["true"],"upstream":)" + upstream +
+           "}]}";
+  }
+};
+
+TEST_F(DagProcessorRoutesTest, StoresADagOfACoveredBundleInCanonicalForm) {
+  auto r = Call("PUT", "/execution/dags/sales", ProcessorToken(), DagJson("sales", "team-a"));
+  EXPECT_EQ(r.status, 201) << r.body;
+  auto dag = store_->GetDag("sales");
+  ASSERT_TRUE(dag.has_value());
+  EXPECT_EQ(dag->bundle_name, "team-a");
+  EXPECT_EQ(dag->relative_fileloc, "x.yaml");
+  EXPECT_NE(dag->serialized_json.find(R"("trigger_rule":"all_success")"), std::string::npos);
+  EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
+
+  // Resubmission keeps is_paused.
+  store::Dag paused = *dag;
+  paused.is_paused = true;
+  ASSERT_TRUE(store_->SetDag(paused).has_value());
+  r = Call("PUT", "/execution/dags/sales", ProcessorToken(), DagJson("sales", "team-a"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(store_->GetDag("sales")->is_paused);
+
+  r = Call("GET", "/execution/dags", ProcessorToken());
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"dags":[{"dag_id":"sales","bundle":"team-a","fileloc":"x.yaml"}]})");
+  r = Call("DELETE", "/execution/dags/sales", ProcessorToken());
+  EXPECT_EQ(r.status, 204);
+  EXPECT_FALSE(store_->GetDag("sales").has_value());
+}
+
+TEST_F(DagProcessorRoutesTest, RefusesBundlesTheTokenDoesNotCover) {
+  auto r = Call("PUT", "/execution/dags/sales", ProcessorToken(), DagJson("sales", "team-b"));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, R"({"detail":"Token does not cover this Dag's bundle"})");
+  r = Call("PUT", "/execution/dags/sales", ProcessorToken("[]"), DagJson("sales", "team-a"));
+  EXPECT_EQ(r.status, 403);
+  r = Call("PUT", "/execution/dags/sales", ProcessorToken(R"("team-a")"),
+           DagJson("sales", "team-a"));
+  EXPECT_EQ(r.status, 403) << "a bundles claim that is not a list covers nothing";
+  EXPECT_FALSE(store_->GetDag("sales").has_value());
+}
+
+TEST_F(DagProcessorRoutesTest, NeverTakesOverOrDeletesAnotherBundlesDag) {
+  // "etl" was stored without a bundle name by the fixture: it belongs to another bundle.
+  auto r = Call("PUT", "/execution/dags/etl", ProcessorToken(), DagJson("etl", "team-a"));
+  EXPECT_EQ(r.status, 409);
+  r = Call("DELETE", "/execution/dags/etl", ProcessorToken());
+  EXPECT_EQ(r.status, 403);
+  EXPECT_TRUE(store_->GetDag("etl").has_value());
+  r = Call("GET", "/execution/dags", ProcessorToken());
+  EXPECT_EQ(r.body, R"({"dags":[]})");
+}
+
+TEST_F(DagProcessorRoutesTest, ValidatesTheDagAgain) {
+  auto r = Call("PUT", "/execution/dags/sales", ProcessorToken(),
+                DagJson("sales", "team-a", R"(["a"])"));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_NE(r.body.find("its own upstream"), std::string::npos) << r.body;
+  r = Call("PUT", "/execution/dags/other", ProcessorToken(), DagJson("sales", "team-a"));
+  EXPECT_EQ(r.status, 422);
+  r = Call("PUT", "/execution/dags/sales", ProcessorToken(), "not json");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_FALSE(store_->GetDag("sales").has_value());
+}
+
+TEST_F(DagProcessorRoutesTest, OnlyDagProcessorTokensAndOnlyHere) {
+  // A task's execution token cannot submit Dags...
+  auto r = Call("PUT", "/execution/dags/sales", Token(kRunning), DagJson("sales", "team-a"));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(
+      r.body,
+      R"({"detail":"Token type 'execution' not allowed for this endpoint. Allowed types: dag_processor"})");
+  // ...and a processor token is not an execution token anywhere else.
+  r = Call("GET", "/execution/variables/x", ProcessorToken());
+  EXPECT_EQ(r.status, 403);
+  r = Call("PUT", HeartbeatPath(kRunning), ProcessorToken(), kHeartbeatBody);
+  EXPECT_EQ(r.status, 403);
+}
+
+TEST_F(DagProcessorRoutesTest, RevokedProcessorTokenIsRefused) {
+  std::string token = ProcessorToken();
+  auto claims = validator_->Validate(token);
+  ASSERT_TRUE(claims.has_value());
+  ASSERT_TRUE(store_->RevokeToken(*claims->jti, claims->exp).has_value());
+  auto r = Call("PUT", "/execution/dags/sales", token, DagJson("sales", "team-a"));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, R"({"detail":"Invalid auth token: token has been revoked"})");
+}
+
 }  // namespace
 }  // namespace airlock::execution_api
