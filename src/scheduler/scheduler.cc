@@ -1,0 +1,385 @@
+#include "scheduler/scheduler.h"
+
+#include <boost/json.hpp>
+#include <ctime>
+#include <map>
+
+#include "common/random.h"
+#include "dags/dag.h"
+
+namespace airlock::scheduler {
+
+namespace json = boost::json;
+using store::DagRunState;
+using store::TaskInstance;
+using store::TaskState;
+
+namespace {
+
+std::string IsoTime(int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+  return buf;
+}
+
+std::string RunName(const store::DagRun& run) { return run.dag_id + "/" + run.run_id; }
+
+bool IsFailure(TaskState state) {
+  return state == TaskState::kFailed || state == TaskState::kUpstreamFailed;
+}
+
+}  // namespace
+
+// A running Dag run with what its pass needs.
+struct Scheduler::RunContext {
+  store::DagRun run;
+  store::Dag dag;
+  dags::DagSpec spec;
+  std::vector<TaskInstance> tis;
+};
+
+Scheduler::Scheduler(store::Store& store, const jwt::TokenSigner& signer, Executor& executor,
+                     const Clock& clock, SchedulerOptions options)
+    : store_(store),
+      signer_(signer),
+      executor_(executor),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+std::string Scheduler::LogPath(const TaskInstance& ti) {
+  std::string path = "dag_id=" + ti.dag_id + "/run_id=" + ti.run_id + "/task_id=" + ti.task_id;
+  if (ti.map_index >= 0) path += "/map_index=" + std::to_string(ti.map_index);
+  return path + "/attempt=" + std::to_string(ti.try_number) + ".log";
+}
+
+std::string Scheduler::WorkloadJson(const TaskInstance& ti, const store::Dag& dag,
+                                    const std::string& bundle_version, const std::string& token) {
+  return json::serialize(json::object{
+      {"type", "ExecuteTask"},
+      {"token", token},
+      {"ti", json::object{{"id", ti.id},
+                          {"dag_id", ti.dag_id},
+                          {"task_id", ti.task_id},
+                          {"run_id", ti.run_id},
+                          {"try_number", ti.try_number},
+                          {"map_index", ti.map_index}}},
+      {"dag_rel_path", dag.relative_fileloc},
+      {"bundle_info",
+       json::object{{"name", dag.bundle_name},
+                    {"version",
+                     bundle_version.empty() ? json::value(nullptr) : json::value(bundle_version)}}},
+      {"log_path", LogPath(ti)},
+  });
+}
+
+Result<PassStats> Scheduler::RunOnce() {
+  PassStats stats;
+  CreateScheduledRuns(stats);
+
+  auto runs = store_.ListDagRunsInStates({DagRunState::kQueued, DagRunState::kRunning});
+  if (!runs) return std::unexpected(runs.error());
+  const int64_t now = clock_.NowSeconds();
+
+  std::map<std::string, int> running_per_dag;
+  for (const store::DagRun& run : *runs) {
+    if (run.state == DagRunState::kRunning) ++running_per_dag[run.dag_id];
+  }
+
+  // Queued runs start while their Dag is under max_active_runs.
+  std::vector<RunContext> active;
+  for (const store::DagRun& run : *runs) {
+    auto dag = store_.GetDag(run.dag_id);
+    if (!dag) {
+      if (dag.error().code() == ErrorCode::kNotFound) {
+        // The Dag is gone: nothing can run. Fail the run rather than keep it forever.
+        auto failed = store_.TransitionDagRun(run.dag_id, run.run_id,
+                                              {DagRunState::kQueued, DagRunState::kRunning},
+                                              DagRunState::kFailed, now);
+        if (failed) ++stats.runs_finished;
+        stats.errors.push_back("dag run " + RunName(run) + ": its Dag no longer exists");
+      } else {
+        stats.errors.push_back("dag run " + RunName(run) + ": " + dag.error().message());
+      }
+      continue;
+    }
+    auto spec = dags::ParseSerializedDag(dag->serialized_json);
+    if (!spec) {
+      stats.errors.push_back("dag " + run.dag_id +
+                             ": stored Dag is invalid: " + spec.error().message());
+      continue;
+    }
+    RunContext context{.run = run, .dag = std::move(*dag), .spec = std::move(*spec)};
+    if (run.state == DagRunState::kQueued) {
+      if (context.dag.is_paused) continue;
+      if (running_per_dag[run.dag_id] >= context.spec.max_active_runs) continue;
+      auto started = store_.TransitionDagRun(run.dag_id, run.run_id, {DagRunState::kQueued},
+                                             DagRunState::kRunning, now);
+      if (!started) {
+        if (started.error().code() == ErrorCode::kFailedPrecondition) {
+          ++stats.races_lost;
+        } else {
+          stats.errors.push_back("dag run " + RunName(run) + ": " + started.error().message());
+        }
+        continue;
+      }
+      ++running_per_dag[run.dag_id];
+      ++stats.runs_started;
+      context.run = std::move(*started);
+    }
+    auto tis = store_.ListTaskInstances(run.dag_id, run.run_id);
+    if (!tis) {
+      stats.errors.push_back("dag run " + RunName(run) + ": " + tis.error().message());
+      continue;
+    }
+    context.tis = std::move(*tis);
+    active.push_back(std::move(context));
+  }
+
+  // Parallelism counts every queued or running task instance, whoever queued it.
+  int in_flight = 0;
+  for (const RunContext& context : active) {
+    for (const TaskInstance& ti : context.tis) {
+      if (ti.state == TaskState::kQueued || ti.state == TaskState::kRunning) ++in_flight;
+    }
+  }
+  int free_slots = std::max(0, options_.parallelism - in_flight);
+  for (RunContext& context : active) ProcessRun(context, free_slots, stats);
+  return stats;
+}
+
+void Scheduler::CreateScheduledRuns(PassStats& stats) {
+  auto all = store_.ListDags();
+  if (!all) {
+    stats.errors.push_back("listing Dags: " + all.error().message());
+    return;
+  }
+  const int64_t now = clock_.NowSeconds();
+  for (const store::Dag& dag : *all) {
+    if (dag.is_paused) continue;
+    auto spec = dags::ParseSerializedDag(dag.serialized_json);
+    if (!spec) continue;  // reported when one of its runs is processed
+    std::string run_id;
+    int64_t logical_date = now;
+    switch (spec->schedule.kind) {
+      case dags::Schedule::Kind::kNone:
+        continue;
+      case dags::Schedule::Kind::kOnce:
+        run_id = "scheduled__once";
+        break;
+      case dags::Schedule::Kind::kInterval:
+        logical_date = now - now % spec->schedule.interval_seconds;
+        run_id = "scheduled__" + IsoTime(logical_date);
+        break;
+    }
+    auto existing = store_.GetDagRun(dag.dag_id, run_id);
+    if (existing) continue;
+    if (existing.error().code() != ErrorCode::kNotFound) {
+      stats.errors.push_back("dag " + dag.dag_id + ": " + existing.error().message());
+      continue;
+    }
+    auto created = store_.CreateDagRun({.dag_id = dag.dag_id,
+                                        .run_id = run_id,
+                                        .state = DagRunState::kQueued,
+                                        .logical_date = logical_date});
+    if (created) {
+      ++stats.runs_created;
+    } else if (created.error().code() == ErrorCode::kAlreadyExists) {
+      ++stats.races_lost;
+    } else {
+      stats.errors.push_back("dag " + dag.dag_id + ": " + created.error().message());
+    }
+  }
+}
+
+void Scheduler::ProcessRun(RunContext& context, int& free_slots, PassStats& stats) {
+  const store::DagRun& run = context.run;
+  const dags::DagSpec& spec = context.spec;
+  auto error = [&](const std::string& what, const Error& e) {
+    stats.errors.push_back("dag run " + RunName(run) + ": " + what + ": " + e.message());
+  };
+
+  // Task instances for the tasks that have none yet (a new run, or a task added to the Dag).
+  std::map<std::string, TaskInstance> by_task;
+  for (TaskInstance& ti : context.tis) {
+    if (ti.map_index == -1) by_task[ti.task_id] = std::move(ti);
+  }
+  std::vector<TaskInstance> missing;
+  for (const dags::TaskSpec& task : spec.tasks) {
+    if (by_task.count(task.task_id)) continue;
+    auto id = Uuid4();
+    if (!id) return error("task instance id", id.error());
+    missing.push_back(TaskInstance{.id = *id,
+                                   .dag_id = run.dag_id,
+                                   .run_id = run.run_id,
+                                   .task_id = task.task_id,
+                                   .state = TaskState::kScheduled});
+  }
+  if (!missing.empty()) {
+    auto created = store_.CreateTaskInstances(missing);
+    if (created) {
+      stats.tis_created += static_cast<int>(missing.size());
+    } else if (created.error().code() == ErrorCode::kAlreadyExists) {
+      ++stats.races_lost;  // another scheduler created them: read theirs
+    } else {
+      return error("creating task instances", created.error());
+    }
+    auto tis = store_.ListTaskInstances(run.dag_id, run.run_id);
+    if (!tis) return error("listing task instances", tis.error());
+    by_task.clear();
+    for (TaskInstance& ti : *tis) {
+      if (ti.map_index == -1) by_task[ti.task_id] = std::move(ti);
+    }
+  }
+
+  const int64_t now = clock_.NowSeconds();
+  // Applies one conditional transition to `ti`, keeping the local copy in step.
+  auto transition = [&](TaskInstance& ti, std::vector<TaskState> from, TaskState to) {
+    auto moved = store_.TransitionTaskInstance(ti.id, from, to, now);
+    if (moved) {
+      ti = std::move(*moved);
+      return true;
+    }
+    if (moved.error().code() == ErrorCode::kFailedPrecondition) {
+      ++stats.races_lost;
+      if (auto current = store_.GetTaskInstance(ti.id)) ti = std::move(*current);
+    } else {
+      error("task " + ti.task_id, moved.error());
+    }
+    return false;
+  };
+
+  for (const dags::TaskSpec* task : dags::TopologicalOrder(spec)) {
+    auto it = by_task.find(task->task_id);
+    if (it == by_task.end()) continue;
+    TaskInstance& ti = it->second;
+    const bool tries_left = ti.try_number <= task->retries;
+    const TaskState after_failure = tries_left ? TaskState::kUpForRetry : TaskState::kFailed;
+
+    if (ti.state == TaskState::kFailed && tries_left) {
+      transition(ti, {TaskState::kFailed}, TaskState::kUpForRetry);
+    } else if (ti.state == TaskState::kQueued && ti.queued_at &&
+               now - *ti.queued_at > options_.task_queued_timeout_seconds) {
+      if (transition(ti, {TaskState::kQueued}, after_failure)) ++stats.tis_timed_out;
+    } else if (ti.state == TaskState::kRunning && ti.last_heartbeat_at &&
+               now - *ti.last_heartbeat_at > options_.heartbeat_timeout_seconds) {
+      if (transition(ti, {TaskState::kRunning}, after_failure)) ++stats.tis_timed_out;
+    }
+
+    if (ti.state == TaskState::kUpForRetry &&
+        now >= ti.end_date.value_or(0) + task->retry_delay_seconds) {
+      auto retried = store_.RetryTaskInstance(ti.id);
+      if (retried) {
+        ti = std::move(*retried);
+        ++stats.tis_retried;
+      } else if (retried.error().code() == ErrorCode::kFailedPrecondition) {
+        ++stats.races_lost;
+        if (auto current = store_.GetTaskInstance(ti.id)) ti = std::move(*current);
+      } else {
+        error("task " + ti.task_id, retried.error());
+      }
+    }
+
+    if (ti.state != TaskState::kScheduled) continue;
+    // Trigger rules over the upstream task instances' states (already updated this pass:
+    // the order is topological, so upstream_failed propagates down in one pass).
+    bool all_success = true, all_done = true, any_failed = false, any_skipped = false;
+    for (const std::string& up : task->upstream) {
+      auto up_it = by_task.find(up);
+      if (up_it == by_task.end()) {
+        all_success = all_done = false;
+        continue;
+      }
+      TaskState s = up_it->second.state;
+      all_success &= s == TaskState::kSuccess;
+      all_done &= store::IsTerminal(s);
+      any_failed |= IsFailure(s);
+      any_skipped |= s == TaskState::kSkipped;
+    }
+    bool ready = false;
+    if (task->trigger_rule == dags::TriggerRule::kAllDone) {
+      ready = all_done;
+    } else if (any_failed) {
+      if (transition(ti, {TaskState::kScheduled}, TaskState::kUpstreamFailed)) {
+        ++stats.tis_skipped_or_upstream_failed;
+      }
+    } else if (any_skipped) {
+      if (transition(ti, {TaskState::kScheduled}, TaskState::kSkipped)) {
+        ++stats.tis_skipped_or_upstream_failed;
+      }
+    } else {
+      ready = all_success;
+    }
+    if (ready && !context.dag.is_paused) {
+      Queue(ti, context.dag, spec.bundle_version, free_slots, stats);
+    }
+  }
+
+  // The run ends when every task has a terminal task instance.
+  bool all_terminal = by_task.size() >= spec.tasks.size();
+  bool failed = false;
+  for (const dags::TaskSpec& task : spec.tasks) {
+    auto it = by_task.find(task.task_id);
+    if (it == by_task.end() || !store::IsTerminal(it->second.state)) {
+      all_terminal = false;
+      break;
+    }
+    failed |= IsFailure(it->second.state);
+  }
+  if (!all_terminal) return;
+  auto finished =
+      store_.TransitionDagRun(run.dag_id, run.run_id, {DagRunState::kRunning},
+                              failed ? DagRunState::kFailed : DagRunState::kSuccess, now);
+  if (finished) {
+    ++stats.runs_finished;
+  } else if (finished.error().code() == ErrorCode::kFailedPrecondition) {
+    ++stats.races_lost;
+  } else {
+    error("finishing", finished.error());
+  }
+}
+
+void Scheduler::Queue(TaskInstance& ti, const store::Dag& dag, const std::string& bundle_version,
+                      int& free_slots, PassStats& stats) {
+  if (free_slots <= 0) return;
+  const int64_t now = clock_.NowSeconds();
+  auto queued =
+      store_.TransitionTaskInstance(ti.id, TaskState::kScheduled, TaskState::kQueued, now);
+  if (!queued) {
+    if (queued.error().code() == ErrorCode::kFailedPrecondition) {
+      ++stats.races_lost;
+    } else {
+      stats.errors.push_back("queueing " + ti.task_id + ": " + queued.error().message());
+    }
+    return;
+  }
+  ti = std::move(*queued);
+  // Back to scheduled when the workload could not be handed over, so a later pass retries.
+  auto put_back = [&](const std::string& why) {
+    stats.errors.push_back("task instance " + ti.id + " (" + ti.dag_id + "/" + ti.run_id + "/" +
+                           ti.task_id + "): " + why);
+    if (auto back =
+            store_.TransitionTaskInstance(ti.id, TaskState::kQueued, TaskState::kScheduled, now)) {
+      ti = std::move(*back);
+    }
+  };
+  auto token = signer_.Mint(jwt::MintRequest{
+      .sub = ti.id,
+      .aud = {options_.audience},
+      .iss = options_.issuer,
+      .ttl_seconds = std::max<int64_t>(1, options_.task_queued_timeout_seconds),
+      .scope = "workload",
+  });
+  if (!token) return put_back("minting its workload token: " + token.error().message());
+  auto submitted = executor_.Submit(WorkloadJson(ti, dag, bundle_version, *token));
+  if (!submitted) {
+    if (submitted.error().code() == ErrorCode::kResourceExhausted) free_slots = 0;
+    return put_back("executor refused it: " + submitted.error().message());
+  }
+  --free_slots;
+  ++stats.tis_queued;
+}
+
+}  // namespace airlock::scheduler
