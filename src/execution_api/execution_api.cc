@@ -211,7 +211,8 @@ ExecutionApi::ExecutionApi(store::Store& store, const jwt::Validator& validator,
       signer_(signer),
       clock_(clock),
       audit_(audit),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      heartbeats_(std::make_unique<HeartbeatBatcher>(store)) {}
 
 Response ExecutionApi::Guarded(const Route& route, const Request& request,
                                const PathParams& params) const {
@@ -383,7 +384,7 @@ Response UpdateState(store::Store& store, const Clock& clock, const Request& req
 }
 
 // PUT /task-instances/{id}/heartbeat.
-Response Heartbeat(store::Store& store, const Clock& clock, const Request& request,
+Response Heartbeat(HeartbeatBatcher& heartbeats, const Clock& clock, const Request& request,
                    std::string_view id) {
   auto body = ParseObject(request);
   if (!body) return std::move(body.error());
@@ -391,7 +392,7 @@ Response Heartbeat(store::Store& store, const Clock& clock, const Request& reque
   if (!hostname) return std::move(hostname.error());
   auto pid = RequiredPid(*body);
   if (!pid) return std::move(pid.error());
-  auto refusal = store.Heartbeat(id, *hostname, *pid, clock.NowSeconds());
+  auto refusal = heartbeats.Heartbeat(id, *hostname, *pid, clock.NowSeconds());
   if (!refusal) {
     if (refusal.error().code() == ErrorCode::kNotFound) return TaskInstanceNotFound();
     return StoreFailure(refusal.error());
@@ -455,7 +456,7 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
             .liveness = Liveness::kByHandler,
             .handler = [](const ExecutionApi& api, const Caller&, const Request& request,
                           const PathParams& params) {
-              return Heartbeat(api.store_, api.clock_, request, params.Get("id"));
+              return Heartbeat(*api.heartbeats_, api.clock_, request, params.Get("id"));
             }});
 
   add("GET", "/connections/{conn_id}",

@@ -8,15 +8,17 @@
 //    that supervisors stop the task; elsewhere 403 "Invalid auth token: …");
 //  - an execution token near its end gets a fresh one in Refreshed-API-Token;
 //  - the call goes to the audit log with the token's jti (batched, see AuditWriter).
-// Handlers are pure functions of the request and the store; the class holds no mutable
-// state and is safe to call from every server thread.
+// Handlers are functions of the request and the store; the only state the class holds is
+// the heartbeat group commit (heartbeat_batcher.h). Safe to call from every server thread.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "common/clock.h"
 #include "execution_api/audit_writer.h"
+#include "execution_api/heartbeat_batcher.h"
 #include "http/router.h"
 #include "jwt/signer.h"
 #include "jwt/validator.h"
@@ -54,6 +56,7 @@ class ExecutionApi {
   const Clock& clock_;
   AuditWriter* audit_;
   const ExecutionApiOptions options_;
+  const std::unique_ptr<HeartbeatBatcher> heartbeats_;
 };
 
 }  // namespace airlock::execution_api

@@ -240,6 +240,8 @@ Result<TaskInstance> MemoryStore::StartTaskInstance(std::string_view id, std::st
 
 Result<HeartbeatRefusal> MemoryStore::Heartbeat(std::string_view id, std::string_view hostname,
                                                 int pid, int64_t now) {
+  // As the SQL stores do: a value no database could hold is refused, not compared.
+  if (auto ok = CheckTexts({id, hostname}); !ok) return std::unexpected(ok.error());
   std::lock_guard lock(mu_);
   TaskInstance* ti = FindTaskInstance(id);
   if (ti == nullptr) return NotFound("task instance " + Quoted(id) + " does not exist");

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <set>
+#include <tuple>
 
 #include "store/checks.h"
 
@@ -630,6 +632,70 @@ Result<HeartbeatRefusal> SqlStore::Heartbeat(std::string_view id, std::string_vi
   return Str(current->rows[0][0]) == TaskStateName(TaskState::kRunning)
              ? HeartbeatRefusal::kRunningElsewhere
              : HeartbeatRefusal::kNotRunning;
+}
+
+std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
+    std::span<const HeartbeatRequest> requests) {
+  std::vector<Result<HeartbeatRefusal>> results(requests.size(), HeartbeatRefusal::kNone);
+  // Requests with text the database cannot hold are answered alone, so that one bad
+  // request cannot fail the others' statement.
+  std::vector<size_t> batch;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (auto ok = CheckTexts({requests[i].id, requests[i].hostname}); !ok) {
+      results[i] = std::unexpected(ok.error());
+    } else {
+      batch.push_back(i);
+    }
+  }
+  if (batch.empty()) return results;
+
+  // UPDATE … FROM (VALUES …): one statement for the whole batch (SQLite ≥ 3.33 and
+  // PostgreSQL both name VALUES columns column1, column2, …). RETURNING tells which
+  // requests matched a running row with their hostname and pid.
+  std::string sql = "UPDATE task_instance SET last_heartbeat_at = v.column4 FROM (VALUES ";
+  std::vector<SqlParam> params;
+  params.reserve(batch.size() * 4);
+  for (size_t n = 0; n < batch.size(); ++n) {
+    const HeartbeatRequest& r = requests[batch[n]];
+    const size_t p = n * 4;
+    auto arg = [p](size_t k) { return "$" + std::to_string(p + k); };
+    sql += (n == 0 ? "(CAST(" : ", (CAST(") + arg(1) + " AS TEXT), CAST(" + arg(2) +
+           " AS TEXT), CAST(" + arg(3) + " AS BIGINT), CAST(" + arg(4) + " AS BIGINT))";
+    params.insert(params.end(), {r.id, r.hostname, int64_t{r.pid}, r.now});
+  }
+  sql +=
+      ") AS v WHERE task_instance.id = v.column1 AND task_instance.state = 'running' AND "
+      "task_instance.hostname = v.column2 AND task_instance.pid = v.column3 "
+      "RETURNING task_instance.id, task_instance.hostname, task_instance.pid";
+
+  auto write = WriteLock(true);
+  auto lease = Acquire();
+  auto fail_all = [&](const Error& error) {
+    for (size_t i : batch) results[i] = std::unexpected(error);
+    return results;
+  };
+  if (!lease) return fail_all(lease.error());
+  auto updated = Run(**lease, sql, params);
+  if (!updated) return fail_all(updated.error());
+  std::set<std::tuple<std::string, std::string, int64_t>> recorded;
+  for (const auto& row : updated->rows) recorded.emplace(Str(row[0]), Str(row[1]), Int(row[2]));
+
+  for (size_t i : batch) {
+    const HeartbeatRequest& r = requests[i];
+    if (recorded.contains({std::string(r.id), std::string(r.hostname), int64_t{r.pid}})) continue;
+    // Refused: find out why, as Heartbeat() does.
+    auto current = Run(**lease, "SELECT state FROM task_instance WHERE id = $1", {r.id});
+    if (!current) {
+      results[i] = std::unexpected(current.error());
+    } else if (current->rows.empty()) {
+      results[i] = NotFound("task instance " + Quoted(r.id) + " does not exist");
+    } else {
+      results[i] = Str(current->rows[0][0]) == TaskStateName(TaskState::kRunning)
+                       ? HeartbeatRefusal::kRunningElsewhere
+                       : HeartbeatRefusal::kNotRunning;
+    }
+  }
+  return results;
 }
 
 Result<TaskInstance> SqlStore::FinishTaskInstance(std::string_view id, TaskState state,

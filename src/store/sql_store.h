@@ -49,6 +49,8 @@ class SqlStore final : public Store {
                                                       std::string_view run_id) override;
   Result<TaskInstance> StartTaskInstance(std::string_view id, std::string_view hostname, int pid,
                                          int64_t start_date) override;
+  std::vector<Result<HeartbeatRefusal>> Heartbeats(
+      std::span<const HeartbeatRequest> requests) override;
   Result<HeartbeatRefusal> Heartbeat(std::string_view id, std::string_view hostname, int pid,
                                      int64_t now) override;
   Result<TaskInstance> FinishTaskInstance(std::string_view id, TaskState state,

@@ -11,6 +11,16 @@
 #include "store/sqlite/sqlite_connection.h"
 
 namespace airlock::store {
+
+std::vector<Result<HeartbeatRefusal>> Store::Heartbeats(
+    std::span<const HeartbeatRequest> requests) {
+  std::vector<Result<HeartbeatRefusal>> results;
+  results.reserve(requests.size());
+  for (const HeartbeatRequest& r : requests) {
+    results.push_back(Heartbeat(r.id, r.hostname, r.pid, r.now));
+  }
+  return results;
+}
 namespace {
 
 constexpr std::array<std::pair<TaskState, std::string_view>, 10> kTaskStateNames = {{

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -202,6 +203,17 @@ class Store {
   // under another hostname or pid (nothing is written then). NotFound.
   virtual Result<HeartbeatRefusal> Heartbeat(std::string_view id, std::string_view hostname,
                                              int pid, int64_t now) = 0;
+  // Many heartbeats at once, each answered as Heartbeat() would answer it alone (a group
+  // commit: the SQL stores record them all with one statement). The results are in the
+  // order of `requests`. The default runs Heartbeat() for each.
+  struct HeartbeatRequest {
+    std::string_view id;
+    std::string_view hostname;
+    int pid = 0;
+    int64_t now = 0;
+  };
+  virtual std::vector<Result<HeartbeatRefusal>> Heartbeats(
+      std::span<const HeartbeatRequest> requests);
   // running → `state`, which must be terminal, up_for_retry or deferred (else
   // InvalidArgument); end_date = end_date unless deferred.
   virtual Result<TaskInstance> FinishTaskInstance(std::string_view id, TaskState state,

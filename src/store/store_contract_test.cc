@@ -721,6 +721,37 @@ TEST_P(StoreContractTest, HeartbeatIsRecordedOnlyForTheRunningOwner) {
   EXPECT_CODE(store_->Heartbeat(NewId(), "worker-1", 4242, kNow), ErrorCode::kNotFound);
 }
 
+TEST_P(StoreContractTest, HeartbeatsAnswerEachRequestAsHeartbeatWould) {
+  CreateRun();
+  TaskInstance a = CreateTi(TaskState::kRunning, "a");  // worker-1, pid 4242
+  TaskInstance b = CreateTi(TaskState::kRunning, "b");
+  TaskInstance queued = CreateTi(TaskState::kQueued, "queued");
+  const std::string missing = NewId();
+  const std::string bad_host = "worker\0-1";  // NUL: no database can store it
+  std::vector<Store::HeartbeatRequest> requests = {
+      {a.id, "worker-1", 4242, kNow + 5},  // recorded
+      {b.id, "worker-2", 4242, kNow + 5},  // another host
+      {b.id, "worker-1", 4242, kNow + 6},  // the same instance twice in one batch: recorded
+      {queued.id, "worker-1", 4242, kNow + 5},
+      {missing, "worker-1", 4242, kNow + 5},
+      {a.id, std::string_view(bad_host.data(), bad_host.size() + 1), 4242, kNow + 5},
+      {a.id, "worker-1", 1, kNow + 5},  // another pid
+  };
+  auto results = store_->Heartbeats(requests);
+  ASSERT_EQ(results.size(), requests.size());
+  EXPECT_EQ(results[0].value(), HeartbeatRefusal::kNone);
+  EXPECT_EQ(results[1].value(), HeartbeatRefusal::kRunningElsewhere);
+  EXPECT_EQ(results[2].value(), HeartbeatRefusal::kNone);
+  EXPECT_EQ(results[3].value(), HeartbeatRefusal::kNotRunning);
+  EXPECT_CODE(results[4], ErrorCode::kNotFound);
+  EXPECT_CODE(results[5], ErrorCode::kInvalidArgument);
+  EXPECT_EQ(results[6].value(), HeartbeatRefusal::kRunningElsewhere);
+  EXPECT_EQ(store_->GetTaskInstance(a.id)->last_heartbeat_at, kNow + 5);
+  EXPECT_EQ(store_->GetTaskInstance(b.id)->last_heartbeat_at, kNow + 6);
+  EXPECT_EQ(store_->GetTaskInstance(queued.id)->last_heartbeat_at, std::nullopt);
+  EXPECT_TRUE(store_->Heartbeats({}).empty());
+}
+
 // --- Variables, connections, XComs ----------------------------------------------------
 
 TEST_P(StoreContractTest, VariableCrud) {

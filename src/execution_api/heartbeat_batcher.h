@@ -1,0 +1,52 @@
+#pragma once
+// HeartbeatBatcher records heartbeats as a group commit: concurrent callers are written
+// together by one Store::Heartbeats() call (one statement on the SQL stores), and each
+// caller gets the answer Store::Heartbeat() would have given it alone.
+// No timer and no background thread: the first caller to find no write in progress
+// becomes the leader, takes every request queued so far (at most max_batch), writes them,
+// and hands out the results; callers that arrived meanwhile wait, and one of them leads
+// the next batch. An idle server therefore writes each heartbeat at once, and a busy one
+// amortises a database round trip and commit over many requests.
+// Thread-safe.
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string_view>
+
+#include "store/store.h"
+
+namespace airlock::execution_api {
+
+class HeartbeatBatcher {
+ public:
+  // Larger batches make longer statements; 128 keeps one well under a millisecond.
+  static constexpr size_t kDefaultMaxBatch = 128;
+
+  explicit HeartbeatBatcher(store::Store& store, size_t max_batch = kDefaultMaxBatch)
+      : store_(store), max_batch_(max_batch) {}
+
+  Result<store::HeartbeatRefusal> Heartbeat(std::string_view id, std::string_view hostname, int pid,
+                                            int64_t now);
+
+  // Number of Store::Heartbeats() calls so far (for tests and the benchmark).
+  size_t batches_written() const;
+
+ private:
+  struct Pending {
+    store::Store::HeartbeatRequest request;
+    std::optional<Result<store::HeartbeatRefusal>> result;  // Guarded by mu_.
+  };
+
+  store::Store& store_;
+  const size_t max_batch_;
+  mutable std::mutex mu_;
+  std::condition_variable done_;
+  std::deque<Pending*> queue_;  // Guarded by mu_.
+  bool writing_ = false;        // Guarded by mu_.
+  size_t batches_written_ = 0;  // Guarded by mu_.
+};
+
+}  // namespace airlock::execution_api
