@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   airlock::cli::RegisterDocsCommands(app);
   airlock::cli::RegisterHeartbeatFixtureCommand(app);
   airlock::cli::RegisterApiServerCommands(app);
+  airlock::cli::RegisterUsersCommands(app);
   airlock::cli::RegisterDbCommands(app);
   try {
     app.parse(argc, argv);

@@ -1,4 +1,5 @@
-// airlock api-server: the Execution API (and, as it lands, the REST API) over HTTP(S).
+// airlock api-server: the Execution API, the REST API (/api/v2, /auth) and the UI over
+// HTTP(S).
 // Start-up order matters: the configuration is checked for secrets this component should
 // not hold before anything is opened; SIGTERM and SIGINT are blocked before the server's
 // threads start, so that only the main thread receives them and turns them into a
@@ -10,6 +11,10 @@
 #include <csignal>
 #include <iostream>
 
+#include "api/auth_manager.h"
+#include "api/rest_api.h"
+#include "api/ui.h"
+#include "api/users.h"
 #include "cli/commands.h"
 #include "cli/component.h"
 #include "common/log.h"
@@ -77,8 +82,42 @@ void RunApiServer(const ApiServerArgs& args) {
       {.token_validity_seconds = OrFail(config.GetInt("execution_api", "jwt_expiration_time")),
        .audience = validator_options.audiences.front()});
 
+  // The REST API: its own validator over the same keys, with the REST audience, so that
+  // an execution token is never a REST token and the reverse.
+  jwt::ValidatorOptions rest_validator_options = validator_options;
+  rest_validator_options.audiences = {OrFail(config.GetString("api_auth", "jwt_audience"))};
+  auto rest_validator =
+      OrFail(jwt::Validator::Create(validation_keys, rest_validator_options, clock));
+  const int64_t rest_lifetime = OrFail(config.GetInt("api_auth", "jwt_expiration_time"));
+  auto auth = OrFail(api::SimpleAuthManager::Create(
+      *store, *rest_validator, signer, clock, &audit,
+      {.audience = rest_validator_options.audiences.front(),
+       .issuer = validator_options.issuer,
+       .token_lifetime_seconds = rest_lifetime,
+       .cli_token_lifetime_seconds = OrFail(config.GetInt("api_auth", "jwt_cli_expiration_time")),
+       .login_limits = {.max_failures_per_user = static_cast<int>(
+                            OrFail(config.GetInt("api_auth", "login_max_failures_per_user"))),
+                        .max_failures_per_address = static_cast<int>(
+                            OrFail(config.GetInt("api_auth", "login_max_failures_per_address"))),
+                        .window = std::chrono::seconds(
+                            OrFail(config.GetInt("api_auth", "login_failure_window")))}}));
+  api::RestApi rest_api(*store, *auth, clock,
+                        {.base_log_folder = OrFail(config.GetPath("logging", "base_log_folder")),
+                         .masker = context.masker});
+  // First start: users of [core] simple_auth_manager_users (or an admin) with generated
+  // passwords, printed once on stdout after the "listening" line — never to the log.
+  auto generated = OrFail(api::EnsureInitialUsers(
+      *store, OrFail(config.GetString("core", "simple_auth_manager_users")), {}, clock));
+  for (const auto& user : generated) LogInfo("created user '" + user.username + "'");
+  api::RevokedTokenPurger purger(
+      *store, clock, std::chrono::seconds(2 * rest_lifetime),
+      [](const Error& e) { LogError("purging revoked tokens failed: " + e.message()); });
+
   http::Router router;
   execution_api.AddRoutes(router, "/execution");
+  auth->AddRoutes(router);
+  rest_api.AddRoutes(router);
+  api::AddUiRoutes(router, *auth);
   router.Add("GET", "/.well-known/jwks.json",
              [&validation_keys](const http::Request&, const http::PathParams&) {
                return JwksResponse(*validation_keys);
@@ -107,14 +146,25 @@ void RunApiServer(const ApiServerArgs& args) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto server = OrFail(http::Server::Start(
-      options, [&router](const http::Request& request) { return router.Route(request); }));
+  auto print_generated_passwords = [&generated] {
+    for (auto& user : generated) {
+      std::cout << "Simple auth manager | Password for user '" << user.username
+                << "': " << user.password << std::endl;
+      api::WipePassword(user.password);
+    }
+    generated.clear();
+  };
+  auto started = http::Server::Start(
+      options, [&router](const http::Request& request) { return router.Route(request); });
+  if (!started) print_generated_passwords();  // the users exist now: do not lose them
+  auto server = OrFail(std::move(started));
   const char* scheme = options.tls_cert_file.empty() ? "http" : "https";
   LogInfo(std::string("listening on ") + scheme + "://" + options.host + ":" +
           std::to_string(server->port()));
   // Scripts that start the server on port 0 read the port from this line on stdout.
   std::cout << "api-server listening on " << scheme << "://" << options.host << ":"
             << server->port() << std::endl;
+  print_generated_passwords();
 
   int received = 0;
   sigwait(&signals, &received);
@@ -133,8 +183,8 @@ void RegisterApiServerCommands(CLI::App& app) {
   auto args = std::make_shared<ApiServerArgs>();
   CLI::App* cmd = app.add_subcommand(
       "api-server",
-      "Serve the Execution API (/execution) and the JWKS (/.well-known/jwks.json). Stops "
-      "gracefully on SIGTERM or SIGINT.");
+      "Serve the Execution API (/execution), the REST API (/api/v2, /auth), the UI (/) and "
+      "the JWKS (/.well-known/jwks.json). Stops gracefully on SIGTERM or SIGINT.");
   cmd->add_option("--config", args->config_path,
                   "Config file (default: $AIRLOCK_HOME/airlock.cfg)");
   cmd->add_option("--host", args->host, "Address to listen on (default: [api] host)");

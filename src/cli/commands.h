@@ -22,6 +22,7 @@ void RegisterDocsCommands(CLI::App& app);
 // Adds `bench heartbeat-fixture`; call after RegisterBenchCommands.
 void RegisterHeartbeatFixtureCommand(CLI::App& app);
 void RegisterApiServerCommands(CLI::App& app);
+void RegisterUsersCommands(CLI::App& app);
 void RegisterDbCommands(CLI::App& app);
 
 }  // namespace airlock::cli
