@@ -5,8 +5,10 @@
 // never reads the workload beyond what it needs to pass it on.
 //
 // Threading: Submit() and running() are safe from any number of threads. A background
-// thread reaps finished children; the destructor stops that thread and waits for the
-// children still running (it does not kill them: a supervisor reports its task's state).
+// thread reaps finished children (through pidfds: it never waits for children it did not
+// start). The destructor sends SIGTERM to the supervisors still running — each then stops
+// its task (SIGTERM, SIGKILL 5 s later) and reports it failed, so the scheduler retries it
+// — waits up to 15 s for them, then SIGKILLs what is left.
 //
 // Security defaults, each deliberate: the child gets a scrubbed environment built from an
 // allow-list (PATH, LANG, TZ, HOME of the target user and

@@ -1,0 +1,174 @@
+// airlock bench task-fixture: one queued task instance to run through the real supervisor
+// path without a scheduler (tests and `bench supervisor`). In the configured database it
+// creates a Dag whose serialized form holds the given task, a running Dag run and the
+// queued task instance, mints the workload token a scheduler would (scope "workload",
+// valid [scheduler] task_queued_timeout) and writes the workload JSON of SPEC §5 to
+// --workload-out (created 0600, never overwritten). Optionally stores variables and
+// connections first. Prints {"ti_id","dag_id","run_id","task_id"} on stdout.
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/component.h"
+#include "cli/io.h"
+#include "common/files.h"
+#include "common/random.h"
+#include "jwt/signer.h"
+
+namespace airlock::cli {
+
+namespace {
+
+namespace json = boost::json;
+
+struct FixtureArgs {
+  std::string config_path;
+  std::string task_json;
+  std::string workload_out;
+  std::string log_path;
+  std::vector<std::string> variables;    // KEY=VALUE
+  std::vector<std::string> connections;  // CONN_ID=PASSWORD
+  int try_number = 1;
+};
+
+std::pair<std::string, std::string> SplitAssignment(const std::string& text, const char* flag) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    Exit(kExitUsage, std::string(flag) + " takes NAME=VALUE");
+  }
+  return {text.substr(0, eq), text.substr(eq + 1)};
+}
+
+void RunTaskFixture(const FixtureArgs& args) {
+  boost::system::error_code ec;
+  json::value task = json::parse(args.task_json, ec);
+  if (ec || !task.is_object() || !task.as_object().contains("task_id") ||
+      !task.as_object().at("task_id").is_string()) {
+    Exit(kExitUsage, "--task must be a JSON object with a string task_id");
+  }
+  const std::string task_id(task.as_object().at("task_id").as_string());
+
+  // It writes to the database and mints tokens: it needs what the scheduler has.
+  auto context = StartComponent(config::Component::kScheduler, args.config_path);
+  if (!context) Exit(kExitFailure, context.error());
+  auto store = OpenConfiguredStore(context->config, /*migrate=*/true);
+  if (!store) Exit(kExitFailure, store.error());
+  auto keys = SigningKeySource(context->config);
+  if (!keys) Exit(kExitFailure, keys.error());
+  auto audience = context->config.GetString("execution_api", "jwt_audience");
+  if (!audience) Exit(kExitFailure, audience.error());
+  auto queued_timeout = context->config.GetFloat("scheduler", "task_queued_timeout");
+  std::optional<std::string> issuer;
+  if (auto iss = context->config.GetString("api_auth", "jwt_issuer"); iss && !iss->empty()) {
+    issuer = *iss;
+  }
+
+  for (const auto& assignment : args.variables) {
+    auto [key, value] = SplitAssignment(assignment, "--variable");
+    if (auto r = (*store)->SetVariable({.key = key, .value = value}); !r)
+      Exit(kExitFailure, r.error());
+  }
+  for (const auto& assignment : args.connections) {
+    auto [conn_id, password] = SplitAssignment(assignment, "--connection");
+    if (auto r = (*store)->SetConnection({.conn_id = conn_id,
+                                          .conn_type = "generic",
+                                          .host = "db.example.internal",
+                                          .login = "fixture",
+                                          .password = password});
+        !r) {
+      Exit(kExitFailure, r.error());
+    }
+  }
+
+  const Clock& clock = SystemClock::Instance();
+  const int64_t now = clock.NowSeconds();
+  auto suffix = Uuid4Hex();
+  if (!suffix) Exit(kExitFailure, suffix.error());
+  const std::string dag_id = "fixture_" + suffix->substr(0, 12);
+  const std::string run_id = "manual__" + suffix->substr(12, 12);
+  json::object serialized{{"dag_id", dag_id}, {"tasks", json::array{task}}};
+  if (auto r = (*store)->SetDag({.dag_id = dag_id,
+                                 .bundle_name = "dags-folder",
+                                 .relative_fileloc = dag_id + ".yaml",
+                                 .serialized_json = json::serialize(serialized),
+                                 .updated_at = now});
+      !r) {
+    Exit(kExitFailure, r.error());
+  }
+  if (auto r = (*store)->CreateDagRun({.dag_id = dag_id,
+                                       .run_id = run_id,
+                                       .state = store::DagRunState::kRunning,
+                                       .logical_date = now});
+      !r) {
+    Exit(kExitFailure, r.error());
+  }
+  auto ti_id = Uuid4();
+  if (!ti_id) Exit(kExitFailure, ti_id.error());
+  if (auto r = (*store)->CreateTaskInstance({.id = *ti_id,
+                                             .dag_id = dag_id,
+                                             .run_id = run_id,
+                                             .task_id = task_id,
+                                             .try_number = args.try_number,
+                                             .state = store::TaskState::kQueued,
+                                             .queued_at = now});
+      !r) {
+    Exit(kExitFailure, r.error());
+  }
+
+  jwt::TokenSigner signer(*keys, clock);
+  auto token = signer.Mint({.sub = *ti_id,
+                            .aud = {*audience},
+                            .iss = issuer,
+                            .ttl_seconds = static_cast<int64_t>(queued_timeout.value_or(600.0)),
+                            .scope = "workload"});
+  if (!token) Exit(kExitFailure, token.error());
+  json::object workload{
+      {"type", "ExecuteTask"},
+      {"token", *token},
+      {"ti", json::object{{"id", *ti_id},
+                          {"dag_id", dag_id},
+                          {"task_id", task_id},
+                          {"run_id", run_id},
+                          {"try_number", args.try_number},
+                          {"map_index", -1}}},
+      {"dag_rel_path", dag_id + ".yaml"},
+      {"bundle_info", json::object{{"name", "dags-folder"}, {"version", nullptr}}},
+      {"log_path", args.log_path.empty() ? json::value(nullptr) : json::value(args.log_path)},
+  };
+  if (auto r = WriteNewFile(args.workload_out, json::serialize(workload), 0600); !r) {
+    Exit(kExitFailure, r.error());
+  }
+  std::cout << json::serialize(json::object{
+                   {"ti_id", *ti_id}, {"dag_id", dag_id}, {"run_id", run_id}, {"task_id", task_id}})
+            << "\n";
+}
+
+}  // namespace
+
+void RegisterTaskFixtureCommand(CLI::App& app) {
+  CLI::App* bench = app.get_subcommand("bench");
+  auto args = std::make_shared<FixtureArgs>();
+  CLI::App* cmd = bench->add_subcommand(
+      "task-fixture",
+      "Create a Dag holding one task (--task, its serialized JSON), a Dag run and a queued task "
+      "instance in the configured database, and write the workload JSON (with a workload "
+      "token) that `airlock supervise` reads on stdin");
+  cmd->add_option("--config", args->config_path,
+                  "Config file (default: $AIRLOCK_HOME/airlock.cfg)");
+  cmd->add_option("--task", args->task_json,
+                  "The task as serialized in its Dag: {\"task_id\",\"command\":[…],\"env\":{…},"
+                  "\"execution_timeout\":s,\"run_as_user\":u}")
+      ->required();
+  cmd->add_option("--workload-out", args->workload_out, "File to create (mode 0600)")->required();
+  cmd->add_option("--log-path", args->log_path, "log_path of the workload (default: none)");
+  cmd->add_option("--variable", args->variables, "Store a variable first: KEY=VALUE (repeatable)");
+  cmd->add_option("--connection", args->connections,
+                  "Store a connection first: CONN_ID=PASSWORD (repeatable)");
+  cmd->add_option("--try-number", args->try_number, "try_number of the task instance")
+      ->check(CLI::Range(1, 1000));
+  cmd->callback([args] { RunTaskFixture(*args); });
+}
+
+}  // namespace airlock::cli

@@ -1,0 +1,221 @@
+#include "supervisor/local_executor.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "common/log.h"
+#include "supervisor/environment.h"
+#include "supervisor/spawn.h"
+
+namespace airlock::supervisor {
+
+namespace {
+
+// How long the destructor lets supervisors stop their tasks and report before SIGKILL:
+// a supervisor waits 5 s between SIGTERM and SIGKILL, then makes one HTTP call.
+constexpr std::chrono::seconds kStopGrace{15};
+
+}  // namespace
+
+class LocalExecutor::Impl {
+ public:
+  Impl(LocalExecutorOptions options, std::vector<std::string> env, int wake_fd)
+      : options_(std::move(options)), env_(std::move(env)), wake_fd_(wake_fd) {}
+
+  ~Impl() {
+    stopping_ = true;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [pidfd, pid] : children_) kill(pid, SIGTERM);
+    }
+    Wake();
+    if (reaper_.joinable()) reaper_.join();
+    close(wake_fd_);
+  }
+
+  void StartReaper() {
+    reaper_ = std::thread([this] { Reap(); });
+  }
+
+  Result<void> Submit(const std::string& workload_json) {
+    boost::system::error_code ec;
+    boost::json::value parsed = boost::json::parse(workload_json, ec);
+    if (ec || !parsed.is_object()) return InvalidArgument("workload is not a JSON object");
+    if (stopping_) return Unavailable("the local executor is stopping");
+
+    std::lock_guard lock(mu_);
+    if (children_.size() >= static_cast<size_t>(options_.parallelism)) {
+      return std::unexpected(Error(ErrorCode::kResourceExhausted,
+                                   "local executor: " + std::to_string(options_.parallelism) +
+                                       " supervisors are already running"));
+    }
+    // The workload (it holds a token) goes on a socket rather than a pipe so that a
+    // supervisor that dies early makes send() fail with EPIPE instead of raising SIGPIPE
+    // in the scheduler.
+    int channel[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
+      return Internal(std::string("socketpair(AF_UNIX, SOCK_STREAM): ") + std::strerror(errno));
+    }
+    auto pid = Spawn(SpawnOptions{
+        .argv = {options_.airlock_binary, "supervise"},
+        .env = env_,
+        .stdin_fd = channel[1],
+        .stdout_fd = STDOUT_FILENO,
+        .stderr_fd = STDERR_FILENO,
+    });
+    close(channel[1]);
+    if (!pid) {
+      close(channel[0]);
+      return std::unexpected(pid.error().WithContext("starting airlock supervise"));
+    }
+    int pidfd = PidfdOpen(*pid);
+    if (pidfd < 0) {
+      int err = errno;
+      kill(*pid, SIGKILL);
+      waitpid(*pid, nullptr, 0);
+      close(channel[0]);
+      return Internal(std::string("pidfd_open(") + std::to_string(*pid) +
+                      "): " + std::strerror(err));
+    }
+    children_.emplace(pidfd, *pid);
+    Wake();
+
+    size_t done = 0;
+    while (done < workload_json.size()) {
+      ssize_t n =
+          send(channel[0], workload_json.data() + done, workload_json.size() - done, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        int err = errno;
+        close(channel[0]);
+        kill(*pid, SIGKILL);  // the reaper collects it
+        return Internal("send(workload to supervisor " + std::to_string(*pid) +
+                        "): " + std::strerror(err));
+      }
+      done += static_cast<size_t>(n);
+    }
+    close(channel[0]);  // EOF: the supervisor has the whole workload
+    return {};
+  }
+
+  size_t running() const {
+    std::lock_guard lock(mu_);
+    return children_.size();
+  }
+
+ private:
+  void Wake() {
+    uint64_t one = 1;
+    ssize_t ignored = write(wake_fd_, &one, sizeof one);
+    (void)ignored;
+  }
+
+  void Reap() {
+    std::optional<std::chrono::steady_clock::time_point> kill_at;
+    while (true) {
+      std::vector<pollfd> fds{{.fd = wake_fd_, .events = POLLIN, .revents = 0}};
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_ && children_.empty()) return;
+        for (const auto& [pidfd, pid] : children_) {
+          fds.push_back({.fd = pidfd, .events = POLLIN, .revents = 0});
+        }
+      }
+      int timeout_ms = -1;
+      if (stopping_) {
+        if (!kill_at) kill_at = std::chrono::steady_clock::now() + kStopGrace;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        *kill_at - std::chrono::steady_clock::now())
+                        .count();
+        if (left <= 0) {
+          std::lock_guard lock(mu_);
+          for (const auto& [pidfd, pid] : children_) kill(pid, SIGKILL);
+          left = 1000;
+        }
+        timeout_ms = static_cast<int>(left);
+      }
+      if (poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) {
+        LogError(std::string("local executor: poll: ") + std::strerror(errno));
+        return;
+      }
+      if (fds[0].revents != 0) {
+        uint64_t count;
+        ssize_t ignored = read(wake_fd_, &count, sizeof count);
+        (void)ignored;
+      }
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (fds[i].revents == 0) continue;
+        pid_t pid;
+        {
+          std::lock_guard lock(mu_);
+          pid = children_.at(fds[i].fd);
+        }
+        int status = 0;
+        if (waitpid(pid, &status, WNOHANG) != pid) continue;
+        {
+          std::lock_guard lock(mu_);
+          children_.erase(fds[i].fd);
+        }
+        close(fds[i].fd);
+        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+          LogWarning("local executor: supervisor " + std::to_string(pid) + " ended with " +
+                     (WIFEXITED(status) ? "code " + std::to_string(WEXITSTATUS(status))
+                                        : "signal " + std::to_string(WTERMSIG(status))));
+        }
+      }
+    }
+  }
+
+  const LocalExecutorOptions options_;
+  const std::vector<std::string> env_;
+  const int wake_fd_;
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex mu_;
+  std::map<int, pid_t> children_;  // pidfd → pid. Guarded by mu_.
+  std::thread reaper_;
+};
+
+Result<std::unique_ptr<LocalExecutor>> LocalExecutor::Create(LocalExecutorOptions options) {
+  if (options.airlock_binary.empty() || access(options.airlock_binary.c_str(), X_OK) != 0) {
+    return InvalidArgument("local executor: airlock binary '" + options.airlock_binary +
+                           "' is not executable");
+  }
+  if (options.execution_api_url.empty()) {
+    return InvalidArgument("local executor: no Execution API URL");
+  }
+  if (options.parallelism < 1) return InvalidArgument("local executor: parallelism must be ≥ 1");
+  auto user = CurrentUser();
+  if (!user) return std::unexpected(user.error());
+  EnvironmentMap set{{"AIRLOCK__CORE__EXECUTION_API_SERVER_URL", options.execution_api_url}};
+  if (!options.log_folder.empty()) set["AIRLOCK__LOGGING__BASE_LOG_FOLDER"] = options.log_folder;
+  std::vector<std::string> env = SupervisorEnvironment(CurrentEnvironment(), user->home, set);
+  int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd < 0) return Internal(std::string("eventfd: ") + std::strerror(errno));
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(env), wake_fd);
+  impl->StartReaper();
+  return std::unique_ptr<LocalExecutor>(new LocalExecutor(std::move(impl)));
+}
+
+LocalExecutor::LocalExecutor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LocalExecutor::~LocalExecutor() = default;
+
+Result<void> LocalExecutor::Submit(const std::string& workload_json) {
+  return impl_->Submit(workload_json);
+}
+
+size_t LocalExecutor::running() const { return impl_->running(); }
+
+}  // namespace airlock::supervisor

@@ -1,0 +1,327 @@
+#include "supervisor/supervisor.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "http/server.h"
+
+namespace airlock::supervisor {
+namespace {
+
+namespace json = boost::json;
+
+constexpr char kWorkloadToken[] = "workload-token-value-never-logged";
+constexpr char kExecutionToken[] = "execution-token-value";
+
+Workload TestWorkload() {
+  return Workload{.token = kWorkloadToken,
+                  .ti = {.id = "0195f3a2-7c2e-7a44-9f36-3f1c2b9d8e11",
+                         .dag_id = "d",
+                         .task_id = "t",
+                         .run_id = "manual__1",
+                         .try_number = 2}};
+}
+
+TEST(ParseWorkloadTest, ReadsTheWorkloadOfSpecSection5) {
+  auto workload = ParseWorkload(R"({"type":"ExecuteTask","token":"tok",
+      "ti":{"id":"i","dag_id":"d","task_id":"t","run_id":"r","try_number":3,"map_index":-1},
+      "dag_rel_path":"d.yaml","bundle_info":{"name":"dags-folder","version":null},
+      "log_path":"x/attempt=3.log"})");
+  ASSERT_TRUE(workload) << workload.error().message();
+  EXPECT_EQ(workload->token, "tok");
+  EXPECT_EQ(workload->ti.id, "i");
+  EXPECT_EQ(workload->ti.run_id, "r");
+  EXPECT_EQ(workload->ti.try_number, 3);
+  EXPECT_EQ(workload->bundle_name, "dags-folder");
+  EXPECT_EQ(workload->log_path, "x/attempt=3.log");
+}
+
+TEST(ParseWorkloadTest, ErrorsNameTheFieldNeverTheToken) {
+  for (std::string_view text : {
+           R"({"type":"ExecuteTask","token":"secret-token-xyz"})",
+           R"({"type":"Other","token":"secret-token-xyz","ti":{}})",
+           R"({"type":"ExecuteTask","token":"secret-token-xyz","ti":{"id":"i","dag_id":"d"}})",
+           R"({"type":"ExecuteTask","ti":{"id":"i","dag_id":"d","task_id":"t","run_id":"r"}})",
+           R"({"type":"ExecuteTask","token":"secret-token-xyz","ti":{"id":"i","dag_id":"d",
+               "task_id":"t","run_id":"r","try_number":"1"}})",
+           "secret-token-xyz",
+       }) {
+    auto workload = ParseWorkload(text);
+    ASSERT_FALSE(workload) << text;
+    EXPECT_EQ(workload.error().message().find("secret-token-xyz"), std::string::npos);
+  }
+}
+
+TEST(ParseTaskSpecTest, ReadsTheTaskEntry) {
+  auto spec = ParseTaskSpec(R"({"task":{"task_id":"t","command":["echo","hi"],
+      "env":{"A":"1"},"execution_timeout":1.5,"run_as_user":"alice","retries":2}})");
+  ASSERT_TRUE(spec) << spec.error().message();
+  EXPECT_EQ(spec->command, (std::vector<std::string>{"echo", "hi"}));
+  EXPECT_EQ(spec->env, (std::vector<std::pair<std::string, std::string>>{{"A", "1"}}));
+  EXPECT_EQ(spec->execution_timeout_seconds, 1.5);
+  EXPECT_EQ(spec->run_as_user, "alice");
+  spec = ParseTaskSpec(R"({"task":{"command":["true"],"execution_timeout":null}})");
+  ASSERT_TRUE(spec);
+  EXPECT_FALSE(spec->execution_timeout_seconds);
+  EXPECT_FALSE(spec->run_as_user);
+}
+
+TEST(ParseTaskSpecTest, RefusesMalformedTasks) {
+  for (std::string_view text : {
+           R"({"task":null})",
+           R"({"task":{"command":[]}})",
+           R"({"task":{"command":"echo hi"}})",
+           R"({"task":{"command":["echo",1]}})",
+           R"({"task":{"command":["true"],"env":{"A=B":"1"}}})",
+           R"({"task":{"command":["true"],"env":{"A":1}}})",
+           R"({"task":{"command":["true"],"execution_timeout":0}})",
+           R"({"task":{"command":["true"],"run_as_user":""}})",
+       }) {
+    EXPECT_FALSE(ParseTaskSpec(text)) << text;
+  }
+}
+
+TEST(TaskLogPathTest, FollowsTheAirflowLayout) {
+  Workload workload = TestWorkload();
+  EXPECT_EQ(*TaskLogPath(workload, "/logs"),
+            "/logs/dag_id=d/run_id=manual__1/task_id=t/attempt=2.log");
+  workload.ti.map_index = 4;
+  EXPECT_EQ(*TaskLogPath(workload, "/logs"),
+            "/logs/dag_id=d/run_id=manual__1/task_id=t/map_index=4/attempt=2.log");
+  workload.log_path = "rel/a.log";
+  EXPECT_EQ(*TaskLogPath(workload, "/logs"), "/logs/rel/a.log");
+  workload.log_path = "/abs/a.log";
+  EXPECT_EQ(*TaskLogPath(workload, "/logs"), "/abs/a.log");
+  workload.log_path = "../../etc/passwd";
+  EXPECT_FALSE(TaskLogPath(workload, "/logs"));
+  workload.log_path = "";
+  workload.ti.run_id = "a/../../b";
+  EXPECT_FALSE(TaskLogPath(workload, "/logs"));
+}
+
+TEST(ResolveTaskUserTest, RootSupervisorRunsTasksAsNobodyByDefault) {
+  auto user = ResolveTaskUser({.supervisor_euid = 0});
+  ASSERT_TRUE(user) << user.error().message();
+  EXPECT_EQ(user->name, "nobody");
+}
+
+TEST(ResolveTaskUserTest, RootTasksNeedAllowRootTasks) {
+  auto user = ResolveTaskUser({.run_as_user = "root", .supervisor_euid = 0});
+  ASSERT_FALSE(user);
+  EXPECT_EQ(user.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_NE(user.error().message().find("allow_root_tasks"), std::string::npos);
+  user = ResolveTaskUser({.default_impersonation = "root", .supervisor_euid = 0});
+  ASSERT_FALSE(user);
+  user = ResolveTaskUser({.run_as_user = "root", .allow_root_tasks = true, .supervisor_euid = 0});
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->uid, 0u);
+}
+
+TEST(ResolveTaskUserTest, UnprivilegedSupervisorCannotSwitchUsers) {
+  auto user = ResolveTaskUser({.run_as_user = "daemon", .supervisor_euid = 1000});
+  ASSERT_FALSE(user);
+  EXPECT_EQ(user.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_FALSE(ResolveTaskUser({.run_as_user = "no-such-user-airlock", .supervisor_euid = 0}));
+}
+
+// An Execution API double: the routes the supervisor calls, with scripted answers.
+class FakeExecutionApi {
+ public:
+  explicit FakeExecutionApi(std::string task_json) : task_json_(std::move(task_json)) {
+    auto server =
+        http::Server::Start({.threads = 2}, [this](const http::Request& r) { return Handle(r); });
+    EXPECT_TRUE(server) << server.error().message();
+    server_ = std::move(*server);
+  }
+
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + "/execution/";
+  }
+
+  int run_status = 200;
+  int heartbeat_status = 204;
+
+  std::vector<std::string> calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+  std::vector<std::string> reported_states() {
+    std::lock_guard lock(mu_);
+    return states_;
+  }
+  bool saw_workload_token_after_exchange() {
+    std::lock_guard lock(mu_);
+    return workload_token_reused_;
+  }
+
+ private:
+  http::Response Handle(const http::Request& request) {
+    std::lock_guard lock(mu_);
+    calls_.push_back(request.method + " " + request.path);
+    const std::string auth(request.Header("Authorization"));
+    const std::string prefix = "/execution/task-instances/" + TestWorkload().ti.id;
+    if (request.method == "PATCH" && request.path == prefix + "/run") {
+      if (run_status != 200) return http::Response::Json(run_status, R"({"detail":"nope"})");
+      http::Response response = http::Response::Json(
+          200, R"({"dag_run":{},"task_instance":{},"task":)" + task_json_ + "}");
+      response.SetHeader("Refreshed-API-Token", kExecutionToken);
+      return response;
+    }
+    if (auth != std::string("Bearer ") + kExecutionToken) workload_token_reused_ = true;
+    if (request.method == "PUT" && request.path == prefix + "/heartbeat") {
+      return heartbeat_status == 204
+                 ? http::Response::NoContent()
+                 : http::Response::Json(heartbeat_status, R"({"detail":{"reason":"not_running"}})");
+    }
+    if (request.method == "PATCH" && request.path == prefix + "/state") {
+      json::value body = json::parse(request.body);
+      states_.emplace_back(body.as_object().at("state").as_string());
+      return http::Response::NoContent();
+    }
+    return http::Response::Detail(404, "Not Found");
+  }
+
+  const std::string task_json_;
+  std::unique_ptr<http::Server> server_;
+  std::mutex mu_;
+  std::vector<std::string> calls_;   // Guarded by mu_.
+  std::vector<std::string> states_;  // Guarded by mu_.
+  bool workload_token_reused_ = false;
+};
+
+class SuperviseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/airlock-supervisor-test-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    logs_ = dir;
+  }
+  void TearDown() override { std::filesystem::remove_all(logs_); }
+
+  SupervisorOptions Options(const FakeExecutionApi& api) {
+    return SupervisorOptions{.execution_api_url = api.url(),
+                             .base_log_folder = logs_,
+                             .masker = masker_,
+                             .parent_environment = {{"PATH", "/usr/bin:/bin"}},
+                             .heartbeat_interval = std::chrono::milliseconds(100),
+                             .kill_grace = std::chrono::milliseconds(500)};
+  }
+
+  std::string TaskLog() {
+    std::ifstream in(*TaskLogPath(TestWorkload(), logs_));
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  std::string logs_;
+  std::shared_ptr<SecretsMasker> masker_ = std::make_shared<SecretsMasker>();
+};
+
+TEST_F(SuperviseTest, SuccessIsReportedWithTheExecutionTokenAndOutputIsMasked) {
+  masker_->AddSecret("hunter2-password");
+  FakeExecutionApi api(
+      R"({"task_id":"t","command":["sh","-c","echo hello; echo pw hunter2-password; echo err >&2; sleep 0.3; printf partial"],
+          "env":{"GREETING":"hi"}})");
+  auto outcome = Supervise(TestWorkload(), Options(api));
+  ASSERT_TRUE(outcome) << outcome.error().message();
+  EXPECT_EQ(outcome->reported_state, "success");
+  EXPECT_EQ(outcome->task_result, "exited with code 0");
+  EXPECT_EQ(api.reported_states(), std::vector<std::string>{"success"});
+  EXPECT_FALSE(api.saw_workload_token_after_exchange());
+  const std::string log = TaskLog();
+  EXPECT_NE(log.find("hello\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("pw ***\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("err\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("partial\n"), std::string::npos) << log;
+  EXPECT_EQ(log.find("hunter2"), std::string::npos) << log;
+  EXPECT_EQ(log.find(kWorkloadToken), std::string::npos) << log;
+  // It heartbeated while the task slept.
+  auto calls = api.calls();
+  EXPECT_NE(std::find(calls.begin(), calls.end(),
+                      "PUT /execution/task-instances/" + TestWorkload().ti.id + "/heartbeat"),
+            calls.end());
+}
+
+TEST_F(SuperviseTest, NonZeroExitIsFailed) {
+  FakeExecutionApi api(R"({"task_id":"t","command":["sh","-c","exit 3"]})");
+  auto outcome = Supervise(TestWorkload(), Options(api));
+  ASSERT_TRUE(outcome) << outcome.error().message();
+  EXPECT_EQ(outcome->reported_state, "failed");
+  EXPECT_EQ(outcome->task_result, "exited with code 3");
+}
+
+TEST_F(SuperviseTest, ExecutionTimeoutTerminatesTheTask) {
+  FakeExecutionApi api(R"({"task_id":"t","command":["sleep","60"],"execution_timeout":0.3})");
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = Supervise(TestWorkload(), Options(api));
+  ASSERT_TRUE(outcome) << outcome.error().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  EXPECT_EQ(outcome->reported_state, "failed");
+  EXPECT_EQ(outcome->task_result, "killed by SIGTERM");
+  EXPECT_NE(outcome->termination_reason.find("execution_timeout"), std::string::npos);
+  EXPECT_NE(TaskLog().find("execution_timeout of 0.3 s exceeded"), std::string::npos);
+}
+
+TEST_F(SuperviseTest, ATaskThatIgnoresSigtermIsKilled) {
+  FakeExecutionApi api(
+      R"({"task_id":"t","command":["sh","-c","trap '' TERM; echo ready; while :; do sleep 0.1; done"],
+          "execution_timeout":0.3})");
+  auto outcome = Supervise(TestWorkload(), Options(api));
+  ASSERT_TRUE(outcome) << outcome.error().message();
+  EXPECT_EQ(outcome->reported_state, "failed");
+  EXPECT_EQ(outcome->task_result, "killed by SIGKILL");
+}
+
+TEST_F(SuperviseTest, ConflictOnHeartbeatTerminatesWithoutReporting) {
+  FakeExecutionApi api(R"({"task_id":"t","command":["sleep","60"]})");
+  api.heartbeat_status = 409;
+  auto outcome = Supervise(TestWorkload(), Options(api));
+  ASSERT_TRUE(outcome) << outcome.error().message();
+  EXPECT_EQ(outcome->reported_state, "");
+  EXPECT_EQ(outcome->task_result, "killed by SIGTERM");
+  EXPECT_NE(outcome->termination_reason.find("not_running"), std::string::npos);
+  EXPECT_TRUE(api.reported_states().empty());
+}
+
+TEST_F(SuperviseTest, ThreeFailedHeartbeatsKillTheTask) {
+  FakeExecutionApi api(R"({"task_id":"t","command":["sleep","60"]})");
+  api.heartbeat_status = 503;
+  auto outcome = Supervise(TestWorkload(), Options(api));
+  ASSERT_TRUE(outcome) << outcome.error().message();
+  EXPECT_EQ(outcome->termination_reason, "3 heartbeats failed in a row");
+  EXPECT_EQ(outcome->reported_state, "failed");
+  auto calls = api.calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(),
+                       "PUT /execution/task-instances/" + TestWorkload().ti.id + "/heartbeat"),
+            3);
+}
+
+TEST_F(SuperviseTest, RefusedTokenExchangeRunsNothing) {
+  FakeExecutionApi api(R"({"task_id":"t","command":["sh","-c","touch /tmp/should-not-run"]})");
+  api.run_status = 409;
+  auto outcome = Supervise(TestWorkload(), Options(api));
+  ASSERT_FALSE(outcome);
+  EXPECT_EQ(outcome.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(outcome.error().message().find(kWorkloadToken), std::string::npos);
+  EXPECT_EQ(api.calls().size(), 1u);
+}
+
+TEST_F(SuperviseTest, AMissingCommandFailsTheTask) {
+  FakeExecutionApi api(R"({"task_id":"t","command":["no-such-command-airlock"]})");
+  auto outcome = Supervise(TestWorkload(), Options(api));
+  ASSERT_TRUE(outcome);
+  EXPECT_EQ(outcome->reported_state, "failed");
+  EXPECT_NE(TaskLog().find("command not found on PATH: no-such-command-airlock"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace airlock::supervisor
