@@ -1,0 +1,218 @@
+// airlock scheduler: the scheduling loop (src/scheduler/) with the local executor, and
+// airlock dag-processor: the loop that submits the dags folder's YAML Dags through the
+// api-server. Each is a long-running component: SIGTERM and SIGINT are blocked in the main
+// thread before any other thread starts and waited for between passes, so a pass is never
+// cut in half.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "cli/component.h"
+#include "common/log.h"
+#include "dag_processor/dag_processor.h"
+#include "http/client.h"
+#include "jwt/signer.h"
+#include "scheduler/scheduler.h"
+// Defined by src/cli/CMakeLists.txt when the supervisor module is part of the build.
+#ifdef AIRLOCK_HAVE_LOCAL_EXECUTOR
+#include "supervisor/local_executor.h"
+#endif
+
+namespace airlock::cli {
+
+namespace {
+
+[[noreturn]] void Fail(const Error& error) {
+  LogError(error.message());
+  throw CLI::RuntimeError(kExitFailure);
+}
+
+template <typename T>
+T OrFail(Result<T> result) {
+  if (!result) Fail(result.error());
+  return std::move(*result);
+}
+
+// Blocks SIGTERM and SIGINT in this thread (and the threads it starts later).
+sigset_t BlockShutdownSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+// Sleeps up to `seconds`; true when a shutdown signal arrived.
+bool WaitForShutdown(const sigset_t& signals, double seconds) {
+  timespec timeout{.tv_sec = static_cast<time_t>(seconds),
+                   .tv_nsec = static_cast<long>(std::fmod(seconds, 1.0) * 1e9)};
+  int received = sigtimedwait(&signals, nullptr, &timeout);
+  if (received > 0) {
+    LogInfo(std::string("received ") + (received == SIGTERM ? "SIGTERM" : "SIGINT") +
+            ", shutting down");
+    return true;
+  }
+  return false;
+}
+
+#ifdef AIRLOCK_HAVE_LOCAL_EXECUTOR
+// The scheduler's Executor over the supervisor author's LocalExecutor.
+class LocalExecutorAdapter final : public scheduler::Executor {
+ public:
+  explicit LocalExecutorAdapter(std::unique_ptr<supervisor::LocalExecutor> executor)
+      : executor_(std::move(executor)) {}
+  Result<void> Submit(const std::string& workload_json) override {
+    return executor_->Submit(workload_json);
+  }
+
+ private:
+  std::unique_ptr<supervisor::LocalExecutor> executor_;
+};
+#endif
+
+Result<std::unique_ptr<scheduler::Executor>> MakeLocalExecutor(const config::Config& config) {
+#ifdef AIRLOCK_HAVE_LOCAL_EXECUTOR
+  std::error_code ec;
+  std::string binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) return Internal("readlink(/proc/self/exe): " + ec.message());
+  auto url = config.GetString("core", "execution_api_server_url");
+  if (!url) return std::unexpected(url.error());
+  auto logs = config.GetPath("logging", "base_log_folder");
+  if (!logs) return std::unexpected(logs.error());
+  auto parallelism = config.GetInt("core", "parallelism");
+  if (!parallelism) return std::unexpected(parallelism.error());
+  auto executor =
+      supervisor::LocalExecutor::Create({.airlock_binary = binary,
+                                         .execution_api_url = *url,
+                                         .log_folder = *logs,
+                                         .parallelism = static_cast<int>(*parallelism)});
+  if (!executor) return std::unexpected(executor.error());
+  return std::make_unique<LocalExecutorAdapter>(std::move(*executor));
+#else
+  (void)config;
+  return FailedPrecondition("this airlock was built without the local executor (src/supervisor)");
+#endif
+}
+
+struct ComponentArgs {
+  std::string config_path;
+  bool once = false;
+};
+
+void RunScheduler(const ComponentArgs& args) {
+  const sigset_t signals = BlockShutdownSignals();
+  auto context = OrFail(StartComponent(config::Component::kScheduler, args.config_path));
+  const config::Config& config = context.config;
+  const Clock& clock = SystemClock::Instance();
+  auto store = OrFail(OpenConfiguredStore(config, /*migrate=*/false));
+  jwt::TokenSigner signer(OrFail(SigningKeySource(config)), clock);
+  auto executor = OrFail(MakeLocalExecutor(config));
+
+  scheduler::SchedulerOptions options{
+      .audience = OrFail(config.GetString("execution_api", "jwt_audience")),
+      .task_queued_timeout_seconds = static_cast<int64_t>(
+          std::ceil(OrFail(config.GetFloat("scheduler", "task_queued_timeout")))),
+      .heartbeat_timeout_seconds =
+          OrFail(config.GetInt("scheduler", "task_instance_heartbeat_timeout")),
+      .parallelism = static_cast<int>(OrFail(config.GetInt("core", "parallelism"))),
+  };
+  if (auto issuer = config.GetString("api_auth", "jwt_issuer"); issuer && !issuer->empty()) {
+    options.issuer = *issuer;
+  }
+  const double idle = OrFail(config.GetFloat("scheduler", "scheduler_idle_sleep_time"));
+  scheduler::Scheduler scheduler(*store, signer, *executor, clock, options);
+  LogInfo("scheduler started");
+  std::cout << "scheduler started" << std::endl;
+  do {
+    auto stats = scheduler.RunOnce();
+    if (!stats) {
+      LogError("scheduler pass failed: " + stats.error().message());
+      continue;
+    }
+    for (const std::string& e : stats->errors) LogWarning(e);
+    if (stats->runs_created || stats->runs_started || stats->runs_finished || stats->tis_queued ||
+        stats->tis_retried || stats->tis_timed_out || stats->tis_skipped_or_upstream_failed) {
+      LogInfo(
+          "pass: " + std::to_string(stats->runs_created) + " runs created, " +
+          std::to_string(stats->runs_started) + " started, " +
+          std::to_string(stats->runs_finished) + " finished; " + std::to_string(stats->tis_queued) +
+          " task instances queued, " + std::to_string(stats->tis_retried) + " retried, " +
+          std::to_string(stats->tis_timed_out) + " timed out, " +
+          std::to_string(stats->tis_skipped_or_upstream_failed) + " skipped or upstream_failed");
+    }
+  } while (!args.once && !WaitForShutdown(signals, idle));
+  LogInfo("stopped");
+}
+
+void RunDagProcessor(const ComponentArgs& args) {
+  const sigset_t signals = BlockShutdownSignals();
+  auto context = OrFail(StartComponent(config::Component::kDagProcessor, args.config_path));
+  const config::Config& config = context.config;
+  auto token = config.GetString("dag_processor", "api_token");
+  if (!token || token->empty()) {
+    Fail(Error(ErrorCode::kFailedPrecondition,
+               "no processor token: set [dag_processor] api_token (airlock standalone mints one)"));
+  }
+  dag_processor::DagProcessor processor(
+      {.dags_folder = OrFail(config.GetPath("core", "dags_folder")),
+       .bundle_name = OrFail(config.GetString("dag_processor", "bundle_name")),
+       .execution_api_url = OrFail(config.GetString("core", "execution_api_server_url")),
+       .token = *token},
+      [](const http::ClientRequest& request) { return http::Send(request); });
+  const auto interval =
+      static_cast<double>(OrFail(config.GetInt("dag_processor", "refresh_interval")));
+  LogInfo("dag-processor started");
+  double wait = interval;
+  do {
+    auto stats = processor.ProcessOnce();
+    wait = interval;
+    if (!stats) {
+      LogError("dag-processor pass failed: " + stats.error().message());
+      if (args.once) throw CLI::RuntimeError(kExitFailure);
+      wait = std::min(interval, 2.0);  // the api-server may still be starting
+    } else {
+      for (const std::string& e : stats->errors) LogWarning("Dag file problem: " + e);
+      LogInfo(std::to_string(stats->files) + " Dag files, " + std::to_string(stats->submitted) +
+              " Dags submitted, " + std::to_string(stats->deleted) + " removed, " +
+              std::to_string(stats->errors.size()) + " problems");
+      if (args.once) {
+        for (const std::string& e : stats->errors) std::cerr << e << "\n";
+        if (!stats->errors.empty()) throw CLI::RuntimeError(kExitFailure);
+      }
+    }
+  } while (!args.once && !WaitForShutdown(signals, wait));
+  LogInfo("stopped");
+}
+
+}  // namespace
+
+void RegisterSchedulerCommands(CLI::App& app) {
+  auto scheduler_args = std::make_shared<ComponentArgs>();
+  CLI::App* scheduler = app.add_subcommand(
+      "scheduler",
+      "Create Dag runs and task instances and hand them to the local executor. Stops between "
+      "two passes on SIGTERM or SIGINT.");
+  scheduler->add_option("--config", scheduler_args->config_path,
+                        "Config file (default: $AIRLOCK_HOME/airlock.cfg)");
+  scheduler->add_flag("--once", scheduler_args->once, "Run one pass and exit");
+  scheduler->callback([scheduler_args] { RunScheduler(*scheduler_args); });
+
+  auto processor_args = std::make_shared<ComponentArgs>();
+  CLI::App* processor = app.add_subcommand(
+      "dag-processor",
+      "Parse the YAML Dags of [core] dags_folder and submit them to the api-server with the "
+      "[dag_processor] api_token. Holds no database credentials.");
+  processor->add_option("--config", processor_args->config_path,
+                        "Config file (default: $AIRLOCK_HOME/airlock.cfg)");
+  processor->add_flag("--once", processor_args->once,
+                      "Run one pass and exit (non-zero if a file had a problem)");
+  processor->callback([processor_args] { RunDagProcessor(*processor_args); });
+}
+
+}  // namespace airlock::cli
