@@ -23,9 +23,14 @@ void RegisterDocsCommands(CLI::App& app);
 void RegisterHeartbeatFixtureCommand(CLI::App& app);
 void RegisterApiServerCommands(CLI::App& app);
 void RegisterUsersCommands(CLI::App& app);
+void RegisterDbCommands(CLI::App& app);
 // `scheduler` and `dag-processor`; `standalone` (all components as separate processes).
 void RegisterSchedulerCommands(CLI::App& app);
 void RegisterStandaloneCommand(CLI::App& app);
-void RegisterDbCommands(CLI::App& app);
+// `supervise` (src/supervisor/) and the task-side client `task variable|connection|xcom`.
+void RegisterSuperviseCommand(CLI::App& app);
+void RegisterTaskCommands(CLI::App& app);
+// Adds `bench task-fixture`; call after RegisterBenchCommands.
+void RegisterTaskFixtureCommand(CLI::App& app);
 
 }  // namespace airlock::cli
