@@ -21,6 +21,26 @@ packages=(
   python3 python3-jwt python3-cryptography
 )
 
+# The UI's browser test (tests/browser): Debian's chromium, and node/npm for playwright-core.
+# A node from elsewhere (it bundles npm) is kept: Debian's npm package would conflict with it.
+packages+=(chromium)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+# playwright-core, pinned by tests/browser/package-lock.json, into tests/browser/node_modules.
+# It drives /usr/bin/chromium and never downloads a browser of its own.
+install_browser_test_modules() {
+  local dir
+  dir="$(dirname "$0")/../tests/browser"
+  if [ -f "$dir/node_modules/playwright-core/package.json" ] &&
+     [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+    echo "install-deps: playwright-core present"
+    return
+  fi
+  echo "install-deps: npm ci in tests/browser"
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts)
+}
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -30,6 +50,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
+  install_browser_test_modules
   exit 0
 fi
 
@@ -39,3 +60,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+install_browser_test_modules
