@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   airlock::cli::RegisterSuperviseCommand(app);
   airlock::cli::RegisterTaskCommands(app);
   airlock::cli::RegisterTaskFixtureCommand(app);
+  airlock::cli::RegisterSupervisorBenchCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

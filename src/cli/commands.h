@@ -30,7 +30,8 @@ void RegisterStandaloneCommand(CLI::App& app);
 // `supervise` (src/supervisor/) and the task-side client `task variable|connection|xcom`.
 void RegisterSuperviseCommand(CLI::App& app);
 void RegisterTaskCommands(CLI::App& app);
-// Adds `bench task-fixture`; call after RegisterBenchCommands.
+// Adds `bench task-fixture` and `bench supervisor`; call after RegisterBenchCommands.
 void RegisterTaskFixtureCommand(CLI::App& app);
+void RegisterSupervisorBenchCommand(CLI::App& app);
 
 }  // namespace airlock::cli

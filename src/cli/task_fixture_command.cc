@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/component.h"
 #include "cli/io.h"
+#include "cli/task_fixture.h"
 #include "common/files.h"
 #include "common/random.h"
 #include "jwt/signer.h"
@@ -41,29 +42,103 @@ std::pair<std::string, std::string> SplitAssignment(const std::string& text, con
   return {text.substr(0, eq), text.substr(eq + 1)};
 }
 
-void RunTaskFixture(const FixtureArgs& args) {
+}  // namespace
+
+Result<std::vector<FixtureTask>> CreateQueuedTasks(const config::Config& config,
+                                                   store::Store& store,
+                                                   const std::string& task_json, int count,
+                                                   int try_number, const std::string& log_path) {
   boost::system::error_code ec;
-  json::value task = json::parse(args.task_json, ec);
+  json::value task = json::parse(task_json, ec);
   if (ec || !task.is_object() || !task.as_object().contains("task_id") ||
       !task.as_object().at("task_id").is_string()) {
-    Exit(kExitUsage, "--task must be a JSON object with a string task_id");
+    return InvalidArgument("the task must be a JSON object with a string task_id");
   }
   const std::string task_id(task.as_object().at("task_id").as_string());
+  auto keys = SigningKeySource(config);
+  if (!keys) return std::unexpected(keys.error());
+  auto audience = config.GetString("execution_api", "jwt_audience");
+  if (!audience) return std::unexpected(audience.error());
+  auto queued_timeout = config.GetFloat("scheduler", "task_queued_timeout");
+  std::optional<std::string> issuer;
+  if (auto iss = config.GetString("api_auth", "jwt_issuer"); iss && !iss->empty()) issuer = *iss;
 
+  const Clock& clock = SystemClock::Instance();
+  const int64_t now = clock.NowSeconds();
+  auto suffix = Uuid4Hex();
+  if (!suffix) return std::unexpected(suffix.error());
+  const std::string dag_id = "fixture_" + suffix->substr(0, 12);
+  const std::string run_id = "manual__" + suffix->substr(12, 12);
+  json::object serialized{{"dag_id", dag_id}, {"tasks", json::array{task}}};
+  if (auto r = store.SetDag({.dag_id = dag_id,
+                             .bundle_name = "dags-folder",
+                             .relative_fileloc = dag_id + ".yaml",
+                             .serialized_json = json::serialize(serialized),
+                             .updated_at = now});
+      !r) {
+    return std::unexpected(r.error());
+  }
+  if (auto r = store.CreateDagRun({.dag_id = dag_id,
+                                   .run_id = run_id,
+                                   .state = store::DagRunState::kRunning,
+                                   .logical_date = now});
+      !r) {
+    return std::unexpected(r.error());
+  }
+  std::vector<store::TaskInstance> tis;
+  for (int i = 0; i < count; ++i) {
+    auto ti_id = Uuid4();
+    if (!ti_id) return std::unexpected(ti_id.error());
+    tis.push_back({.id = *ti_id,
+                   .dag_id = dag_id,
+                   .run_id = run_id,
+                   .task_id = task_id,
+                   .try_number = try_number,
+                   .map_index = count == 1 ? -1 : i,
+                   .state = store::TaskState::kQueued,
+                   .queued_at = now});
+  }
+  if (auto r = store.CreateTaskInstances(tis); !r) return std::unexpected(r.error());
+
+  jwt::TokenSigner signer(*keys, clock);
+  std::vector<FixtureTask> out;
+  for (const auto& ti : tis) {
+    auto token = signer.Mint({.sub = ti.id,
+                              .aud = {*audience},
+                              .iss = issuer,
+                              .ttl_seconds = static_cast<int64_t>(queued_timeout.value_or(600.0)),
+                              .scope = "workload"});
+    if (!token) return std::unexpected(token.error());
+    json::object workload{
+        {"type", "ExecuteTask"},
+        {"token", *token},
+        {"ti", json::object{{"id", ti.id},
+                            {"dag_id", dag_id},
+                            {"task_id", task_id},
+                            {"run_id", run_id},
+                            {"try_number", try_number},
+                            {"map_index", ti.map_index}}},
+        {"dag_rel_path", dag_id + ".yaml"},
+        {"bundle_info", json::object{{"name", "dags-folder"}, {"version", nullptr}}},
+        {"log_path", log_path.empty() ? json::value(nullptr) : json::value(log_path)},
+    };
+    out.push_back({.ti_id = ti.id,
+                   .dag_id = dag_id,
+                   .run_id = run_id,
+                   .task_id = task_id,
+                   .workload_json = json::serialize(workload)});
+  }
+  return out;
+}
+
+namespace {
+
+void RunTaskFixture(const FixtureArgs& args) {
   // It writes to the database and mints tokens: it needs what the scheduler has.
   auto context = StartComponent(config::Component::kScheduler, args.config_path);
   if (!context) Exit(kExitFailure, context.error());
   auto store = OpenConfiguredStore(context->config, /*migrate=*/true);
   if (!store) Exit(kExitFailure, store.error());
-  auto keys = SigningKeySource(context->config);
-  if (!keys) Exit(kExitFailure, keys.error());
-  auto audience = context->config.GetString("execution_api", "jwt_audience");
-  if (!audience) Exit(kExitFailure, audience.error());
-  auto queued_timeout = context->config.GetFloat("scheduler", "task_queued_timeout");
-  std::optional<std::string> issuer;
-  if (auto iss = context->config.GetString("api_auth", "jwt_issuer"); iss && !iss->empty()) {
-    issuer = *iss;
-  }
 
   for (const auto& assignment : args.variables) {
     auto [key, value] = SplitAssignment(assignment, "--variable");
@@ -81,67 +156,17 @@ void RunTaskFixture(const FixtureArgs& args) {
       Exit(kExitFailure, r.error());
     }
   }
-
-  const Clock& clock = SystemClock::Instance();
-  const int64_t now = clock.NowSeconds();
-  auto suffix = Uuid4Hex();
-  if (!suffix) Exit(kExitFailure, suffix.error());
-  const std::string dag_id = "fixture_" + suffix->substr(0, 12);
-  const std::string run_id = "manual__" + suffix->substr(12, 12);
-  json::object serialized{{"dag_id", dag_id}, {"tasks", json::array{task}}};
-  if (auto r = (*store)->SetDag({.dag_id = dag_id,
-                                 .bundle_name = "dags-folder",
-                                 .relative_fileloc = dag_id + ".yaml",
-                                 .serialized_json = json::serialize(serialized),
-                                 .updated_at = now});
-      !r) {
+  auto tasks = CreateQueuedTasks(context->config, **store, args.task_json, 1, args.try_number,
+                                 args.log_path);
+  if (!tasks) Exit(kExitFailure, tasks.error());
+  const FixtureTask& task = tasks->front();
+  if (auto r = WriteNewFile(args.workload_out, task.workload_json, 0600); !r) {
     Exit(kExitFailure, r.error());
   }
-  if (auto r = (*store)->CreateDagRun({.dag_id = dag_id,
-                                       .run_id = run_id,
-                                       .state = store::DagRunState::kRunning,
-                                       .logical_date = now});
-      !r) {
-    Exit(kExitFailure, r.error());
-  }
-  auto ti_id = Uuid4();
-  if (!ti_id) Exit(kExitFailure, ti_id.error());
-  if (auto r = (*store)->CreateTaskInstance({.id = *ti_id,
-                                             .dag_id = dag_id,
-                                             .run_id = run_id,
-                                             .task_id = task_id,
-                                             .try_number = args.try_number,
-                                             .state = store::TaskState::kQueued,
-                                             .queued_at = now});
-      !r) {
-    Exit(kExitFailure, r.error());
-  }
-
-  jwt::TokenSigner signer(*keys, clock);
-  auto token = signer.Mint({.sub = *ti_id,
-                            .aud = {*audience},
-                            .iss = issuer,
-                            .ttl_seconds = static_cast<int64_t>(queued_timeout.value_or(600.0)),
-                            .scope = "workload"});
-  if (!token) Exit(kExitFailure, token.error());
-  json::object workload{
-      {"type", "ExecuteTask"},
-      {"token", *token},
-      {"ti", json::object{{"id", *ti_id},
-                          {"dag_id", dag_id},
-                          {"task_id", task_id},
-                          {"run_id", run_id},
-                          {"try_number", args.try_number},
-                          {"map_index", -1}}},
-      {"dag_rel_path", dag_id + ".yaml"},
-      {"bundle_info", json::object{{"name", "dags-folder"}, {"version", nullptr}}},
-      {"log_path", args.log_path.empty() ? json::value(nullptr) : json::value(args.log_path)},
-  };
-  if (auto r = WriteNewFile(args.workload_out, json::serialize(workload), 0600); !r) {
-    Exit(kExitFailure, r.error());
-  }
-  std::cout << json::serialize(json::object{
-                   {"ti_id", *ti_id}, {"dag_id", dag_id}, {"run_id", run_id}, {"task_id", task_id}})
+  std::cout << json::serialize(json::object{{"ti_id", task.ti_id},
+                                            {"dag_id", task.dag_id},
+                                            {"run_id", task.run_id},
+                                            {"task_id", task.task_id}})
             << "\n";
 }
 

@@ -1,0 +1,251 @@
+"""End-to-end tests of `airlock supervise` and `airlock task`: a real api-server on a free
+loopback port, task instances queued in its database by `airlock bench task-fixture` (as a
+scheduler would: a serialized Dag, a Dag run, a queued task instance, a workload token),
+and the real supervisor started with the workload on stdin and a scrubbed environment.
+
+When the tests run as root, tasks run as `nobody` ([core] default_impersonation unset), so
+every task here is an inline `sh -c` script that needs no file of the test's.
+"""
+
+import base64
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+import unittest
+
+from api_server_test import SECRET, ApiServer
+
+BIN = os.environ.get("AIRLOCK_BIN", "")
+FERNET_KEY = base64.urlsafe_b64encode(b"f" * 32).decode()
+
+
+class SupervisorTestBase(unittest.TestCase):
+    def setUp(self):
+        self.assertTrue(BIN, "AIRLOCK_BIN is not set")
+        self.tmp = tempfile.TemporaryDirectory()
+        self.home = self.tmp.name
+        os.chmod(self.home, 0o755)
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": self.home,
+            "AIRLOCK_HOME": self.home,
+            "AIRLOCK__API_AUTH__JWT_SECRET": SECRET,
+            "AIRLOCK__CORE__FERNET_KEY": FERNET_KEY,
+        }
+        self.server = ApiServer(self.env)
+
+    def tearDown(self):
+        self.server.kill()
+        self.tmp.cleanup()
+
+    def fixture(self, task, variables=(), connections=()):
+        """(fixture info dict, workload path) for one queued task instance."""
+        out = os.path.join(self.home, "workload-%d.json" % time.monotonic_ns())
+        args = [BIN, "bench", "task-fixture", "--task", json.dumps(task), "--workload-out", out]
+        for v in variables:
+            args += ["--variable", v]
+        for c in connections:
+            args += ["--connection", c]
+        result = subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
+        return json.loads(result.stdout), out
+
+    def supervisor_env(self, **extra):
+        """What the local executor gives a supervisor: no database URL, no key."""
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": self.home,
+            "AIRLOCK_HOME": self.home,
+            "AIRLOCK__CORE__EXECUTION_API_SERVER_URL": self.server.base + "/execution/",
+        }
+        env.update(extra)
+        return env
+
+    def start_supervise(self, workload, **extra_env):
+        with open(workload, "rb") as f:
+            return subprocess.Popen([BIN, "supervise"], stdin=f, env=self.supervisor_env(**extra_env),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def supervise(self, workload, timeout=60, **extra_env):
+        proc = self.start_supervise(workload, **extra_env)
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, err
+
+    def db(self):
+        return sqlite3.connect(os.path.join(self.home, "airlock.db"), timeout=30)
+
+    def state(self, ti_id):
+        with self.db() as db:
+            return db.execute("SELECT state FROM task_instance WHERE id = ?", (ti_id,)).fetchone()[0]
+
+    def task_log(self, info, attempt=1):
+        path = os.path.join(self.home, "logs", "dag_id=" + info["dag_id"], "run_id=" + info["run_id"],
+                            "task_id=" + info["task_id"], "attempt=%d.log" % attempt)
+        with open(path) as f:
+            return f.read()
+
+    def wait_for(self, predicate, timeout=30, what="condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        self.fail("timed out waiting for " + what)
+
+
+class SupervisorTest(SupervisorTestBase):
+    def test_task_reads_variables_connections_and_xcoms_and_secrets_are_masked(self):
+        script = "\n".join([
+            'echo "var=$(airlock task variable get plain_var)"',
+            'airlock task connection get warehouse > /dev/null',
+            'echo "password is conn-password-4711"',
+            'echo "key is $(airlock task variable get slack_api_key)"',
+            "airlock task xcom push result '{\"rows\": 42}'",
+            'echo "pulled=$(airlock task xcom pull result)"',
+            "airlock task variable set written from-the-task",
+            'echo "written=$(airlock task variable get written)"',
+            'airlock task variable get no_such_variable || echo "missing variable refused"',
+            'airlock task xcom pull --task-id other_task nothing || echo "missing xcom refused"',
+            'echo "env: $(env | cut -d= -f1 | sort | tr "\\n" " ")"',
+            'echo "on stderr" >&2',
+        ])
+        info, workload = self.fixture(
+            {"task_id": "t", "command": ["sh", "-c", script], "env": {"GREETING": "hello"}},
+            variables=["plain_var=value-one", "slack_api_key=xoxb-very-secret-key"],
+            connections=["warehouse=conn-password-4711"])
+        with open(workload) as f:
+            token = json.load(f)["token"]
+        code, err = self.supervise(workload)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(self.state(info["ti_id"]), "success")
+        log = self.task_log(info)
+        self.assertIn("var=value-one\n", log)
+        self.assertIn("password is ***\n", log)
+        self.assertIn("key is ***\n", log)
+        self.assertIn('pulled={"rows":42}\n', log)
+        self.assertIn("written=from-the-task\n", log)
+        self.assertIn("missing variable refused\n", log)
+        self.assertIn("missing xcom refused\n", log)
+        self.assertIn("variable 'no_such_variable' does not exist", log)
+        self.assertIn("on stderr\n", log)
+        self.assertIn("env: AIRLOCK_SUPERVISOR_FD GREETING HOME PATH PWD ", log)
+        for secret in ("conn-password-4711", "xoxb-very-secret-key", token, SECRET, FERNET_KEY):
+            self.assertNotIn(secret, log)
+            self.assertNotIn(secret, err)
+        # The XCom is in the database under the task's own key.
+        with self.db() as db:
+            rows = db.execute("SELECT COUNT(*) FROM xcom WHERE dag_id = ? AND key = 'result'",
+                              (info["dag_id"],)).fetchone()[0]
+        self.assertEqual(rows, 1)
+
+    def test_failing_task_is_reported_failed(self):
+        info, workload = self.fixture({"task_id": "t", "command": ["sh", "-c", "echo bye; exit 4"]})
+        code, err = self.supervise(workload)
+        self.assertEqual(code, 1)
+        self.assertEqual(self.state(info["ti_id"]), "failed")
+        self.assertIn("task process exited with code 4", self.task_log(info))
+
+    def test_execution_timeout_kills_the_task(self):
+        info, workload = self.fixture(
+            {"task_id": "t", "command": ["sleep", "120"], "execution_timeout": 1})
+        start = time.monotonic()
+        code, err = self.supervise(workload)
+        self.assertLess(time.monotonic() - start, 60)
+        self.assertEqual(code, 1)
+        self.assertEqual(self.state(info["ti_id"]), "failed")
+        log = self.task_log(info)
+        self.assertIn("execution_timeout of 1 s exceeded", log)
+        self.assertIn("task process killed by SIGTERM", log)
+
+    def test_cleared_task_instance_is_terminated(self):
+        info, workload = self.fixture({"task_id": "t", "command": ["sleep", "120"]})
+        proc = self.start_supervise(workload)
+        try:
+            self.wait_for(lambda: self.state(info["ti_id"]) == "running", what="running")
+            # What clearing does: the row leaves "running"; the next heartbeat gets a 409.
+            with self.db() as db:
+                db.execute("UPDATE task_instance SET state = 'scheduled' WHERE id = ?",
+                           (info["ti_id"],))
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        self.assertEqual(proc.returncode, 1, err)
+        log = self.task_log(info)
+        self.assertIn("the server no longer runs this task instance", log)
+        self.assertIn("task process killed by SIGTERM", log)
+        self.assertIn("not reporting a state", log)
+        self.assertEqual(self.state(info["ti_id"]), "scheduled")  # not overwritten
+
+    def test_sigterm_to_the_supervisor_fails_the_task(self):
+        info, workload = self.fixture({"task_id": "t", "command": ["sleep", "120"]})
+        proc = self.start_supervise(workload)
+        self.wait_for(lambda: self.state(info["ti_id"]) == "running", what="running")
+        self.wait_for(lambda: "started task process" in self.task_log(info), what="task start")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertEqual(self.state(info["ti_id"]), "failed")
+        self.assertIn("the supervisor received SIGTERM", self.task_log(info))
+
+    def test_a_used_workload_token_is_refused(self):
+        info, workload = self.fixture({"task_id": "t", "command": ["true"]})
+        self.assertEqual(self.supervise(workload)[0], 0)
+        code, err = self.supervise(workload)
+        self.assertEqual(code, 1)
+        self.assertIn("ExchangeWorkloadToken", err)
+        with open(workload) as f:
+            self.assertNotIn(json.load(f)["token"], err)
+
+    def test_task_command_outside_a_supervisor(self):
+        result = subprocess.run([BIN, "task", "variable", "get", "x"], env={"PATH": "/usr/bin:/bin"},
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("not running under an airlock supervisor", result.stderr)
+        result = subprocess.run([BIN, "task", "variable", "get", "x"],
+                                env={"PATH": "/usr/bin:/bin", "AIRLOCK_SUPERVISOR_FD": "0"},
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("is not an open socket", result.stderr)
+
+    def test_local_executor_runs_tasks_through_supervisors(self):
+        result = subprocess.run(
+            [BIN, "bench", "supervisor", "--count", "3", "--sleep", "0.5",
+             "--execution-api-url", self.server.base + "/execution/"],
+            env=self.env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        self.assertEqual(report["states"], {"success": 3})
+        self.assertGreater(report["supervisor_rss_kb"]["max"], 0)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root: user switching")
+class RootSupervisorTest(SupervisorTestBase):
+    def test_tasks_run_as_nobody_by_default(self):
+        info, workload = self.fixture({"task_id": "t", "command": ["id", "-un"]})
+        self.assertEqual(self.supervise(workload)[0], 0)
+        self.assertIn("\nnobody\n", self.task_log(info))
+
+    def test_root_tasks_need_allow_root_tasks(self):
+        task = {"task_id": "t", "command": ["id", "-u"], "run_as_user": "root"}
+        info, workload = self.fixture(task)
+        code, _ = self.supervise(workload)
+        self.assertEqual(code, 1)
+        self.assertEqual(self.state(info["ti_id"]), "failed")
+        self.assertIn("refusing to run a task as root", self.task_log(info))
+        self.assertIn("allow_root_tasks", self.task_log(info))
+
+        info, workload = self.fixture(task)
+        code, err = self.supervise(workload, AIRLOCK__CORE__ALLOW_ROOT_TASKS="True")
+        self.assertEqual(code, 0, err)
+        self.assertIn("\n0\n", self.task_log(info))
+
+
+if __name__ == "__main__":
+    unittest.main()
