@@ -11,13 +11,13 @@ Result<store::HeartbeatRefusal> HeartbeatBatcher::Heartbeat(std::string_view id,
   std::unique_lock lock(mu_);
   queue_.push_back(&mine);
   while (!mine.result) {
-    if (writing_) {
+    if (writers_ >= max_writers_) {
       done_.wait(lock);
       continue;
     }
     // Lead one batch: everything queued so far, up to max_batch_ (oldest first, so that
     // `mine` is written by this batch or an earlier one's leader).
-    writing_ = true;
+    ++writers_;
     std::vector<Pending*> batch;
     while (!queue_.empty() && batch.size() < max_batch_) {
       batch.push_back(queue_.front());
@@ -36,7 +36,7 @@ Result<store::HeartbeatRefusal> HeartbeatBatcher::Heartbeat(std::string_view id,
                                    Error(ErrorCode::kInternal, "heartbeat batch lost a result")));
     }
     ++batches_written_;
-    writing_ = false;
+    --writers_;
     done_.notify_all();
   }
   return std::move(*mine.result);

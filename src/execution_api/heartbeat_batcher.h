@@ -2,13 +2,16 @@
 // HeartbeatBatcher records heartbeats as a group commit: concurrent callers are written
 // together by one Store::Heartbeats() call (one statement on the SQL stores), and each
 // caller gets the answer Store::Heartbeat() would have given it alone.
-// No timer and no background thread: the first caller to find no write in progress
-// becomes the leader, takes every request queued so far (at most max_batch), writes them,
-// and hands out the results; callers that arrived meanwhile wait, and one of them leads
-// the next batch. An idle server therefore writes each heartbeat at once, and a busy one
-// amortises a database round trip and commit over many requests.
+// No timer and no background thread: a caller that finds fewer than
+// Store::ConcurrentWriters() batches in progress becomes a leader, takes every request
+// queued so far (at most max_batch), writes them, and hands out the results; callers that
+// arrive while all writers are busy wait, and one of them leads the next batch. An idle
+// server therefore writes each heartbeat at once; a busy one amortises a commit over many
+// requests where writes are serialized (SQLite) and keeps its parallel connections busy
+// where they are not (PostgreSQL).
 // Thread-safe.
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -26,7 +29,9 @@ class HeartbeatBatcher {
   static constexpr size_t kDefaultMaxBatch = 128;
 
   explicit HeartbeatBatcher(store::Store& store, size_t max_batch = kDefaultMaxBatch)
-      : store_(store), max_batch_(max_batch) {}
+      : store_(store),
+        max_batch_(max_batch),
+        max_writers_(std::max(1, store.ConcurrentWriters())) {}
 
   Result<store::HeartbeatRefusal> Heartbeat(std::string_view id, std::string_view hostname, int pid,
                                             int64_t now);
@@ -42,10 +47,11 @@ class HeartbeatBatcher {
 
   store::Store& store_;
   const size_t max_batch_;
+  const int max_writers_;
   mutable std::mutex mu_;
   std::condition_variable done_;
   std::deque<Pending*> queue_;  // Guarded by mu_.
-  bool writing_ = false;        // Guarded by mu_.
+  int writers_ = 0;             // batches being written. Guarded by mu_.
   size_t batches_written_ = 0;  // Guarded by mu_.
 };
 
