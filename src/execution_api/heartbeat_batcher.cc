@@ -4,6 +4,18 @@
 
 namespace airlock::execution_api {
 
+HeartbeatBatcher::HeartbeatBatcher(store::Store& store, size_t max_batch)
+    : HeartbeatBatcher(
+          [&store](std::span<const store::Store::HeartbeatRequest> requests) {
+            return store.Heartbeats(requests);
+          },
+          store.ConcurrentWriters(), max_batch) {}
+
+HeartbeatBatcher::HeartbeatBatcher(WriteBatch write, int max_writers, size_t max_batch)
+    : write_(std::move(write)),
+      max_batch_(std::max<size_t>(1, max_batch)),
+      max_writers_(std::max(1, max_writers)) {}
+
 Result<store::HeartbeatRefusal> HeartbeatBatcher::Heartbeat(std::string_view id,
                                                             std::string_view hostname, int pid,
                                                             int64_t now) {
@@ -27,7 +39,7 @@ Result<store::HeartbeatRefusal> HeartbeatBatcher::Heartbeat(std::string_view id,
     std::vector<store::Store::HeartbeatRequest> requests;
     requests.reserve(batch.size());
     for (const Pending* p : batch) requests.push_back(p->request);
-    auto results = store_.Heartbeats(requests);
+    auto results = write_(requests);
     lock.lock();
     for (size_t i = 0; i < batch.size(); ++i) {
       batch[i]->result = i < results.size()
@@ -40,6 +52,11 @@ Result<store::HeartbeatRefusal> HeartbeatBatcher::Heartbeat(std::string_view id,
     done_.notify_all();
   }
   return std::move(*mine.result);
+}
+
+size_t HeartbeatBatcher::queued() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
 }
 
 size_t HeartbeatBatcher::batches_written() const {

@@ -15,9 +15,12 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string_view>
+#include <vector>
 
 #include "store/store.h"
 
@@ -28,16 +31,21 @@ class HeartbeatBatcher {
   // Larger batches make longer statements; 128 keeps one well under a millisecond.
   static constexpr size_t kDefaultMaxBatch = 128;
 
-  explicit HeartbeatBatcher(store::Store& store, size_t max_batch = kDefaultMaxBatch)
-      : store_(store),
-        max_batch_(max_batch),
-        max_writers_(std::max(1, store.ConcurrentWriters())) {}
+  // Writes one batch; results in the order of the requests (Store::Heartbeats).
+  using WriteBatch = std::function<std::vector<Result<store::HeartbeatRefusal>>(
+      std::span<const store::Store::HeartbeatRequest>)>;
+
+  // Batches for `store`, with store.ConcurrentWriters() batches at once.
+  explicit HeartbeatBatcher(store::Store& store, size_t max_batch = kDefaultMaxBatch);
+  // For tests: any writer, `max_writers` batches at once.
+  HeartbeatBatcher(WriteBatch write, int max_writers, size_t max_batch);
 
   Result<store::HeartbeatRefusal> Heartbeat(std::string_view id, std::string_view hostname, int pid,
                                             int64_t now);
 
-  // Number of Store::Heartbeats() calls so far (for tests and the benchmark).
+  // Number of batches written so far, and requests waiting for a writer now (for tests).
   size_t batches_written() const;
+  size_t queued() const;
 
  private:
   struct Pending {
@@ -45,7 +53,7 @@ class HeartbeatBatcher {
     std::optional<Result<store::HeartbeatRefusal>> result;  // Guarded by mu_.
   };
 
-  store::Store& store_;
+  const WriteBatch write_;
   const size_t max_batch_;
   const int max_writers_;
   mutable std::mutex mu_;

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 namespace airlock::execution_api {
@@ -67,10 +70,64 @@ TEST_F(HeartbeatBatcherTest, ConcurrentCallersShareBatchesAndEachGetsItsOwnAnswe
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(wrong.load(), 0);
-  // Calls overlapped, so some batches carried several requests.
-  EXPECT_LT(batcher.batches_written(), static_cast<size_t>(kThreads * kRounds));
   for (int i = 0; i < kTasks; ++i) {
     EXPECT_EQ(store_->GetTaskInstance(Id(i))->last_heartbeat_at.value_or(0) >= kNow, true);
+  }
+}
+
+// With one writer busy, callers queue and the next leader writes them all in one batch.
+TEST(HeartbeatBatcherGroupCommitTest, QueuedCallersAreWrittenTogether) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<size_t> batch_sizes;  // Guarded by mu.
+  HeartbeatBatcher batcher(
+      [&](std::span<const store::Store::HeartbeatRequest> requests) {
+        std::unique_lock lock(mu);
+        batch_sizes.push_back(requests.size());
+        if (batch_sizes.size() == 1) {
+          cv.wait(lock, [&] { return release; });  // hold the first batch open
+        }
+        std::vector<Result<store::HeartbeatRefusal>> results;
+        for (const auto& r : requests) {
+          results.push_back(r.pid == 1 ? store::HeartbeatRefusal::kNone
+                                       : store::HeartbeatRefusal::kRunningElsewhere);
+        }
+        return results;
+      },
+      /*max_writers=*/1, /*max_batch=*/128);
+
+  std::vector<std::optional<Result<store::HeartbeatRefusal>>> answers(8);
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] { answers[0] = batcher.Heartbeat(Id(0), "h", 1, kNow); });
+  auto wait_until = [](auto condition) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!condition() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    return condition();
+  };
+  ASSERT_TRUE(wait_until([&] {
+    std::lock_guard lock(mu);
+    return batch_sizes.size() == 1;
+  }));
+  for (int i = 1; i < 8; ++i) {
+    threads.emplace_back(
+        [&, i] { answers[i] = batcher.Heartbeat(Id(i), "h", i % 2 ? 1 : 2, kNow); });
+  }
+  ASSERT_TRUE(wait_until([&] { return batcher.queued() == 7; }));
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (auto& t : threads) t.join();
+
+  EXPECT_EQ(batch_sizes, (std::vector<size_t>{1, 7}));
+  EXPECT_EQ(batcher.batches_written(), 2u);
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(answers[i].has_value() && answers[i]->has_value()) << i;
+    EXPECT_EQ(**answers[i], i == 0 || i % 2 ? store::HeartbeatRefusal::kNone
+                                            : store::HeartbeatRefusal::kRunningElsewhere)
+        << i;
   }
 }
 
