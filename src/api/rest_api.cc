@@ -332,6 +332,17 @@ Response ListTaskInstances(const Ctx& ctx, const Request& request, const PathPar
   return PageOf(*tis, *page, "task_instances", TaskInstanceJson);
 }
 
+// The run's task instance `task_id` (map_index -1, or the first mapped one).
+Response GetTaskInstance(const Ctx& ctx, const Request&, const PathParams& params) {
+  std::string_view dag_id = params.Get("dag_id"), run_id = params.Get("dag_run_id");
+  auto tis = ctx.store.ListTaskInstances(dag_id, run_id);
+  if (!tis) return StoreError(tis.error());
+  for (const store::TaskInstance& ti : *tis) {
+    if (ti.task_id == params.Get("task_id")) return JsonResponse(200, TaskInstanceJson(ti));
+  }
+  return Response::Detail(404, "TaskInstance not found");
+}
+
 // `s` with every byte that is not part of a well-formed UTF-8 sequence replaced by '?'.
 std::string ValidUtf8(std::string_view s) {
   std::string out;
@@ -704,6 +715,8 @@ const std::vector<RestApi::Route>& Table() {
     add("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}", Role::kViewer, GetDagRun);
     add("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", Role::kViewer,
         ListTaskInstances);
+    add("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", Role::kViewer,
+        GetTaskInstance);
     add("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}",
         Role::kViewer, GetTaskLog);
     add("GET", "/variables", Role::kOp, ListVariables);

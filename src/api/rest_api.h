@@ -1,7 +1,7 @@
 #pragma once
 // RestApi: the public REST API under /api/v2 (JSON), with the paths, methods and field
 // names of Airflow's REST API v2 where it has the same object:
-//   Dags (list, get, pause), Dag runs (list, trigger, get), task instances (list) and
+//   Dags (list, get, pause), Dag runs (list, trigger, get), task instances (list, get) and
 //   their log, variables and connections (CRUD), the audit log and the users (read).
 // Every route but /api/v2/openapi.json is authenticated by the SimpleAuthManager and needs
 // a role: reading VIEWER; triggering runs and pausing Dags USER; variables and connections

@@ -215,6 +215,12 @@ TEST_F(RestApiTest, TaskInstancesAndLogs) {
   EXPECT_EQ(ti.at("task_id").as_string(), "extract");
   EXPECT_EQ(ti.at("dag_run_id").as_string(), "run1");
   EXPECT_EQ(ti.at("state").as_string(), "scheduled");
+  auto one = Call("GET", "/api/v2/dags/etl/dagRuns/run1/taskInstances/extract", "", Bearer(token));
+  ASSERT_EQ(one.status, 200);
+  EXPECT_EQ(json::parse(one.body).at("id").as_string(), kTiId);
+  EXPECT_EQ(
+      Call("GET", "/api/v2/dags/etl/dagRuns/run1/taskInstances/nope", "", Bearer(token)).status,
+      404);
   const std::string log = "/api/v2/dags/etl/dagRuns/run1/taskInstances/extract/logs/1";
   auto response = Call("GET", log, "", Bearer(token));
   ASSERT_EQ(response.status, 200) << response.body;
