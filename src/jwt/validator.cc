@@ -1,7 +1,11 @@
 #include "jwt/validator.h"
 
+#include <array>
 #include <boost/json/monotonic_resource.hpp>
 #include <cmath>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 
 #include "jwt/base64url.h"
 #include "jwt/strict_json.h"
@@ -187,8 +191,76 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
 
 }  // namespace
 
+// Verified tokens by their exact text, in shards so that concurrent requests rarely
+// contend. Each entry remembers the key set it was verified against. A full shard drops
+// an arbitrary entry (a worker whose token is dropped pays one verify).
+class VerifiedTokenCache {
+ public:
+  explicit VerifiedTokenCache(size_t capacity)
+      : per_shard_(std::max<size_t>(1, capacity / kShards)) {}
+
+  std::optional<Claims> Find(std::string_view token, const KeySet* keys) {
+    Shard& shard = ShardFor(token);
+    std::lock_guard lock(shard.mu);
+    auto it = shard.entries.find(token);
+    if (it == shard.entries.end() || it->second.keys.get() != keys) return std::nullopt;
+    return it->second.claims;
+  }
+
+  void Insert(std::string_view token, std::shared_ptr<const KeySet> keys, const Claims& claims) {
+    Shard& shard = ShardFor(token);
+    std::lock_guard lock(shard.mu);
+    if (shard.entries.size() >= per_shard_ && !shard.entries.contains(token)) {
+      shard.entries.erase(shard.entries.begin());
+    }
+    shard.entries.insert_or_assign(std::string(token), Entry{std::move(keys), claims});
+  }
+
+ private:
+  static constexpr size_t kShards = 16;
+  struct Entry {
+    // Held, not only compared, so that a freed set's address cannot be reused by a new
+    // set while an entry still names it.
+    std::shared_ptr<const KeySet> keys;
+    Claims claims;
+  };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> entries;  // Guarded by mu.
+  };
+  Shard& ShardFor(std::string_view token) {
+    return shards_[std::hash<std::string_view>{}(token) % kShards];
+  }
+
+  const size_t per_shard_;
+  std::array<Shard, kShards> shards_;
+};
+
 Validator::Validator(std::shared_ptr<KeySource> keys, ValidatorOptions options, const Clock& clock)
-    : keys_(std::move(keys)), options_(std::move(options)), clock_(clock) {}
+    : keys_(std::move(keys)), options_(std::move(options)), clock_(clock) {
+  if (options_.cache_capacity > 0) {
+    cache_ = std::make_shared<VerifiedTokenCache>(options_.cache_capacity);
+  }
+}
+
+std::expected<void, ValidationError> Validator::CheckTimes(const Claims& claims) const {
+  const int64_t now = clock_.NowSeconds();
+  const int64_t leeway = options_.leeway_seconds;
+  if (claims.exp <= SaturatingSub(now, leeway)) {
+    return Fail(Failure::kExpired, "token has expired");
+  }
+  if (claims.iat > SaturatingAdd(now, leeway)) {
+    return Fail(Failure::kIssuedInFuture, "token was issued in the future (iat)");
+  }
+  if (claims.nbf && *claims.nbf > SaturatingAdd(now, leeway)) {
+    return Fail(Failure::kNotYetValid, "token is not valid yet (nbf)");
+  }
+  return {};
+}
 
 Result<std::unique_ptr<Validator>> Validator::Create(std::shared_ptr<KeySource> keys,
                                                      ValidatorOptions options, const Clock& clock) {
@@ -201,6 +273,25 @@ Result<std::unique_ptr<Validator>> Validator::Create(std::shared_ptr<KeySource> 
 }
 
 std::expected<Claims, ValidationError> Validator::Validate(std::string_view token) const {
+  std::shared_ptr<const KeySet> current;
+  if (cache_ && token.size() <= kMaxTokenBytes) {
+    current = keys_->Current();
+    if (auto claims = cache_->Find(token, current.get())) {
+      if (auto times = CheckTimes(*claims); !times) return std::unexpected(times.error());
+      cache_hits_.fetch_add(1, std::memory_order_relaxed);
+      return std::move(*claims);
+    }
+  }
+  auto claims = ValidateUncached(token);
+  // Only a token verified against the set it was looked up with is remembered (not one
+  // verified after a refresh for an unknown kid: the next call sees the new set anyway).
+  if (claims && cache_ && current && keys_->Current() == current) {
+    cache_->Insert(token, current, *claims);
+  }
+  return claims;
+}
+
+std::expected<Claims, ValidationError> Validator::ValidateUncached(std::string_view token) const {
   auto segments = Split(token);
   if (!segments) return std::unexpected(segments.error());
 
@@ -268,17 +359,7 @@ std::expected<Claims, ValidationError> Validator::Validate(std::string_view toke
     claims.nbf = *nbf;
   }
 
-  const int64_t now = clock_.NowSeconds();
-  const int64_t leeway = options_.leeway_seconds;
-  if (claims.exp <= SaturatingSub(now, leeway)) {
-    return Fail(Failure::kExpired, "token has expired");
-  }
-  if (claims.iat > SaturatingAdd(now, leeway)) {
-    return Fail(Failure::kIssuedInFuture, "token was issued in the future (iat)");
-  }
-  if (claims.nbf && *claims.nbf > SaturatingAdd(now, leeway)) {
-    return Fail(Failure::kNotYetValid, "token is not valid yet (nbf)");
-  }
+  if (auto times = CheckTimes(claims); !times) return std::unexpected(times.error());
 
   auto aud_it = payload->find("aud");
   if (aud_it == payload->end()) return Fail(Failure::kWrongAudience, "token has no audience");

@@ -14,6 +14,7 @@
 //    before any parsing, and the signature is checked before the payload is parsed.
 // Error messages say what failed and never contain the token or a key.
 
+#include <atomic>
 #include <cstdint>
 #include <expected>
 #include <memory>
@@ -75,7 +76,17 @@ struct ValidatorOptions {
   int64_t leeway_seconds = kDefaultLeewaySeconds;
   // If not empty, only these algorithms are accepted (on top of the key binding).
   std::vector<Algorithm> allowed_algorithms;
+  // Remember up to this many verified tokens (0: no cache). A worker sends the same token
+  // with every heartbeat, and an Ed25519 or RSA verify costs tens of microseconds, so the
+  // api-server keeps the claims of tokens it has verified, keyed by the exact token text.
+  // That is sound because parsing is canonical (one claims set has one encoding) and the
+  // signature covers every byte. A cached token is still refused once it expires (exp,
+  // iat and nbf are checked against the clock on every call), and the whole cache is
+  // bypassed when the key set changes (a rotated-out key's tokens are verified afresh).
+  size_t cache_capacity = 0;
 };
+
+class VerifiedTokenCache;
 
 class Validator {
  public:
@@ -86,13 +97,20 @@ class Validator {
   std::expected<Claims, ValidationError> Validate(std::string_view token) const;
 
   const ValidatorOptions& options() const { return options_; }
+  // Validations answered from the verified-token cache so far.
+  uint64_t cache_hits() const { return cache_hits_.load(std::memory_order_relaxed); }
 
  private:
   Validator(std::shared_ptr<KeySource> keys, ValidatorOptions options, const Clock& clock);
 
+  std::expected<Claims, ValidationError> ValidateUncached(std::string_view token) const;
+  std::expected<void, ValidationError> CheckTimes(const Claims& claims) const;
+
   std::shared_ptr<KeySource> keys_;
   ValidatorOptions options_;
   const Clock& clock_;
+  std::shared_ptr<VerifiedTokenCache> cache_;  // null when cache_capacity is 0
+  mutable std::atomic<uint64_t> cache_hits_{0};
 };
 
 // The compact token split into its parts, for `token inspect` and tests: strict segment,

@@ -282,6 +282,52 @@ TEST_F(ValidatorTest, ReplacedKeySetsApplyToTheNextToken) {
   EXPECT_EQ(after.error().failure, Failure::kUnknownKid);
 }
 
+TEST_F(ValidatorTest, VerifiedTokenCacheAnswersRepeatsAndStillChecksTime) {
+  auto source = std::make_shared<StaticKeySource>(*KeySet::Create({{ed_, KeyState::kActive}}));
+  auto v = Make(source, {.cache_capacity = 64});
+  const std::string token = Sign(*ed_, Header(*ed_), Payload(kNow, kNow + 60));
+  auto first = v->Validate(token);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(v->cache_hits(), 0u);
+  auto again = v->Validate(token);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(v->cache_hits(), 1u);
+  EXPECT_EQ(again->payload_json, first->payload_json);
+  EXPECT_EQ(again->jti, first->jti);
+
+  // A token one byte away is not the cached one: it is verified, and fails.
+  std::string tampered = token;
+  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(v->Validate(tampered).has_value());
+
+  // Expiry is checked on every call, cached or not (default leeway 10 s).
+  clock_.Set(kNow + 60 + 10);
+  auto expired = v->Validate(token);
+  ASSERT_FALSE(expired.has_value());
+  EXPECT_EQ(expired.error().failure, Failure::kExpired);
+  clock_.Set(kNow);
+
+  // A new key set bypasses every entry: the rotated-out key's token is refused.
+  source->Replace(*KeySet::Create({{rsa_, KeyState::kActive}}));
+  auto rotated = v->Validate(token);
+  ASSERT_FALSE(rotated.has_value());
+  EXPECT_EQ(rotated.error().failure, Failure::kUnknownKid);
+}
+
+TEST_F(ValidatorTest, VerifiedTokenCacheStaysBounded) {
+  auto v = Make(Single(secret_), {.cache_capacity = 16});
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 200; ++i) {
+    tokens.push_back(
+        Sign(*secret_, R"({"alg":"HS512","typ":"JWT"})", Payload(kNow, kNow + 60 + i)));
+    ASSERT_TRUE(v->Validate(tokens.back()).has_value());
+  }
+  // Every token still validates (evicted ones are verified again); at most the capacity
+  // (one entry per shard here) could have been answered from the cache.
+  for (const auto& t : tokens) ASSERT_TRUE(v->Validate(t).has_value());
+  EXPECT_LE(v->cache_hits(), 16u);
+}
+
 TEST_F(ValidatorTest, FailureNamesAreDistinct) {
   std::set<std::string_view> names;
   for (int f = 0; f <= static_cast<int>(Failure::kWrongIssuer); ++f) {
