@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   airlock::cli::RegisterTaskCommands(app);
   airlock::cli::RegisterTaskFixtureCommand(app);
   airlock::cli::RegisterSupervisorBenchCommand(app);
+  airlock::cli::RegisterDagsCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

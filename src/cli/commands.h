@@ -33,5 +33,7 @@ void RegisterTaskCommands(CLI::App& app);
 // Adds `bench task-fixture` and `bench supervisor`; call after RegisterBenchCommands.
 void RegisterTaskFixtureCommand(CLI::App& app);
 void RegisterSupervisorBenchCommand(CLI::App& app);
+// `dags list|trigger|state` and `tasks logs`: REST API clients (src/cli/dags_command.cc).
+void RegisterDagsCommands(CLI::App& app);
 
 }  // namespace airlock::cli

@@ -71,7 +71,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class StandaloneTest(AirlockTestCase):
+class StandaloneHarness(AirlockTestCase):
+    """Starts `airlock standalone` in a temporary AIRLOCK_HOME per test (with the example
+    Dags and the Dags above) and drives it through the REST API. No tests of its own:
+    other files subclass it. `extra_env()` adds AIRLOCK__* options for the components."""
+
+    def extra_env(self) -> dict:
+        return {}
+
     def setUp(self):
         super().setUp()
         self.home = self.path("home")
@@ -103,6 +110,7 @@ class StandaloneTest(AirlockTestCase):
             "AIRLOCK__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
             "AIRLOCK__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
         })
+        env.update(self.extra_env())
         if getattr(self, "log", None):
             self.log.close()
         self.log = open(self.path(f"standalone-{time.time()}.log"), "w+")
@@ -202,6 +210,8 @@ class StandaloneTest(AirlockTestCase):
             db.close()
         return None if row is None else json.loads(row[0])
 
+
+class StandaloneTest(StandaloneHarness):
     def test_example_dag_runs_to_success_passing_an_xcom(self):
         self.trigger("example_xcom", "e2e_1")
         self.assertEqual(self.wait_run("example_xcom", "e2e_1"), "success",
