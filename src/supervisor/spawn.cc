@@ -168,6 +168,14 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
       "chdir(" + options.cwd + ")",
       "execve(" + *program + ")",
   };
+  // One step per resource limit, numbered after kExecve.
+  std::vector<std::string> limit_names = step_names;
+  for (const auto& [resource, limit] : options.rlimits) {
+    limit_names.push_back("setrlimit(" + std::to_string(resource) + ", " + std::to_string(limit) +
+                          ")");
+  }
+  std::vector<rlimit> limits;
+  for (const auto& [resource, limit] : options.rlimits) limits.push_back({limit, limit});
 
   int report[2];
   if (pipe2(report, O_CLOEXEC) != 0) {
@@ -224,6 +232,11 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
         FailStep(report_fd, kRegainRoot);
       }
     }
+    for (size_t i = 0; i < limits.size(); ++i) {
+      if (setrlimit(static_cast<__rlimit_resource>(options.rlimits[i].first), &limits[i]) != 0) {
+        FailStep(report_fd, kExecve + 1 + static_cast<int>(i));
+      }
+    }
     // After the user switch: a credential change clears the parent-death signal.
     if (options.die_with_parent) {
       if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) FailStep(report_fd, kPdeathsig);
@@ -249,10 +262,10 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (n != static_cast<ssize_t>(sizeof failure) || failure.step < 0 ||
-      failure.step >= static_cast<int>(step_names.size())) {
+      failure.step >= static_cast<int>(limit_names.size())) {
     return Internal("spawn: the child failed before execve without saying why");
   }
-  return Internal(step_names[static_cast<size_t>(failure.step)] + ": " +
+  return Internal(limit_names[static_cast<size_t>(failure.step)] + ": " +
                   std::strerror(failure.err));
 }
 

@@ -1,15 +1,16 @@
 #pragma once
 // Spawn starts a child process as a checklist of named steps, in the manner of nsjail:
 // new session (so its own process group), the fds it is given and no other, optional
-// user switch (setgroups, setgid, setuid — in that order, each checked), parent-death
-// signal, no_new_privs, working directory, execve. A step that fails in the child writes
-// its number and errno to a close-on-exec pipe and the child exits; Spawn turns that into
-// an Error worded "syscall(args): errno text", e.g.
+// user switch (setgroups, setgid, setuid — in that order, each checked), resource limits,
+// parent-death signal, no_new_privs, working directory, execve. A step that fails in the child
+// writes its number and errno to a close-on-exec pipe and the child exits; Spawn turns that into an
+// Error worded "syscall(args): errno text", e.g.
 //   "setuid(65534): Operation not permitted".
 // Between fork and execve the child calls only async-signal-safe functions: every string
 // it needs (argv, envp, the step names) is built before fork, so Spawn is safe to call
 // from a multi-threaded process.
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -55,6 +56,9 @@ struct SpawnOptions {
   bool no_new_privs = false;
   // Working directory; empty = unchanged.
   std::string cwd;
+  // setrlimit(resource, {limit, limit}) for each, after the user switch: soft and hard
+  // limit alike, so the child cannot raise them again (e.g. {RLIMIT_AS, 1 << 30}).
+  std::vector<std::pair<int, rlim_t>> rlimits;
 };
 
 // The child's pid. InvalidArgument for an empty argv or a bad fd number; NotFound when the

@@ -61,6 +61,21 @@ TEST(SpawnTest, ChildHasItsOwnSessionAndNoNewPrivs) {
   EXPECT_NE(ran.out.substr(0, ran.out.find('\n')), std::to_string(getsid(0)));
 }
 
+TEST(SpawnTest, SetsResourceLimitsSoftAndHard) {
+  Ran ran = RunCapturing({.argv = {"cat", "/proc/self/limits"},
+                          .env = {"PATH=/usr/bin:/bin"},
+                          .rlimits = {{RLIMIT_AS, rlim_t{512} << 20}, {RLIMIT_CPU, 7}}});
+  ASSERT_EQ(ran.status, 0);
+  EXPECT_NE(ran.out.find("Max address space         536870912            536870912"),
+            std::string::npos)
+      << ran.out;
+  EXPECT_NE(ran.out.find("Max cpu time              7                    7"), std::string::npos)
+      << ran.out;
+  auto pid = Spawn({.argv = {"/bin/true"}, .env = {}, .rlimits = {{999, 1}}});
+  ASSERT_FALSE(pid);
+  EXPECT_EQ(pid.error().message(), "setrlimit(999, 1): Invalid argument");
+}
+
 TEST(SpawnTest, ReportsTheFailingStepWithErrno) {
   auto pid = Spawn({.argv = {"/bin/true"}, .env = {}, .cwd = "/nonexistent-airlock-dir"});
   ASSERT_FALSE(pid);
