@@ -1,5 +1,6 @@
 #include "store/checks.h"
 
+#include <set>
 #include <string>
 
 #include "store/store.h"
@@ -60,6 +61,22 @@ Result<void> CheckText(std::string_view what, std::string_view value) {
 Result<void> CheckTexts(std::initializer_list<std::string_view> values) {
   for (std::string_view value : values) {
     if (auto ok = CheckText("a text value", value); !ok) return ok;
+  }
+  return {};
+}
+
+Result<void> CheckImportErrors(std::string_view bundle_name,
+                               const std::vector<ImportError>& errors) {
+  if (auto ok = CheckText("a bundle name", bundle_name); !ok) return ok;
+  std::set<std::string_view> files;
+  for (const ImportError& e : errors) {
+    if (e.bundle_name != bundle_name) {
+      return InvalidArgument("an import error of another bundle");
+    }
+    if (auto ok = CheckTexts({e.filename, e.stack_trace}); !ok) return ok;
+    if (!files.insert(e.filename).second) {
+      return InvalidArgument("a file is listed twice among the import errors");
+    }
   }
   return {};
 }

@@ -4,8 +4,10 @@
 
 #include <initializer_list>
 #include <string_view>
+#include <vector>
 
 #include "common/error.h"
+#include "store/store.h"
 
 namespace airlock::store {
 
@@ -15,6 +17,10 @@ Result<void> CheckText(std::string_view what, std::string_view value);
 
 // CheckText on each value, as "a text value".
 Result<void> CheckTexts(std::initializer_list<std::string_view> values);
+
+// ReplaceImportErrors' argument checks: texts, every entry of `bundle_name`, no file twice.
+Result<void> CheckImportErrors(std::string_view bundle_name,
+                               const std::vector<ImportError>& errors);
 
 // True for a canonical lowercase UUID: 8-4-4-4-12 hexadecimal digits.
 bool IsCanonicalUuid(std::string_view id);

@@ -479,6 +479,47 @@ Result<std::vector<AuditEntry>> MemoryStore::ListAudit(int limit, int offset) {
   return entries;
 }
 
+Result<void> MemoryStore::ReplaceImportErrors(std::string_view bundle_name,
+                                              const std::vector<ImportError>& errors, int64_t now) {
+  if (auto ok = CheckImportErrors(bundle_name, errors); !ok) return ok;
+  std::lock_guard lock(mu_);
+  std::vector<ImportError> kept;
+  for (const ImportError& row : import_errors_) {
+    if (row.bundle_name != bundle_name) {
+      kept.push_back(row);
+      continue;
+    }
+    auto it = std::find_if(errors.begin(), errors.end(),
+                           [&](const ImportError& e) { return e.filename == row.filename; });
+    if (it == errors.end()) continue;
+    ImportError updated = row;
+    if (updated.stack_trace != it->stack_trace) {
+      updated.stack_trace = it->stack_trace;
+      updated.timestamp = now;
+    }
+    kept.push_back(std::move(updated));
+  }
+  for (const ImportError& e : errors) {
+    if (std::any_of(kept.begin(), kept.end(), [&](const ImportError& row) {
+          return row.bundle_name == bundle_name && row.filename == e.filename;
+        })) {
+      continue;
+    }
+    kept.push_back(ImportError{.id = next_import_error_id_++,
+                               .bundle_name = std::string(bundle_name),
+                               .filename = e.filename,
+                               .stack_trace = e.stack_trace,
+                               .timestamp = now});
+  }
+  import_errors_ = std::move(kept);
+  return {};
+}
+
+Result<std::vector<ImportError>> MemoryStore::ListImportErrors() {
+  std::lock_guard lock(mu_);
+  return import_errors_;
+}
+
 Result<int64_t> MemoryStore::CountAudit() {
   std::lock_guard lock(mu_);
   return static_cast<int64_t>(audit_.size());

@@ -76,6 +76,9 @@ class MemoryStore final : public Store {
   Result<void> AppendAudit(const std::vector<AuditEntry>& entries) override;
   Result<std::vector<AuditEntry>> ListAudit(int limit, int offset) override;
   Result<int64_t> CountAudit() override;
+  Result<void> ReplaceImportErrors(std::string_view bundle_name,
+                                   const std::vector<ImportError>& errors, int64_t now) override;
+  Result<std::vector<ImportError>> ListImportErrors() override;
 
   Result<void> CreateUser(const User& user) override;
   Result<User> GetUser(std::string_view username) override;
@@ -103,6 +106,8 @@ class MemoryStore final : public Store {
   std::map<std::string, int64_t, std::less<>> revoked_;         // Guarded by mu_.
   std::vector<AuditEntry> audit_;                               // Guarded by mu_; oldest first.
   std::map<std::string, User, std::less<>> users_;              // Guarded by mu_.
+  std::vector<ImportError> import_errors_;                      // Guarded by mu_; by id.
+  int64_t next_import_error_id_ = 1;                            // Guarded by mu_.
 };
 
 }  // namespace airlock::store

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <map>
 #include <set>
 #include <tuple>
 
@@ -98,6 +99,16 @@ CREATE TABLE "user" (
   password_hash TEXT NOT NULL,
   role TEXT NOT NULL,
   created_at BIGINT NOT NULL
+);
+)sql",
+    R"sql(
+CREATE TABLE import_error (
+  id %IDENTITY%,
+  bundle_name TEXT NOT NULL,
+  filename TEXT NOT NULL,
+  stack_trace TEXT NOT NULL,
+  timestamp BIGINT NOT NULL,
+  UNIQUE (bundle_name, filename)
 );
 )sql",
 };
@@ -984,6 +995,63 @@ Result<std::vector<AuditEntry>> SqlStore::ListAudit(int limit, int offset) {
     });
   }
   return entries;
+}
+
+Result<void> SqlStore::ReplaceImportErrors(std::string_view bundle_name,
+                                           const std::vector<ImportError>& errors, int64_t now) {
+  if (auto ok = CheckImportErrors(bundle_name, errors); !ok) return ok;
+  auto write = WriteLock(true);
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  return InTransaction(*lease, [&]() -> Result<void> {
+    auto existing =
+        Run(**lease, "SELECT filename, stack_trace FROM import_error WHERE bundle_name = $1",
+            {bundle_name});
+    if (!existing) return std::unexpected(existing.error());
+    std::map<std::string, std::string> stored;
+    for (const Row& row : existing->rows) stored[Str(row[0])] = Str(row[1]);
+    std::set<std::string_view> listed;
+    for (const ImportError& e : errors) {
+      listed.insert(e.filename);
+      auto it = stored.find(e.filename);
+      Result<SqlResult> written;
+      if (it == stored.end()) {
+        written = Run(**lease,
+                      "INSERT INTO import_error (bundle_name, filename, stack_trace, timestamp) "
+                      "VALUES ($1, $2, $3, $4)",
+                      {bundle_name, e.filename, e.stack_trace, now});
+      } else if (it->second != e.stack_trace) {
+        written = Run(**lease,
+                      "UPDATE import_error SET stack_trace = $3, timestamp = $4 "
+                      "WHERE bundle_name = $1 AND filename = $2",
+                      {bundle_name, e.filename, e.stack_trace, now});
+      }
+      if (!written) return std::unexpected(written.error());
+    }
+    for (const auto& [filename, stack_trace] : stored) {
+      if (listed.count(filename)) continue;
+      auto deleted =
+          Run(**lease, "DELETE FROM import_error WHERE bundle_name = $1 AND filename = $2",
+              {bundle_name, filename});
+      if (!deleted) return std::unexpected(deleted.error());
+    }
+    return {};
+  });
+}
+
+Result<std::vector<ImportError>> SqlStore::ListImportErrors() {
+  auto result = Run(
+      "SELECT id, bundle_name, filename, stack_trace, timestamp FROM import_error ORDER BY id", {});
+  if (!result) return std::unexpected(result.error());
+  std::vector<ImportError> errors;
+  for (const Row& row : result->rows) {
+    errors.push_back(ImportError{.id = Int(row[0]),
+                                 .bundle_name = Str(row[1]),
+                                 .filename = Str(row[2]),
+                                 .stack_trace = Str(row[3]),
+                                 .timestamp = Int(row[4])});
+  }
+  return errors;
 }
 
 Result<int64_t> SqlStore::CountAudit() {

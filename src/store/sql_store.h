@@ -85,6 +85,9 @@ class SqlStore final : public Store {
   Result<void> AppendAudit(const std::vector<AuditEntry>& entries) override;
   Result<std::vector<AuditEntry>> ListAudit(int limit, int offset) override;
   Result<int64_t> CountAudit() override;
+  Result<void> ReplaceImportErrors(std::string_view bundle_name,
+                                   const std::vector<ImportError>& errors, int64_t now) override;
+  Result<std::vector<ImportError>> ListImportErrors() override;
 
   Result<void> CreateUser(const User& user) override;
   Result<User> GetUser(std::string_view username) override;

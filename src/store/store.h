@@ -36,7 +36,7 @@
 namespace airlock::store {
 
 // The newest schema version this binary knows (the number of its migrations).
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Airflow's task-instance states (the subset airlock uses).
 enum class TaskState {
@@ -130,6 +130,16 @@ struct AuditEntry {
   std::string method;
   std::string path;
   int status = 0;
+};
+
+// A Dag file that did not load, as the dag-processor last reported it (Airflow's
+// ParseImportError): one per (bundle, file).
+struct ImportError {
+  int64_t id = 0;  // assigned by the store; stable while the file keeps failing
+  std::string bundle_name;
+  std::string filename;     // relative to the bundle's root
+  std::string stack_trace;  // what went wrong: the parser's message, or the file's stderr
+  int64_t timestamp = 0;    // when this stack_trace was first reported
 };
 
 struct User {
@@ -270,6 +280,16 @@ class Store {
   virtual Result<std::vector<AuditEntry>> ListAudit(int limit, int offset) = 0;
   // How many entries the audit log holds (the total of a paginated listing).
   virtual Result<int64_t> CountAudit() = 0;
+
+  // Import errors. ReplaceImportErrors makes `errors` (each with `bundle_name`'s files; id
+  // and timestamp ignored) the bundle's whole set, in one transaction: a file already listed
+  // with the same stack_trace keeps its row untouched; one whose stack_trace changed keeps
+  // its id and gets the new text and `now`; a new file gets a new id and `now`; the bundle's
+  // other files lose theirs. InvalidArgument for a file listed twice or an entry of another
+  // bundle.
+  virtual Result<void> ReplaceImportErrors(std::string_view bundle_name,
+                                           const std::vector<ImportError>& errors, int64_t now) = 0;
+  virtual Result<std::vector<ImportError>> ListImportErrors() = 0;  // by id
 
   // Users (the simple auth manager).
   virtual Result<void> CreateUser(const User& user) = 0;        // AlreadyExists

@@ -1137,6 +1137,59 @@ TEST(RedactDatabaseUrlTest, HidesOnlyThePassword) {
   EXPECT_EQ(RedactDatabaseUrl("sqlite:///a/b:c@d"), "sqlite:///a/b:c@d");
 }
 
+TEST_P(StoreContractTest, ImportErrorsAreReplacedPerBundleKeepingUnchangedRows) {
+  EXPECT_TRUE(store_->ListImportErrors()->empty());
+  auto entry = [](std::string bundle, std::string file, std::string trace) {
+    return ImportError{.bundle_name = std::move(bundle),
+                       .filename = std::move(file),
+                       .stack_trace = std::move(trace)};
+  };
+  ASSERT_OK(store_->ReplaceImportErrors(
+      "a", {entry("a", "x.py", "exited with code 1"), entry("a", "y.yaml", "y.yaml:3: bad")},
+      kNow));
+  ASSERT_OK(store_->ReplaceImportErrors("b", {entry("b", "x.py", "timed out")}, kNow));
+  auto first = store_->ListImportErrors();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(first->size(), 3u);
+  EXPECT_EQ((*first)[0].bundle_name, "a");
+  EXPECT_EQ((*first)[0].filename, "x.py");
+  EXPECT_EQ((*first)[0].stack_trace, "exited with code 1");
+  EXPECT_EQ((*first)[0].timestamp, kNow);
+  EXPECT_EQ((*first)[2].bundle_name, "b");
+  EXPECT_LT((*first)[0].id, (*first)[1].id);
+  EXPECT_LT((*first)[1].id, (*first)[2].id);
+
+  // x.py unchanged (same row, old time), y.yaml fixed (gone), z.sh new; bundle b untouched.
+  ASSERT_OK(store_->ReplaceImportErrors(
+      "a", {entry("a", "x.py", "exited with code 1"), entry("a", "z.sh", "killed")}, kNow + 60));
+  auto second = store_->ListImportErrors();
+  ASSERT_TRUE(second.has_value());
+  ASSERT_EQ(second->size(), 3u);
+  EXPECT_EQ((*second)[0].id, (*first)[0].id);
+  EXPECT_EQ((*second)[0].timestamp, kNow);
+  EXPECT_EQ((*second)[1].id, (*first)[2].id);
+  EXPECT_EQ((*second)[2].filename, "z.sh");
+  EXPECT_EQ((*second)[2].timestamp, kNow + 60);
+
+  // A changed message keeps the id and takes the new time.
+  ASSERT_OK(
+      store_->ReplaceImportErrors("a", {entry("a", "x.py", "exited with code 2")}, kNow + 90));
+  auto third = store_->ListImportErrors();
+  ASSERT_EQ(third->size(), 2u);
+  EXPECT_EQ((*third)[0].id, (*first)[0].id);
+  EXPECT_EQ((*third)[0].stack_trace, "exited with code 2");
+  EXPECT_EQ((*third)[0].timestamp, kNow + 90);
+
+  EXPECT_CODE(store_->ReplaceImportErrors("a", {entry("b", "x.py", "t")}, kNow),
+              ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->ReplaceImportErrors("a", {entry("a", "x", "t"), entry("a", "x", "u")}, kNow),
+              ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->ReplaceImportErrors("a", {entry("a", "x", std::string("a\0b", 3))}, kNow),
+              ErrorCode::kInvalidArgument);
+  ASSERT_OK(store_->ReplaceImportErrors("a", {}, kNow));
+  ASSERT_EQ(store_->ListImportErrors()->size(), 1u);
+}
+
 TEST(TaskStateTest, NamesRoundTrip) {
   for (TaskState s :
        {TaskState::kScheduled, TaskState::kQueued, TaskState::kRunning, TaskState::kSuccess,
