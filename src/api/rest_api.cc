@@ -699,6 +699,40 @@ Response ListUsers(const Ctx& ctx, const Request& request, const PathParams&) {
   });
 }
 
+// --- Import errors ------------------------------------------------------------------------
+
+json::object ImportErrorJson(const store::ImportError& e) {
+  return json::object{{"import_error_id", e.id},
+                      {"timestamp", FormatTime(e.timestamp)},
+                      {"filename", e.filename},
+                      {"bundle_name", e.bundle_name},
+                      {"stack_trace", e.stack_trace}};
+}
+
+Response ListImportErrors(const Ctx& ctx, const Request& request, const PathParams&) {
+  auto page = ParsePage(request);
+  if (!page) return page.error();
+  auto errors = ctx.store.ListImportErrors();
+  if (!errors) return StoreError(errors.error());
+  return PageOf(*errors, *page, "import_errors", ImportErrorJson);
+}
+
+Response GetImportError(const Ctx& ctx, const Request&, const PathParams& params) {
+  const std::string_view text = params.Get("import_error_id");
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return Unprocessable("Path parameter 'import_error_id' must be an integer");
+  }
+  auto errors = ctx.store.ListImportErrors();
+  if (!errors) return StoreError(errors.error());
+  for (const store::ImportError& e : *errors) {
+    if (e.id == id) return JsonResponse(200, ImportErrorJson(e));
+  }
+  return Response::Detail(
+      404, "The ImportError with import_error_id: " + Backticked(text) + " was not found");
+}
+
 const std::vector<RestApi::Route>& Table() {
   static const std::vector<RestApi::Route> table = [] {
     std::vector<RestApi::Route> t;
@@ -729,6 +763,8 @@ const std::vector<RestApi::Route>& Table() {
     add("GET", "/connections/{connection_id}", Role::kOp, GetConnection);
     add("PATCH", "/connections/{connection_id}", Role::kOp, PatchConnection);
     add("DELETE", "/connections/{connection_id}", Role::kOp, DeleteConnection);
+    add("GET", "/importErrors", Role::kViewer, ListImportErrors);
+    add("GET", "/importErrors/{import_error_id}", Role::kViewer, GetImportError);
     add("GET", "/auditLog", Role::kAdmin, ListAuditLog);
     add("GET", "/users", Role::kAdmin, ListUsers);
     return t;

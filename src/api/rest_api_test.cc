@@ -42,6 +42,13 @@ class RestApiTest : public ApiTest {
                     .has_value());
     ASSERT_TRUE(store_->SetVariable({.key = "v1", .value = "one"}).has_value());
     ASSERT_TRUE(store_
+                    ->ReplaceImportErrors("dags-folder",
+                                          {{.bundle_name = "dags-folder",
+                                            .filename = "broken.py",
+                                            .stack_trace = "exited with code 1\nValueError: x"}},
+                                          kNow)
+                    .has_value());
+    ASSERT_TRUE(store_
                     ->SetConnection(
                         {.conn_id = "c1", .conn_type = "postgres", .password = "conn-password-xyz"})
                     .has_value());
@@ -71,6 +78,7 @@ class RestApiTest : public ApiTest {
     fill("{try_number}", "1");
     fill("{variable_key}", "v1");
     fill("{connection_id}", "c1");
+    fill("{import_error_id}", "1");
     std::string body;
     if (route.method == "PATCH" && path.starts_with("/api/v2/dags/"))
       body = R"({"is_paused":true})";
@@ -315,6 +323,29 @@ TEST_F(RestApiTest, ConnectionPasswordsAreWriteOnly) {
             422);
   EXPECT_EQ(Call("DELETE", "/api/v2/connections/db", "", Bearer(token)).status, 204);
   EXPECT_EQ(Call("GET", "/api/v2/connections/db", "", Bearer(token)).status, 404);
+}
+
+TEST_F(RestApiTest, ImportErrorsAsInAirflow) {
+  auto token = tokens_[Role::kViewer];
+  auto list = Call("GET", "/api/v2/importErrors", "", Bearer(token));
+  ASSERT_EQ(list.status, 200) << list.body;
+  auto body = json::parse(list.body).as_object();
+  EXPECT_EQ(body.at("total_entries").as_int64(), 1);
+  ASSERT_EQ(body.at("import_errors").as_array().size(), 1u);
+  auto error = body.at("import_errors").as_array()[0].as_object();
+  EXPECT_EQ(error.at("import_error_id").as_int64(), 1);
+  EXPECT_EQ(error.at("filename").as_string(), "broken.py");
+  EXPECT_EQ(error.at("bundle_name").as_string(), "dags-folder");
+  EXPECT_EQ(error.at("stack_trace").as_string(), "exited with code 1\nValueError: x");
+  EXPECT_TRUE(error.at("timestamp").is_string());
+  auto one = Call("GET", "/api/v2/importErrors/1", "", Bearer(token));
+  ASSERT_EQ(one.status, 200);
+  EXPECT_EQ(json::parse(one.body).at("filename").as_string(), "broken.py");
+  EXPECT_EQ(Call("GET", "/api/v2/importErrors/2", "", Bearer(token)).status, 404);
+  EXPECT_EQ(Call("GET", "/api/v2/importErrors/x", "", Bearer(token)).status, 422);
+  auto empty = json::parse(Call("GET", "/api/v2/importErrors?offset=1", "", Bearer(token)).body);
+  EXPECT_TRUE(empty.at("import_errors").as_array().empty());
+  EXPECT_EQ(empty.at("total_entries").as_int64(), 1);
 }
 
 TEST_F(RestApiTest, AuditLogAndUsersForAdmins) {

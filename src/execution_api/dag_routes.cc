@@ -101,4 +101,43 @@ Response ListBundleDags(store::Store& store, const Caller& caller) {
   return Response::Json(200, json::serialize(json::object{{"dags", std::move(out)}}));
 }
 
+Response PutImportErrors(store::Store& store, const Clock& clock, const Caller& caller,
+                         const http::Request& request) {
+  boost::system::error_code ec;
+  json::value body = json::parse(request.body, ec);
+  const json::object* object = !ec && body.is_object() ? &body.as_object() : nullptr;
+  const json::value* bundle = object ? object->if_contains("bundle") : nullptr;
+  const json::value* list = object ? object->if_contains("import_errors") : nullptr;
+  if (!bundle || !bundle->is_string() || bundle->as_string().empty() || !list ||
+      !list->is_array()) {
+    return Response::Detail(422,
+                            "Invalid import errors: expected {\"bundle\": string, "
+                            "\"import_errors\": [{\"filename\", \"stack_trace\"}]}");
+  }
+  const std::string bundle_name(bundle->as_string());
+  if (!Covers(caller, bundle_name)) return NotCovered();
+  std::vector<store::ImportError> errors;
+  for (const json::value& item : list->as_array()) {
+    const json::object* entry = item.is_object() ? &item.as_object() : nullptr;
+    const json::value* filename = entry ? entry->if_contains("filename") : nullptr;
+    const json::value* trace = entry ? entry->if_contains("stack_trace") : nullptr;
+    if (!filename || !filename->is_string() || filename->as_string().empty() || !trace ||
+        !trace->is_string()) {
+      return Response::Detail(422,
+                              "Invalid import errors: each needs a filename and a stack_trace");
+    }
+    errors.push_back({.bundle_name = bundle_name,
+                      .filename = std::string(filename->as_string()),
+                      .stack_trace = std::string(trace->as_string())});
+  }
+  auto replaced = store.ReplaceImportErrors(bundle_name, errors, clock.NowSeconds());
+  if (!replaced) {
+    if (replaced.error().code() == ErrorCode::kInvalidArgument) {
+      return Response::Detail(422, "Invalid import errors: " + replaced.error().message());
+    }
+    return StoreFailure(replaced.error());
+  }
+  return Response::NoContent();
+}
+
 }  // namespace airlock::execution_api

@@ -5,6 +5,8 @@
 //   PUT    /dags/{dag_id}   body: the serialized Dag (dags/dag.h) → 200 {"dag_id","created"}
 //   DELETE /dags/{dag_id}   → 204
 //   GET    /dags            → 200 {"dags":[{"dag_id","bundle","fileloc"}]} of its bundles
+//   PUT    /import-errors   body: {"bundle", "import_errors":[{"filename","stack_trace"}]}
+//                           → 204; the bundle's whole current set (Store::ReplaceImportErrors)
 // Rules: the submitted Dag is validated again here (a processor is not trusted to have
 // checked it) and stored in canonical form; its bundle must be one the token covers (403);
 // a Dag that already exists under another bundle is never taken over or deleted (409): a
@@ -30,5 +32,8 @@ http::Response PutDag(store::Store& store, const Clock& clock, const Caller& cal
                       const http::Request& request, std::string_view dag_id);
 http::Response DeleteDag(store::Store& store, const Caller& caller, std::string_view dag_id);
 http::Response ListBundleDags(store::Store& store, const Caller& caller);
+// 422 for a body of another shape or with a file twice; 403 for a bundle not covered.
+http::Response PutImportErrors(store::Store& store, const Clock& clock, const Caller& caller,
+                               const http::Request& request);
 
 }  // namespace airlock::execution_api

@@ -543,6 +543,13 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
             .liveness = Liveness::kNotRevoked,
             .handler = [](const ExecutionApi& api, const Caller& caller, const Request&,
                           const PathParams&) { return ListBundleDags(api.store_, caller); }});
+  add("PUT", "/import-errors",
+      Route{.policy = processor_policy,
+            .liveness = Liveness::kNotRevoked,
+            .handler = [](const ExecutionApi& api, const Caller& caller, const Request& request,
+                          const PathParams&) {
+              return PutImportErrors(api.store_, api.clock_, caller, request);
+            }});
 
   // XComs: a task reads any XCom of its own Dag run and writes only its own.
   auto xcom_key = [](const Caller&, const Request& request,

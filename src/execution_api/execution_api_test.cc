@@ -609,6 +609,35 @@ TEST_F(DagProcessorRoutesTest, NeverTakesOverOrDeletesAnotherBundlesDag) {
   EXPECT_EQ(r.body, R"({"dags":[]})");
 }
 
+TEST_F(DagProcessorRoutesTest, ImportErrorsReplaceTheCoveredBundlesSet) {
+  auto r =
+      Call("PUT", "/execution/import-errors", ProcessorToken(),
+           R"({"bundle":"team-a","import_errors":[{"filename":"x.py","stack_trace":"boom"}]})");
+  EXPECT_EQ(r.status, 204) << r.body;
+  auto stored = store_->ListImportErrors();
+  ASSERT_TRUE(stored.has_value());
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ((*stored)[0].bundle_name, "team-a");
+  EXPECT_EQ((*stored)[0].filename, "x.py");
+  EXPECT_EQ((*stored)[0].stack_trace, "boom");
+  EXPECT_EQ((*stored)[0].timestamp, kNow);
+
+  r = Call("PUT", "/execution/import-errors", ProcessorToken(),
+           R"({"bundle":"team-b","import_errors":[]})");
+  EXPECT_EQ(r.status, 403);
+  for (const char* bad :
+       {"not json", R"({"bundle":"team-a"})", R"({"bundle":"team-a","import_errors":[{}]})",
+        R"({"bundle":"team-a","import_errors":[{"filename":"a","stack_trace":"x"},)"
+        R"({"filename":"a","stack_trace":"y"}]})"}) {
+    r = Call("PUT", "/execution/import-errors", ProcessorToken(), bad);
+    EXPECT_EQ(r.status, 422) << bad;
+  }
+  r = Call("PUT", "/execution/import-errors", ProcessorToken(),
+           R"({"bundle":"team-a","import_errors":[]})");
+  EXPECT_EQ(r.status, 204);
+  EXPECT_TRUE(store_->ListImportErrors()->empty());
+}
+
 TEST_F(DagProcessorRoutesTest, ValidatesTheDagAgain) {
   auto r = Call("PUT", "/execution/dags/sales", ProcessorToken(),
                 DagJson("sales", "team-a", R"(["a"])"));
