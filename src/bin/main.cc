@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   airlock::cli::RegisterTaskFixtureCommand(app);
   airlock::cli::RegisterSupervisorBenchCommand(app);
   airlock::cli::RegisterDagsCommands(app);
+  airlock::cli::RegisterTasksBenchCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

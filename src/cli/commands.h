@@ -33,6 +33,8 @@ void RegisterTaskCommands(CLI::App& app);
 // Adds `bench task-fixture` and `bench supervisor`; call after RegisterBenchCommands.
 void RegisterTaskFixtureCommand(CLI::App& app);
 void RegisterSupervisorBenchCommand(CLI::App& app);
+// Adds `bench tasks` (src/cli/tasks_bench_command.cc); call after RegisterBenchCommands.
+void RegisterTasksBenchCommand(CLI::App& app);
 // `dags list|trigger|state` and `tasks logs`: REST API clients (src/cli/dags_command.cc).
 void RegisterDagsCommands(CLI::App& app);
 
