@@ -18,6 +18,7 @@
 #include "http/client.h"
 #include "jwt/signer.h"
 #include "scheduler/scheduler.h"
+#include "supervisor/supervisor.h"
 // Defined by src/cli/CMakeLists.txt when the supervisor module is part of the build.
 #ifdef AIRLOCK_HAVE_LOCAL_EXECUTOR
 #include "supervisor/local_executor.h"
@@ -151,6 +152,9 @@ void RunScheduler(const ComponentArgs& args) {
 }
 
 void RunDagProcessor(const ComponentArgs& args) {
+  // Before the token is read: the Dag files this process runs may be its own user, and the
+  // flag does not protect memory that was already copied (SPEC §5, as the supervisor).
+  if (auto made = supervisor::MakeNonDumpable(); !made) Fail(made.error());
   const sigset_t signals = BlockShutdownSignals();
   auto context = OrFail(StartComponent(config::Component::kDagProcessor, args.config_path));
   const config::Config& config = context.config;
@@ -159,12 +163,44 @@ void RunDagProcessor(const ComponentArgs& args) {
     Fail(Error(ErrorCode::kFailedPrecondition,
                "no processor token: set [dag_processor] api_token (airlock standalone mints one)"));
   }
+  // Who executable Dag files run as: resolved once, so a bad setting stops the start.
+  auto run_as = config.GetString("dag_processor", "run_as_user");
+  auto impersonation = config.GetString("core", "default_impersonation");
+  const auto user = OrFail(supervisor::ResolveTaskUser(
+      {.run_as_user =
+           run_as && !run_as->empty() ? std::optional<std::string>(*run_as) : std::nullopt,
+       .default_impersonation = impersonation ? *impersonation : "",
+       .allow_root_tasks = false,
+       .supervisor_euid = geteuid()}));
+  auto non_negative = [&](std::string_view option) {
+    const int64_t value = OrFail(config.GetInt("dag_processor", option));
+    if (value < 0) {
+      Fail(Error(ErrorCode::kInvalidArgument,
+                 "[dag_processor] " + std::string(option) + " must not be negative"));
+    }
+    return value;
+  };
+  const double timeout = OrFail(config.GetFloat("dag_processor", "file_parsing_timeout"));
+  if (!(timeout > 0)) {
+    Fail(Error(ErrorCode::kInvalidArgument,
+               "[dag_processor] file_parsing_timeout must be a positive number of seconds"));
+  }
   dag_processor::DagProcessor processor(
       {.dags_folder = OrFail(config.GetPath("core", "dags_folder")),
        .bundle_name = OrFail(config.GetString("dag_processor", "bundle_name")),
        .execution_api_url = OrFail(config.GetString("core", "execution_api_server_url")),
-       .token = *token},
+       .token = *token,
+       .min_file_process_interval = non_negative("min_file_process_interval"),
+       .executable =
+           {.limits = {.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)),
+                       .max_output_bytes = static_cast<size_t>(non_negative("max_output_bytes")),
+                       .address_space_bytes = static_cast<rlim_t>(non_negative("memory_limit")),
+                       .cpu_seconds = static_cast<rlim_t>(non_negative("cpu_limit")),
+                       .file_size_bytes = static_cast<rlim_t>(non_negative("file_size_limit"))},
+            .user = user,
+            .parent_environment = supervisor::CurrentEnvironment()}},
       [](const http::ClientRequest& request) { return http::Send(request); });
+  LogInfo("executable Dag files run as " + user.name);
   const auto interval =
       static_cast<double>(OrFail(config.GetInt("dag_processor", "refresh_interval")));
   LogInfo("dag-processor started");
@@ -180,7 +216,8 @@ void RunDagProcessor(const ComponentArgs& args) {
       for (const std::string& e : stats->errors) LogWarning("Dag file problem: " + e);
       LogInfo(std::to_string(stats->files) + " Dag files, " + std::to_string(stats->submitted) +
               " Dags submitted, " + std::to_string(stats->deleted) + " removed, " +
-              std::to_string(stats->errors.size()) + " problems");
+              std::to_string(stats->errors.size()) + " problems (bundle version " +
+              stats->bundle_version.substr(0, 12) + ")");
       if (args.once) {
         for (const std::string& e : stats->errors) std::cerr << e << "\n";
         if (!stats->errors.empty()) throw CLI::RuntimeError(kExitFailure);
@@ -206,7 +243,8 @@ void RegisterSchedulerCommands(CLI::App& app) {
   auto processor_args = std::make_shared<ComponentArgs>();
   CLI::App* processor = app.add_subcommand(
       "dag-processor",
-      "Parse the YAML Dags of [core] dags_folder and submit them to the api-server with the "
+      "Parse the Dag files of [core] dags_folder (YAML, and executable files run in hardened "
+      "children that print their Dags as JSON) and submit them to the api-server with the "
       "[dag_processor] api_token. Holds no database credentials.");
   processor->add_option("--config", processor_args->config_path,
                         "Config file (default: $AIRLOCK_HOME/airlock.cfg)");
