@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/component.h"
 #include "common/log.h"
+#include "dag_processor/bundles.h"
 #include "dag_processor/dag_processor.h"
 #include "http/client.h"
 #include "jwt/signer.h"
@@ -185,44 +186,63 @@ void RunDagProcessor(const ComponentArgs& args) {
     Fail(Error(ErrorCode::kInvalidArgument,
                "[dag_processor] file_parsing_timeout must be a positive number of seconds"));
   }
-  dag_processor::DagProcessor processor(
-      {.dags_folder = OrFail(config.GetPath("core", "dags_folder")),
-       .bundle_name = OrFail(config.GetString("dag_processor", "bundle_name")),
-       .execution_api_url = OrFail(config.GetString("core", "execution_api_server_url")),
-       .token = *token,
-       .min_file_process_interval = non_negative("min_file_process_interval"),
-       .executable =
-           {.limits = {.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)),
-                       .max_output_bytes = static_cast<size_t>(non_negative("max_output_bytes")),
-                       .address_space_bytes = static_cast<rlim_t>(non_negative("memory_limit")),
-                       .cpu_seconds = static_cast<rlim_t>(non_negative("cpu_limit")),
-                       .file_size_bytes = static_cast<rlim_t>(non_negative("file_size_limit"))},
-            .user = user,
-            .parent_environment = supervisor::CurrentEnvironment()}},
-      [](const http::ClientRequest& request) { return http::Send(request); });
+  auto bundles_text = config.GetString("dag_processor", "bundles");
+  const auto bundles = OrFail(
+      dag_processor::ParseBundles(bundles_text ? *bundles_text : "",
+                                  {.name = OrFail(config.GetString("dag_processor", "bundle_name")),
+                                   .path = OrFail(config.GetPath("core", "dags_folder"))}));
+  const std::string execution_api_url =
+      OrFail(config.GetString("core", "execution_api_server_url"));
+  const dag_processor::ExecutableRunOptions executable{
+      .limits = {.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)),
+                 .max_output_bytes = static_cast<size_t>(non_negative("max_output_bytes")),
+                 .address_space_bytes = static_cast<rlim_t>(non_negative("memory_limit")),
+                 .cpu_seconds = static_cast<rlim_t>(non_negative("cpu_limit")),
+                 .file_size_bytes = static_cast<rlim_t>(non_negative("file_size_limit"))},
+      .user = user,
+      .parent_environment = supervisor::CurrentEnvironment()};
+  const int64_t min_file_process_interval = non_negative("min_file_process_interval");
+  // One processor per bundle: each keeps its own files' state and reports its own import
+  // errors; the token must cover every bundle.
+  std::vector<dag_processor::DagProcessor> processors;
+  for (const dag_processor::BundleConfig& bundle : bundles) {
+    processors.emplace_back(
+        dag_processor::DagProcessorOptions{.dags_folder = bundle.path,
+                                           .bundle_name = bundle.name,
+                                           .execution_api_url = execution_api_url,
+                                           .token = *token,
+                                           .min_file_process_interval = min_file_process_interval,
+                                           .executable = executable},
+        [](const http::ClientRequest& request) { return http::Send(request); });
+  }
   LogInfo("executable Dag files run as " + user.name);
   const auto interval =
       static_cast<double>(OrFail(config.GetInt("dag_processor", "refresh_interval")));
   LogInfo("dag-processor started");
   double wait = interval;
   do {
-    auto stats = processor.ProcessOnce();
     wait = interval;
-    if (!stats) {
-      LogError("dag-processor pass failed: " + stats.error().message());
-      if (args.once) throw CLI::RuntimeError(kExitFailure);
-      wait = std::min(interval, 2.0);  // the api-server may still be starting
-    } else {
+    bool problems = false;
+    for (size_t i = 0; i < processors.size(); ++i) {
+      const std::string& name = bundles[i].name;
+      auto stats = processors[i].ProcessOnce();
+      if (!stats) {
+        LogError("dag-processor pass over bundle " + name + " failed: " + stats.error().message());
+        if (args.once) throw CLI::RuntimeError(kExitFailure);
+        wait = std::min(interval, 2.0);  // the api-server may still be starting
+        continue;
+      }
       for (const std::string& e : stats->errors) LogWarning("Dag file problem: " + e);
-      LogInfo(std::to_string(stats->files) + " Dag files, " + std::to_string(stats->submitted) +
-              " Dags submitted, " + std::to_string(stats->deleted) + " removed, " +
-              std::to_string(stats->errors.size()) + " problems (bundle version " +
-              stats->bundle_version.substr(0, 12) + ")");
+      LogInfo("bundle " + name + ": " + std::to_string(stats->files) + " Dag files, " +
+              std::to_string(stats->submitted) + " Dags submitted, " +
+              std::to_string(stats->deleted) + " removed, " + std::to_string(stats->errors.size()) +
+              " problems (version " + stats->bundle_version.substr(0, 12) + ")");
       if (args.once) {
         for (const std::string& e : stats->errors) std::cerr << e << "\n";
-        if (!stats->errors.empty()) throw CLI::RuntimeError(kExitFailure);
+        problems = problems || !stats->errors.empty();
       }
     }
+    if (problems) throw CLI::RuntimeError(kExitFailure);
   } while (!args.once && !WaitForShutdown(signals, wait));
   LogInfo("stopped");
 }

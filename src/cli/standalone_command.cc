@@ -12,9 +12,9 @@
 // First start under $AIRLOCK_HOME/standalone/ (0700): an Ed25519 signing key
 // (jwt_signing_key.pem, 0600) and a fernet key (fernet_key, 0600). Every start: the
 // per-component config files (0600, rewritten so that --host/--port apply), a fresh
-// dag-processor token (scope dag_processor, bundles ["dags-folder"], valid 365 days), the
-// database migrated, the example variable and connection created if missing, and the
-// examples/dags/ Dags copied into an empty or new dags folder.
+// dag-processor token (scope dag_processor, covering [dag_processor] bundles or bundle_name,
+// valid 365 days), the database migrated, the example variable and connection created if
+// missing, and the examples/dags/ Dags copied into an empty or new dags folder.
 // Children get the environment without AIRLOCK__* variables (a database URL set there for
 // the standalone process must not reach the dag-processor), PR_SET_PDEATHSIG(SIGTERM), and
 // an empty signal mask. SIGINT/SIGTERM stop every child (SIGTERM, then SIGKILL after 15 s);
@@ -39,6 +39,7 @@
 #include "common/files.h"
 #include "common/random.h"
 #include "config/config.h"
+#include "dag_processor/bundles.h"
 #include "http/client.h"
 #include "jwt/base64url.h"
 #include "jwt/key.h"
@@ -244,7 +245,14 @@ void RunStandalone(const StandaloneArgs& args) {
         return jwt::Base64UrlEncode(*bytes);
       });
 
-  // The dag-processor's token, minted fresh at every start.
+  // The dag-processor's token, minted fresh at every start, covering its bundles.
+  auto bundles_text = config.GetString("dag_processor", "bundles");
+  const auto bundles = OrFail(
+      dag_processor::ParseBundles(bundles_text ? *bundles_text : "",
+                                  {.name = OrFail(config.GetString("dag_processor", "bundle_name"),
+                                                  "[dag_processor] bundle_name"),
+                                   .path = dags_folder}),
+      "[dag_processor] bundles");
   auto key = OrFail(jwt::LoadKeyFile(key_path, std::nullopt, ""), "loading the signing key");
   jwt::TokenSigner signer(std::make_shared<jwt::StaticKeySource>(jwt::KeySet::Single(key)),
                           SystemClock::Instance());
@@ -253,7 +261,7 @@ void RunStandalone(const StandaloneArgs& args) {
                           .aud = {audience},
                           .ttl_seconds = int64_t{kProcessorTokenDays} * 86400,
                           .scope = "dag_processor",
-                          .extra_claims = {{"bundles", R"(["dags-folder"])"}}}),
+                          .extra_claims = {{"bundles", dag_processor::BundlesClaim(bundles)}}}),
              "minting the dag-processor token");
 
   // Each component's file: the values standalone decides, then every option you set for

@@ -1,9 +1,9 @@
 #pragma once
-// DagProcessor: reads the Dag files of one local bundle folder ([core] dags_folder) and
-// submits them to the api-server's Execution API (PUT /execution/dags/{dag_id}) with a
-// dag_processor token scoped to that bundle. It holds no database credentials and no
-// signing key (SPEC §1): everything it writes goes through the api-server, which checks
-// the token's bundles and validates each Dag again.
+// DagProcessor: reads the Dag files of one local bundle folder (one of [dag_processor]
+// bundles, or [core] dags_folder) and submits them to the api-server's Execution API
+// (PUT /execution/dags/{dag_id}) with a dag_processor token scoped to that bundle. It holds
+// no database credentials and no signing key (SPEC §1): everything it writes goes through
+// the api-server, which checks the token's bundles and validates each Dag again.
 // A Dag file is either YAML (*.yaml / *.yml) or an executable file (any other name with an
 // execute bit), which is run with the supervisor's hardening and limits and prints its Dags
 // as JSON (executable_dag.h).

@@ -1,5 +1,5 @@
 """End-to-end tests of executable Dag files: `airlock standalone` with a dags folder that
-holds a good executable file, bad ones (hangs, exits non-zero, prints garbage, prints
+holds a good executable file (and a second bundle for another team), bad ones (hangs, exits non-zero, prints garbage, prints
 100 MB) and one that tries to read the dag-processor's environ, the database and the
 processor's token file. Driven through the REST API: the good Dags appear and run, each bad
 file is one import error at GET /api/v2/importErrors, and a fixed file loads on its next
@@ -77,6 +77,13 @@ class ExecutableDagFilesTest(AirlockTestCase):
         os.makedirs(self.dags)
         os.chmod(self.dir, 0o755)
         os.chmod(self.dags, 0o755)
+        # A second bundle, for another team.
+        self.dags_b = self.path("dags-team-b")
+        os.makedirs(self.dags_b)
+        os.chmod(self.dags_b, 0o755)
+        with open(os.path.join(self.dags_b, "b.yaml"), "w") as f:
+            f.write("dag_id: team_b_yaml\ntasks:\n  - task_id: a\n    command: [\"true\"]\n")
+        os.chmod(os.path.join(self.dags_b, "b.yaml"), 0o644)
         self.write_dag("good.py", GOOD)
         self.write_dag("peek.py", PEEK.replace("HOME", repr(self.home), 1))
         for name, text in BAD.items():
@@ -87,6 +94,9 @@ class ExecutableDagFilesTest(AirlockTestCase):
         env.update({
             "AIRLOCK_HOME": self.home,
             "AIRLOCK__CORE__DAGS_FOLDER": self.dags,
+            "AIRLOCK__DAG_PROCESSOR__BUNDLES": json.dumps([
+                {"name": "dags-folder", "path": self.dags},
+                {"name": "team-b", "path": self.dags_b}]),
             "AIRLOCK__DAG_PROCESSOR__REFRESH_INTERVAL": "1",
             "AIRLOCK__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "1",
             "AIRLOCK__DAG_PROCESSOR__FILE_PARSING_TIMEOUT": "2",
@@ -211,6 +221,13 @@ class ExecutableDagFilesTest(AirlockTestCase):
         errors = self.wait_for("three import errors",
                                lambda: (e := self.import_errors()) and len(e) == 3 and e)
         self.assertNotIn("fail.py", errors)
+
+    def test_each_bundle_is_read_and_stored_under_its_name(self):
+        dag = self.wait_for("team_b_yaml", lambda: self.dag("team_b_yaml"))
+        self.assertEqual(dag["bundle_name"], "team-b")
+        self.assertEqual(dag["fileloc"], "b.yaml")
+        good = self.wait_for("exec_good", lambda: self.dag("exec_good"))
+        self.assertEqual(good["bundle_name"], "dags-folder")
 
     def test_a_dag_file_cannot_read_the_processors_secrets(self):
         peek = self.wait_for("exec_peek", lambda: self.dag("exec_peek"))
