@@ -2,13 +2,14 @@
 standalone_test.py): execution_timeout kills a task; a supervisor killed with SIGKILL stops
 heartbeating and the scheduler's heartbeat timeout fails its task instance, which is then
 retried; two schedulers on one PostgreSQL database hand every task instance over exactly
-once.
+once; `airlock bench tasks` runs tasks and reports its numbers.
 
 The PostgreSQL test needs AIRLOCK_TEST_POSTGRES_URL (scripts/with-postgres.sh sets it) and
 is skipped, loudly, without it unless AIRLOCK_REQUIRE_POSTGRES=1, which makes it fail. It
 creates a database of its own on that server (tests run in parallel on the shared one).
 """
 
+import json
 import os
 import re
 import secrets
@@ -143,6 +144,47 @@ class SchedulerTimeoutsTest(StandaloneHarness):
         self.assertEqual((victim["state"], victim["try_number"]), ("success", 2))
         first = self.task_log("e2e_zombie", "e2e_1", "victim", 1)
         self.assertNotIn("reported state", first)  # its supervisor died before reporting
+
+
+class BenchTasksTest(StandaloneHarness):
+    """`airlock bench tasks` runs its own scheduler: standalone only writes the
+    configuration, then a bare api-server serves the supervisors."""
+
+    def test_bench_tasks_reports_latencies_and_rss(self):
+        self.stop()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK__")}
+        env["AIRLOCK_HOME"] = self.home
+        log = open(self.path("api-server.log"), "w+")
+        self.addCleanup(log.close)
+        api = subprocess.Popen(
+            [BIN, "api-server", "--config",
+             os.path.join(self.home, "standalone", "api-server.cfg")],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+        def stop_api():
+            api.send_signal(signal.SIGTERM)
+            api.wait(30)
+
+        self.addCleanup(stop_api)
+        deadline = time.time() + 30
+        while "listening on" not in read_text(log.name):
+            self.assertIsNone(api.poll(), read_text(log.name))
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.1)
+        result = subprocess.run(
+            [BIN, "bench", "tasks", "--count", "6", "--parallelism", "3", "--config",
+             os.path.join(self.home, "standalone", "scheduler.cfg")],
+            capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        report = json.loads(result.stdout)
+        self.assertEqual(report["states"], {"success": 6})
+        self.assertEqual((report["count"], report["parallelism"]), (6, 3))
+        self.assertGreater(report["tasks_per_s"], 0)
+        for name in ("queued_to_exec_ms", "exec_to_success_ms"):
+            p = report[name]
+            self.assertTrue(0 <= p["p50"] <= p["p90"] <= p["p99"] <= p["max"], report)
+        self.assertGreater(report["supervisor_rss_kb"]["median"], 0)
+        self.assertGreater(report["supervisor_rss_anon_kb"]["median"], 0)
 
 
 @unittest.skipUnless(POSTGRES_URL or REQUIRE_POSTGRES,
