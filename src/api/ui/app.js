@@ -101,4 +101,21 @@ async function showLog(runPath, ti) {
   }
 }
 
+// The Dag files that did not load (GET /importErrors), shown only when there are some.
+async function showImportErrors() {
+  const { import_errors: errors } = await api("/importErrors?limit=100");
+  const body = clearBody("import-errors");
+  for (const error of errors) {
+    const row = body.insertRow();
+    cell(row, error.filename);
+    cell(row, error.bundle_name);
+    cell(row, error.timestamp);
+    const pre = document.createElement("pre");
+    pre.textContent = error.stack_trace;
+    row.insertCell().appendChild(pre);
+  }
+  document.getElementById("import-errors-section").hidden = errors.length === 0;
+}
+
 showDags().catch((e) => setStatus(String(e.message)));
+showImportErrors().catch(() => {});
