@@ -14,9 +14,11 @@
 //    byte for byte (the Execution API's verified-token cache keys on token bytes);
 //  - accepted claims respect the fixture's clock, leeway and audience;
 //  - a successful base64url decode re-encodes to its input, and decode(encode(x)) == x;
-//  - a document the strict parser accepts serializes to one it accepts again, equal.
+//  - a document the strict parser accepts is one Boost.JSON's plain parser reads the same,
+//    and it serializes to one the strict parser accepts again, equal.
 
 #include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cmath>
 #include <cstddef>
@@ -79,6 +81,14 @@ void FuzzStrictJson(std::string_view text) {
   Check(value.has_value() == on_stack.has_value() || (value && !value->is_object()),
         "strict JSON: the storage changed the verdict");
   if (!value) return;
+  // Strict JSON is a subset of RFC 8259: whatever it accepts, Boost.JSON's own parser
+  // must accept as the same document (this is what catches trailing data after it).
+  json::error_code ec;
+  json::parse_options deep;
+  deep.max_depth = 64;
+  json::value plain = json::parse(text, ec, {}, deep);
+  Check(!ec, "strict JSON: accepted what RFC 8259 does not");
+  Check(SameJson(*value, plain), "strict JSON: a different document than RFC 8259 reads");
   std::string again = json::serialize(*value);
   auto reparsed = jwt::ParseStrictJson(again, jwt::kMaxJsonDepth);
   Check(reparsed.has_value(), "strict JSON: a serialized document does not parse again");

@@ -171,6 +171,10 @@ std::vector<Seed> Seeds() {
       {"raw-hs512-kid", Header("HS512", &hs_kid) + "\n" + good},
       {"raw-aud-array", hs_header + "\n" + R"({"aud":["a",")" + std::string(kAudience) +
                             R"("],"iat":1767225600.25,"nbf":1767225600,"exp":1767226200})"},
+      // Regressions: minimized inputs that once broke an invariant.
+      //  - ParseStrictJson accepted a document followed by anything (here "2" and a NUL):
+      //    Boost.JSON's write_some stops after one document without an error.
+      {"regression-json-trailing-data", std::string("2\0", 2)},
       // The JWKS of the fixture's public keys, for the JWKS parser.
       {"jwks",
        [&] {
