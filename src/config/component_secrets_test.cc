@@ -28,15 +28,19 @@ std::set<std::string> Names(const std::vector<UnneededSecret>& found) {
 // The components' needs written out from SPEC §1 (who holds database credentials and
 // signing keys), independently of config.yml: the schema's needed_by must agree.
 TEST(ComponentSecretsTest, EveryComponentIsCheckedAgainstNeededBy) {
-  const std::set<std::string> all_sensitive = {
+  const std::set<std::string> control_plane_secrets = {
       "[core] fernet_key",       "[database] sql_alchemy_conn", "[api] ssl_key",
       "[api] secret_key",        "[api_auth] jwt_secret",       "[api_auth] jwt_private_key_path",
       "[secrets] backend_kwargs"};
+  // The dag-processor's own bundle-scoped token: only the dag-processor needs it.
+  const std::string processor_token = "[dag_processor] api_token";
+  std::set<std::string> all_sensitive = control_plane_secrets;
+  all_sensitive.insert(processor_token);
   const std::map<Component, std::set<std::string>> expected = {
-      {Component::kApiServer, {}},
-      {Component::kScheduler, {"[api] ssl_key", "[api] secret_key"}},
+      {Component::kApiServer, {processor_token}},
+      {Component::kScheduler, {"[api] ssl_key", "[api] secret_key", processor_token}},
       {Component::kWorker, all_sensitive},
-      {Component::kDagProcessor, all_sensitive},
+      {Component::kDagProcessor, control_plane_secrets},
       {Component::kTriggerer, all_sensitive},
   };
   auto config = Config::Load(BuiltinSchema(), AllSecretsSet());

@@ -63,7 +63,7 @@ TEST(SchemaTest, BuiltinSchemaHasTheSpecifiedDefaults) {
       {"api_auth", "jwt_algorithm", "GUESS", false},
       {"api_auth", "jwt_kid", std::nullopt, false},
       {"api_auth", "jwt_issuer", std::nullopt, false},
-      {"api_auth", "jwt_audience", std::nullopt, false},
+      {"api_auth", "jwt_audience", "urn:airlock:api", false},
       {"api_auth", "jwt_expiration_time", "86400", false},
       {"api_auth", "jwt_cli_expiration_time", "3600", false},
       {"api_auth", "jwt_leeway", "10", false},
@@ -86,12 +86,16 @@ TEST(SchemaTest, BuiltinSchemaHasTheSpecifiedDefaults) {
 }
 
 // SPEC §1: workers, the dag-processor and the triggerer never hold database credentials
-// or signing keys.
+// or signing keys. The only secret one of them may need is its own scoped token: the
+// dag-processor's, which lets it submit the Dags of its bundles and nothing else.
 TEST(SchemaTest, NoSensitiveOptionIsNeededByComponentsThatRunUserCode) {
   for (const OptionSpec* spec : BuiltinSchema().AllOptions()) {
     if (!spec->sensitive) continue;
+    const bool scoped_processor_token =
+        spec->section == "dag_processor" && spec->name == "api_token";
     EXPECT_FALSE(spec->NeededBy(Component::kWorker)) << spec->DisplayName();
-    EXPECT_FALSE(spec->NeededBy(Component::kDagProcessor)) << spec->DisplayName();
+    EXPECT_EQ(spec->NeededBy(Component::kDagProcessor), scoped_processor_token)
+        << spec->DisplayName();
     EXPECT_FALSE(spec->NeededBy(Component::kTriggerer)) << spec->DisplayName();
   }
 }
