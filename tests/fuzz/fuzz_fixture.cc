@@ -24,6 +24,22 @@ std::unique_ptr<jwt::Validator> MakeValidator(jwt::KeySet set, jwt::ValidatorOpt
                "validator");
 }
 
+jwt::ValidatorOptions StrictOptions() {
+  jwt::ValidatorOptions strict;
+  strict.audiences = {std::string(kAudience)};
+  strict.issuer = std::string(kIssuer);
+  return strict;
+}
+
+// {HS512 (kid kHs512Kid) active, RS256 next, EdDSA retired}.
+jwt::KeySet MultiKeySet() {
+  const FuzzKeys& keys = Keys();
+  return OrDie(jwt::KeySet::Create({{keys.hs512_with_kid, jwt::KeyState::kActive},
+                                    {keys.rs256, jwt::KeyState::kNext},
+                                    {keys.eddsa, jwt::KeyState::kRetired}}),
+               "multi-key set");
+}
+
 }  // namespace
 
 // The fixture lives for the whole process: function-local statics, built on first use
@@ -51,28 +67,31 @@ const Clock& FuzzClock() {
 const std::vector<std::unique_ptr<jwt::Validator>>& Validators() {
   static const auto* validators = [] {
     const FuzzKeys& keys = Keys();
-    jwt::ValidatorOptions strict;
-    strict.audiences = {std::string(kAudience)};
-    strict.issuer = std::string(kIssuer);
     jwt::ValidatorOptions loose;
     loose.audiences = {std::string(kAudience)};
     loose.leeway_seconds = 0;
     loose.allowed_algorithms = {jwt::Algorithm::kRS256, jwt::Algorithm::kEdDSA};
-    auto multi = [&] {
-      return OrDie(jwt::KeySet::Create({{keys.hs512_with_kid, jwt::KeyState::kActive},
-                                        {keys.rs256, jwt::KeyState::kNext},
-                                        {keys.eddsa, jwt::KeyState::kRetired}}),
-                   "multi-key set");
-    };
     auto* v = new std::vector<std::unique_ptr<jwt::Validator>>;
-    v->push_back(MakeValidator(jwt::KeySet::Single(keys.hs512), strict));
-    v->push_back(MakeValidator(jwt::KeySet::Single(keys.rs256), strict));
-    v->push_back(MakeValidator(jwt::KeySet::Single(keys.eddsa), strict));
-    v->push_back(MakeValidator(multi(), strict));
-    v->push_back(MakeValidator(multi(), loose));
+    v->push_back(MakeValidator(jwt::KeySet::Single(keys.hs512), StrictOptions()));
+    v->push_back(MakeValidator(jwt::KeySet::Single(keys.rs256), StrictOptions()));
+    v->push_back(MakeValidator(jwt::KeySet::Single(keys.eddsa), StrictOptions()));
+    v->push_back(MakeValidator(MultiKeySet(), StrictOptions()));
+    v->push_back(MakeValidator(MultiKeySet(), loose));
     return v;
   }();
   return *validators;
+}
+
+// Validators()[3] is the strict multi-key one (see the order above).
+const jwt::Validator& MultiKeyValidator() { return *Validators()[3]; }
+
+const jwt::Validator& CachingValidator() {
+  static const jwt::Validator* validator = [] {
+    jwt::ValidatorOptions options = StrictOptions();
+    options.cache_capacity = kCacheCapacity;
+    return MakeValidator(MultiKeySet(), std::move(options)).release();
+  }();
+  return *validator;
 }
 
 }  // namespace airlock::fuzz

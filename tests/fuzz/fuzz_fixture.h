@@ -5,6 +5,7 @@
 // clock, and stay valid forever (no wall-clock time is involved).
 // The keys below exist only for fuzzing: they are public, never use them anywhere else.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -88,5 +89,12 @@ const Clock& FuzzClock();
 //  - the same set with leeway 0, no issuer and only RS256 and EdDSA allowed, so that the
 //    allow-list and the issuer-less paths are reached too.
 const std::vector<std::unique_ptr<jwt::Validator>>& Validators();
+
+// The multi-key validator of Validators() (strict options), and its twin with a
+// verified-token cache of kCacheCapacity entries: both must give every token the same
+// verdict. The cache is small so that eviction happens too.
+inline constexpr size_t kCacheCapacity = 64;
+const jwt::Validator& MultiKeyValidator();
+const jwt::Validator& CachingValidator();
 
 }  // namespace airlock::fuzz

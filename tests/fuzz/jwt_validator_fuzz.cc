@@ -2,7 +2,8 @@
 // Each input is used in four ways; none may crash, leak, hit undefined behaviour or break
 // one of the invariants below:
 //  1. as a compact token: every validator of the fixture (HS512, RS256 and EdDSA keys,
-//     alone and as one set), DecodeUnverified, and VerifyCompactSignature with each key;
+//     alone and as one set, with and without the verified-token cache), DecodeUnverified,
+//     and VerifyCompactSignature with each key;
 //  2. the same token with its signature replaced by a valid HS512 one, so that mutations
 //     of the header and payload segments get past the signature check to the claim checks
 //     (which an unmodified fuzzed token almost never reaches);
@@ -13,6 +14,8 @@
 //  - an accepted token is canonical: re-encoding its decoded segments gives back the token
 //    byte for byte (the Execution API's verified-token cache keys on token bytes);
 //  - accepted claims respect the fixture's clock, leeway and audience;
+//  - the verified-token cache gives every token the verdict the same validator without
+//    it gives;
 //  - a successful base64url decode re-encodes to its input, and decode(encode(x)) == x;
 //  - a document the strict parser accepts is one Boost.JSON's plain parser reads the same,
 //    and it serializes to one the strict parser accepts again, equal.
@@ -132,10 +135,27 @@ void CheckAccepted(std::string_view token, const jwt::Claims& claims) {
   Check(audience, "accepted a token for another audience");
 }
 
+bool SameVerdict(const std::expected<jwt::Claims, jwt::ValidationError>& a,
+                 const std::expected<jwt::Claims, jwt::ValidationError>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  if (!a) return a.error().failure == b.error().failure;
+  return a->payload_json == b->payload_json && a->exp == b->exp && a->iat == b->iat &&
+         a->nbf == b->nbf && a->aud == b->aud && a->iss == b->iss && a->sub == b->sub &&
+         a->jti == b->jti && a->scope == b->scope && a->role == b->role && a->alg == b->alg &&
+         a->kid == b->kid;
+}
+
 void FuzzToken(std::string_view token) {
   for (const auto& validator : Validators()) {
     auto claims = validator->Validate(token);
     if (claims) CheckAccepted(token, *claims);
+  }
+  // The verified-token cache must change no verdict: its validator answers the first call
+  // by verifying and a second one from the cache.
+  auto uncached = MultiKeyValidator().Validate(token);
+  for (int call = 0; call < 2; ++call) {
+    Check(SameVerdict(uncached, CachingValidator().Validate(token)),
+          "the verified-token cache changed a verdict");
   }
   auto decoded = jwt::DecodeUnverified(token);
   if (decoded) FuzzStrictJson(decoded->header_json);
