@@ -3,8 +3,10 @@
 // role (password "<name>-password"), for the unit tests of this module.
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <boost/json.hpp>
+#include <filesystem>
 
 #include "api/auth_manager.h"
 #include "api/rest_api.h"
@@ -20,6 +22,7 @@ inline constexpr char kSecret[] =
 
 class ApiTest : public ::testing::Test {
  protected:
+  ~ApiTest() override { std::filesystem::remove_all(log_dir_); }
   void SetUp() override {
     store_ = std::move(store::OpenStore("memory://", {.fernet_key = std::string(40, 'f')}).value());
     ASSERT_TRUE(store_->Migrate().has_value());
@@ -98,7 +101,14 @@ class ApiTest : public ::testing::Test {
   }
 
   FakeClock clock_{kNow};
-  std::string log_dir_ = ::testing::TempDir() + "/airlock-api-test-logs";
+  // A directory of its own per test, so that tests run in parallel (ctest -j) never share
+  // or delete each other's task logs.
+  static std::string MakeLogDir() {
+    std::string dir = ::testing::TempDir() + "/airlock-api-test-logs-XXXXXX";
+    EXPECT_NE(::mkdtemp(dir.data()), nullptr);
+    return dir;
+  }
+  std::string log_dir_ = MakeLogDir();
   std::unique_ptr<store::Store> store_;
   std::shared_ptr<jwt::StaticKeySource> keys_;
   std::unique_ptr<jwt::Validator> validator_;
