@@ -2,11 +2,11 @@
 
 #include <boost/json.hpp>
 #include <charconv>
-#include <ctime>
 #include <fstream>
 #include <sstream>
 
 #include "api/form.h"
+#include "common/time_format.h"
 
 namespace airlock::api {
 
@@ -35,24 +35,8 @@ namespace {
 
 constexpr std::string_view kPrefix = "/api/v2";
 
-std::string FormatTime(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string FormatMicros(int64_t micros) {
-  std::string s = FormatTime(micros / 1000000);
-  char frac[16];
-  std::snprintf(frac, sizeof frac, ".%06lld", static_cast<long long>(micros % 1000000));
-  return s.substr(0, s.size() - 1) + frac + "Z";
-}
-
 json::value TimeOrNull(const std::optional<int64_t>& t) {
-  return t ? json::value(FormatTime(*t)) : json::value(nullptr);
+  return t ? json::value(FormatUtcSeconds(*t)) : json::value(nullptr);
 }
 
 json::value StringOrNull(const std::string& s) {
@@ -161,7 +145,8 @@ json::object DagJson(const store::Dag& dag) {
       {"bundle_name", StringOrNull(dag.bundle_name)},
       {"relative_fileloc", StringOrNull(dag.relative_fileloc)},
       {"fileloc", StringOrNull(dag.relative_fileloc)},
-      {"last_parsed_time", dag.updated_at ? json::value(FormatTime(dag.updated_at)) : nullptr},
+      {"last_parsed_time",
+       dag.updated_at ? json::value(FormatUtcSeconds(dag.updated_at)) : nullptr},
       {"description", nullptr},
       {"tags", json::array{}},
   };
@@ -232,8 +217,8 @@ json::object DagRunJson(const store::DagRun& run) {
   return json::object{
       {"dag_run_id", run.run_id},
       {"dag_id", run.dag_id},
-      {"logical_date", FormatTime(run.logical_date)},
-      {"run_after", FormatTime(run.logical_date)},
+      {"logical_date", FormatUtcSeconds(run.logical_date)},
+      {"run_after", FormatUtcSeconds(run.logical_date)},
       {"start_date", TimeOrNull(run.start_date)},
       {"end_date", TimeOrNull(run.end_date)},
       {"state", store::DagRunStateName(run.state)},
@@ -284,7 +269,7 @@ Response TriggerDagRun(const Ctx& ctx, const Request& request, const PathParams&
   const int64_t now_micros = ctx.clock.NowMicros();
   store::DagRun run{
       .dag_id = std::string(dag_id),
-      .run_id = run_id->value_or("manual__" + FormatMicros(now_micros)),
+      .run_id = run_id->value_or("manual__" + FormatUtcMicros(now_micros)),
       .state = store::DagRunState::kQueued,
       .logical_date = now_micros / 1000000,
       .conf_json = json::serialize(conf),
@@ -675,7 +660,7 @@ Response ListAuditLog(const Ctx& ctx, const Request& request, const PathParams&)
   json::array out;
   for (const store::AuditEntry& e : *entries) {
     out.push_back(json::object{
-        {"time", FormatMicros(e.time)},
+        {"time", FormatUtcMicros(e.time)},
         {"component", e.component},
         {"jti", StringOrNull(e.jti)},
         {"sub", StringOrNull(e.sub)},
@@ -695,7 +680,7 @@ Response ListUsers(const Ctx& ctx, const Request& request, const PathParams&) {
   return PageOf(*users, *page, "users", [](const store::User& u) {
     // Never the password hash.
     return json::object{
-        {"username", u.username}, {"role", u.role}, {"created_at", FormatTime(u.created_at)}};
+        {"username", u.username}, {"role", u.role}, {"created_at", FormatUtcSeconds(u.created_at)}};
   });
 }
 
@@ -703,7 +688,7 @@ Response ListUsers(const Ctx& ctx, const Request& request, const PathParams&) {
 
 json::object ImportErrorJson(const store::ImportError& e) {
   return json::object{{"import_error_id", e.id},
-                      {"timestamp", FormatTime(e.timestamp)},
+                      {"timestamp", FormatUtcSeconds(e.timestamp)},
                       {"filename", e.filename},
                       {"bundle_name", e.bundle_name},
                       {"stack_trace", e.stack_trace}};

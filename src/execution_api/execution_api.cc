@@ -2,8 +2,8 @@
 
 #include <boost/json.hpp>
 #include <charconv>
-#include <ctime>
 
+#include "common/time_format.h"
 #include "execution_api/auth.h"
 #include "execution_api/dag_routes.h"
 
@@ -31,73 +31,18 @@ struct ExecutionApi::Route {
 
 namespace {
 
-// ISO 8601 UTC with seconds, as Airflow writes datetimes: "2026-11-23T10:00:00Z".
-std::string FormatTime(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 json::value TimeOrNull(const std::optional<int64_t>& t) {
-  return t ? json::value(FormatTime(*t)) : json::value(nullptr);
+  return t ? json::value(FormatUtcSeconds(*t)) : json::value(nullptr);
 }
 
-// RFC 3339 date-time ("2026-11-23T10:00:00Z", "…T10:00:00.123456+00:00") → Unix seconds
-// (fractions dropped). Also accepts a JSON number of Unix seconds.
+// An RFC 3339 date-time string, or a JSON number of Unix seconds.
 std::optional<int64_t> ParseTime(const json::value& value) {
   if (value.is_int64()) return value.as_int64();
   if (value.is_uint64() && value.as_uint64() <= INT64_MAX) {
     return static_cast<int64_t>(value.as_uint64());
   }
   if (!value.is_string()) return std::nullopt;
-  std::string_view s = value.as_string();
-  auto number = [&](size_t pos, size_t len) -> std::optional<int> {
-    if (pos + len > s.size()) return std::nullopt;
-    int v = 0;
-    auto [end, ec] = std::from_chars(s.data() + pos, s.data() + pos + len, v);
-    if (ec != std::errc() || end != s.data() + pos + len) return std::nullopt;
-    return v;
-  };
-  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') ||
-      s[13] != ':' || s[16] != ':') {
-    return std::nullopt;
-  }
-  auto year = number(0, 4), month = number(5, 2), day = number(8, 2);
-  auto hour = number(11, 2), minute = number(14, 2), second = number(17, 2);
-  if (!year || !month || !day || !hour || !minute || !second) return std::nullopt;
-  if (*month < 1 || *month > 12 || *day < 1 || *day > 31 || *hour > 23 || *minute > 59 ||
-      *second > 60) {
-    return std::nullopt;
-  }
-  size_t pos = 19;
-  if (pos < s.size() && s[pos] == '.') {
-    ++pos;
-    size_t digits = 0;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos, ++digits;
-    if (digits == 0) return std::nullopt;
-  }
-  int offset_seconds = 0;
-  std::string_view zone = s.substr(pos);
-  if (zone == "Z" || zone == "z") {
-    offset_seconds = 0;
-  } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
-    auto oh = number(pos + 1, 2), om = number(pos + 4, 2);
-    if (!oh || !om || *oh > 23 || *om > 59) return std::nullopt;
-    offset_seconds = (*oh * 3600 + *om * 60) * (zone[0] == '+' ? 1 : -1);
-  } else {
-    return std::nullopt;
-  }
-  std::tm tm{};
-  tm.tm_year = *year - 1900;
-  tm.tm_mon = *month - 1;
-  tm.tm_mday = *day;
-  tm.tm_hour = *hour;
-  tm.tm_min = *minute;
-  tm.tm_sec = *second;
-  return static_cast<int64_t>(timegm(&tm)) - offset_seconds;
+  return ParseRfc3339(value.as_string());
 }
 
 Response JsonResponse(int status, const json::value& value) {
@@ -332,7 +277,7 @@ Response RunTaskInstance(store::Store& store, const jwt::TokenSigner& signer,
        json::object{
            {"dag_id", run->dag_id},
            {"run_id", run->run_id},
-           {"logical_date", FormatTime(run->logical_date)},
+           {"logical_date", FormatUtcSeconds(run->logical_date)},
            {"state", store::DagRunStateName(run->state)},
            {"conf", std::move(conf)},
        }},

@@ -1,10 +1,10 @@
 #include "scheduler/scheduler.h"
 
 #include <boost/json.hpp>
-#include <ctime>
 #include <map>
 
 #include "common/random.h"
+#include "common/time_format.h"
 #include "dags/dag.h"
 
 namespace airlock::scheduler {
@@ -16,13 +16,10 @@ using store::TaskState;
 
 namespace {
 
+// Airflow's run-id form of a time: "2026-11-23T10:00:00+00:00".
 std::string IsoTime(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
-  return buf;
+  std::string s = FormatUtcSeconds(unix_seconds);
+  return s.substr(0, s.size() - 1) + "+00:00";
 }
 
 std::string RunName(const store::DagRun& run) { return run.dag_id + "/" + run.run_id; }
