@@ -364,6 +364,42 @@ std::expected<TaskInstance, Response> CallerTask(store::Store& store, const Call
   return std::move(*ti);
 }
 
+enum class XComAccess { kRead, kWrite, kDelete };
+
+// The XCom key a request names, once its caller may access it: a task reads any XCom of
+// its own Dag run, and writes or deletes only its own (same task and map index).
+std::expected<store::XComKey, Response> AuthorizedXComKey(store::Store& store, const Caller& caller,
+                                                          const Request& request,
+                                                          const PathParams& params,
+                                                          XComAccess access) {
+  auto map_index = MapIndex(request);
+  if (!map_index)
+    return std::unexpected(Unprocessable("Query 'map_index' must be an integer ≥ -1"));
+  store::XComKey key{.dag_id = std::string(params.Get("dag_id")),
+                     .run_id = std::string(params.Get("run_id")),
+                     .task_id = std::string(params.Get("task_id")),
+                     .map_index = *map_index,
+                     .key = std::string(params.Get("key"))};
+  auto ti = CallerTask(store, caller);
+  if (!ti) return std::unexpected(std::move(ti.error()));
+  const bool same_run = ti->dag_id == key.dag_id && ti->run_id == key.run_id;
+  const bool own_task = same_run && ti->task_id == key.task_id && ti->map_index == key.map_index;
+  switch (access) {
+    case XComAccess::kRead:
+      if (same_run) return key;
+      return std::unexpected(
+          Response::Detail(403, "Task instances may only read XComs of their own Dag run"));
+    case XComAccess::kWrite:
+      if (own_task) return key;
+      return std::unexpected(
+          Response::Detail(403, "Task instances may only write their own XComs"));
+    case XComAccess::kDelete:
+      break;
+  }
+  if (own_task) return key;
+  return std::unexpected(Response::Detail(403, "Task instances may only delete their own XComs"));
+}
+
 }  // namespace
 
 void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) const {
@@ -497,36 +533,12 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
             }});
 
   // XComs: a task reads any XCom of its own Dag run and writes only its own.
-  auto xcom_key = [](const Caller&, const Request& request,
-                     const PathParams& params) -> std::expected<store::XComKey, Response> {
-    auto map_index = MapIndex(request);
-    if (!map_index)
-      return std::unexpected(Unprocessable("Query 'map_index' must be an integer ≥ -1"));
-    return store::XComKey{.dag_id = std::string(params.Get("dag_id")),
-                          .run_id = std::string(params.Get("run_id")),
-                          .task_id = std::string(params.Get("task_id")),
-                          .map_index = *map_index,
-                          .key = std::string(params.Get("key"))};
-  };
-  auto same_run = [](const TaskInstance& ti, const store::XComKey& key) {
-    return ti.dag_id == key.dag_id && ti.run_id == key.run_id;
-  };
-  auto own_task = [](const TaskInstance& ti, const store::XComKey& key) {
-    return ti.dag_id == key.dag_id && ti.run_id == key.run_id && ti.task_id == key.task_id &&
-           ti.map_index == key.map_index;
-  };
   constexpr std::string_view kPattern = "/xcoms/{dag_id}/{run_id}/{task_id}/{key}";
-
   add("GET", std::string(kPattern),
-      Route{.handler = [xcom_key, same_run](const ExecutionApi& api, const Caller& caller,
-                                            const Request& request, const PathParams& params) {
-        auto key = xcom_key(caller, request, params);
+      Route{.handler = [](const ExecutionApi& api, const Caller& caller, const Request& request,
+                          const PathParams& params) {
+        auto key = AuthorizedXComKey(api.store_, caller, request, params, XComAccess::kRead);
         if (!key) return std::move(key.error());
-        auto ti = CallerTask(api.store_, caller);
-        if (!ti) return std::move(ti.error());
-        if (!same_run(*ti, *key)) {
-          return Response::Detail(403, "Task instances may only read XComs of their own Dag run");
-        }
         auto value = api.store_.GetXCom(*key);
         if (!value) {
           if (value.error().code() == ErrorCode::kNotFound) {
@@ -540,15 +552,10 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
         return JsonResponse(200, json::object{{"key", key->key}, {"value", std::move(parsed)}});
       }});
   add("POST", std::string(kPattern),
-      Route{.handler = [xcom_key, own_task](const ExecutionApi& api, const Caller& caller,
-                                            const Request& request, const PathParams& params) {
-        auto key = xcom_key(caller, request, params);
+      Route{.handler = [](const ExecutionApi& api, const Caller& caller, const Request& request,
+                          const PathParams& params) {
+        auto key = AuthorizedXComKey(api.store_, caller, request, params, XComAccess::kWrite);
         if (!key) return std::move(key.error());
-        auto ti = CallerTask(api.store_, caller);
-        if (!ti) return std::move(ti.error());
-        if (!own_task(*ti, *key)) {
-          return Response::Detail(403, "Task instances may only write their own XComs");
-        }
         // The body is the value: any JSON document.
         boost::system::error_code ec;
         json::value value = json::parse(request.body, ec);
@@ -563,15 +570,10 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
         return Response::Json(201, R"({"message":"XCom successfully set"})");
       }});
   add("DELETE", std::string(kPattern),
-      Route{.handler = [xcom_key, own_task](const ExecutionApi& api, const Caller& caller,
-                                            const Request& request, const PathParams& params) {
-        auto key = xcom_key(caller, request, params);
+      Route{.handler = [](const ExecutionApi& api, const Caller& caller, const Request& request,
+                          const PathParams& params) {
+        auto key = AuthorizedXComKey(api.store_, caller, request, params, XComAccess::kDelete);
         if (!key) return std::move(key.error());
-        auto ti = CallerTask(api.store_, caller);
-        if (!ti) return std::move(ti.error());
-        if (!own_task(*ti, *key)) {
-          return Response::Detail(403, "Task instances may only delete their own XComs");
-        }
         auto deleted = api.store_.DeleteXCom(*key);
         if (!deleted) {
           if (deleted.error().code() == ErrorCode::kNotFound) {
