@@ -60,6 +60,8 @@ http::Response JwksResponse(const jwt::KeySource& keys) {
 }
 
 void RunApiServer(const ApiServerArgs& args) {
+  // First, before the audit writer, the key poller and the server start their threads.
+  const sigset_t signals = BlockShutdownSignals();
   auto context = OrFail(StartComponent(config::Component::kApiServer, args.config_path));
   const config::Config& config = context.config;
   const Clock& clock = SystemClock::Instance();
@@ -144,13 +146,6 @@ void RunApiServer(const ApiServerArgs& args) {
             "us id=" + request.request_id);
   };
 
-  // Block the shutdown signals in this thread before the server threads inherit the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   auto print_generated_passwords = [&generated] {
     for (auto& user : generated) {
       std::cout << "Simple auth manager | Password for user '" << user.username
@@ -171,10 +166,7 @@ void RunApiServer(const ApiServerArgs& args) {
             << server->port() << std::endl;
   print_generated_passwords();
 
-  int received = 0;
-  sigwait(&signals, &received);
-  LogInfo(std::string("received ") + (received == SIGTERM ? "SIGTERM" : "SIGINT") +
-          ", shutting down");
+  WaitForShutdown(signals);
   server->Shutdown();
   if (auto flushed = audit.Flush(); !flushed) {
     LogError("final audit log flush failed: " + flushed.error().message());

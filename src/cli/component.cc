@@ -1,6 +1,9 @@
 #include "cli/component.h"
 
+#include <pthread.h>
+
 #include <cctype>
+#include <cmath>
 
 #include "common/log.h"
 #include "config/component_secrets.h"
@@ -108,6 +111,31 @@ Result<std::shared_ptr<jwt::KeySource>> ValidationKeySource(const config::Config
       [](const std::string& url) { return http::FetchUrl(url); }, clock);
   if (!source) return std::unexpected(source.error());
   return std::move(*source);
+}
+
+sigset_t BlockShutdownSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+bool WaitForShutdown(const sigset_t& signals, std::optional<double> seconds) {
+  int received = -1;
+  if (seconds) {
+    timespec timeout{.tv_sec = static_cast<time_t>(*seconds),
+                     .tv_nsec = static_cast<long>(std::fmod(*seconds, 1.0) * 1e9)};
+    received = sigtimedwait(&signals, nullptr, &timeout);
+  } else {
+    while (sigwait(&signals, &received) != 0) {
+    }
+  }
+  if (received != SIGTERM && received != SIGINT) return false;
+  LogInfo(std::string("received ") + (received == SIGTERM ? "SIGTERM" : "SIGINT") +
+          ", shutting down");
+  return true;
 }
 
 }  // namespace airlock::cli

@@ -4,7 +4,10 @@
 // log, and build the pieces it is allowed to have (the store, the token keys) from the
 // configuration. Failures are one clear sentence, naming the option, never its value.
 
+#include <signal.h>
+
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/clock.h"
@@ -41,5 +44,14 @@ Result<std::shared_ptr<jwt::KeySource>> SigningKeySource(const config::Config& c
 // polled), else the public half of jwt_private_key_path, else jwt_secret.
 Result<std::shared_ptr<jwt::KeySource>> ValidationKeySource(const config::Config& config,
                                                             const Clock& clock);
+
+// Blocks SIGTERM and SIGINT in the calling thread. Call it first, before any thread
+// starts: threads inherit the mask, so no thread can be killed by the signal and only
+// WaitForShutdown() receives it.
+sigset_t BlockShutdownSignals();
+
+// Waits up to `seconds` (forever when nullopt) for SIGTERM or SIGINT; true, and logged,
+// when one arrived.
+bool WaitForShutdown(const sigset_t& signals, std::optional<double> seconds = std::nullopt);
 
 }  // namespace airlock::cli

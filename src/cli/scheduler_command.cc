@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cmath>
 #include <filesystem>
 
 #include "cli/commands.h"
@@ -38,29 +37,6 @@ template <typename T>
 T OrFail(Result<T> result) {
   if (!result) Fail(result.error());
   return std::move(*result);
-}
-
-// Blocks SIGTERM and SIGINT in this thread (and the threads it starts later).
-sigset_t BlockShutdownSignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
-
-// Sleeps up to `seconds`; true when a shutdown signal arrived.
-bool WaitForShutdown(const sigset_t& signals, double seconds) {
-  timespec timeout{.tv_sec = static_cast<time_t>(seconds),
-                   .tv_nsec = static_cast<long>(std::fmod(seconds, 1.0) * 1e9)};
-  int received = sigtimedwait(&signals, nullptr, &timeout);
-  if (received > 0) {
-    LogInfo(std::string("received ") + (received == SIGTERM ? "SIGTERM" : "SIGINT") +
-            ", shutting down");
-    return true;
-  }
-  return false;
 }
 
 #ifdef AIRLOCK_HAVE_LOCAL_EXECUTOR
