@@ -51,7 +51,12 @@ fi
 
 # -max_len a little above the 8 KiB token limit, so that both sides of it are explored.
 echo "fuzz: jwt_validator_fuzz for ${seconds}s (corpus copied to $work)"
+# The per-input progress lines (NEW, REDUCE, pulse) and the recommended dictionary are
+# dropped: thousands of lines a minute would bury a crash report. INITED, DONE, the final
+# stats and any report stay.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   "$build_dir/tests/fuzz/jwt_validator_fuzz" "$work" \
   -max_total_time="$seconds" -max_len=8448 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1
+  -print_funcs=0 -print_final_stats=1 2>&1 |
+  grep --line-buffered -Ev '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse) |# Uses: [0-9]+$'
+# With pipefail (set above), the fuzzer's exit status is the script's.
