@@ -14,6 +14,10 @@ std::string_view TokenTypeName(TokenType type) {
       break;
     case TokenType::kDagProcessor:
       return "dag_processor";
+    case TokenType::kTriggerer:
+      return "triggerer";
+    case TokenType::kTrigger:
+      return "trigger";
   }
   return "execution";
 }
@@ -49,6 +53,10 @@ std::expected<Caller, http::Response> Authenticate(const http::Request& request,
     caller.type = TokenType::kWorkload;
   } else if (*claims->scope == "dag_processor") {
     caller.type = TokenType::kDagProcessor;
+  } else if (*claims->scope == "triggerer") {
+    caller.type = TokenType::kTriggerer;
+  } else if (*claims->scope == "trigger") {
+    caller.type = TokenType::kTrigger;
   } else {
     // The scope comes from a correctly signed token, but it is still echoed only if it is
     // short and printable.

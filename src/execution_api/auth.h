@@ -18,8 +18,11 @@ namespace airlock::execution_api {
 // The token types (the JWT "scope" claim). A token without "scope" is kExecution.
 // kDagProcessor ("dag_processor") is the dag-processor's token: not tied to a task
 // instance, it carries a "bundles" claim (the Dag bundles it may submit Dags for) and is
-// accepted only on the /dags routes.
-enum class TokenType { kWorkload, kExecution, kDagProcessor };
+// accepted only on the /dags routes. kTriggerer ("triggerer") is the triggerer's token,
+// accepted only to claim and renew trigger leases; kTrigger ("trigger") is one trigger's
+// token (sub = its task instance, "trigger_id" claim), accepted only to report that
+// trigger's event or failure (trigger_routes.h).
+enum class TokenType { kWorkload, kExecution, kDagProcessor, kTriggerer, kTrigger };
 std::string_view TokenTypeName(TokenType type);
 
 // What a route accepts.
@@ -49,8 +52,9 @@ std::expected<Caller, http::Response> Authenticate(const http::Request& request,
                                                    std::string_view ti_id);
 
 // The reissue rule: a response to an execution token carries a fresh token when
-// exp − now ≤ max(int(0.2 × validity_seconds), 30). Never for workload or dag_processor
-// tokens (a processor's token is long-lived and rotated by reconfiguring it).
+// exp − now ≤ max(int(0.2 × validity_seconds), 30). Only for execution tokens: never for
+// workload tokens, nor for dag_processor and triggerer tokens (long-lived, rotated by
+// reconfiguring them), nor for trigger tokens (renewed with their lease).
 bool ShouldReissue(const Caller& caller, int64_t now, int64_t validity_seconds);
 
 }  // namespace airlock::execution_api

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "dags/dag.h"
+#include "execution_api/responses.h"
 
 namespace airlock::execution_api {
 
@@ -29,10 +30,6 @@ namespace {
 bool Covers(const Caller& caller, std::string_view bundle) {
   auto bundles = TokenBundles(caller.claims);
   return std::find(bundles.begin(), bundles.end(), bundle) != bundles.end();
-}
-
-Response StoreFailure(const Error& error) {
-  return Response::Detail(HttpStatus(error.code()), "Internal error: " + error.message());
 }
 
 Response NotCovered() { return Response::Detail(403, "Token does not cover this Dag's bundle"); }

@@ -6,6 +6,8 @@
 #include "common/time_format.h"
 #include "execution_api/auth.h"
 #include "execution_api/dag_routes.h"
+#include "execution_api/responses.h"
+#include "execution_api/trigger_routes.h"
 
 namespace airlock::execution_api {
 
@@ -45,49 +47,7 @@ std::optional<int64_t> ParseTime(const json::value& value) {
   return ParseRfc3339(value.as_string());
 }
 
-Response JsonResponse(int status, const json::value& value) {
-  return Response::Json(status, json::serialize(value));
-}
-
-// Airflow's shape for structured errors: {"detail": {"reason": …, "message": …}}.
-Response ReasonResponse(int status, std::string_view reason, std::string_view message,
-                        std::optional<TaskState> previous_state = std::nullopt) {
-  json::object detail{{"reason", reason}, {"message", message}};
-  if (previous_state) detail["previous_state"] = store::TaskStateName(*previous_state);
-  return JsonResponse(status, json::object{{"detail", std::move(detail)}});
-}
-
-Response NotFoundResponse(std::string_view what) {
-  return ReasonResponse(404, "not_found", std::string(what) + " not found");
-}
-
 Response TaskInstanceNotFound() { return NotFoundResponse("Task instance"); }
-
-Response StoreFailure(const Error& error) {
-  return Response::Detail(HttpStatus(error.code()), "Internal error: " + error.message());
-}
-
-// 422: the request body is not what the route takes. The message names the field.
-Response Unprocessable(std::string_view message) { return Response::Detail(422, message); }
-
-// The request body as a JSON object, or a 422.
-std::expected<json::object, Response> ParseObject(const Request& request) {
-  boost::system::error_code ec;
-  json::value value = json::parse(request.body, ec);
-  if (ec) return std::unexpected(Unprocessable("Request body is not valid JSON"));
-  if (!value.is_object())
-    return std::unexpected(Unprocessable("Request body must be a JSON object"));
-  return std::move(value.as_object());
-}
-
-std::expected<std::string, Response> RequiredString(const json::object& body,
-                                                    std::string_view name) {
-  auto it = body.find(name);
-  if (it == body.end() || !it->value().is_string()) {
-    return std::unexpected(Unprocessable("Field '" + std::string(name) + "' must be a string"));
-  }
-  return std::string(it->value().as_string());
-}
 
 std::expected<int, Response> RequiredPid(const json::object& body) {
   auto it = body.find("pid");
@@ -240,6 +200,14 @@ json::value TaskSpec(store::Store& store, const TaskInstance& ti) {
   return nullptr;
 }
 
+// The payload of the trigger event that resumed this try, or null.
+json::value TriggerEventJson(const TaskInstance& ti) {
+  if (ti.trigger_event_json.empty()) return nullptr;
+  boost::system::error_code ec;
+  json::value event = json::parse(ti.trigger_event_json, ec);
+  return ec ? json::value(nullptr) : event;
+}
+
 // PATCH /task-instances/{id}/run: queued → running. A workload token is exchanged here
 // for an execution token (in Refreshed-API-Token); an execution token keeps working.
 Response RunTaskInstance(store::Store& store, const jwt::TokenSigner& signer,
@@ -283,6 +251,7 @@ Response RunTaskInstance(store::Store& store, const jwt::TokenSigner& signer,
        }},
       {"task_instance", TaskInstanceJson(*ti)},
       {"task", TaskSpec(store, *ti)},
+      {"trigger_event", TriggerEventJson(*ti)},
   };
   Response response = JsonResponse(200, context);
   if (caller.type == TokenType::kWorkload) {
@@ -313,6 +282,7 @@ Response UpdateState(store::Store& store, const Clock& clock, const Request& req
         "Field 'state' must be one of success, failed, skipped, upstream_failed, removed, "
         "up_for_retry, deferred");
   }
+  if (*state == TaskState::kDeferred) return DeferTaskInstance(store, clock, *body, id);
   int64_t end_date = clock.NowSeconds();
   if (auto it = body->find("end_date"); it != body->end()) {
     auto parsed = ParseTime(it->value());
@@ -530,6 +500,42 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
             .handler = [](const ExecutionApi& api, const Caller& caller, const Request& request,
                           const PathParams&) {
               return PutImportErrors(api.store_, api.clock_, caller, request);
+            }});
+
+  // The triggerer's routes (trigger_routes.h).
+  const RoutePolicy triggerer_policy{.allowed_types = {TokenType::kTriggerer}};
+  add("POST", "/triggers/claim",
+      Route{.policy = triggerer_policy,
+            .liveness = Liveness::kNotRevoked,
+            .handler = [](const ExecutionApi& api, const Caller& caller, const Request& request,
+                          const PathParams&) {
+              return ClaimTriggers(api.store_, api.signer_, api.options_, api.clock_, caller,
+                                   request);
+            }});
+  add("POST", "/triggers/renew",
+      Route{.policy = triggerer_policy,
+            .liveness = Liveness::kNotRevoked,
+            .handler = [](const ExecutionApi& api, const Caller& caller, const Request& request,
+                          const PathParams&) {
+              return RenewTriggers(api.store_, api.signer_, api.options_, api.clock_, caller,
+                                   request);
+            }});
+  // A trigger's token is alive while its trigger is: the handlers look it up.
+  const RoutePolicy trigger_policy{.allowed_types = {TokenType::kTrigger}};
+  add("POST", "/triggers/{trigger_id}/event",
+      Route{.policy = trigger_policy,
+            .liveness = Liveness::kByHandler,
+            .handler = [](const ExecutionApi& api, const Caller& caller, const Request& request,
+                          const PathParams& params) {
+              return TriggerEvent(api.store_, caller, request, params.Get("trigger_id"));
+            }});
+  add("POST", "/triggers/{trigger_id}/failure",
+      Route{.policy = trigger_policy,
+            .liveness = Liveness::kByHandler,
+            .handler = [](const ExecutionApi& api, const Caller& caller, const Request& request,
+                          const PathParams& params) {
+              return TriggerFailure(api.store_, api.clock_, caller, request,
+                                    params.Get("trigger_id"));
             }});
 
   // XComs: a task reads any XCom of its own Dag run and writes only its own.

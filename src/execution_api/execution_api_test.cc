@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "execution_api/auth.h"
+#include "execution_api/trigger_routes.h"
 #include "http/client.h"
 #include "http/server.h"
 
@@ -672,6 +673,230 @@ TEST_F(DagProcessorRoutesTest, RevokedProcessorTokenIsRefused) {
   auto r = Call("PUT", "/execution/dags/sales", token, DagJson("sales", "team-a"));
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.body, R"({"detail":"Invalid auth token: token has been revoked"})");
+}
+
+// --- Deferral and the triggerer's routes (trigger_routes.h) ----------------------------
+
+class TriggerRoutesTest : public ExecutionApiTest {
+ protected:
+  // Defers kRunning (or `id`) on a datetime trigger; returns the trigger's id.
+  int64_t Defer(const std::string& id = kRunning,
+                std::string trigger = R"({"kind":"datetime","args":{"delay_seconds":60}})") {
+    auto r = Call("PATCH", "/execution/task-instances/" + id + "/state", Token(id),
+                  R"({"state":"deferred","trigger":)" + trigger + R"(,"trigger_timeout":600})");
+    EXPECT_EQ(r.status, 204) << r.body;
+    auto triggers = store_->ListTriggers();
+    EXPECT_TRUE(triggers.has_value());
+    for (const store::Trigger& t : *triggers) {
+      if (t.ti_id == id) return t.id;
+    }
+    ADD_FAILURE() << "no trigger stored for " << id;
+    return 0;
+  }
+
+  json::object Claim(int capacity = 10, const std::string& triggerer = "triggerer-1") {
+    auto r = Call("POST", "/execution/triggers/claim", Token("triggerer", "triggerer"),
+                  R"({"triggerer_id":")" + triggerer + R"(","capacity":)" +
+                      std::to_string(capacity) + R"(,"lease_seconds":30})");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? json::parse(r.body).as_object() : json::object();
+  }
+
+  // A correctly signed trigger token for any (sub, trigger_id), as a hostile triggerer
+  // might hold one.
+  std::string TriggerToken(const std::string& sub, int64_t trigger_id,
+                           std::string scope = "trigger") {
+    auto token = signer_->Mint({.sub = sub,
+                                .aud = {kAudience},
+                                .ttl_seconds = 600,
+                                .scope = std::move(scope),
+                                .extra_claims = {{"trigger_id", std::to_string(trigger_id)}}});
+    EXPECT_TRUE(token.has_value());
+    return token.value_or("");
+  }
+
+  http::Response Event(int64_t trigger_id, const std::string& token,
+                       std::string body = R"({"payload":{"moment":"now"}})") {
+    return Call("POST", "/execution/triggers/" + std::to_string(trigger_id) + "/event", token,
+                std::move(body));
+  }
+};
+
+TEST_F(TriggerRoutesTest, DeferredTaskIsClaimedAndItsTriggerTokenResumesIt) {
+  const int64_t id = Defer();
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->state, TaskState::kDeferred);
+  auto stored = store_->GetTrigger(id);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->args_json, R"({"moment":"2027-01-15T08:01:00Z"})");  // kNow + 60
+  EXPECT_EQ(stored->timeout_at, kNow + 600);
+
+  json::object claimed = Claim();
+  const json::array& triggers = claimed.at("triggers").as_array();
+  ASSERT_EQ(triggers.size(), 1u);
+  const json::object& t = triggers[0].as_object();
+  EXPECT_EQ(t.at("id").as_int64(), id);
+  EXPECT_EQ(t.at("ti_id").as_string(), kRunning);
+  EXPECT_EQ(t.at("kind").as_string(), "datetime");
+  EXPECT_EQ(json::serialize(t.at("args")), R"({"moment":"2027-01-15T08:01:00Z"})");
+  EXPECT_EQ(t.at("timeout_at").as_string(), "2027-01-15T08:10:00Z");
+  // The token handed out is for this trigger only.
+  auto claims = validator_->Validate(t.at("token").as_string());
+  ASSERT_TRUE(claims.has_value());
+  EXPECT_EQ(claims->scope, "trigger");
+  EXPECT_EQ(claims->sub, kRunning);
+  EXPECT_EQ(TokenTriggerId(*claims), id);
+  // Nothing left to claim, for this triggerer or another.
+  EXPECT_TRUE(Claim(10, "triggerer-2").at("triggers").as_array().empty());
+
+  auto fired = Event(id, std::string(t.at("token").as_string()));
+  EXPECT_EQ(fired.status, 204) << fired.body;
+  auto ti = store_->GetTaskInstance(kRunning);
+  EXPECT_EQ(ti->state, TaskState::kScheduled);
+  EXPECT_EQ(ti->trigger_event_json, R"({"moment":"now"})");
+  // Fired once: the trigger is gone.
+  auto again = Event(id, std::string(t.at("token").as_string()));
+  EXPECT_EQ(again.status, 404) << again.body;
+
+  // The next try's run context carries the event.
+  ASSERT_TRUE(
+      store_->TransitionTaskInstance(kRunning, TaskState::kScheduled, TaskState::kQueued, kNow)
+          .has_value());
+  auto run = Call("PATCH", "/execution/task-instances/" + std::string(kRunning) + "/run",
+                  Token(kRunning, "workload"), R"({"hostname":"w2","pid":7})");
+  ASSERT_EQ(run.status, 200) << run.body;
+  EXPECT_EQ(json::serialize(json::parse(run.body).at("trigger_event")), R"({"moment":"now"})");
+}
+
+TEST_F(TriggerRoutesTest, DeferRefusesTriggersThatCannotRunAndChangesNothing) {
+  const std::string path = "/execution/task-instances/" + std::string(kRunning) + "/state";
+  struct Case {
+    std::string body, detail;
+  };
+  const Case cases[] = {
+      {R"({"state":"deferred"})", "needs Field 'trigger'"},
+      {R"({"state":"deferred","trigger":{"kind":"cron","args":{}}})",
+       "Invalid trigger: unknown trigger kind 'cron'"},
+      {R"({"state":"deferred","trigger":{"kind":"file","args":{"path":"rel"}}})",
+       "Invalid trigger: file trigger: 'path' must be an absolute path"},
+      {R"({"state":"deferred","trigger":{"kind":"datetime","args":{"delay_seconds":1}},)"
+       R"("trigger_timeout":0})",
+       "Field 'trigger_timeout' must be"},
+  };
+  for (const Case& c : cases) {
+    auto r = Call("PATCH", path, Token(kRunning), c.body);
+    EXPECT_EQ(r.status, 422) << c.body;
+    EXPECT_NE(r.body.find(c.detail), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->state, TaskState::kRunning);
+  EXPECT_TRUE(store_->ListTriggers()->empty());
+  // Only a running task defers.
+  auto queued =
+      Call("PATCH", "/execution/task-instances/" + std::string(kQueued) + "/state", Token(kQueued),
+           R"({"state":"deferred","trigger":{"kind":"datetime","args":{"delay_seconds":1}}})");
+  EXPECT_EQ(queued.status, 409) << queued.body;
+}
+
+// Each token below is correctly signed and otherwise valid; only the rule named fails it.
+TEST_F(TriggerRoutesTest, ATriggerTokenCannotActOnAnotherTriggerOrTask) {
+  const int64_t mine = Defer(kRunning);
+  const int64_t theirs = Defer(kOtherRunning);
+  const std::string token = TriggerToken(kRunning, mine);
+
+  // Another trigger's event or failure: refused, and that task stays deferred.
+  auto other_event = Event(theirs, token);
+  EXPECT_EQ(other_event.status, 403);
+  EXPECT_EQ(other_event.body, R"({"detail":"Token does not belong to this trigger"})");
+  auto other_failure = Call("POST", "/execution/triggers/" + std::to_string(theirs) + "/failure",
+                            token, R"({"error":"x"})");
+  EXPECT_EQ(other_failure.status, 403);
+  // The right trigger id with another task instance as subject.
+  EXPECT_EQ(Event(theirs, TriggerToken(kRunning, theirs)).status, 403);
+  EXPECT_EQ(store_->GetTaskInstance(kOtherRunning)->state, TaskState::kDeferred);
+
+  // Task-instance routes, variables, and the triggerer's own routes: wrong token type.
+  auto heartbeat = Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody);
+  EXPECT_EQ(heartbeat.status, 403);
+  EXPECT_NE(heartbeat.body.find("Token type 'trigger' not allowed"), std::string::npos);
+  EXPECT_EQ(Call("GET", "/execution/variables/x", token).status, 403);
+  EXPECT_EQ(Call("POST", "/execution/triggers/claim", token,
+                 R"({"triggerer_id":"t","capacity":10,"lease_seconds":30})")
+                .status,
+            403);
+  // An execution token of the right task with a trigger_id claim is still not a trigger
+  // token, and the triggerer's own token cannot fire anything.
+  EXPECT_EQ(Event(mine, TriggerToken(kRunning, mine, "execution")).status, 403);
+  auto by_triggerer = Event(mine, Token("triggerer", "triggerer"));
+  EXPECT_EQ(by_triggerer.status, 403);
+  EXPECT_NE(by_triggerer.body.find("Token type 'triggerer' not allowed"), std::string::npos);
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->state, TaskState::kDeferred);
+
+  // Its own trigger: accepted.
+  EXPECT_EQ(Event(mine, token).status, 204);
+}
+
+TEST_F(TriggerRoutesTest, FailureFailsTheTaskAndLateReportsAreRefused) {
+  const int64_t id = Defer();
+  const std::string token = TriggerToken(kRunning, id);
+  auto failed = Call("POST", "/execution/triggers/" + std::to_string(id) + "/failure", token,
+                     R"({"error":"user trigger exited with status 3"})");
+  EXPECT_EQ(failed.status, 204) << failed.body;
+  auto ti = store_->GetTaskInstance(kRunning);
+  EXPECT_EQ(ti->state, TaskState::kFailed);
+  EXPECT_EQ(ti->end_date, kNow);
+  EXPECT_EQ(Event(id, token).status, 404);
+
+  // The task moved on while its trigger was out (marked skipped by someone): 409.
+  const int64_t other = Defer(kOtherRunning);
+  ASSERT_TRUE(
+      store_->TransitionTaskInstance(kOtherRunning, TaskState::kDeferred, TaskState::kSkipped, kNow)
+          .has_value());
+  auto late = Event(other, TriggerToken(kOtherRunning, other));
+  EXPECT_EQ(late.status, 409);
+  EXPECT_EQ(Detail(late), R"({"reason":"invalid_state","message":"Task instance is not deferred",)"
+                          R"("previous_state":"skipped"})");
+  // Bodies that are not what the route takes.
+  const int64_t third = Defer(kOtherRunTask);
+  const std::string third_token = TriggerToken(kOtherRunTask, third);
+  EXPECT_EQ(Event(third, third_token, R"({"payload":[1]})").status, 422);
+  EXPECT_EQ(Event(third, third_token,
+                  R"({"payload":{"x":")" + std::string(kMaxTriggerEventBytes, 'a') + R"("}})")
+                .status,
+            422);
+  EXPECT_EQ(store_->GetTaskInstance(kOtherRunTask)->state, TaskState::kDeferred);
+}
+
+TEST_F(TriggerRoutesTest, RenewKeepsHeldLeasesAndReportsLostOnes) {
+  const int64_t a = Defer(kRunning);
+  const int64_t b = Defer(kOtherRunning);
+  ASSERT_EQ(Claim(10, "t1").at("triggers").as_array().size(), 2u);
+  // b fires (on its own token); a is still held.
+  ASSERT_EQ(Event(b, TriggerToken(kOtherRunning, b)).status, 204);
+  auto r = Call("POST", "/execution/triggers/renew", Token("triggerer", "triggerer"),
+                R"({"triggerer_id":"t1","trigger_ids":[)" + std::to_string(a) + "," +
+                    std::to_string(b) + R"(,999],"lease_seconds":30})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::object body = json::parse(r.body).as_object();
+  ASSERT_EQ(body.at("renewed").as_array().size(), 1u);
+  const json::object& renewed = body.at("renewed").as_array()[0].as_object();
+  EXPECT_EQ(renewed.at("id").as_int64(), a);
+  auto claims = validator_->Validate(renewed.at("token").as_string());
+  ASSERT_TRUE(claims.has_value());
+  EXPECT_EQ(TokenTriggerId(*claims), a);
+  EXPECT_EQ(json::serialize(body.at("lost")), "[" + std::to_string(b) + ",999]");
+  // Another triggerer renews nothing of t1's.
+  auto other = Call(
+      "POST", "/execution/triggers/renew", Token("triggerer", "triggerer"),
+      R"({"triggerer_id":"t2","trigger_ids":[)" + std::to_string(a) + R"(],"lease_seconds":30})");
+  EXPECT_EQ(json::serialize(json::parse(other.body).at("renewed")), "[]");
+
+  for (std::string bad : {R"({"triggerer_id":"","capacity":1,"lease_seconds":30})",
+                          R"({"triggerer_id":"t","capacity":-1,"lease_seconds":30})",
+                          R"({"triggerer_id":"t","capacity":1,"lease_seconds":1})",
+                          R"({"triggerer_id":"t","capacity":10001,"lease_seconds":30})"}) {
+    EXPECT_EQ(
+        Call("POST", "/execution/triggers/claim", Token("triggerer", "triggerer"), bad).status, 422)
+        << bad;
+  }
 }
 
 }  // namespace

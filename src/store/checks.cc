@@ -101,4 +101,13 @@ std::unexpected<Error> NewerSchemaError(int database_version) {
       "): upgrade airlock before using this database");
 }
 
+Result<void> CheckTriggererId(std::string_view triggerer_id) {
+  if (triggerer_id.empty() || triggerer_id.size() > 200) {
+    return InvalidArgument("a triggerer id must be 1 to 200 characters");
+  }
+  return CheckText("a triggerer id", triggerer_id);
+}
+
+std::string TriggerName(int64_t trigger_id) { return "trigger " + std::to_string(trigger_id); }
+
 }  // namespace airlock::store

@@ -2,7 +2,9 @@
 // Checks that every backend applies to what it is asked to store, so that the three of
 // them accept and refuse exactly the same values (store.h: "Text").
 
+#include <cstdint>
 #include <initializer_list>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -24,6 +26,12 @@ Result<void> CheckImportErrors(std::string_view bundle_name,
 
 // True for a canonical lowercase UUID: 8-4-4-4-12 hexadecimal digits.
 bool IsCanonicalUuid(std::string_view id);
+
+// A triggerer's name for leases: 1 to 200 characters of valid text. InvalidArgument.
+Result<void> CheckTriggererId(std::string_view triggerer_id);
+
+// "trigger 42", for messages.
+std::string TriggerName(int64_t trigger_id);
 
 // The FailedPrecondition for a database whose schema is newer than kSchemaVersion.
 std::unexpected<Error> NewerSchemaError(int database_version);

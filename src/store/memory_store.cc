@@ -146,6 +146,10 @@ Result<void> MemoryStore::DeleteDagRun(std::string_view dag_id, std::string_view
   if (runs_.erase(RunKey{dag_id, run_id}) == 0) {
     return NotFound(RunName(dag_id, run_id) + " does not exist");
   }
+  std::erase_if(triggers_, [&](const auto& entry) {
+    auto ti = tis_.find(entry.second.ti_id);
+    return ti != tis_.end() && ti->second.dag_id == dag_id && ti->second.run_id == run_id;
+  });
   std::erase_if(tis_, [&](const auto& entry) {
     return entry.second.dag_id == dag_id && entry.second.run_id == run_id;
   });
@@ -305,7 +309,113 @@ Result<TaskInstance> MemoryStore::RetryTaskInstance(std::string_view id) {
   ti->start_date.reset();
   ti->end_date.reset();
   ti->last_heartbeat_at.reset();
+  ti->trigger_event_json.clear();
   return *ti;
+}
+
+// --- Deferral -------------------------------------------------------------------------
+
+Result<Trigger> MemoryStore::DeferTaskInstance(std::string_view id, const Trigger& trigger) {
+  if (auto ok = CheckTexts({id, trigger.kind, trigger.args_json}); !ok) {
+    return std::unexpected(ok.error());
+  }
+  std::lock_guard lock(mu_);
+  TaskInstance* ti = FindTaskInstance(id);
+  if (ti == nullptr) return NotFound("task instance " + Quoted(id) + " does not exist");
+  if (ti->state != TaskState::kRunning) return LostRace(*ti, "running");
+  ti->state = TaskState::kDeferred;
+  ti->trigger_event_json.clear();
+  std::erase_if(triggers_, [&](const auto& entry) { return entry.second.ti_id == id; });
+  Trigger stored = trigger;
+  stored.id = next_trigger_id_++;
+  stored.ti_id = id;
+  stored.triggerer_id.clear();
+  stored.lease_expires_at.reset();
+  triggers_[stored.id] = stored;
+  return stored;
+}
+
+Result<Trigger> MemoryStore::GetTrigger(int64_t trigger_id) {
+  std::lock_guard lock(mu_);
+  auto it = triggers_.find(trigger_id);
+  if (it == triggers_.end()) return NotFound(TriggerName(trigger_id) + " does not exist");
+  return it->second;
+}
+
+Result<std::vector<Trigger>> MemoryStore::ListTriggers() {
+  std::lock_guard lock(mu_);
+  std::vector<Trigger> triggers;
+  for (const auto& [id, trigger] : triggers_) triggers.push_back(trigger);
+  return triggers;
+}
+
+Result<std::vector<Trigger>> MemoryStore::ClaimTriggers(std::string_view triggerer_id, int capacity,
+                                                        int64_t lease_expires_at, int64_t now) {
+  if (auto ok = CheckTriggererId(triggerer_id); !ok) return std::unexpected(ok.error());
+  std::lock_guard lock(mu_);
+  std::vector<Trigger> claimed;
+  for (auto& [id, trigger] : triggers_) {
+    if (static_cast<int>(claimed.size()) >= capacity) break;
+    if (!trigger.triggerer_id.empty() && trigger.lease_expires_at.value_or(0) >= now) continue;
+    trigger.triggerer_id = triggerer_id;
+    trigger.lease_expires_at = lease_expires_at;
+    claimed.push_back(trigger);
+  }
+  return claimed;
+}
+
+Result<std::vector<Trigger>> MemoryStore::RenewTriggerLeases(std::string_view triggerer_id,
+                                                             std::span<const int64_t> trigger_ids,
+                                                             int64_t lease_expires_at) {
+  if (auto ok = CheckTriggererId(triggerer_id); !ok) return std::unexpected(ok.error());
+  std::lock_guard lock(mu_);
+  std::vector<Trigger> renewed;
+  for (auto& [id, trigger] : triggers_) {
+    if (trigger.triggerer_id != triggerer_id ||
+        std::find(trigger_ids.begin(), trigger_ids.end(), id) == trigger_ids.end()) {
+      continue;
+    }
+    trigger.lease_expires_at = lease_expires_at;
+    renewed.push_back(trigger);
+  }
+  return renewed;
+}
+
+Result<TaskInstance*> MemoryStore::DeferredTaskOf(int64_t trigger_id) {
+  auto it = triggers_.find(trigger_id);
+  if (it == triggers_.end()) return NotFound(TriggerName(trigger_id) + " does not exist");
+  TaskInstance* ti = FindTaskInstance(it->second.ti_id);
+  if (ti == nullptr) return NotFound(TriggerName(trigger_id) + " does not exist");
+  if (ti->state != TaskState::kDeferred) return LostRace(*ti, "deferred");
+  return ti;
+}
+
+Result<TaskInstance> MemoryStore::FireTrigger(int64_t trigger_id, std::string_view payload_json) {
+  if (auto ok = CheckText("a trigger event", payload_json); !ok) return std::unexpected(ok.error());
+  std::lock_guard lock(mu_);
+  auto ti = DeferredTaskOf(trigger_id);
+  if (!ti) return std::unexpected(ti.error());
+  TaskInstance& t = **ti;
+  t.state = TaskState::kScheduled;
+  t.trigger_event_json = payload_json;
+  t.hostname.clear();
+  t.pid = 0;
+  t.queued_at.reset();
+  t.start_date.reset();
+  t.end_date.reset();
+  t.last_heartbeat_at.reset();
+  triggers_.erase(trigger_id);
+  return t;
+}
+
+Result<TaskInstance> MemoryStore::FailTrigger(int64_t trigger_id, int64_t now) {
+  std::lock_guard lock(mu_);
+  auto ti = DeferredTaskOf(trigger_id);
+  if (!ti) return std::unexpected(ti.error());
+  (*ti)->state = TaskState::kFailed;
+  (*ti)->end_date = now;
+  triggers_.erase(trigger_id);
+  return **ti;
 }
 
 // --- Variables ------------------------------------------------------------------------

@@ -55,6 +55,17 @@ class MemoryStore final : public Store {
                                               int64_t now) override;
   Result<TaskInstance> RetryTaskInstance(std::string_view id) override;
 
+  Result<Trigger> DeferTaskInstance(std::string_view id, const Trigger& trigger) override;
+  Result<Trigger> GetTrigger(int64_t trigger_id) override;
+  Result<std::vector<Trigger>> ListTriggers() override;
+  Result<std::vector<Trigger>> ClaimTriggers(std::string_view triggerer_id, int capacity,
+                                             int64_t lease_expires_at, int64_t now) override;
+  Result<std::vector<Trigger>> RenewTriggerLeases(std::string_view triggerer_id,
+                                                  std::span<const int64_t> trigger_ids,
+                                                  int64_t lease_expires_at) override;
+  Result<TaskInstance> FireTrigger(int64_t trigger_id, std::string_view payload_json) override;
+  Result<TaskInstance> FailTrigger(int64_t trigger_id, int64_t now) override;
+
   Result<Variable> GetVariable(std::string_view key) override;
   Result<void> SetVariable(const Variable& variable) override;
   Result<void> DeleteVariable(std::string_view key) override;
@@ -93,6 +104,8 @@ class MemoryStore final : public Store {
   // Both need mu_ held.
   std::unexpected<Error> LostRace(const TaskInstance& ti, std::string_view required) const;
   TaskInstance* FindTaskInstance(std::string_view id);
+  // The deferred task instance of a trigger, for FireTrigger and FailTrigger.
+  Result<TaskInstance*> DeferredTaskOf(int64_t trigger_id);
 
   const ColumnCipher cipher_;
   std::mutex mu_;
@@ -108,6 +121,8 @@ class MemoryStore final : public Store {
   std::map<std::string, User, std::less<>> users_;              // Guarded by mu_.
   std::vector<ImportError> import_errors_;                      // Guarded by mu_; by id.
   int64_t next_import_error_id_ = 1;                            // Guarded by mu_.
+  std::map<int64_t, Trigger> triggers_;                         // Guarded by mu_.
+  int64_t next_trigger_id_ = 1;                                 // Guarded by mu_.
 };
 
 }  // namespace airlock::store

@@ -111,6 +111,19 @@ CREATE TABLE import_error (
   UNIQUE (bundle_name, filename)
 );
 )sql",
+    R"sql(
+ALTER TABLE task_instance ADD COLUMN trigger_event TEXT;
+CREATE TABLE task_trigger (
+  id %IDENTITY%,
+  ti_id TEXT NOT NULL UNIQUE REFERENCES task_instance (id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  args_json TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  timeout_at BIGINT,
+  triggerer_id TEXT NOT NULL,
+  lease_expires_at BIGINT
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "kSchemaVersion in store.h must equal the number of migrations");
@@ -194,7 +207,7 @@ Result<DagRun> ReadDagRun(const Row& row) {
 
 constexpr std::string_view kTaskInstanceColumns =
     "id, dag_id, run_id, task_id, try_number, map_index, state, hostname, pid, queued_at, "
-    "start_date, end_date, last_heartbeat_at";
+    "start_date, end_date, last_heartbeat_at, trigger_event";
 
 Result<TaskInstance> ReadTaskInstance(const Row& row) {
   auto state = ParseTaskState(Str(row[6]));
@@ -213,7 +226,32 @@ Result<TaskInstance> ReadTaskInstance(const Row& row) {
       .start_date = OptInt(row[10]),
       .end_date = OptInt(row[11]),
       .last_heartbeat_at = OptInt(row[12]),
+      .trigger_event_json = Str(row[13]),
   };
+}
+
+constexpr std::string_view kTriggerColumns =
+    "id, ti_id, kind, args_json, created_at, timeout_at, triggerer_id, lease_expires_at";
+
+Trigger ReadTrigger(const Row& row) {
+  return Trigger{
+      .id = Int(row[0]),
+      .ti_id = Str(row[1]),
+      .kind = Str(row[2]),
+      .args_json = Str(row[3]),
+      .created_at = Int(row[4]),
+      .timeout_at = OptInt(row[5]),
+      .triggerer_id = Str(row[6]),
+      .lease_expires_at = OptInt(row[7]),
+  };
+}
+
+std::vector<Trigger> ReadTriggers(const SqlResult& result) {
+  std::vector<Trigger> triggers;
+  for (const Row& row : result.rows) triggers.push_back(ReadTrigger(row));
+  std::sort(triggers.begin(), triggers.end(),
+            [](const Trigger& a, const Trigger& b) { return a.id < b.id; });
+  return triggers;
 }
 
 // The one row a RETURNING statement gave, as a task instance.
@@ -235,6 +273,19 @@ std::string Quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 std::string ConnectionAad(std::string_view conn_id, std::string_view column) {
   return "connection/" + std::string(conn_id) + "/" + std::string(column);
+}
+
+// Inside a transaction whose conditional update on task instance `id` changed nothing:
+// NotFound, or FailedPrecondition naming its state and the one required. Reads on the
+// transaction's own connection (the pool may have no other to lend).
+std::unexpected<Error> LostRaceInTransaction(SqlConnection& connection, std::string_view id,
+                                             std::string_view required) {
+  const SqlParam params[] = {id};
+  auto current = connection.Execute("SELECT state FROM task_instance WHERE id = $1", params);
+  if (!current) return std::unexpected(current.error());
+  if (current->rows.empty()) return NotFound("task instance " + Quoted(id) + " does not exist");
+  return FailedPrecondition("task instance " + std::string(id) + " is " + Str(current->rows[0][0]) +
+                            ", not " + std::string(required));
 }
 
 }  // namespace
@@ -762,13 +813,159 @@ Result<TaskInstance> SqlStore::TransitionTaskInstance(std::string_view id,
 Result<TaskInstance> SqlStore::RetryTaskInstance(std::string_view id) {
   static const std::string sql =
       "UPDATE task_instance SET state = 'scheduled', try_number = try_number + 1, hostname = '', "
-      "pid = 0, queued_at = NULL, start_date = NULL, end_date = NULL, last_heartbeat_at = NULL "
-      "WHERE id = $1 AND state = 'up_for_retry' RETURNING " +
+      "pid = 0, queued_at = NULL, start_date = NULL, end_date = NULL, last_heartbeat_at = NULL, "
+      "trigger_event = NULL WHERE id = $1 AND state = 'up_for_retry' RETURNING " +
       std::string(kTaskInstanceColumns);
   auto result = Run(sql, {id});
   if (!result) return std::unexpected(result.error());
   if (result->rows.empty()) return LostTaskInstanceRace(id, "up_for_retry");
   return ReturnedTaskInstance(*result);
+}
+
+// --- Deferral -------------------------------------------------------------------------
+
+Result<Trigger> SqlStore::DeferTaskInstance(std::string_view id, const Trigger& trigger) {
+  if (auto ok = CheckTexts({id, trigger.kind, trigger.args_json}); !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto write = WriteLock(true);
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  Trigger stored;
+  auto done = InTransaction(*lease, [&]() -> Result<void> {
+    auto deferred = Run(**lease,
+                        "UPDATE task_instance SET state = 'deferred', trigger_event = NULL "
+                        "WHERE id = $1 AND state = 'running'",
+                        {id});
+    if (!deferred) return std::unexpected(deferred.error());
+    if (deferred->affected_rows != 1) return LostRaceInTransaction(**lease, id, "running");
+    auto cleared = Run(**lease, "DELETE FROM task_trigger WHERE ti_id = $1", {id});
+    if (!cleared) return std::unexpected(cleared.error());
+    static const std::string insert =
+        "INSERT INTO task_trigger (ti_id, kind, args_json, created_at, timeout_at, "
+        "triggerer_id, lease_expires_at) VALUES ($1, $2, $3, $4, $5, '', NULL) RETURNING " +
+        std::string(kTriggerColumns);
+    auto inserted = Run(
+        **lease, insert,
+        {id, trigger.kind, trigger.args_json, trigger.created_at, OptParam(trigger.timeout_at)});
+    if (!inserted) return std::unexpected(inserted.error());
+    if (inserted->rows.size() != 1) return Internal("INSERT … RETURNING gave no row");
+    stored = ReadTrigger(inserted->rows[0]);
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return stored;
+}
+
+Result<Trigger> SqlStore::GetTrigger(int64_t trigger_id) {
+  static const std::string sql =
+      "SELECT " + std::string(kTriggerColumns) + " FROM task_trigger WHERE id = $1";
+  auto result = Run(sql, {trigger_id});
+  if (!result) return std::unexpected(result.error());
+  if (result->rows.empty()) return NotFound(TriggerName(trigger_id) + " does not exist");
+  return ReadTrigger(result->rows[0]);
+}
+
+Result<std::vector<Trigger>> SqlStore::ListTriggers() {
+  static const std::string sql = "SELECT " + std::string(kTriggerColumns) + " FROM task_trigger";
+  auto result = Run(sql, {});
+  if (!result) return std::unexpected(result.error());
+  return ReadTriggers(*result);
+}
+
+Result<std::vector<Trigger>> SqlStore::ClaimTriggers(std::string_view triggerer_id, int capacity,
+                                                     int64_t lease_expires_at, int64_t now) {
+  if (auto ok = CheckTriggererId(triggerer_id); !ok) return std::unexpected(ok.error());
+  if (capacity <= 0) return std::vector<Trigger>{};
+  // Candidates first (a plain read), then one conditional update each: a trigger that
+  // another triggerer took in between is simply skipped.
+  auto candidates =
+      Run("SELECT id FROM task_trigger WHERE triggerer_id = '' OR lease_expires_at < $1 "
+          "ORDER BY id LIMIT $2",
+          {now, int64_t{capacity}});
+  if (!candidates) return std::unexpected(candidates.error());
+  static const std::string claim =
+      "UPDATE task_trigger SET triggerer_id = $2, lease_expires_at = $3 WHERE id = $1 AND "
+      "(triggerer_id = '' OR lease_expires_at < $4) RETURNING " +
+      std::string(kTriggerColumns);
+  std::vector<Trigger> claimed;
+  for (const Row& row : candidates->rows) {
+    auto result = Run(claim, {Int(row[0]), triggerer_id, lease_expires_at, now});
+    if (!result) return std::unexpected(result.error());
+    if (result->rows.size() == 1) claimed.push_back(ReadTrigger(result->rows[0]));
+  }
+  return claimed;
+}
+
+Result<std::vector<Trigger>> SqlStore::RenewTriggerLeases(std::string_view triggerer_id,
+                                                          std::span<const int64_t> trigger_ids,
+                                                          int64_t lease_expires_at) {
+  if (auto ok = CheckTriggererId(triggerer_id); !ok) return std::unexpected(ok.error());
+  std::vector<Trigger> renewed;
+  // In chunks, to stay far below both databases' limits on bound parameters.
+  constexpr size_t kChunk = 500;
+  for (size_t first = 0; first < trigger_ids.size(); first += kChunk) {
+    auto chunk = trigger_ids.subspan(first, std::min(kChunk, trigger_ids.size() - first));
+    std::vector<SqlParam> params = {triggerer_id, lease_expires_at};
+    for (int64_t id : chunk) params.push_back(id);
+    auto result =
+        Run("UPDATE task_trigger SET lease_expires_at = $2 WHERE triggerer_id = $1 "
+            "AND id IN (" +
+                Placeholders(3, chunk.size()) + ") RETURNING " + std::string(kTriggerColumns),
+            params);
+    if (!result) return std::unexpected(result.error());
+    for (Trigger& t : ReadTriggers(*result)) renewed.push_back(std::move(t));
+  }
+  std::sort(renewed.begin(), renewed.end(),
+            [](const Trigger& a, const Trigger& b) { return a.id < b.id; });
+  return renewed;
+}
+
+Result<TaskInstance> SqlStore::EndDeferral(int64_t trigger_id, std::string_view update_sql,
+                                           std::span<const SqlParam> extra_params) {
+  auto write = WriteLock(true);
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  TaskInstance written;
+  auto done = InTransaction(*lease, [&]() -> Result<void> {
+    auto trigger = Run(**lease, "SELECT ti_id FROM task_trigger WHERE id = $1", {trigger_id});
+    if (!trigger) return std::unexpected(trigger.error());
+    if (trigger->rows.empty()) return NotFound(TriggerName(trigger_id) + " does not exist");
+    const std::string ti_id = Str(trigger->rows[0][0]);
+    std::vector<SqlParam> params = {ti_id};
+    params.insert(params.end(), extra_params.begin(), extra_params.end());
+    auto updated = Run(**lease, update_sql, params);
+    if (!updated) return std::unexpected(updated.error());
+    if (updated->rows.empty()) return LostRaceInTransaction(**lease, ti_id, "deferred");
+    auto ti = ReturnedTaskInstance(*updated);
+    if (!ti) return std::unexpected(ti.error());
+    written = std::move(*ti);
+    auto deleted = Run(**lease, "DELETE FROM task_trigger WHERE id = $1", {trigger_id});
+    if (!deleted) return std::unexpected(deleted.error());
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return written;
+}
+
+Result<TaskInstance> SqlStore::FireTrigger(int64_t trigger_id, std::string_view payload_json) {
+  if (auto ok = CheckText("a trigger event", payload_json); !ok) return std::unexpected(ok.error());
+  static const std::string sql =
+      "UPDATE task_instance SET state = 'scheduled', trigger_event = $2, hostname = '', pid = 0, "
+      "queued_at = NULL, start_date = NULL, end_date = NULL, last_heartbeat_at = NULL "
+      "WHERE id = $1 AND state = 'deferred' RETURNING " +
+      std::string(kTaskInstanceColumns);
+  const SqlParam extra[] = {payload_json};
+  return EndDeferral(trigger_id, sql, extra);
+}
+
+Result<TaskInstance> SqlStore::FailTrigger(int64_t trigger_id, int64_t now) {
+  static const std::string sql =
+      "UPDATE task_instance SET state = 'failed', end_date = $2 "
+      "WHERE id = $1 AND state = 'deferred' RETURNING " +
+      std::string(kTaskInstanceColumns);
+  const SqlParam extra[] = {now};
+  return EndDeferral(trigger_id, sql, extra);
 }
 
 // --- Variables ------------------------------------------------------------------------

@@ -64,6 +64,17 @@ class SqlStore final : public Store {
                                               int64_t now) override;
   Result<TaskInstance> RetryTaskInstance(std::string_view id) override;
 
+  Result<Trigger> DeferTaskInstance(std::string_view id, const Trigger& trigger) override;
+  Result<Trigger> GetTrigger(int64_t trigger_id) override;
+  Result<std::vector<Trigger>> ListTriggers() override;
+  Result<std::vector<Trigger>> ClaimTriggers(std::string_view triggerer_id, int capacity,
+                                             int64_t lease_expires_at, int64_t now) override;
+  Result<std::vector<Trigger>> RenewTriggerLeases(std::string_view triggerer_id,
+                                                  std::span<const int64_t> trigger_ids,
+                                                  int64_t lease_expires_at) override;
+  Result<TaskInstance> FireTrigger(int64_t trigger_id, std::string_view payload_json) override;
+  Result<TaskInstance> FailTrigger(int64_t trigger_id, int64_t now) override;
+
   Result<Variable> GetVariable(std::string_view key) override;
   Result<void> SetVariable(const Variable& variable) override;
   Result<void> DeleteVariable(std::string_view key) override;
@@ -149,6 +160,11 @@ class SqlStore final : public Store {
   // After a conditional update changed nothing: NotFound, or FailedPrecondition naming the
   // state the task instance is in and the ones that were required.
   std::unexpected<Error> LostTaskInstanceRace(std::string_view id, std::string_view required);
+  // FireTrigger and FailTrigger: in one transaction, runs `update_sql` ($1 = the trigger's
+  // task instance id, then `extra_params`; it must RETURN the task instance columns and
+  // match only a deferred row) and deletes the trigger.
+  Result<TaskInstance> EndDeferral(int64_t trigger_id, std::string_view update_sql,
+                                   std::span<const SqlParam> extra_params);
 
   const SqlDialect dialect_;
   const Connector connect_;

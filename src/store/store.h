@@ -36,7 +36,7 @@
 namespace airlock::store {
 
 // The newest schema version this binary knows (the number of its migrations).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Airflow's task-instance states (the subset airlock uses).
 enum class TaskState {
@@ -95,6 +95,23 @@ struct TaskInstance {
   std::optional<int64_t> start_date;
   std::optional<int64_t> end_date;
   std::optional<int64_t> last_heartbeat_at;
+  // The payload of the trigger event that resumed this try (a JSON object's text), or ""
+  // when it was not resumed by a trigger. Set by FireTrigger; cleared on defer and retry.
+  std::string trigger_event_json;
+};
+
+// What a deferred task instance waits on (Airflow's Trigger): one per deferred task
+// instance, deleted when it fires, fails or times out. A triggerer works on it while it
+// holds the lease (triggerer_id, until lease_expires_at); an expired lease is up for grabs.
+struct Trigger {
+  int64_t id = 0;  // assigned by the store
+  std::string ti_id;
+  std::string kind;       // triggers/trigger_kinds.h
+  std::string args_json;  // normalized arguments
+  int64_t created_at = 0;
+  std::optional<int64_t> timeout_at;  // the task fails if nothing fired by then
+  std::string triggerer_id;           // "" while no triggerer holds it
+  std::optional<int64_t> lease_expires_at;
 };
 
 struct Variable {
@@ -246,6 +263,32 @@ class Store {
   // queued_at, start_date, end_date and last_heartbeat_at cleared. The row as written;
   // FailedPrecondition if it was not up_for_retry (another scheduler retried it first).
   virtual Result<TaskInstance> RetryTaskInstance(std::string_view id) = 0;
+
+  // Deferral. DeferTaskInstance moves a running task instance to deferred and stores its
+  // trigger (`trigger.ti_id` = id; id, triggerer_id and lease ignored), clearing any
+  // earlier trigger_event_json, in one transaction. The trigger as stored;
+  // FailedPrecondition if the task instance was not running, NotFound if it is gone.
+  virtual Result<Trigger> DeferTaskInstance(std::string_view id, const Trigger& trigger) = 0;
+  virtual Result<Trigger> GetTrigger(int64_t trigger_id) = 0;  // NotFound
+  virtual Result<std::vector<Trigger>> ListTriggers() = 0;     // by id
+  // Leases at most `capacity` triggers that no triggerer holds, or whose lease ended
+  // before `now`, to `triggerer_id` until `lease_expires_at`, oldest first. Each is one
+  // conditional update: two triggerers claiming at once never both get a trigger.
+  virtual Result<std::vector<Trigger>> ClaimTriggers(std::string_view triggerer_id, int capacity,
+                                                     int64_t lease_expires_at, int64_t now) = 0;
+  // Extends the lease of those of `trigger_ids` that `triggerer_id` still holds; returns
+  // them (by id). The others were fired, failed or taken over: their triggerer stops them.
+  virtual Result<std::vector<Trigger>> RenewTriggerLeases(std::string_view triggerer_id,
+                                                          std::span<const int64_t> trigger_ids,
+                                                          int64_t lease_expires_at) = 0;
+  // The trigger fired: its task instance goes deferred → scheduled (hostname, pid and
+  // dates cleared, try_number kept) with trigger_event_json = payload, and the trigger is
+  // deleted, in one transaction. The task instance as written; NotFound when the trigger
+  // is gone; FailedPrecondition when its task instance is no longer deferred.
+  virtual Result<TaskInstance> FireTrigger(int64_t trigger_id, std::string_view payload_json) = 0;
+  // The trigger failed (crashed, or timed out): deferred → failed with end_date = now,
+  // and the trigger is deleted. Errors as FireTrigger.
+  virtual Result<TaskInstance> FailTrigger(int64_t trigger_id, int64_t now) = 0;
 
   // Variables: SetVariable inserts or replaces.
   virtual Result<Variable> GetVariable(std::string_view key) = 0;  // NotFound

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <latch>
+#include <map>
 #include <thread>
 
 #include "common/random.h"
@@ -695,6 +696,193 @@ TEST_P(StoreContractTest, ConcurrentRetriesOnTwoStoresBumpTryNumberOnce) {
     stores.push_back(other.get());
   }
   ExpectExactlyOneRetryPerRound(*store_, stores);
+}
+
+// --- Deferral -------------------------------------------------------------------------
+
+Trigger DateTrigger(std::optional<int64_t> timeout_at = kNow + 3600) {
+  return Trigger{.kind = "datetime",
+                 .args_json = R"({"moment":"2027-01-15T10:00:00Z"})",
+                 .created_at = kNow,
+                 .timeout_at = timeout_at};
+}
+
+TEST_P(StoreContractTest, DeferStoresTheTriggerAndFireResumesTheTask) {
+  CreateRun();
+  TaskInstance ti = CreateTi(TaskState::kRunning);
+  auto trigger = store_->DeferTaskInstance(ti.id, DateTrigger());
+  ASSERT_TRUE(trigger.has_value()) << trigger.error().ToString();
+  EXPECT_GT(trigger->id, 0);
+  EXPECT_EQ(trigger->ti_id, ti.id);
+  EXPECT_EQ(trigger->kind, "datetime");
+  EXPECT_EQ(trigger->timeout_at, kNow + 3600);
+  EXPECT_EQ(trigger->triggerer_id, "");
+  EXPECT_FALSE(trigger->lease_expires_at.has_value());
+  EXPECT_EQ(store_->GetTaskInstance(ti.id)->state, TaskState::kDeferred);
+  auto listed = store_->ListTriggers();
+  ASSERT_OK(listed);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].args_json, R"({"moment":"2027-01-15T10:00:00Z"})");
+
+  // Only a running task instance defers.
+  EXPECT_CODE(store_->DeferTaskInstance(ti.id, DateTrigger()), ErrorCode::kFailedPrecondition);
+  EXPECT_CODE(store_->DeferTaskInstance(NewId(), DateTrigger()), ErrorCode::kNotFound);
+
+  auto resumed = store_->FireTrigger(trigger->id, R"({"moment":"2027-01-15T10:00:00Z"})");
+  ASSERT_TRUE(resumed.has_value()) << resumed.error().ToString();
+  EXPECT_EQ(resumed->state, TaskState::kScheduled);
+  EXPECT_EQ(resumed->try_number, 1);  // a resumed try is the same try
+  EXPECT_EQ(resumed->hostname, "");
+  EXPECT_EQ(resumed->pid, 0);
+  EXPECT_FALSE(resumed->start_date.has_value());
+  EXPECT_EQ(resumed->trigger_event_json, R"({"moment":"2027-01-15T10:00:00Z"})");
+  EXPECT_EQ(store_->GetTaskInstance(ti.id)->trigger_event_json,
+            R"({"moment":"2027-01-15T10:00:00Z"})");
+  EXPECT_CODE(store_->GetTrigger(trigger->id), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->FireTrigger(trigger->id, "{}"), ErrorCode::kNotFound);
+  EXPECT_TRUE(store_->ListTriggers()->empty());
+}
+
+TEST_P(StoreContractTest, FailTriggerFailsTheTaskAndRetryClearsTheEvent) {
+  CreateRun();
+  TaskInstance ti = CreateTi(TaskState::kRunning);
+  auto trigger = store_->DeferTaskInstance(ti.id, DateTrigger(std::nullopt));
+  ASSERT_OK(trigger);
+  EXPECT_FALSE(trigger->timeout_at.has_value());
+  auto failed = store_->FailTrigger(trigger->id, kNow + 5);
+  ASSERT_OK(failed);
+  EXPECT_EQ(failed->state, TaskState::kFailed);
+  EXPECT_EQ(failed->end_date, kNow + 5);
+  EXPECT_CODE(store_->GetTrigger(trigger->id), ErrorCode::kNotFound);
+
+  // A resumed task that then fails and is retried starts its next try without the event.
+  TaskInstance other = CreateTi(TaskState::kRunning, "other");
+  auto second = store_->DeferTaskInstance(other.id, DateTrigger());
+  ASSERT_OK(second);
+  ASSERT_OK(store_->FireTrigger(second->id, R"({"ok":true})"));
+  ASSERT_OK(
+      store_->TransitionTaskInstance(other.id, TaskState::kScheduled, TaskState::kQueued, kNow));
+  ASSERT_OK(store_->StartTaskInstance(other.id, "w", 7, kNow));
+  EXPECT_EQ(store_->GetTaskInstance(other.id)->trigger_event_json, R"({"ok":true})");
+  ASSERT_OK(store_->FinishTaskInstance(other.id, TaskState::kUpForRetry, kNow));
+  auto retried = store_->RetryTaskInstance(other.id);
+  ASSERT_OK(retried);
+  EXPECT_EQ(retried->trigger_event_json, "");
+}
+
+TEST_P(StoreContractTest, TriggerOfATaskNoLongerDeferredCannotFireOrFail) {
+  CreateRun();
+  TaskInstance ti = CreateTi(TaskState::kRunning);
+  auto trigger = store_->DeferTaskInstance(ti.id, DateTrigger());
+  ASSERT_OK(trigger);
+  // Someone else (a user marking it failed, say) moved the task on.
+  ASSERT_OK(store_->TransitionTaskInstance(ti.id, TaskState::kDeferred, TaskState::kSkipped, kNow));
+  auto fired = store_->FireTrigger(trigger->id, "{}");
+  ASSERT_FALSE(fired.has_value());
+  EXPECT_EQ(fired.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(fired.error().message(), HasSubstr("is skipped, not deferred"));
+  EXPECT_CODE(store_->FailTrigger(trigger->id, kNow), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetTaskInstance(ti.id)->state, TaskState::kSkipped);
+  EXPECT_EQ(store_->GetTaskInstance(ti.id)->trigger_event_json, "");
+}
+
+TEST_P(StoreContractTest, TriggerLeasesAreClaimedRenewedAndTakenOverWhenExpired) {
+  CreateRun();
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    TaskInstance ti = CreateTi(TaskState::kRunning, "t" + std::to_string(i));
+    auto trigger = store_->DeferTaskInstance(ti.id, DateTrigger());
+    ASSERT_OK(trigger);
+    ids.push_back(trigger->id);
+  }
+  auto a = store_->ClaimTriggers("triggerer-a", 2, kNow + 30, kNow);
+  ASSERT_OK(a);
+  ASSERT_EQ(a->size(), 2u);
+  EXPECT_EQ((*a)[0].id, ids[0]);  // oldest first
+  EXPECT_EQ((*a)[1].triggerer_id, "triggerer-a");
+  EXPECT_EQ((*a)[1].lease_expires_at, kNow + 30);
+  auto b = store_->ClaimTriggers("triggerer-b", 10, kNow + 30, kNow);
+  ASSERT_OK(b);
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ((*b)[0].id, ids[2]);
+  EXPECT_TRUE(store_->ClaimTriggers("triggerer-b", 10, kNow + 30, kNow)->empty());
+  EXPECT_TRUE(store_->ClaimTriggers("triggerer-b", 0, kNow + 30, kNow)->empty());
+
+  // a renews its first trigger only; b cannot renew a's.
+  const int64_t first_only[] = {ids[0]};
+  auto renewed = store_->RenewTriggerLeases("triggerer-a", first_only, kNow + 90);
+  ASSERT_OK(renewed);
+  ASSERT_EQ(renewed->size(), 1u);
+  EXPECT_EQ((*renewed)[0].lease_expires_at, kNow + 90);
+  EXPECT_TRUE(store_->RenewTriggerLeases("triggerer-b", ids, kNow + 90)->size() == 1u);
+
+  // At kNow + 60 a's second lease has run out: b takes it over, and a's renewal of it fails.
+  auto takeover = store_->ClaimTriggers("triggerer-b", 10, kNow + 120, kNow + 60);
+  ASSERT_OK(takeover);
+  ASSERT_EQ(takeover->size(), 1u);
+  EXPECT_EQ((*takeover)[0].id, ids[1]);
+  auto a_again = store_->RenewTriggerLeases("triggerer-a", ids, kNow + 150);
+  ASSERT_OK(a_again);
+  ASSERT_EQ(a_again->size(), 1u);
+  EXPECT_EQ((*a_again)[0].id, ids[0]);
+
+  EXPECT_CODE(store_->ClaimTriggers("", 1, kNow, kNow), ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->RenewTriggerLeases(std::string(201, 'x'), ids, kNow),
+              ErrorCode::kInvalidArgument);
+}
+
+// Several triggerers claiming at once (threads, and on the SQL stores two Store objects as
+// two processes would): every trigger goes to exactly one of them.
+TEST_P(StoreContractTest, ConcurrentClaimsNeverShareATrigger) {
+  CreateRun();
+  constexpr int kTriggers = 40;
+  for (int i = 0; i < kTriggers; ++i) {
+    TaskInstance ti = CreateTi(TaskState::kRunning, "t" + std::to_string(i));
+    ASSERT_OK(store_->DeferTaskInstance(ti.id, DateTrigger()));
+  }
+  std::unique_ptr<Store> other;
+  std::vector<Store*> stores = {store_.get()};
+  if (persistent()) {
+    other = Open();
+    ASSERT_NE(other, nullptr);
+    stores.push_back(other.get());
+  }
+  constexpr int kThreads = 6;
+  std::vector<std::vector<Trigger>> claimed(kThreads);
+  std::latch start(kThreads);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < kThreads; ++i) {
+    pool.emplace_back([&, i] {
+      Store& s = *stores[static_cast<size_t>(i) % stores.size()];
+      start.arrive_and_wait();
+      for (int round = 0; round < 5; ++round) {
+        auto got = s.ClaimTriggers("triggerer-" + std::to_string(i), 3, kNow + 30, kNow);
+        if (got) claimed[i].insert(claimed[i].end(), got->begin(), got->end());
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  std::map<int64_t, std::string> owner;
+  for (int i = 0; i < kThreads; ++i) {
+    for (const Trigger& t : claimed[i]) {
+      EXPECT_TRUE(owner.emplace(t.id, t.triggerer_id).second) << "trigger " << t.id << " twice";
+      EXPECT_EQ(t.triggerer_id, "triggerer-" + std::to_string(i));
+    }
+  }
+  EXPECT_EQ(owner.size(), static_cast<size_t>(kTriggers));
+  auto stored = store_->ListTriggers();
+  ASSERT_OK(stored);
+  for (const Trigger& t : *stored) EXPECT_EQ(owner[t.id], t.triggerer_id);
+}
+
+TEST_P(StoreContractTest, DeletingADagRunDeletesItsTriggers) {
+  CreateRun();
+  TaskInstance ti = CreateTi(TaskState::kRunning);
+  auto trigger = store_->DeferTaskInstance(ti.id, DateTrigger());
+  ASSERT_OK(trigger);
+  ASSERT_OK(store_->DeleteDagRun("dag", "run"));
+  EXPECT_CODE(store_->GetTrigger(trigger->id), ErrorCode::kNotFound);
+  EXPECT_TRUE(store_->ListTriggers()->empty());
 }
 
 TEST_P(StoreContractTest, HeartbeatIsRecordedOnlyForTheRunningOwner) {

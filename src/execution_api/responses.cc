@@ -1,0 +1,49 @@
+#include "execution_api/responses.h"
+
+#include <boost/json.hpp>
+
+namespace airlock::execution_api {
+
+namespace json = boost::json;
+using http::Response;
+
+Response JsonResponse(int status, const json::value& value) {
+  return Response::Json(status, json::serialize(value));
+}
+
+Response ReasonResponse(int status, std::string_view reason, std::string_view message,
+                        std::optional<store::TaskState> previous_state) {
+  json::object detail{{"reason", reason}, {"message", message}};
+  if (previous_state) detail["previous_state"] = store::TaskStateName(*previous_state);
+  return JsonResponse(status, json::object{{"detail", std::move(detail)}});
+}
+
+Response NotFoundResponse(std::string_view what) {
+  return ReasonResponse(404, "not_found", std::string(what) + " not found");
+}
+
+Response StoreFailure(const Error& error) {
+  return Response::Detail(HttpStatus(error.code()), "Internal error: " + error.message());
+}
+
+Response Unprocessable(std::string_view message) { return Response::Detail(422, message); }
+
+std::expected<json::object, Response> ParseObject(const http::Request& request) {
+  boost::system::error_code ec;
+  json::value value = json::parse(request.body, ec);
+  if (ec) return std::unexpected(Unprocessable("Request body is not valid JSON"));
+  if (!value.is_object())
+    return std::unexpected(Unprocessable("Request body must be a JSON object"));
+  return std::move(value.as_object());
+}
+
+std::expected<std::string, Response> RequiredString(const json::object& body,
+                                                    std::string_view name) {
+  auto it = body.find(name);
+  if (it == body.end() || !it->value().is_string()) {
+    return std::unexpected(Unprocessable("Field '" + std::string(name) + "' must be a string"));
+  }
+  return std::string(it->value().as_string());
+}
+
+}  // namespace airlock::execution_api
