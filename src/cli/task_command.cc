@@ -6,6 +6,8 @@
 //   airlock task connection get CONN_ID      the connection, as JSON
 //   airlock task xcom push KEY JSON          JSON: any JSON document ('"text"', '42', …)
 //   airlock task xcom pull [--task-id T] [--map-index N] KEY    the value, as JSON
+//   airlock task defer --trigger KIND --args JSON [--timeout S]  defer; the task ends here
+//   airlock task trigger-event               the event that resumed this try, as JSON
 // Exit codes: 0 done, 1 refused or failed (the reason on stderr), 2 bad usage.
 
 #include <CLI/CLI.hpp>
@@ -28,6 +30,7 @@ struct TaskArgs {
   std::string value;
   std::string task_id;
   std::optional<int> map_index;
+  std::optional<int64_t> timeout_seconds;
 };
 
 [[noreturn]] void Fail(const Error& error) {
@@ -59,8 +62,9 @@ void VariableGet(const TaskArgs& args) {
 void RegisterTaskCommands(CLI::App& app) {
   CLI::App* task = app.add_subcommand(
       "task",
-      "From inside a running task: read variables and connections and push or pull XComs "
-      "through the task's supervisor (needs AIRLOCK_SUPERVISOR_FD, set by airlock supervise)");
+      "From inside a running task: read variables and connections, push or pull XComs, and "
+      "defer on a trigger, through the task's supervisor (needs AIRLOCK_SUPERVISOR_FD, set by "
+      "airlock supervise)");
   task->require_subcommand(1);
   auto args = std::make_shared<TaskArgs>();
 
@@ -104,6 +108,37 @@ void RegisterTaskCommands(CLI::App& app) {
                        .map_index = args->map_index})
               << "\n";
   });
+
+  CLI::App* defer = task->add_subcommand(
+      "defer",
+      "Defer the task until a trigger fires: the supervisor hands the trigger to the "
+      "triggerer and ends the task process; when the trigger fires the task runs again "
+      "(same try) and `airlock task trigger-event` prints the event. Kinds and their --args: "
+      "datetime {\"moment\": RFC 3339} or {\"delay_seconds\": N}; file {\"path\": ABS, "
+      "\"poll_interval\": S}; http {\"url\": URL, \"status\": CODE, \"poll_interval\": S}; "
+      "exec {\"argv\": [PROGRAM, ARGS...]} (a program that exits 0 when its condition holds)");
+  defer->add_option("--trigger", args->key, "Trigger kind: datetime, file, http or exec")
+      ->required();
+  defer->add_option("--args", args->value, "The trigger's arguments, a JSON object")->required();
+  defer
+      ->add_option("--timeout", args->timeout_seconds,
+                   "Fail the task if the trigger has not fired after this many seconds")
+      ->check(CLI::PositiveNumber);
+  defer->callback([args] {
+    boost::system::error_code ec;
+    boost::json::value parsed = boost::json::parse(args->value, ec);
+    if (ec || !parsed.is_object()) Exit(kExitUsage, "--args must be a JSON object");
+    Call({.op = TaskOp::kDefer,
+          .key = args->key,
+          .value = args->value,
+          .timeout_seconds = args->timeout_seconds});
+  });
+
+  CLI::App* event = task->add_subcommand(
+      "trigger-event",
+      "Print, as JSON, the payload of the trigger event that resumed this try of the task "
+      "(exit 1 when it was not resumed by a trigger)");
+  event->callback([] { std::cout << Call({.op = TaskOp::kTriggerEventGet}) << "\n"; });
 }
 
 }  // namespace airlock::cli

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <map>
 
+#include "common/log.h"
 #include "common/random.h"
 #include "common/time_format.h"
 #include "dags/dag.h"
@@ -75,6 +76,7 @@ std::string Scheduler::WorkloadJson(const TaskInstance& ti, const store::Dag& da
 Result<PassStats> Scheduler::RunOnce() {
   PassStats stats;
   CreateScheduledRuns(stats);
+  FailTimedOutTriggers(stats);
 
   auto runs = store_.ListDagRunsInStates({DagRunState::kQueued, DagRunState::kRunning});
   if (!runs) return std::unexpected(runs.error());
@@ -145,6 +147,32 @@ Result<PassStats> Scheduler::RunOnce() {
   int free_slots = std::max(0, options_.parallelism - in_flight);
   for (RunContext& context : active) ProcessRun(context, free_slots, stats);
   return stats;
+}
+
+// A deferred task whose trigger did not fire within its timeout fails (and is retried if
+// it has tries left), as in Airflow. The triggerer learns of it when it renews the lease.
+void Scheduler::FailTimedOutTriggers(PassStats& stats) {
+  auto triggers = store_.ListTriggers();
+  if (!triggers) {
+    stats.errors.push_back("listing triggers: " + triggers.error().message());
+    return;
+  }
+  const int64_t now = clock_.NowSeconds();
+  for (const store::Trigger& trigger : *triggers) {
+    if (!trigger.timeout_at || now < *trigger.timeout_at) continue;
+    auto failed = store_.FailTrigger(trigger.id, now);
+    if (failed) {
+      ++stats.tis_timed_out;
+      LogWarning("task instance " + trigger.ti_id + " failed: its " + trigger.kind +
+                 " trigger did not fire before its timeout");
+    } else if (failed.error().code() == ErrorCode::kFailedPrecondition ||
+               failed.error().code() == ErrorCode::kNotFound) {
+      ++stats.races_lost;  // it fired, or another scheduler failed it, just now
+    } else {
+      stats.errors.push_back("trigger " + std::to_string(trigger.id) + ": " +
+                             failed.error().message());
+    }
+  }
 }
 
 void Scheduler::CreateScheduledRuns(PassStats& stats) {

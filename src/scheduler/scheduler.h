@@ -64,7 +64,7 @@ struct PassStats {
   int tis_created = 0;
   int tis_queued = 0;     // handed to the executor
   int tis_retried = 0;    // up_for_retry → scheduled
-  int tis_timed_out = 0;  // queued too long, or zombies
+  int tis_timed_out = 0;  // queued too long, zombies, or deferred past their trigger's timeout
   int tis_skipped_or_upstream_failed = 0;
   int races_lost = 0;               // another scheduler got there first
   std::vector<std::string> errors;  // one line each; the pass went on
@@ -92,6 +92,7 @@ class Scheduler {
  private:
   struct RunContext;
   void CreateScheduledRuns(PassStats& stats);
+  void FailTimedOutTriggers(PassStats& stats);
   void ProcessRun(RunContext& context, int& free_slots, PassStats& stats);
   void Queue(store::TaskInstance& ti, const store::Dag& dag, const std::string& bundle_version,
              int& free_slots, PassStats& stats);

@@ -37,6 +37,11 @@ class FakeExecutor final : public Executor {
     std::lock_guard lock(mu_);
     return std::exchange(pending_, {});
   }
+  // Hands back workloads taken to look at them.
+  void Put(const std::vector<std::string>& workloads) {
+    std::lock_guard lock(mu_);
+    pending_.insert(pending_.end(), workloads.begin(), workloads.end());
+  }
   void set_refuse(bool refuse) { refuse_ = refuse; }
   int submitted() const { return submitted_; }
 
@@ -332,6 +337,81 @@ TEST_F(SchedulerTest, ZombieWithoutHeartbeatIsFailedAndItsTokenDies) {
   auto beat = Call("PUT", "/execution/task-instances/" + id + "/heartbeat", token,
                    R"({"hostname":"test-host","pid":4242})");
   EXPECT_EQ(beat.status, 409);
+}
+
+TEST_F(SchedulerTest, DeferredTaskIsQueuedAgainWhenItsTriggerFiresInTheSameTry) {
+  AddDag(Dag("d", {Task("wait"), Task("after", {"wait"})}));
+  Trigger("d");
+  auto scheduler = MakeScheduler();
+  Pass(*scheduler);
+  RunWorkloads({{"wait",
+                 {.body =
+                      [&](const std::string& token, const json::object& ti) {
+                        auto r = Call("PATCH",
+                                      "/execution/task-instances/" +
+                                          std::string(ti.at("id").as_string()) + "/state",
+                                      token,
+                                      R"({"state":"deferred","trigger":{"kind":"file",)"
+                                      R"("args":{"path":"/tmp/x"}}})");
+                        EXPECT_EQ(r.status, 204) << r.body;
+                      },
+                  .never_ends = true}}});
+  EXPECT_EQ(StateOf("d", "manual__1", "wait"), TaskState::kDeferred);
+  // Deferred is not done: the run stays running, nothing downstream starts, nothing is
+  // queued again and no zombie check applies, however long it waits.
+  clock_.Advance(3600);
+  PassStats idle = Pass(*scheduler);
+  EXPECT_EQ(idle.tis_queued, 0);
+  EXPECT_EQ(idle.tis_timed_out, 0);
+  EXPECT_EQ(RunState("d"), DagRunState::kRunning);
+  EXPECT_EQ(StateOf("d", "manual__1", "after"), TaskState::kScheduled);
+
+  // The trigger fires (as the triggerer reports it): the task runs again, same try.
+  auto triggers = store_->ListTriggers();
+  ASSERT_TRUE(triggers.has_value());
+  ASSERT_EQ(triggers->size(), 1u);
+  ASSERT_TRUE(store_->FireTrigger((*triggers)[0].id, R"({"path":"/tmp/x"})").has_value());
+  EXPECT_EQ(Pass(*scheduler).tis_queued, 1);
+  auto workloads = executor_.Take();
+  ASSERT_EQ(workloads.size(), 1u);
+  json::object ti = json::parse(workloads[0]).as_object().at("ti").as_object();
+  EXPECT_EQ(ti.at("task_id").as_string(), "wait");
+  EXPECT_EQ(ti.at("try_number").as_int64(), 1);
+  executor_.Put(workloads);
+  EXPECT_EQ(RunWorkloads(), std::vector<std::string>{"wait"});
+  Pass(*scheduler);
+  EXPECT_EQ(RunWorkloads(), std::vector<std::string>{"after"});
+  Pass(*scheduler);
+  EXPECT_EQ(RunState("d"), DagRunState::kSuccess);
+}
+
+TEST_F(SchedulerTest, DeferredTaskFailsWhenItsTriggerTimesOut) {
+  dags::TaskSpec wait = Task("wait");
+  AddDag(Dag("d", {wait}));
+  Trigger("d");
+  auto scheduler = MakeScheduler();
+  Pass(*scheduler);
+  RunWorkloads({{"wait",
+                 {.body =
+                      [&](const std::string& token, const json::object& ti) {
+                        auto r = Call("PATCH",
+                                      "/execution/task-instances/" +
+                                          std::string(ti.at("id").as_string()) + "/state",
+                                      token,
+                                      R"({"state":"deferred","trigger":{"kind":"file",)"
+                                      R"("args":{"path":"/tmp/x"}},"trigger_timeout":60})");
+                        EXPECT_EQ(r.status, 204) << r.body;
+                      },
+                  .never_ends = true}}});
+  clock_.Advance(59);
+  EXPECT_EQ(Pass(*scheduler).tis_timed_out, 0);
+  EXPECT_EQ(StateOf("d", "manual__1", "wait"), TaskState::kDeferred);
+  clock_.Advance(1);
+  EXPECT_EQ(Pass(*scheduler).tis_timed_out, 1);
+  EXPECT_EQ(StateOf("d", "manual__1", "wait"), TaskState::kFailed);
+  EXPECT_TRUE(store_->ListTriggers()->empty());
+  Pass(*scheduler);
+  EXPECT_EQ(RunState("d"), DagRunState::kFailed);
 }
 
 TEST_F(SchedulerTest, ParallelismBoundsQueuedAndRunning) {

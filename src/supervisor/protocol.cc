@@ -26,9 +26,13 @@ struct OpName {
   std::string_view name;
 };
 constexpr OpName kOps[] = {
-    {TaskOp::kVariableGet, "variable.get"},     {TaskOp::kVariableSet, "variable.set"},
-    {TaskOp::kConnectionGet, "connection.get"}, {TaskOp::kXComPush, "xcom.push"},
+    {TaskOp::kVariableGet, "variable.get"},
+    {TaskOp::kVariableSet, "variable.set"},
+    {TaskOp::kConnectionGet, "connection.get"},
+    {TaskOp::kXComPush, "xcom.push"},
     {TaskOp::kXComPull, "xcom.pull"},
+    {TaskOp::kDefer, "defer"},
+    {TaskOp::kTriggerEventGet, "trigger_event.get"},
 };
 
 std::string_view OpNameOf(TaskOp op) {
@@ -123,6 +127,16 @@ std::string EncodeTaskRequest(const TaskRequest& request) {
       if (!request.task_id.empty()) object["task_id"] = request.task_id;
       if (request.map_index) object["map_index"] = *request.map_index;
       break;
+    case TaskOp::kDefer: {
+      object["key"] = request.key;
+      boost::system::error_code ec;
+      json::value args = json::parse(request.value, ec);
+      object["args"] = ec ? json::value(request.value) : std::move(args);
+      if (request.timeout_seconds) object["timeout"] = *request.timeout_seconds;
+      break;
+    }
+    case TaskOp::kTriggerEventGet:
+      break;
   }
   return json::serialize(object);
 }
@@ -143,6 +157,7 @@ Result<TaskRequest> ParseTaskRequest(std::string_view payload) {
     }
   }
   if (!known) return InvalidArgument("unknown op '" + std::string(op->as_string()) + "'");
+  if (request.op == TaskOp::kTriggerEventGet) return request;
 
   auto key = StringField(object, request.op == TaskOp::kConnectionGet ? "conn_id" : "key");
   if (!key) return std::unexpected(key.error());
@@ -180,6 +195,22 @@ Result<TaskRequest> ParseTaskRequest(std::string_view payload) {
       }
       break;
     }
+    case TaskOp::kDefer: {
+      const json::value* args = object.if_contains("args");
+      if (args == nullptr || !args->is_object()) {
+        return InvalidArgument("field 'args' must be a JSON object");
+      }
+      request.value = json::serialize(*args);
+      if (const json::value* timeout = object.if_contains("timeout")) {
+        if (!timeout->is_int64() || timeout->as_int64() <= 0) {
+          return InvalidArgument("field 'timeout' must be a positive number of seconds");
+        }
+        request.timeout_seconds = timeout->as_int64();
+      }
+      break;
+    }
+    case TaskOp::kTriggerEventGet:
+      break;
   }
   return request;
 }

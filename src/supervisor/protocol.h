@@ -16,6 +16,8 @@
 //   {"op":"connection.get","conn_id":C}
 //   {"op":"xcom.push","key":K,"value":<any JSON>}
 //   {"op":"xcom.pull","key":K[,"task_id":T][,"map_index":N]}   (task_id: own task if absent)
+//   {"op":"defer","key":KIND,"args":{…}[,"timeout":SECONDS]}      (triggers/trigger_kinds.h)
+//   {"op":"trigger_event.get"}     the payload of the event that resumed this try
 // Replies: {"ok":true,"result":<JSON>} or {"ok":false,"code":"NotFound","message":"…"}.
 //
 // Everything here is a pure function or a blocking helper on a given fd; nothing is shared.
@@ -53,14 +55,24 @@ class FrameDecoder {
   std::string buffer_;
 };
 
-enum class TaskOp { kVariableGet, kVariableSet, kConnectionGet, kXComPush, kXComPull };
+enum class TaskOp {
+  kVariableGet,
+  kVariableSet,
+  kConnectionGet,
+  kXComPush,
+  kXComPull,
+  kDefer,
+  kTriggerEventGet,
+};
 
 struct TaskRequest {
   TaskOp op = TaskOp::kVariableGet;
-  std::string key;               // variable key, conn_id or XCom key
-  std::string value;             // variable.set: the text; xcom.push: the value as JSON text
-  std::string task_id;           // xcom.pull: whose XCom; empty = the task's own
-  std::optional<int> map_index;  // xcom.pull: absent = the task's own map index
+  std::string key;    // variable key, conn_id, XCom key, or defer: the trigger kind
+  std::string value;  // variable.set: the text; xcom.push: the value as JSON text; defer:
+                      // the trigger's arguments (a JSON object's text)
+  std::optional<int64_t> timeout_seconds;  // defer: the trigger's timeout
+  std::string task_id;                     // xcom.pull: whose XCom; empty = the task's own
+  std::optional<int> map_index;            // xcom.pull: absent = the task's own map index
 };
 
 // The request as a frame payload.

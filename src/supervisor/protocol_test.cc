@@ -36,6 +36,9 @@ TEST(TaskRequestTest, EveryOpRoundTrips) {
       {.op = TaskOp::kXComPush, .key = "x", .value = R"({"a":[1,2]})"},
       {.op = TaskOp::kXComPull, .key = "x", .task_id = "other", .map_index = 3},
       {.op = TaskOp::kXComPull, .key = "x"},
+      {.op = TaskOp::kDefer, .key = "datetime", .value = R"({"delay_seconds":5})"},
+      {.op = TaskOp::kDefer, .key = "file", .value = R"({"path":"/tmp/x"})", .timeout_seconds = 60},
+      {.op = TaskOp::kTriggerEventGet},
   };
   for (const auto& request : requests) {
     auto parsed = ParseTaskRequest(EncodeTaskRequest(request));
@@ -45,6 +48,7 @@ TEST(TaskRequestTest, EveryOpRoundTrips) {
     EXPECT_EQ(parsed->value, request.value);
     EXPECT_EQ(parsed->task_id, request.task_id);
     EXPECT_EQ(parsed->map_index, request.map_index);
+    EXPECT_EQ(parsed->timeout_seconds, request.timeout_seconds);
   }
 }
 
@@ -61,6 +65,10 @@ TEST(TaskRequestTest, RefusesMalformedRequests) {
            R"({"op":"xcom.push","key":"k"})",
            R"({"op":"xcom.pull","key":"k","map_index":-2})",
            R"({"op":"xcom.pull","key":"k","task_id":7})",
+           R"({"op":"defer","key":"datetime"})",
+           R"({"op":"defer","key":"datetime","args":"{}"})",
+           R"({"op":"defer","key":"datetime","args":{},"timeout":0})",
+           R"({"op":"defer","args":{}})",
        }) {
     auto parsed = ParseTaskRequest(payload);
     ASSERT_FALSE(parsed) << payload;

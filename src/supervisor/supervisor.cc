@@ -263,6 +263,7 @@ class Supervision {
 
   void Heartbeat();
   void Terminate(std::string reason);
+  Result<std::string> Defer(const TaskRequest& request);
   void AcceptConnections();
   bool ServeConnection(Connection& connection);  // false: close it
   Result<std::string> Answer(const TaskRequest& request);
@@ -291,6 +292,8 @@ class Supervision {
   std::optional<int> wait_status_;
   bool terminating_ = false;
   bool server_gone_ = false;
+  bool deferred_ = false;           // the server holds the task deferred: report nothing
+  std::string trigger_event_json_;  // what resumed this try, if a trigger did
   std::string termination_reason_;
   int failed_heartbeats_ = 0;
   Clock::time_point next_heartbeat_;
@@ -543,8 +546,38 @@ Result<std::string> Supervision::Answer(const TaskRequest& request) {
       if (value == nullptr) return Internal("xcom pull: bad reply");
       return json::serialize(*value);
     }
+    case TaskOp::kDefer:
+      return Defer(request);
+    case TaskOp::kTriggerEventGet:
+      if (trigger_event_json_.empty()) {
+        return NotFound("this try of the task was not resumed by a trigger");
+      }
+      return trigger_event_json_;
   }
   return InvalidArgument("unknown op");
+}
+
+// `airlock task defer`: the server moves the task instance to deferred with its trigger;
+// then the task has nothing left to do here, so its process group is ended (the task
+// resumes in a new try of the same number when the trigger fires).
+Result<std::string> Supervision::Defer(const TaskRequest& request) {
+  if (deferred_ || terminating_) return FailedPrecondition("the task is already ending");
+  json::object body{{"state", "deferred"}};
+  boost::system::error_code ec;
+  json::value args = json::parse(request.value, ec);
+  if (ec) return InvalidArgument("the trigger's arguments are not JSON");
+  body["trigger"] = json::object{{"kind", request.key}, {"args", std::move(args)}};
+  if (request.timeout_seconds) body["trigger_timeout"] = *request.timeout_seconds;
+  auto reply = client_.Call("PATCH", TiPath("/state"), json::serialize(body));
+  if (!reply) return std::unexpected(reply.error());
+  if (reply->status / 100 != 2) return std::unexpected(ReplyError(*reply, "defer"));
+  deferred_ = true;
+  log_->Note("the task deferred on a " + request.key + " trigger; ending the task process");
+  LogInfo("task " + workload_.ti.id + " deferred on a " + request.key + " trigger");
+  kill(-task_pid_, SIGTERM);
+  terminating_ = true;
+  kill_deadline_ = Clock::now() + options_.kill_grace;
+  return std::string("null");
 }
 
 void Supervision::SuperviseLoop(const TaskSpec& spec) {
@@ -561,7 +594,7 @@ void Supervision::SuperviseLoop(const TaskSpec& spec) {
     const auto now = Clock::now();
     // Timers first.
     if (!wait_status_) {
-      if (now >= next_heartbeat_) {
+      if (now >= next_heartbeat_ && !deferred_) {
         Heartbeat();
         next_heartbeat_ = Clock::now() + options_.heartbeat_interval;
       }
@@ -697,6 +730,8 @@ Result<SupervisionOutcome> Supervision::Run() {
     return std::unexpected(log.error());
   }
   log_ = std::move(*log);
+  trigger_event_json_ = spec->trigger_event_json;
+  if (!trigger_event_json_.empty()) log_->Note("resumed by a trigger event");
 
   SupervisionOutcome outcome;
   auto user = ResolveTaskUser({.run_as_user = spec->run_as_user,
@@ -723,7 +758,9 @@ Result<SupervisionOutcome> Supervision::Run() {
   log_->Note("task process " + outcome.task_result);
   const bool succeeded =
       !terminating_ && wait_status_ && WIFEXITED(*wait_status_) && WEXITSTATUS(*wait_status_) == 0;
-  if (server_gone_) {
+  if (deferred_) {
+    outcome.reported_state = "deferred";
+  } else if (server_gone_) {
     log_->Note("not reporting a state: the server no longer runs this task instance");
   } else {
     outcome.reported_state = ReportFinalState(succeeded ? "success" : "failed");
@@ -827,6 +864,10 @@ Result<TaskSpec> ParseTaskSpec(std::string_view run_context_json) {
       return InvalidArgument("task: 'run_as_user' must be a non-empty string");
     }
     spec.run_as_user = std::string(user->as_string());
+  }
+  if (const json::value* event = parsed.as_object().if_contains("trigger_event");
+      event != nullptr && event->is_object()) {
+    spec.trigger_event_json = json::serialize(*event);
   }
   return spec;
 }

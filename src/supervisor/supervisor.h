@@ -72,6 +72,9 @@ struct TaskSpec {
   std::vector<std::pair<std::string, std::string>> env;
   std::optional<double> execution_timeout_seconds;
   std::optional<std::string> run_as_user;
+  // The payload of the trigger event that resumed this try (JSON text); empty when the try
+  // was not resumed by a trigger. `airlock task trigger-event` prints it.
+  std::string trigger_event_json;
 };
 
 // InvalidArgument naming the field when "task" is missing (null: the Dag or the task is
@@ -117,8 +120,9 @@ struct SupervisorOptions {
 };
 
 struct SupervisionOutcome {
-  // The state reported: "success" or "failed"; empty when none was reported because the
-  // server no longer ran the task instance (404/409) or the report failed.
+  // The state reported: "success" or "failed", or "deferred" when the task deferred itself
+  // (`airlock task defer`); empty when none was reported because the server no longer ran
+  // the task instance (404/409) or the report failed.
   std::string reported_state;
   // How the task ended, for people: "exited with code 0", "killed by SIGTERM", ….
   std::string task_result;

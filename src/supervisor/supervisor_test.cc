@@ -147,6 +147,7 @@ class FakeExecutionApi {
 
   int run_status = 200;
   int heartbeat_status = 204;
+  std::string trigger_event_json = "null";  // the run context's "trigger_event"
 
   std::vector<std::string> calls() {
     std::lock_guard lock(mu_);
@@ -155,6 +156,10 @@ class FakeExecutionApi {
   std::vector<std::string> reported_states() {
     std::lock_guard lock(mu_);
     return states_;
+  }
+  std::vector<std::string> state_bodies() {
+    std::lock_guard lock(mu_);
+    return state_bodies_;
   }
   bool saw_workload_token_after_exchange() {
     std::lock_guard lock(mu_);
@@ -169,8 +174,9 @@ class FakeExecutionApi {
     const std::string prefix = "/execution/task-instances/" + TestWorkload().ti.id;
     if (request.method == "PATCH" && request.path == prefix + "/run") {
       if (run_status != 200) return http::Response::Json(run_status, R"({"detail":"nope"})");
-      http::Response response = http::Response::Json(
-          200, R"({"dag_run":{},"task_instance":{},"task":)" + task_json_ + "}");
+      http::Response response =
+          http::Response::Json(200, R"({"dag_run":{},"task_instance":{},"task":)" + task_json_ +
+                                        R"(,"trigger_event":)" + trigger_event_json + "}");
       response.SetHeader("Refreshed-API-Token", kExecutionToken);
       return response;
     }
@@ -183,6 +189,7 @@ class FakeExecutionApi {
     if (request.method == "PATCH" && request.path == prefix + "/state") {
       json::value body = json::parse(request.body);
       states_.emplace_back(body.as_object().at("state").as_string());
+      state_bodies_.push_back(request.body);
       return http::Response::NoContent();
     }
     return http::Response::Detail(404, "Not Found");
@@ -191,8 +198,9 @@ class FakeExecutionApi {
   const std::string task_json_;
   std::unique_ptr<http::Server> server_;
   std::mutex mu_;
-  std::vector<std::string> calls_;   // Guarded by mu_.
-  std::vector<std::string> states_;  // Guarded by mu_.
+  std::vector<std::string> calls_;         // Guarded by mu_.
+  std::vector<std::string> states_;        // Guarded by mu_.
+  std::vector<std::string> state_bodies_;  // Guarded by mu_.
   bool workload_token_reused_ = false;
 };
 
@@ -212,6 +220,13 @@ class SuperviseTest : public ::testing::Test {
                              .parent_environment = {{"PATH", "/usr/bin:/bin"}},
                              .heartbeat_interval = std::chrono::milliseconds(100),
                              .kill_grace = std::chrono::milliseconds(500)};
+  }
+
+  // With `airlock` (the one just built) on the task's PATH, for `airlock task …`.
+  SupervisorOptions WithAirlock(const FakeExecutionApi& api) {
+    SupervisorOptions options = Options(api);
+    options.airlock_directory = AIRLOCK_BINARY_DIR "/src/bin";
+    return options;
   }
 
   std::string TaskLog() {
@@ -321,6 +336,43 @@ TEST_F(SuperviseTest, AMissingCommandFailsTheTask) {
   EXPECT_EQ(outcome->reported_state, "failed");
   EXPECT_NE(TaskLog().find("command not found on PATH: no-such-command-airlock"),
             std::string::npos);
+}
+
+// `airlock task defer` inside the task: the supervisor defers the task instance on the
+// server, ends the task process (whatever it does next), stops heartbeating and reports
+// no final state.
+TEST_F(SuperviseTest, DeferEndsTheTaskAndReportsOnlyTheDeferral) {
+  FakeExecutionApi api(R"({"task_id":"t","command":["sh","-c",
+      "airlock task defer --trigger file --args '{\"path\":\"/tmp/ready\"}' --timeout 60; echo after; sleep 30"]})");
+  SupervisorOptions options = WithAirlock(api);
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = Supervise(TestWorkload(), options);
+  ASSERT_TRUE(outcome) << outcome.error().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  EXPECT_EQ(outcome->reported_state, "deferred");
+  EXPECT_EQ(api.reported_states(), std::vector<std::string>{"deferred"});
+  json::value body = json::parse(api.state_bodies().at(0));
+  EXPECT_EQ(json::serialize(body.at("trigger")), R"({"kind":"file","args":{"path":"/tmp/ready"}})");
+  EXPECT_EQ(body.at("trigger_timeout").as_int64(), 60);
+  EXPECT_NE(TaskLog().find("deferred on a file trigger"), std::string::npos) << TaskLog();
+}
+
+TEST_F(SuperviseTest, AResumedTaskReadsItsTriggerEvent) {
+  FakeExecutionApi api(
+      R"({"task_id":"t","command":["sh","-c","airlock task trigger-event && echo got-it"]})");
+  api.trigger_event_json = R"({"path":"/tmp/ready"})";
+  SupervisorOptions options = WithAirlock(api);
+  auto outcome = Supervise(TestWorkload(), options);
+  ASSERT_TRUE(outcome) << outcome.error().message();
+  EXPECT_EQ(outcome->reported_state, "success");
+  EXPECT_NE(TaskLog().find("{\"path\":\"/tmp/ready\"}\ngot-it\n"), std::string::npos) << TaskLog();
+
+  // A try not resumed by a trigger has no event: the command fails, and so does the task.
+  FakeExecutionApi fresh(R"({"task_id":"t","command":["airlock","task","trigger-event"]})");
+  auto failed = Supervise(TestWorkload(), WithAirlock(fresh));
+  ASSERT_TRUE(failed) << failed.error().message();
+  EXPECT_EQ(failed->reported_state, "failed");
+  EXPECT_NE(TaskLog().find("not resumed by a trigger"), std::string::npos) << TaskLog();
 }
 
 }  // namespace
