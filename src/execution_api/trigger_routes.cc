@@ -32,13 +32,25 @@ std::expected<int64_t, Response> IntegerField(const json::object& body, std::str
                                        std::to_string(max)));
 }
 
-std::expected<std::string, Response> TriggererId(const json::object& body) {
-  auto id = RequiredString(body, "triggerer_id");
-  if (!id) return id;
+// What claim and renew bodies share: who asks, and for how long.
+struct LeaseRequest {
+  json::object body;
+  std::string triggerer_id;
+  int64_t lease_seconds = 0;
+};
+
+std::expected<LeaseRequest, Response> ParseLeaseRequest(const http::Request& request) {
+  auto body = ParseObject(request);
+  if (!body) return std::unexpected(std::move(body.error()));
+  auto id = RequiredString(*body, "triggerer_id");
+  if (!id) return std::unexpected(std::move(id.error()));
   if (id->empty() || id->size() > 200) {
     return std::unexpected(Unprocessable("Field 'triggerer_id' must be 1 to 200 characters"));
   }
-  return id;
+  auto lease = IntegerField(*body, "lease_seconds", 5, 3600);
+  if (!lease) return std::unexpected(std::move(lease.error()));
+  return LeaseRequest{
+      .body = std::move(*body), .triggerer_id = std::move(*id), .lease_seconds = *lease};
 }
 
 Result<std::string> MintTriggerToken(const jwt::TokenSigner& signer,
@@ -149,16 +161,13 @@ Response DeferTaskInstance(store::Store& store, const Clock& clock, const json::
 Response ClaimTriggers(store::Store& store, const jwt::TokenSigner& signer,
                        const ExecutionApiOptions& options, const Clock& clock, const Caller& caller,
                        const http::Request& request) {
-  auto body = ParseObject(request);
-  if (!body) return std::move(body.error());
-  auto triggerer_id = TriggererId(*body);
-  if (!triggerer_id) return std::move(triggerer_id.error());
-  auto capacity = IntegerField(*body, "capacity", 0, kMaxClaimCapacity);
-  if (!capacity) return std::move(capacity.error());
-  auto lease = IntegerField(*body, "lease_seconds", 5, 3600);
+  auto lease = ParseLeaseRequest(request);
   if (!lease) return std::move(lease.error());
+  auto capacity = IntegerField(lease->body, "capacity", 0, kMaxClaimCapacity);
+  if (!capacity) return std::move(capacity.error());
   const int64_t now = clock.NowSeconds();
-  auto claimed = store.ClaimTriggers(*triggerer_id, static_cast<int>(*capacity), now + *lease, now);
+  auto claimed = store.ClaimTriggers(lease->triggerer_id, static_cast<int>(*capacity),
+                                     now + lease->lease_seconds, now);
   if (!claimed) return StoreFailure(claimed.error());
   json::array out;
   for (const store::Trigger& trigger : *claimed) {
@@ -180,13 +189,9 @@ Response ClaimTriggers(store::Store& store, const jwt::TokenSigner& signer,
 Response RenewTriggers(store::Store& store, const jwt::TokenSigner& signer,
                        const ExecutionApiOptions& options, const Clock& clock, const Caller& caller,
                        const http::Request& request) {
-  auto body = ParseObject(request);
-  if (!body) return std::move(body.error());
-  auto triggerer_id = TriggererId(*body);
-  if (!triggerer_id) return std::move(triggerer_id.error());
-  auto lease = IntegerField(*body, "lease_seconds", 5, 3600);
+  auto lease = ParseLeaseRequest(request);
   if (!lease) return std::move(lease.error());
-  const json::value* ids = body->if_contains("trigger_ids");
+  const json::value* ids = lease->body.if_contains("trigger_ids");
   if (ids == nullptr || !ids->is_array() ||
       ids->as_array().size() > static_cast<size_t>(kMaxClaimCapacity)) {
     return Unprocessable("Field 'trigger_ids' must be a list of at most " +
@@ -197,7 +202,8 @@ Response RenewTriggers(store::Store& store, const jwt::TokenSigner& signer,
     if (!id.is_int64()) return Unprocessable("Field 'trigger_ids' must hold integers");
     requested.push_back(id.as_int64());
   }
-  auto renewed = store.RenewTriggerLeases(*triggerer_id, requested, clock.NowSeconds() + *lease);
+  auto renewed = store.RenewTriggerLeases(lease->triggerer_id, requested,
+                                          clock.NowSeconds() + lease->lease_seconds);
   if (!renewed) return StoreFailure(renewed.error());
   json::array renewed_json;
   std::set<int64_t> kept;

@@ -143,6 +143,23 @@ class SchedulerTest : public ::testing::Test {
     return ran;
   }
 
+  // What `airlock task defer --trigger file …` makes a supervisor do: defer the task
+  // instance (with `more` fields in the body), and then report nothing more.
+  Behaviour DeferOnFile(std::string more) {
+    return Behaviour{.body =
+                         [this, more](const std::string& token, const json::object& ti) {
+                           auto r = Call("PATCH",
+                                         "/execution/task-instances/" +
+                                             std::string(ti.at("id").as_string()) + "/state",
+                                         token,
+                                         R"({"state":"deferred","trigger":{"kind":"file",)"
+                                         R"("args":{"path":"/tmp/x"}})" +
+                                             more + "}");
+                           EXPECT_EQ(r.status, 204) << r.body;
+                         },
+                     .never_ends = true};
+  }
+
   TaskState StateOf(const std::string& dag_id, const std::string& run_id,
                     const std::string& task_id) {
     auto tis = store_->ListTaskInstances(dag_id, run_id);
@@ -344,18 +361,7 @@ TEST_F(SchedulerTest, DeferredTaskIsQueuedAgainWhenItsTriggerFiresInTheSameTry) 
   Trigger("d");
   auto scheduler = MakeScheduler();
   Pass(*scheduler);
-  RunWorkloads({{"wait",
-                 {.body =
-                      [&](const std::string& token, const json::object& ti) {
-                        auto r = Call("PATCH",
-                                      "/execution/task-instances/" +
-                                          std::string(ti.at("id").as_string()) + "/state",
-                                      token,
-                                      R"({"state":"deferred","trigger":{"kind":"file",)"
-                                      R"("args":{"path":"/tmp/x"}}})");
-                        EXPECT_EQ(r.status, 204) << r.body;
-                      },
-                  .never_ends = true}}});
+  RunWorkloads({{"wait", DeferOnFile("")}});
   EXPECT_EQ(StateOf("d", "manual__1", "wait"), TaskState::kDeferred);
   // Deferred is not done: the run stays running, nothing downstream starts, nothing is
   // queued again and no zombie check applies, however long it waits.
@@ -391,18 +397,7 @@ TEST_F(SchedulerTest, DeferredTaskFailsWhenItsTriggerTimesOut) {
   Trigger("d");
   auto scheduler = MakeScheduler();
   Pass(*scheduler);
-  RunWorkloads({{"wait",
-                 {.body =
-                      [&](const std::string& token, const json::object& ti) {
-                        auto r = Call("PATCH",
-                                      "/execution/task-instances/" +
-                                          std::string(ti.at("id").as_string()) + "/state",
-                                      token,
-                                      R"({"state":"deferred","trigger":{"kind":"file",)"
-                                      R"("args":{"path":"/tmp/x"}},"trigger_timeout":60})");
-                        EXPECT_EQ(r.status, 204) << r.body;
-                      },
-                  .never_ends = true}}});
+  RunWorkloads({{"wait", DeferOnFile(R"(,"trigger_timeout":60)")}});
   clock_.Advance(59);
   EXPECT_EQ(Pass(*scheduler).tis_timed_out, 0);
   EXPECT_EQ(StateOf("d", "manual__1", "wait"), TaskState::kDeferred);
