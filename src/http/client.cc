@@ -108,8 +108,15 @@ asio::awaitable<Outcome> Exchange(Stream& stream, const Target& target,
   beast::flat_buffer buffer;
   bhttp::response_parser<bhttp::string_body> parser;
   parser.header_limit(kMaxResponseHeaderBytes);
-  parser.body_limit(options.max_body_bytes);
-  co_await bhttp::async_read(stream, buffer, parser, token);
+  if (options.headers_only) {
+    // The parser checks Content-Length against its body limit while reading the header;
+    // no body byte is read here, so there is nothing to limit.
+    parser.body_limit(boost::none);
+    co_await bhttp::async_read_header(stream, buffer, parser, token);
+  } else {
+    parser.body_limit(options.max_body_bytes);
+    co_await bhttp::async_read(stream, buffer, parser, token);
+  }
   if (ec == bhttp::error::body_limit) {
     co_return std::unexpected(Failed(
         ErrorCode::kResourceExhausted, target,
@@ -125,7 +132,7 @@ asio::awaitable<Outcome> Exchange(Stream& stream, const Target& target,
   for (const auto& field : res) {
     out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
   }
-  out.body = std::move(res.body());
+  if (!options.headers_only) out.body = std::move(res.body());
   co_return out;
 }
 

@@ -18,6 +18,10 @@ struct ClientOptions {
   std::chrono::milliseconds timeout{10000};  // whole request: connect + write + read
   size_t max_body_bytes = 1 << 20;
   std::string ca_file;  // PEM bundle to trust instead of the system store; empty = system
+  // Read the status line and headers only, then close: the body is never read (and
+  // ClientResponse::body stays empty), so its size does not matter. For status probes
+  // such as the triggerer's HTTP triggers.
+  bool headers_only = false;
 };
 
 struct ClientRequest {

@@ -154,6 +154,16 @@ TEST(ClientTest, CapsTheResponseBody) {
   EXPECT_EQ(whole->body.size(), 64u * 1024);
 }
 
+TEST(ClientTest, HeadersOnlyReadsTheStatusOfAnyBodySize) {
+  auto server = StartServer();
+  auto response =
+      Send({.url = Url(*server, "/big")}, {.max_body_bytes = 1024, .headers_only = true});
+  ASSERT_TRUE(response.has_value()) << response.error().ToString();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_TRUE(response->body.empty());
+  EXPECT_EQ(response->Header("Content-Length"), std::to_string(64 * 1024));
+}
+
 TEST(ClientTest, RefusesBadUrls) {
   for (std::string url : {"ftp://127.0.0.1/x", "not a url", "/relative/path",
                           "http://user:pw@127.0.0.1/x", "file:///etc/passwd"}) {
