@@ -32,16 +32,24 @@ TEST(ComponentSecretsTest, EveryComponentIsCheckedAgainstNeededBy) {
       "[core] fernet_key",       "[database] sql_alchemy_conn", "[api] ssl_key",
       "[api] secret_key",        "[api_auth] jwt_secret",       "[api_auth] jwt_private_key_path",
       "[secrets] backend_kwargs"};
-  // The dag-processor's own bundle-scoped token: only the dag-processor needs it.
+  // The dag-processor's own bundle-scoped token and the triggerer's lease-only token: only
+  // their own component needs each.
   const std::string processor_token = "[dag_processor] api_token";
+  const std::string triggerer_token = "[triggerer] api_token";
   std::set<std::string> all_sensitive = control_plane_secrets;
   all_sensitive.insert(processor_token);
+  all_sensitive.insert(triggerer_token);
+  std::set<std::string> all_but_triggerer_token = all_sensitive;
+  all_but_triggerer_token.erase(triggerer_token);
+  std::set<std::string> all_but_processor_token = all_sensitive;
+  all_but_processor_token.erase(processor_token);
   const std::map<Component, std::set<std::string>> expected = {
-      {Component::kApiServer, {processor_token}},
-      {Component::kScheduler, {"[api] ssl_key", "[api] secret_key", processor_token}},
+      {Component::kApiServer, {processor_token, triggerer_token}},
+      {Component::kScheduler,
+       {"[api] ssl_key", "[api] secret_key", processor_token, triggerer_token}},
       {Component::kWorker, all_sensitive},
-      {Component::kDagProcessor, control_plane_secrets},
-      {Component::kTriggerer, all_sensitive},
+      {Component::kDagProcessor, all_but_processor_token},
+      {Component::kTriggerer, all_but_triggerer_token},
   };
   auto config = Config::Load(BuiltinSchema(), AllSecretsSet());
   ASSERT_TRUE(config) << config.error().message();

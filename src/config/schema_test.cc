@@ -87,16 +87,18 @@ TEST(SchemaTest, BuiltinSchemaHasTheSpecifiedDefaults) {
 
 // SPEC §1: workers, the dag-processor and the triggerer never hold database credentials
 // or signing keys. The only secret one of them may need is its own scoped token: the
-// dag-processor's, which lets it submit the Dags of its bundles and nothing else.
+// dag-processor's, which lets it submit the Dags of its bundles and nothing else, and the
+// triggerer's, which lets it lease triggers and nothing else.
 TEST(SchemaTest, NoSensitiveOptionIsNeededByComponentsThatRunUserCode) {
   for (const OptionSpec* spec : BuiltinSchema().AllOptions()) {
     if (!spec->sensitive) continue;
     const bool scoped_processor_token =
         spec->section == "dag_processor" && spec->name == "api_token";
+    const bool scoped_triggerer_token = spec->section == "triggerer" && spec->name == "api_token";
     EXPECT_FALSE(spec->NeededBy(Component::kWorker)) << spec->DisplayName();
     EXPECT_EQ(spec->NeededBy(Component::kDagProcessor), scoped_processor_token)
         << spec->DisplayName();
-    EXPECT_FALSE(spec->NeededBy(Component::kTriggerer)) << spec->DisplayName();
+    EXPECT_EQ(spec->NeededBy(Component::kTriggerer), scoped_triggerer_token) << spec->DisplayName();
   }
 }
 
