@@ -1,0 +1,67 @@
+#include "triggerer/user_trigger.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <boost/json.hpp>
+#include <cstring>
+
+#include "jwt/strict_json.h"
+
+namespace airlock::triggerer {
+
+namespace {
+
+// Nesting allowed in a payload: the task reads it back as its trigger event.
+constexpr int kMaxPayloadDepth = 32;
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+}  // namespace
+
+supervisor::SpawnOptions UserTriggerSpawnOptions(const triggers::ExecArgs& args,
+                                                 const UserTriggerRunOptions& options,
+                                                 int stdout_fd, int stderr_fd) {
+  const UserTriggerLimits& limits = options.limits;
+  supervisor::SpawnOptions spawn{
+      .argv = args.argv,
+      .env = supervisor::ScrubbedEnvironment(options.parent_environment,
+                                             options.user ? options.user->home : "", {}),
+      .stdin_fd = -1,
+      .stdout_fd = stdout_fd,
+      .stderr_fd = stderr_fd,
+      .user = options.user,
+      .die_with_parent = true,
+      .no_new_privs = true,
+      .cwd = "/",
+  };
+  if (limits.address_space_bytes) spawn.rlimits.push_back({RLIMIT_AS, limits.address_space_bytes});
+  if (limits.cpu_seconds) spawn.rlimits.push_back({RLIMIT_CPU, limits.cpu_seconds});
+  if (limits.file_size_bytes) spawn.rlimits.push_back({RLIMIT_FSIZE, limits.file_size_bytes});
+  // A core dump is a file the limits above do not bound in time; nobody needs one here.
+  spawn.rlimits.push_back({RLIMIT_CORE, 0});
+  return spawn;
+}
+
+std::string DescribeExit(int wait_status) {
+  if (WIFEXITED(wait_status)) return "exited with code " + std::to_string(WEXITSTATUS(wait_status));
+  if (WIFSIGNALED(wait_status)) {
+    const int sig = WTERMSIG(wait_status);
+    std::string text = "was killed by " + SignalName(sig);
+    if (sig == SIGXCPU) text += " (CPU time limit)";
+    if (sig == SIGXFSZ) text += " (file size limit)";
+    return text;
+  }
+  return "ended with wait status " + std::to_string(wait_status);
+}
+
+std::string UserTriggerPayload(std::string_view stdout_text) {
+  auto parsed = jwt::ParseStrictJsonObject(stdout_text, kMaxPayloadDepth);
+  if (parsed) return boost::json::serialize(*parsed);
+  return R"({"returncode":0})";
+}
+
+}  // namespace airlock::triggerer
