@@ -83,9 +83,13 @@ class SupervisorTestBase(unittest.TestCase):
         with self.db() as db:
             return db.execute("SELECT state FROM task_instance WHERE id = ?", (ti_id,)).fetchone()[0]
 
-    def task_log(self, info, attempt=1):
+    def task_log(self, info, attempt=1, missing_ok=False):
+        """The task's log; with missing_ok, "" while the supervisor has not created it yet
+        (it opens the log after PATCH /run has made the task instance running)."""
         path = os.path.join(self.home, "logs", "dag_id=" + info["dag_id"], "run_id=" + info["run_id"],
                             "task_id=" + info["task_id"], "attempt=%d.log" % attempt)
+        if missing_ok and not os.path.exists(path):
+            return ""
         with open(path) as f:
             return f.read()
 
@@ -187,7 +191,8 @@ class SupervisorTest(SupervisorTestBase):
         info, workload = self.fixture({"task_id": "t", "command": ["sleep", "120"]})
         proc = self.start_supervise(workload)
         self.wait_for(lambda: self.state(info["ti_id"]) == "running", what="running")
-        self.wait_for(lambda: "started task process" in self.task_log(info), what="task start")
+        self.wait_for(lambda: "started task process" in self.task_log(info, missing_ok=True),
+                      what="task start")
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
         self.assertEqual(proc.returncode, 1, err)
