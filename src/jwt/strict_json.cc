@@ -20,14 +20,17 @@ class StrictHandler {
   static constexpr std::size_t max_key_size = json::string::max_size();
   static constexpr std::size_t max_string_size = json::string::max_size();
 
-  explicit StrictHandler(json::storage_ptr sp) : st(std::move(sp)) {}
+  // `sp` holds both the parser's scratch stack and the document it builds.
+  explicit StrictHandler(json::storage_ptr sp) : st(sp), storage_(std::move(sp)) {}
 
   json::value_stack st;
   bool duplicate_name = false;
   bool bad_number = false;
 
   bool on_document_begin(json::error_code&) {
-    st.reset();
+    // Without the argument the document would be built on the default (heap) resource
+    // and only the scratch stack would use the caller's buffer.
+    st.reset(storage_);
     return true;
   }
   bool on_document_end(json::error_code&) { return true; }
@@ -110,6 +113,7 @@ class StrictHandler {
   std::vector<std::string> names_;
   std::vector<size_t> object_starts_;
   std::string key_buf_;
+  json::storage_ptr storage_;
 };
 
 }  // namespace
