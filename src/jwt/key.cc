@@ -11,6 +11,8 @@
 #include <sodium.h>
 
 #include <boost/json/serialize.hpp>
+#include <mutex>
+#include <vector>
 
 #include "common/files.h"
 #include "jwt/base64url.h"
@@ -20,9 +22,10 @@ namespace airlock::jwt {
 
 namespace json = boost::json;
 
-// The prepared OpenSSL state of a key. Every member is set once in the factory and only
-// read afterwards; per-call contexts are duplicated from the prototypes, which reads them
-// without modifying them, so concurrent Sign()/Verify() calls are safe.
+// The prepared OpenSSL state of a key. Every member except the HMAC pool is set once in
+// the factory and only read afterwards; per-call digest contexts are duplicated from the
+// prototypes, which reads them without modifying them, so concurrent Sign()/Verify()
+// calls are safe.
 struct Key::Impl {
   EVP_PKEY* pkey = nullptr;            // RSA / Ed25519
   EVP_MAC_CTX* hmac_proto = nullptr;   // HS512: initialised with the secret
@@ -31,7 +34,16 @@ struct Key::Impl {
   const char* md_name = nullptr;       // "SHA256" / "SHA512" for RSA, nullptr for EdDSA
   size_t signature_size = 0;
 
+  // HS512: keyed HMAC contexts ready for their next message, so that a call does not pay
+  // for EVP_MAC_CTX_dup + free. A context is used by one call at a time: the call takes
+  // one out (or duplicates hmac_proto when none is free) and puts it back, restarted,
+  // when done. At most kMaxPooledHmacContexts are kept (reserved up front, so putting one
+  // back never allocates under the lock). Guarded by hmac_mu.
+  std::mutex hmac_mu;
+  std::vector<EVP_MAC_CTX*> hmac_free;
+
   ~Impl() {
+    for (EVP_MAC_CTX* ctx : hmac_free) EVP_MAC_CTX_free(ctx);
     EVP_MD_CTX_free(sign_proto);
     EVP_MD_CTX_free(verify_proto);
     EVP_MAC_CTX_free(hmac_proto);
@@ -40,6 +52,9 @@ struct Key::Impl {
 };
 
 namespace {
+
+// Enough for every thread of an api-server to have one; contexts beyond this are freed.
+constexpr size_t kMaxPooledHmacContexts = 16;
 
 void ClearOpenSslErrors() { ERR_clear_error(); }
 
@@ -201,6 +216,7 @@ Result<void> Prepare(Key::Impl& impl, KeyType type, Algorithm alg, std::string_v
       return Internal("cannot initialise HMAC-SHA512");
     }
     impl.signature_size = 64;
+    impl.hmac_free.reserve(kMaxPooledHmacContexts);
     return {};
   }
   impl.md_name = alg == Algorithm::kRS256   ? "SHA256"
@@ -539,15 +555,50 @@ EVP_MD_CTX* NewCallContext(const EVP_MD_CTX* proto, EVP_PKEY* pkey, const char* 
   return ctx;
 }
 
-bool Hmac(const EVP_MAC_CTX* proto, std::string_view input, unsigned char out[64]) {
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(proto);
+// A keyed HMAC context ready for a message: one from the pool, or a copy of the prototype.
+EVP_MAC_CTX* TakeHmacContext(Key::Impl& impl) {
+  {
+    std::lock_guard lock(impl.hmac_mu);
+    if (!impl.hmac_free.empty()) {
+      EVP_MAC_CTX* ctx = impl.hmac_free.back();
+      impl.hmac_free.pop_back();
+      return ctx;
+    }
+  }
+  return EVP_MAC_CTX_dup(impl.hmac_proto);
+}
+
+// Restarts a finished context and puts it back in the pool (or frees it).
+void ReturnHmacContext(Key::Impl& impl, EVP_MAC_CTX* ctx) {
+  // EVP_MAC_init without a key restarts HMAC with the key the context holds. Done here,
+  // so that every pooled context is ready like a fresh copy of the prototype.
+  if (EVP_MAC_init(ctx, nullptr, 0, nullptr) == 1) {
+    std::lock_guard lock(impl.hmac_mu);
+    if (impl.hmac_free.size() < kMaxPooledHmacContexts) {
+      impl.hmac_free.push_back(ctx);
+      return;
+    }
+  } else {
+    ClearOpenSslErrors();
+  }
+  EVP_MAC_CTX_free(ctx);
+}
+
+bool Hmac(Key::Impl& impl, std::string_view input, unsigned char out[64]) {
+  EVP_MAC_CTX* ctx = TakeHmacContext(impl);
   if (ctx == nullptr) return false;
   size_t len = 0;
   bool ok = EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(input.data()),
                            input.size()) == 1 &&
             EVP_MAC_final(ctx, out, &len, 64) == 1 && len == 64;
-  EVP_MAC_CTX_free(ctx);
-  return ok;
+  if (!ok) {
+    // A context in an unknown state is not reused.
+    ClearOpenSslErrors();
+    EVP_MAC_CTX_free(ctx);
+    return false;
+  }
+  ReturnHmacContext(impl, ctx);
+  return true;
 }
 
 }  // namespace
@@ -556,7 +607,7 @@ Result<std::string> Key::Sign(std::string_view input) const {
   if (!can_sign_) return FailedPrecondition("key " + kid_ + " is public only and cannot sign");
   if (type_ == KeyType::kSecret) {
     unsigned char mac[64];
-    if (!Hmac(impl_->hmac_proto, input, mac)) return Internal("HMAC-SHA512 failed");
+    if (!Hmac(*impl_, input, mac)) return Internal("HMAC-SHA512 failed");
     return std::string(reinterpret_cast<char*>(mac), 64);
   }
   EVP_MD_CTX* ctx = NewCallContext(impl_->sign_proto, impl_->pkey, impl_->md_name, true);
@@ -578,7 +629,7 @@ bool Key::Verify(std::string_view input, std::string_view signature) const {
   if (signature.size() != impl_->signature_size) return false;
   if (type_ == KeyType::kSecret) {
     unsigned char mac[64];
-    if (!Hmac(impl_->hmac_proto, input, mac)) return false;
+    if (!Hmac(*impl_, input, mac)) return false;
     return CRYPTO_memcmp(mac, signature.data(), 64) == 0;
   }
   EVP_MD_CTX* ctx = NewCallContext(impl_->verify_proto, impl_->pkey, impl_->md_name, false);

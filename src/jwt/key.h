@@ -3,7 +3,8 @@
 // (HS512), an RSA key (RS256 or RS512) or an Ed25519 key (EdDSA).
 // Immutable after construction and shared as std::shared_ptr<const Key>; Sign() and
 // Verify() are safe from any number of threads. The OpenSSL objects are prepared once
-// here, so signing and verifying never parse key material.
+// here, so signing and verifying never parse key material; an HMAC key also keeps a small
+// mutex-guarded pool of keyed contexts, reused from call to call.
 // Import refuses weak or malformed keys: secrets under 64 bytes, RSA moduli outside
 // 2048..8192 bits or e != 65537, Ed25519 public keys that are small-order or not
 // canonically encoded.

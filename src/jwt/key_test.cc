@@ -4,13 +4,16 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/files.h"
@@ -281,6 +284,63 @@ TEST(KeyHmacTest, Rfc4231LongKeyCasesProduceTheExactMac) {
     ++checked;
   }
   EXPECT_EQ(checked, 2);
+}
+
+// HMAC-SHA512 by OpenSSL's one-shot HMAC(), independently of the key's pooled contexts.
+std::string OneShotHmacSha512(std::string_view key, std::string_view data) {
+  unsigned char out[64];
+  unsigned int len = 0;
+  HMAC(EVP_sha512(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+TEST(KeyHmacTest, ReusedContextsStartEveryMessageAfresh) {
+  // A key reuses its HMAC contexts: each MAC must depend on its own message only, whatever
+  // was signed or verified (or failed to verify) before with the same context.
+  const std::string secret(64, 'k');
+  auto key = Key::FromSecret(secret);
+  ASSERT_TRUE(key.has_value());
+  std::string message;
+  for (int i = 0; i < 300; ++i) {
+    message += static_cast<char>('a' + i % 26);  // lengths 1..300, across block boundaries
+    const std::string expected = OneShotHmacSha512(secret, message);
+    auto mac = (*key)->Sign(message);
+    ASSERT_TRUE(mac.has_value());
+    ASSERT_EQ(*mac, expected) << "length " << message.size();
+    EXPECT_TRUE((*key)->Verify(message, expected));
+    EXPECT_FALSE((*key)->Verify(message + "x", expected));
+    EXPECT_FALSE((*key)->Verify(message, std::string(64, '\0')));
+  }
+}
+
+TEST(KeyHmacTest, SignAndVerifyAreThreadSafe) {
+  // More threads than the pool keeps contexts, all on one key at once, each with its own
+  // messages: every MAC must be the one-shot HMAC of its own message.
+  const std::string secret = std::string(32, 'a') + std::string(32, 'b');
+  auto key = Key::FromSecret(secret);
+  ASSERT_TRUE(key.has_value());
+  constexpr int kThreads = 24;
+  constexpr int kRounds = 300;
+  std::atomic<bool> go{false};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go.load()) std::this_thread::yield();
+      for (int r = 0; r < kRounds; ++r) {
+        const std::string message = "thread " + std::to_string(t) + " round " + std::to_string(r);
+        const std::string expected = OneShotHmacSha512(secret, message);
+        auto mac = (*key)->Sign(message);
+        if (!mac || *mac != expected) ++wrong;
+        if (!(*key)->Verify(message, expected)) ++wrong;
+        if ((*key)->Verify(message + ".", expected)) ++wrong;
+      }
+    });
+  }
+  go = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 // ---------------------------------------------------------------------------------------
