@@ -1,9 +1,11 @@
 #include "jwt/signer.h"
 
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
+#include <charconv>
 
-#include "common/random.h"
 #include "jwt/base64url.h"
+#include "jwt/jti.h"
 #include "jwt/strict_json.h"
 #include "jwt/validator.h"
 
@@ -42,6 +44,22 @@ Result<int64_t> Expiry(int64_t now, int64_t ttl_seconds) {
   return exp;
 }
 
+// Appends `s` as a JSON string: quoted and escaped by Boost.JSON's serializer, so that a
+// caller's string comes out exactly as json::serialize would write it.
+void AppendJsonString(json::serializer& sr, std::string_view s, std::string& out) {
+  sr.reset(json::string_view(s.data(), s.size()));
+  char buf[256];
+  while (!sr.done()) {
+    json::string_view part = sr.read(buf, sizeof buf);
+    out.append(part.data(), part.size());
+  }
+}
+
+void AppendInt(int64_t v, std::string& out) {
+  char buf[24];  // an int64 has at most 20 characters
+  out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
 Result<const Key*> SigningKey(const KeySet& set) {
   const Key* key = set.Active();
   if (key == nullptr) return FailedPrecondition("no active signing key");
@@ -75,39 +93,70 @@ Result<std::string> TokenSigner::Mint(const MintRequest& request) const {
   const int64_t now = clock_.NowSeconds();
   auto exp = Expiry(now, request.ttl_seconds);
   if (!exp) return std::unexpected(exp.error());
-  auto jti = Uuid4Hex();
+  auto jti = NewJti();
   if (!jti) return std::unexpected(jti.error());
 
-  json::object claims;
-  claims.reserve(9 + request.extra_claims.size());
-  claims["jti"] = *jti;
-  if (request.iss) claims["iss"] = *request.iss;
-  if (request.aud.size() == 1) {
-    claims["aud"] = request.aud[0];
-  } else {
-    json::array aud;
-    for (const auto& a : request.aud) aud.emplace_back(a);
-    claims["aud"] = std::move(aud);
+  // The claims are written directly, in the order the signer has always used (jti, iss,
+  // aud, sub, scope, role, iat, nbf, exp, extras), rather than built as a json::object
+  // and serialized: the names are fixed, and every string that comes from the request
+  // goes through Boost.JSON's serializer, so the bytes are the same as before.
+  json::serializer sr;
+  std::string payload;
+  payload.reserve(256);
+  payload += "{\"jti\":\"";
+  payload += *jti;  // 32 hex digits: nothing to escape
+  payload += '"';
+  if (request.iss) {
+    payload += ",\"iss\":";
+    AppendJsonString(sr, *request.iss, payload);
   }
-  claims["sub"] = request.sub;
-  if (request.scope) claims["scope"] = *request.scope;
-  if (request.role) claims["role"] = *request.role;
-  claims["iat"] = now;
-  claims["nbf"] = now;
-  claims["exp"] = *exp;
-  for (const auto& [name, value_json] : request.extra_claims) {
+  payload += ",\"aud\":";
+  if (request.aud.size() == 1) {
+    AppendJsonString(sr, request.aud[0], payload);
+  } else {
+    payload += '[';
+    for (size_t i = 0; i < request.aud.size(); ++i) {
+      if (i > 0) payload += ',';
+      AppendJsonString(sr, request.aud[i], payload);
+    }
+    payload += ']';
+  }
+  payload += ",\"sub\":";
+  AppendJsonString(sr, request.sub, payload);
+  if (request.scope) {
+    payload += ",\"scope\":";
+    AppendJsonString(sr, *request.scope, payload);
+  }
+  if (request.role) {
+    payload += ",\"role\":";
+    AppendJsonString(sr, *request.role, payload);
+  }
+  payload += ",\"iat\":";
+  AppendInt(now, payload);
+  payload += ",\"nbf\":";
+  AppendInt(now, payload);
+  payload += ",\"exp\":";
+  AppendInt(*exp, payload);
+  for (size_t i = 0; i < request.extra_claims.size(); ++i) {
+    const auto& [name, value_json] = request.extra_claims[i];
     for (std::string_view reserved : kReservedClaims) {
       if (name == reserved) {
         return InvalidArgument("claim '" + name +
                                "' is set by the signer and cannot be overridden");
       }
     }
-    if (claims.contains(name)) return InvalidArgument("claim '" + name + "' given twice");
+    bool twice = (name == "scope" && request.scope) || (name == "role" && request.role);
+    for (size_t j = 0; j < i && !twice; ++j) twice = request.extra_claims[j].first == name;
+    if (twice) return InvalidArgument("claim '" + name + "' given twice");
     auto value = ParseStrictJson(value_json);
     if (!value) return std::unexpected(value.error().WithContext("claim '" + name + "'"));
-    claims[name] = std::move(*value);
+    payload += ',';
+    AppendJsonString(sr, name, payload);
+    payload += ':';
+    payload += json::serialize(*value);
   }
-  return SignPayload(**key, json::serialize(claims));
+  payload += '}';
+  return SignPayload(**key, payload);
 }
 
 Result<std::string> TokenSigner::Reissue(const Claims& old, int64_t ttl_seconds) const {
@@ -119,7 +168,7 @@ Result<std::string> TokenSigner::Reissue(const Claims& old, int64_t ttl_seconds)
   const int64_t now = clock_.NowSeconds();
   auto exp = Expiry(now, ttl_seconds);
   if (!exp) return std::unexpected(exp.error());
-  auto jti = Uuid4Hex();
+  auto jti = NewJti();
   if (!jti) return std::unexpected(jti.error());
   (*claims)["jti"] = *jti;
   (*claims)["iat"] = now;

@@ -176,6 +176,45 @@ TEST_F(SignerTest, AudienceIsAStringOrAnArray) {
   EXPECT_FALSE(PayloadOf(*one).contains("scope"));
 }
 
+TEST_F(SignerTest, PayloadIsExactlyWhatBoostJsonSerializes) {
+  // The signer writes the payload itself; the request's strings must come out escaped as
+  // Boost.JSON escapes them, in the order a json::object built in that order serializes.
+  auto source = Source(secret_);
+  TokenSigner signer(source, clock_);
+  MintRequest request = Request();
+  request.sub = "q\"uote \\back/slash\ttab\nnl\x01\x1f\x7f caf\xc3\xa9 \xe2\x82\xac";
+  request.aud = {"airlock", "a\"b", std::string("nul\0byte", 8)};
+  request.iss = "https://airlock.example";
+  request.scope = "dag:\"etl\" </script>";
+  request.role = "\xf0\x9f\x98\x80";
+  request.extra_claims = {{"x\"y\\z", R"( { "b" : [ 1 , 2.5 , "\u00e9" ] } )"}, {"n", "null"}};
+  auto token = signer.Mint(request);
+  ASSERT_TRUE(token.has_value()) << token.error().ToString();
+  auto decoded = DecodeUnverified(*token);
+  ASSERT_TRUE(decoded.has_value());
+
+  json::object expected;
+  expected["jti"] = PayloadOf(*token).at("jti");
+  expected["iss"] = *request.iss;
+  expected["aud"] = json::array(request.aud.begin(), request.aud.end());
+  expected["sub"] = request.sub;
+  expected["scope"] = *request.scope;
+  expected["role"] = *request.role;
+  expected["iat"] = kNow;
+  expected["nbf"] = kNow;
+  expected["exp"] = kNow + 600;
+  expected["x\"y\\z"] = json::parse(request.extra_claims[0].second);
+  expected["n"] = nullptr;
+  EXPECT_EQ(decoded->payload, json::serialize(expected));
+
+  auto claims = ValidatorFor(source)->Validate(*token);
+  ASSERT_TRUE(claims.has_value()) << claims.error().message;
+  EXPECT_EQ(claims->sub, request.sub);
+  EXPECT_EQ(claims->aud, request.aud);
+  EXPECT_EQ(claims->scope, request.scope);
+  EXPECT_EQ(claims->role, request.role);
+}
+
 TEST_F(SignerTest, ReservedExtraClaimsAreRefused) {
   TokenSigner signer(Source(ed_), clock_);
   for (const char* name : {"jti", "iss", "aud", "sub", "iat", "nbf", "exp"}) {
