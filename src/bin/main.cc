@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   airlock::cli::RegisterSupervisorBenchCommand(app);
   airlock::cli::RegisterDagsCommands(app);
   airlock::cli::RegisterTasksBenchCommand(app);
+  airlock::cli::RegisterTriggererCommand(app);
+  airlock::cli::RegisterTriggersBenchCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -37,5 +37,9 @@ void RegisterSupervisorBenchCommand(CLI::App& app);
 void RegisterTasksBenchCommand(CLI::App& app);
 // `dags list|trigger|state` and `tasks logs`: REST API clients (src/cli/dags_command.cc).
 void RegisterDagsCommands(CLI::App& app);
+// `triggerer` (src/triggerer/): runs deferred tasks' triggers until SIGTERM.
+void RegisterTriggererCommand(CLI::App& app);
+// Adds `bench triggers` (src/cli/triggers_bench_command.cc); call after RegisterBenchCommands.
+void RegisterTriggersBenchCommand(CLI::App& app);
 
 }  // namespace airlock::cli

@@ -1,0 +1,128 @@
+// airlock triggerer: runs the triggers of deferred task instances (src/triggerer/) until
+// SIGTERM or SIGINT. It reaches the api-server only over HTTP, with [triggerer] api_token
+// for claims and renewals and the per-trigger tokens it is handed for reports; it holds no
+// database URL and no key. SIGTERM and SIGINT are blocked before any thread starts and
+// waited for here; then claiming stops, user-trigger children are killed, and it exits 0
+// (the triggers it held are taken over by another triggerer once their leases expire).
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/component.h"
+#include "common/log.h"
+#include "http/client.h"
+#include "supervisor/supervisor.h"
+#include "triggerer/trigger_api.h"
+#include "triggerer/triggerer.h"
+
+namespace airlock::cli {
+
+namespace {
+
+// One Execution API call's whole time: claims and reports are small.
+constexpr std::chrono::milliseconds kApiCallTimeout{10000};
+
+[[noreturn]] void Fail(const Error& error) {
+  LogError(error.message());
+  throw CLI::RuntimeError(kExitFailure);
+}
+
+template <typename T>
+T OrFail(Result<T> result) {
+  if (!result) Fail(result.error());
+  return std::move(*result);
+}
+
+struct TriggererArgs {
+  std::string config_path;
+};
+
+void RunTriggerer(const TriggererArgs& args) {
+  // Before the token is read: user triggers may run as this process's user, and the flag
+  // does not protect memory that was already copied (SPEC §5, as the supervisor).
+  if (auto made = supervisor::MakeNonDumpable(); !made) Fail(made.error());
+  const sigset_t signals = BlockShutdownSignals();
+  auto context = OrFail(StartComponent(config::Component::kTriggerer, args.config_path));
+  const config::Config& config = context.config;
+  auto token = config.GetString("triggerer", "api_token");
+  if (!token || token->empty()) {
+    Fail(Error(ErrorCode::kFailedPrecondition,
+               "no triggerer token: set [triggerer] api_token (airlock standalone mints one)"));
+  }
+  auto run_as = config.GetString("triggerer", "run_as_user");
+  auto impersonation = config.GetString("core", "default_impersonation");
+  // Resolved once, so that a bad setting stops the start rather than every user trigger.
+  const auto user = OrFail(supervisor::ResolveTaskUser(
+      {.run_as_user =
+           run_as && !run_as->empty() ? std::optional<std::string>(*run_as) : std::nullopt,
+       .default_impersonation = impersonation ? *impersonation : "",
+       .allow_root_tasks = false,
+       .supervisor_euid = geteuid()}));
+  auto non_negative = [&](std::string_view option) {
+    const int64_t value = OrFail(config.GetInt("triggerer", option));
+    if (value < 0) {
+      Fail(Error(ErrorCode::kInvalidArgument,
+                 "[triggerer] " + std::string(option) + " must not be negative"));
+    }
+    return value;
+  };
+  const double poll_interval = OrFail(config.GetFloat("triggerer", "poll_interval"));
+  if (!(poll_interval > 0) || poll_interval > 3600) {
+    Fail(Error(ErrorCode::kInvalidArgument,
+               "[triggerer] poll_interval must be more than 0 and at most 3600 seconds"));
+  }
+  triggerer::TriggererOptions options{
+      .capacity = static_cast<int>(std::min<int64_t>(non_negative("capacity"), INT32_MAX)),
+      .poll_interval = std::chrono::milliseconds(std::llround(poll_interval * 1000)),
+      .lease_seconds =
+          static_cast<int>(std::min<int64_t>(non_negative("lease_seconds"), INT32_MAX)),
+      .user_triggers = {.limits = {.address_space_bytes =
+                                       static_cast<rlim_t>(non_negative("memory_limit")),
+                                   .cpu_seconds = static_cast<rlim_t>(non_negative("cpu_limit")),
+                                   .file_size_bytes =
+                                       static_cast<rlim_t>(non_negative("file_size_limit"))},
+                        .user = user,
+                        .parent_environment = supervisor::CurrentEnvironment()},
+  };
+  auto api =
+      triggerer::MakeHttpTriggerApi(OrFail(config.GetString("core", "execution_api_server_url")),
+                                    *token, [](const http::ClientRequest& request) {
+                                      return http::Send(request, {.timeout = kApiCallTimeout});
+                                    });
+  auto triggerer = OrFail(triggerer::Triggerer::Start(options, *api));
+  LogInfo("triggerer " + triggerer->triggerer_id() + " started: capacity " +
+          std::to_string(options.capacity) + ", lease " + std::to_string(options.lease_seconds) +
+          " s, user triggers run as " + user.name);
+  std::cout << "triggerer started" << std::endl;
+  WaitForShutdown(signals);
+  triggerer->Stop();
+  const auto stats = triggerer->stats();
+  LogInfo("stopped: " + std::to_string(stats.claimed) + " triggers claimed, " +
+          std::to_string(stats.fired) + " events and " + std::to_string(stats.failed) +
+          " failures reported, " + std::to_string(stats.lost) + " lost");
+}
+
+}  // namespace
+
+void RegisterTriggererCommand(CLI::App& app) {
+  auto args = std::make_shared<TriggererArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "triggerer",
+      "Run the triggers of deferred tasks (date/time, file, HTTP status, and user executables "
+      "in hardened children) and report their events to the api-server, claiming them with "
+      "[triggerer] api_token. Holds no database credentials. Runs until SIGTERM or SIGINT, "
+      "then kills its user-trigger children and exits 0; the triggers it held go to another "
+      "triggerer when their leases ([triggerer] lease_seconds) expire.");
+  cmd->add_option("--config", args->config_path,
+                  "Config file (default: $AIRLOCK_HOME/airlock.cfg)");
+  cmd->callback([args] { RunTriggerer(*args); });
+}
+
+}  // namespace airlock::cli
