@@ -61,15 +61,19 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
   std::string out;
   out.resize(n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1));
   const auto* in = reinterpret_cast<const uint8_t*>(text.data());
-  size_t i = 0, o = 0;
+  // Through a local pointer: stores through std::string's operator[] may alias the
+  // string's own members, which makes the compiler reload them for every byte.
+  char* o = out.data();
+  size_t i = 0;
   for (; i + 4 <= n; i += 4) {
     uint8_t a = kDecode[in[i]], b = kDecode[in[i + 1]], c = kDecode[in[i + 2]],
             d = kDecode[in[i + 3]];
     if ((a | b | c | d) & 0xc0) return std::nullopt;
     uint32_t v = (uint32_t{a} << 18) | (uint32_t{b} << 12) | (uint32_t{c} << 6) | d;
-    out[o++] = static_cast<char>(v >> 16);
-    out[o++] = static_cast<char>(v >> 8);
-    out[o++] = static_cast<char>(v);
+    o[0] = static_cast<char>(v >> 16);
+    o[1] = static_cast<char>(v >> 8);
+    o[2] = static_cast<char>(v);
+    o += 3;
   }
   const size_t rest = n - i;
   if (rest == 2) {
@@ -77,15 +81,15 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
     if ((a | b) & 0xc0) return std::nullopt;
     // Only the top 2 bits of `b` belong to the byte; the low 4 must be zero.
     if (b & 0x0f) return std::nullopt;
-    out[o++] = static_cast<char>((a << 2) | (b >> 4));
+    o[0] = static_cast<char>((a << 2) | (b >> 4));
   } else if (rest == 3) {
     uint8_t a = kDecode[in[i]], b = kDecode[in[i + 1]], c = kDecode[in[i + 2]];
     if ((a | b | c) & 0xc0) return std::nullopt;
     // Only the top 4 bits of `c` belong to the bytes; the low 2 must be zero.
     if (c & 0x03) return std::nullopt;
     uint32_t v = (uint32_t{a} << 12) | (uint32_t{b} << 6) | c;
-    out[o++] = static_cast<char>(v >> 10);
-    out[o++] = static_cast<char>(v >> 2);
+    o[0] = static_cast<char>(v >> 10);
+    o[1] = static_cast<char>(v >> 2);
   }
   return out;
 }

@@ -1,9 +1,9 @@
 #include "jwt/strict_json.h"
 
+#include <boost/container/small_vector.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value_stack.hpp>
 #include <cmath>
-#include <vector>
 
 namespace airlock::jwt {
 namespace {
@@ -109,9 +109,11 @@ class StrictHandler {
 
  private:
   // Member names of every open object, innermost last; object_starts_ marks where each
-  // open object's names begin.
-  std::vector<std::string> names_;
-  std::vector<size_t> object_starts_;
+  // open object's names begin. Token headers and payloads have about ten names and one
+  // or two levels: inline capacity for those keeps parsing them free of allocations
+  // here (names up to 15 bytes also fit in the strings themselves).
+  boost::container::small_vector<std::string, 16> names_;
+  boost::container::small_vector<size_t, 4> object_starts_;
   std::string key_buf_;
   json::storage_ptr storage_;
 };

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <mutex>
 #include <optional>
+#include <tuple>
 #include <unordered_map>
 
 #include "jwt/base64url.h"
@@ -169,14 +170,50 @@ std::expected<int64_t, ValidationError> NumericDate(const json::value& v, std::s
   }
 }
 
-std::expected<std::optional<std::string>, ValidationError> OptionalString(const json::object& o,
+// A string claim that may be absent (`v` null).
+std::expected<std::optional<std::string>, ValidationError> OptionalString(const json::value* v,
                                                                           std::string_view name) {
-  auto it = o.find(name);
-  if (it == o.end()) return std::optional<std::string>();
-  if (!it->value().is_string()) {
+  if (v == nullptr) return std::optional<std::string>();
+  if (!v->is_string()) {
     return Fail(Failure::kBadClaim, "'" + std::string(name) + "' must be a string");
   }
-  return std::optional<std::string>(std::string(it->value().as_string()));
+  return std::optional<std::string>(std::string(v->as_string()));
+}
+
+// The registered claims of a payload, found in one pass over its members instead of one
+// look-up per claim (the parser refuses duplicate names, so each appears at most once).
+// Null where absent.
+struct RegisteredClaims {
+  const json::value *exp = nullptr, *iat = nullptr, *nbf = nullptr, *aud = nullptr, *iss = nullptr,
+                    *sub = nullptr, *jti = nullptr, *scope = nullptr, *role = nullptr;
+};
+
+RegisteredClaims FindRegisteredClaims(const json::object& payload) {
+  RegisteredClaims out;
+  for (const auto& member : payload) {
+    const std::string_view name = member.key();
+    const json::value* v = &member.value();
+    if (name == "exp") {
+      out.exp = v;
+    } else if (name == "iat") {
+      out.iat = v;
+    } else if (name == "nbf") {
+      out.nbf = v;
+    } else if (name == "aud") {
+      out.aud = v;
+    } else if (name == "iss") {
+      out.iss = v;
+    } else if (name == "sub") {
+      out.sub = v;
+    } else if (name == "jti") {
+      out.jti = v;
+    } else if (name == "scope") {
+      out.scope = v;
+    } else if (name == "role") {
+      out.role = v;
+    }
+  }
+  return out;
 }
 
 // a − b and a + b with the result clamped instead of overflowing.
@@ -342,31 +379,29 @@ std::expected<Claims, ValidationError> Validator::ValidateUncached(std::string_v
   auto payload = ParseStrictJsonObject(*payload_bytes, kMaxJsonDepth, &payload_mr);
   if (!payload) return Fail(Failure::kMalformed, "payload: " + payload.error().message());
 
+  const RegisteredClaims found = FindRegisteredClaims(*payload);
   Claims claims;
-  auto exp_it = payload->find("exp");
-  if (exp_it == payload->end()) return Fail(Failure::kMissingClaim, "token has no 'exp'");
-  auto exp = NumericDate(exp_it->value(), "exp");
+  if (found.exp == nullptr) return Fail(Failure::kMissingClaim, "token has no 'exp'");
+  auto exp = NumericDate(*found.exp, "exp");
   if (!exp) return std::unexpected(exp.error());
-  auto iat_it = payload->find("iat");
-  if (iat_it == payload->end()) return Fail(Failure::kMissingClaim, "token has no 'iat'");
-  auto iat = NumericDate(iat_it->value(), "iat");
+  if (found.iat == nullptr) return Fail(Failure::kMissingClaim, "token has no 'iat'");
+  auto iat = NumericDate(*found.iat, "iat");
   if (!iat) return std::unexpected(iat.error());
   claims.exp = *exp;
   claims.iat = *iat;
-  if (auto nbf_it = payload->find("nbf"); nbf_it != payload->end()) {
-    auto nbf = NumericDate(nbf_it->value(), "nbf");
+  if (found.nbf != nullptr) {
+    auto nbf = NumericDate(*found.nbf, "nbf");
     if (!nbf) return std::unexpected(nbf.error());
     claims.nbf = *nbf;
   }
 
   if (auto times = CheckTimes(claims); !times) return std::unexpected(times.error());
 
-  auto aud_it = payload->find("aud");
-  if (aud_it == payload->end()) return Fail(Failure::kWrongAudience, "token has no audience");
-  if (aud_it->value().is_string()) {
-    claims.aud.emplace_back(aud_it->value().as_string());
-  } else if (aud_it->value().is_array()) {
-    for (const auto& a : aud_it->value().as_array()) {
+  if (found.aud == nullptr) return Fail(Failure::kWrongAudience, "token has no audience");
+  if (found.aud->is_string()) {
+    claims.aud.emplace_back(found.aud->as_string());
+  } else if (found.aud->is_array()) {
+    for (const auto& a : found.aud->as_array()) {
       if (!a.is_string()) return Fail(Failure::kBadClaim, "'aud' must hold strings only");
       claims.aud.emplace_back(a.as_string());
     }
@@ -379,17 +414,19 @@ std::expected<Claims, ValidationError> Validator::ValidateUncached(std::string_v
   }
   if (!audience_ok) return Fail(Failure::kWrongAudience, "token audience is not accepted");
 
-  auto iss = OptionalString(*payload, "iss");
+  auto iss = OptionalString(found.iss, "iss");
   if (!iss) return std::unexpected(iss.error());
   claims.iss = std::move(*iss);
   if (options_.issuer && claims.iss != options_.issuer) {
     return Fail(Failure::kWrongIssuer, "token issuer is not accepted");
   }
-  for (auto [name, field] : {std::pair{"sub", &claims.sub}, std::pair{"jti", &claims.jti},
-                             std::pair{"scope", &claims.scope}, std::pair{"role", &claims.role}}) {
-    auto value = OptionalString(*payload, name);
-    if (!value) return std::unexpected(value.error());
-    *field = std::move(*value);
+  for (auto [name, value, field] :
+       {std::tuple{"sub", found.sub, &claims.sub}, std::tuple{"jti", found.jti, &claims.jti},
+        std::tuple{"scope", found.scope, &claims.scope},
+        std::tuple{"role", found.role, &claims.role}}) {
+    auto string = OptionalString(value, name);
+    if (!string) return std::unexpected(string.error());
+    *field = std::move(*string);
   }
   claims.payload_json = std::move(*payload_bytes);
   claims.alg = header->alg;
