@@ -17,6 +17,21 @@ constexpr std::array<uint8_t, 256> MakeDecodeTable() {
 }
 constexpr std::array<uint8_t, 256> kDecode = MakeDecodeTable();
 
+// For the main loop: kDecodeAt[k][c] is the value of `c` already shifted into place k of a
+// 24-bit group (k = 0 is the top 6 bits), or kInvalid for a byte outside the alphabet, so
+// that a group of four characters is four look-ups ORed together and one check.
+constexpr uint32_t kInvalid = 0x80000000;
+constexpr std::array<std::array<uint32_t, 256>, 4> MakeShiftedDecodeTables() {
+  std::array<std::array<uint32_t, 256>, 4> tables{};
+  for (int k = 0; k < 4; ++k) {
+    for (int c = 0; c < 256; ++c) {
+      tables[k][c] = kDecode[c] == 0xff ? kInvalid : uint32_t{kDecode[c]} << (18 - 6 * k);
+    }
+  }
+  return tables;
+}
+constexpr std::array<std::array<uint32_t, 256>, 4> kDecodeAt = MakeShiftedDecodeTables();
+
 }  // namespace
 
 void Base64UrlEncodeTo(std::string_view bytes, std::string& out) {
@@ -66,10 +81,9 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
   char* o = out.data();
   size_t i = 0;
   for (; i + 4 <= n; i += 4) {
-    uint8_t a = kDecode[in[i]], b = kDecode[in[i + 1]], c = kDecode[in[i + 2]],
-            d = kDecode[in[i + 3]];
-    if ((a | b | c | d) & 0xc0) return std::nullopt;
-    uint32_t v = (uint32_t{a} << 18) | (uint32_t{b} << 12) | (uint32_t{c} << 6) | d;
+    const uint32_t v = kDecodeAt[0][in[i]] | kDecodeAt[1][in[i + 1]] | kDecodeAt[2][in[i + 2]] |
+                       kDecodeAt[3][in[i + 3]];
+    if (v & kInvalid) return std::nullopt;
     o[0] = static_cast<char>(v >> 16);
     o[1] = static_cast<char>(v >> 8);
     o[2] = static_cast<char>(v);
