@@ -1,24 +1,26 @@
 // airlock standalone: the whole control plane on one machine, as separate processes with
 // separate configuration (SPEC §1) — api-server, scheduler (with the local executor and
-// its supervisors) and dag-processor, each re-executed from this binary with a config
-// file that holds only what that component needs:
+// its supervisors), dag-processor and triggerer, each re-executed from this binary with a
+// config file that holds only what that component needs:
 //
-//   component      database URL  signing key  fernet key  processor token
+//   component      database URL  signing key  fernet key  its own token
 //   api-server     yes           yes          yes         -
 //   scheduler      yes           yes          yes         -
-//   dag-processor  -             -            -           yes
+//   dag-processor  -             -            -           dag_processor (its bundles)
+//   triggerer      -             -            -           triggerer (claim/renew only)
 //   worker         -             -            -           - (the per-task token only)
 //
 // First start under $AIRLOCK_HOME/standalone/ (0700): an Ed25519 signing key
 // (jwt_signing_key.pem, 0600) and a fernet key (fernet_key, 0600). Every start: the
 // per-component config files (0600, rewritten so that --host/--port apply), a fresh
 // dag-processor token (scope dag_processor, covering [dag_processor] bundles or bundle_name,
-// valid 365 days), the database migrated, the example variable and connection created if
-// missing, and the examples/dags/ Dags copied into an empty or new dags folder.
-// Children get the environment without AIRLOCK__* variables (a database URL set there for
-// the standalone process must not reach the dag-processor), PR_SET_PDEATHSIG(SIGTERM), and
-// an empty signal mask. SIGINT/SIGTERM stop every child (SIGTERM, then SIGKILL after 15 s);
-// a child that exits on its own stops the others and standalone exits non-zero.
+// valid 365 days) and triggerer token (scope triggerer, 365 days), the database migrated, the
+// example variable and connection created if missing, and the examples/dags/ Dags copied into an
+// empty or new dags folder. Children get the environment without AIRLOCK__* variables (a database
+// URL set there for the standalone process must not reach the dag-processor),
+// PR_SET_PDEATHSIG(SIGTERM), and an empty signal mask. SIGINT/SIGTERM stop every child (SIGTERM,
+// then SIGKILL after 15 s); a child that exits on its own stops the others and standalone exits
+// non-zero.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -263,6 +265,12 @@ void RunStandalone(const StandaloneArgs& args) {
                           .scope = "dag_processor",
                           .extra_claims = {{"bundles", dag_processor::BundlesClaim(bundles)}}}),
              "minting the dag-processor token");
+  const std::string triggerer_token =
+      OrFail(signer.Mint({.sub = "triggerer",
+                          .aud = {audience},
+                          .ttl_seconds = int64_t{kProcessorTokenDays} * 86400,
+                          .scope = "triggerer"}),
+             "minting the triggerer token");
 
   // Each component's file: the values standalone decides, then every option you set for
   // standalone itself (airlock.cfg or AIRLOCK__ variables) that the schema says that
@@ -284,6 +292,7 @@ void RunStandalone(const StandaloneArgs& args) {
   const std::string api_cfg = (dir / "api-server.cfg").string();
   const std::string scheduler_cfg = (dir / "scheduler.cfg").string();
   const std::string processor_cfg = (dir / "dag-processor.cfg").string();
+  const std::string triggerer_cfg = (dir / "triggerer.cfg").string();
   WriteConfig(api_cfg, config_text(config::Component::kApiServer,
                                    {{"core", {{"fernet_key", fernet_key}}},
                                     {"database", {{"sql_alchemy_conn", db_url}}},
@@ -305,6 +314,9 @@ void RunStandalone(const StandaloneArgs& args) {
           {{"core", {{"dags_folder", dags_folder}, {"execution_api_server_url", execution_url}}},
            {"dag_processor", {{"api_token", processor_token}}},
            {"logging", {{"base_log_folder", log_folder}}}}));
+  WriteConfig(triggerer_cfg, config_text(config::Component::kTriggerer,
+                                         {{"core", {{"execution_api_server_url", execution_url}}},
+                                          {"triggerer", {{"api_token", triggerer_token}}}}));
 
   SeedExamples(db_url, fernet_key);
 
@@ -355,7 +367,9 @@ void RunStandalone(const StandaloneArgs& args) {
   children.push_back(Spawn(binary, "scheduler", {"scheduler", "--config", scheduler_cfg}, env));
   children.push_back(
       Spawn(binary, "dag-processor", {"dag-processor", "--config", processor_cfg}, env));
-  std::cout << "airlock standalone is running: api-server, scheduler and dag-processor\n"
+  children.push_back(Spawn(binary, "triggerer", {"triggerer", "--config", triggerer_cfg}, env));
+  std::cout << "airlock standalone is running: api-server, scheduler, dag-processor and "
+               "triggerer\n"
             << "  UI and REST API:  " << base_url << "/\n"
             << "  Execution API:    " << execution_url << "\n"
             << "  Dags folder:      " << dags_folder << "\n"
@@ -395,7 +409,8 @@ void RegisterStandaloneCommand(CLI::App& app) {
   auto args = std::make_shared<StandaloneArgs>();
   CLI::App* cmd = app.add_subcommand(
       "standalone",
-      "Run api-server, scheduler and dag-processor on this machine as separate processes, each "
+      "Run api-server, scheduler, dag-processor and triggerer on this machine as separate "
+      "processes, each "
       "with only the configuration it needs (generated under $AIRLOCK_HOME/standalone). "
       "Ctrl-C stops them all.");
   cmd->add_option("--host", args->host, "Address the api-server listens on (default: [api] host)");
