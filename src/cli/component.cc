@@ -10,6 +10,7 @@
 #include "config/masking.h"
 #include "http/client.h"
 #include "jwt/algorithm.h"
+#include "supervisor/supervisor.h"
 
 namespace airlock::cli {
 
@@ -136,6 +137,44 @@ bool WaitForShutdown(const sigset_t& signals, std::optional<double> seconds) {
   LogInfo(std::string("received ") + (received == SIGTERM ? "SIGTERM" : "SIGINT") +
           ", shutting down");
   return true;
+}
+
+Result<UserCodeComponent> StartUserCodeComponent(config::Component component,
+                                                 const std::string& section,
+                                                 const std::string& config_path) {
+  // Before the token is read: the children may run as this process's user, and the flag
+  // does not protect memory that was already copied (SPEC §5, as the supervisor).
+  if (auto made = supervisor::MakeNonDumpable(); !made) return std::unexpected(made.error());
+  const sigset_t signals = BlockShutdownSignals();
+  auto context = StartComponent(component, config_path);
+  if (!context) return std::unexpected(context.error());
+  const config::Config& config = context->config;
+  auto token = config.GetString(section, "api_token");
+  if (!token || token->empty()) {
+    return FailedPrecondition("no " + section + " token: set [" + section +
+                              "] api_token (airlock standalone mints one)");
+  }
+  auto run_as = config.GetString(section, "run_as_user");
+  auto impersonation = config.GetString("core", "default_impersonation");
+  auto user = supervisor::ResolveTaskUser(
+      {.run_as_user =
+           run_as && !run_as->empty() ? std::optional<std::string>(*run_as) : std::nullopt,
+       .default_impersonation = impersonation ? *impersonation : "",
+       .allow_root_tasks = false,
+       .supervisor_euid = geteuid()});
+  if (!user) return std::unexpected(user.error());
+  return UserCodeComponent{.context = std::move(*context),
+                           .signals = signals,
+                           .api_token = std::move(*token),
+                           .user = std::move(*user)};
+}
+
+Result<int64_t> NonNegativeInt(const config::Config& config, const std::string& section,
+                               const std::string& option) {
+  auto value = config.GetInt(section, option);
+  if (!value) return std::unexpected(value.error());
+  if (*value < 0) return InvalidArgument("[" + section + "] " + option + " must not be negative");
+  return *value;
 }
 
 }  // namespace airlock::cli

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "jwt/key_source.h"
 #include "store/store.h"
+#include "supervisor/spawn.h"
 
 namespace airlock::cli {
 
@@ -44,6 +45,26 @@ Result<std::shared_ptr<jwt::KeySource>> SigningKeySource(const config::Config& c
 // polled), else the public half of jwt_private_key_path, else jwt_secret.
 Result<std::shared_ptr<jwt::KeySource>> ValidationKeySource(const config::Config& config,
                                                             const Clock& clock);
+
+// The start shared by the components that run Dag authors' code in children and reach the
+// api-server with a token of their own (the dag-processor, the triggerer): the process is
+// made non-dumpable before any secret is read, shutdown signals are blocked, the component
+// is started (StartComponent), `[section] api_token` is required, and the Unix user the
+// children run as is resolved once from `[section] run_as_user`, else
+// `[core] default_impersonation` (supervisor::ResolveTaskUser; root is refused).
+struct UserCodeComponent {
+  ComponentContext context;
+  sigset_t signals;
+  std::string api_token;
+  supervisor::UnixUser user;
+};
+Result<UserCodeComponent> StartUserCodeComponent(config::Component component,
+                                                 const std::string& section,
+                                                 const std::string& config_path);
+
+// `[section] option` as an integer ≥ 0; InvalidArgument naming the option otherwise.
+Result<int64_t> NonNegativeInt(const config::Config& config, const std::string& section,
+                               const std::string& option);
 
 // Blocks SIGTERM and SIGINT in the calling thread. Call it first, before any thread
 // starts: threads inherit the mask, so no thread can be killed by the signal and only

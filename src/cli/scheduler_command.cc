@@ -129,33 +129,12 @@ void RunScheduler(const ComponentArgs& args) {
 }
 
 void RunDagProcessor(const ComponentArgs& args) {
-  // Before the token is read: the Dag files this process runs may be its own user, and the
-  // flag does not protect memory that was already copied (SPEC §5, as the supervisor).
-  if (auto made = supervisor::MakeNonDumpable(); !made) Fail(made.error());
-  const sigset_t signals = BlockShutdownSignals();
-  auto context = OrFail(StartComponent(config::Component::kDagProcessor, args.config_path));
-  const config::Config& config = context.config;
-  auto token = config.GetString("dag_processor", "api_token");
-  if (!token || token->empty()) {
-    Fail(Error(ErrorCode::kFailedPrecondition,
-               "no processor token: set [dag_processor] api_token (airlock standalone mints one)"));
-  }
-  // Who executable Dag files run as: resolved once, so a bad setting stops the start.
-  auto run_as = config.GetString("dag_processor", "run_as_user");
-  auto impersonation = config.GetString("core", "default_impersonation");
-  const auto user = OrFail(supervisor::ResolveTaskUser(
-      {.run_as_user =
-           run_as && !run_as->empty() ? std::optional<std::string>(*run_as) : std::nullopt,
-       .default_impersonation = impersonation ? *impersonation : "",
-       .allow_root_tasks = false,
-       .supervisor_euid = geteuid()}));
-  auto non_negative = [&](std::string_view option) {
-    const int64_t value = OrFail(config.GetInt("dag_processor", option));
-    if (value < 0) {
-      Fail(Error(ErrorCode::kInvalidArgument,
-                 "[dag_processor] " + std::string(option) + " must not be negative"));
-    }
-    return value;
+  auto started = OrFail(
+      StartUserCodeComponent(config::Component::kDagProcessor, "dag_processor", args.config_path));
+  const config::Config& config = started.context.config;
+  const supervisor::UnixUser& user = started.user;
+  auto non_negative = [&](const std::string& option) {
+    return OrFail(NonNegativeInt(config, "dag_processor", option));
   };
   const double timeout = OrFail(config.GetFloat("dag_processor", "file_parsing_timeout"));
   if (!(timeout > 0)) {
@@ -186,7 +165,7 @@ void RunDagProcessor(const ComponentArgs& args) {
         dag_processor::DagProcessorOptions{.dags_folder = bundle.path,
                                            .bundle_name = bundle.name,
                                            .execution_api_url = execution_api_url,
-                                           .token = *token,
+                                           .token = started.api_token,
                                            .min_file_process_interval = min_file_process_interval,
                                            .executable = executable},
         [](const http::ClientRequest& request) { return http::Send(request); });
@@ -219,7 +198,7 @@ void RunDagProcessor(const ComponentArgs& args) {
       }
     }
     if (problems) throw CLI::RuntimeError(kExitFailure);
-  } while (!args.once && !WaitForShutdown(signals, wait));
+  } while (!args.once && !WaitForShutdown(started.signals, wait));
   LogInfo("stopped");
 }
 

@@ -45,33 +45,12 @@ struct TriggererArgs {
 };
 
 void RunTriggerer(const TriggererArgs& args) {
-  // Before the token is read: user triggers may run as this process's user, and the flag
-  // does not protect memory that was already copied (SPEC §5, as the supervisor).
-  if (auto made = supervisor::MakeNonDumpable(); !made) Fail(made.error());
-  const sigset_t signals = BlockShutdownSignals();
-  auto context = OrFail(StartComponent(config::Component::kTriggerer, args.config_path));
-  const config::Config& config = context.config;
-  auto token = config.GetString("triggerer", "api_token");
-  if (!token || token->empty()) {
-    Fail(Error(ErrorCode::kFailedPrecondition,
-               "no triggerer token: set [triggerer] api_token (airlock standalone mints one)"));
-  }
-  auto run_as = config.GetString("triggerer", "run_as_user");
-  auto impersonation = config.GetString("core", "default_impersonation");
-  // Resolved once, so that a bad setting stops the start rather than every user trigger.
-  const auto user = OrFail(supervisor::ResolveTaskUser(
-      {.run_as_user =
-           run_as && !run_as->empty() ? std::optional<std::string>(*run_as) : std::nullopt,
-       .default_impersonation = impersonation ? *impersonation : "",
-       .allow_root_tasks = false,
-       .supervisor_euid = geteuid()}));
-  auto non_negative = [&](std::string_view option) {
-    const int64_t value = OrFail(config.GetInt("triggerer", option));
-    if (value < 0) {
-      Fail(Error(ErrorCode::kInvalidArgument,
-                 "[triggerer] " + std::string(option) + " must not be negative"));
-    }
-    return value;
+  auto started =
+      OrFail(StartUserCodeComponent(config::Component::kTriggerer, "triggerer", args.config_path));
+  const config::Config& config = started.context.config;
+  const supervisor::UnixUser& user = started.user;
+  auto non_negative = [&](const std::string& option) {
+    return OrFail(NonNegativeInt(config, "triggerer", option));
   };
   const double poll_interval = OrFail(config.GetFloat("triggerer", "poll_interval"));
   if (!(poll_interval > 0) || poll_interval > 3600) {
@@ -93,7 +72,7 @@ void RunTriggerer(const TriggererArgs& args) {
   };
   auto api =
       triggerer::MakeHttpTriggerApi(OrFail(config.GetString("core", "execution_api_server_url")),
-                                    *token, [](const http::ClientRequest& request) {
+                                    started.api_token, [](const http::ClientRequest& request) {
                                       return http::Send(request, {.timeout = kApiCallTimeout});
                                     });
   auto triggerer = OrFail(triggerer::Triggerer::Start(options, *api));
@@ -101,7 +80,7 @@ void RunTriggerer(const TriggererArgs& args) {
           std::to_string(options.capacity) + ", lease " + std::to_string(options.lease_seconds) +
           " s, user triggers run as " + user.name);
   std::cout << "triggerer started" << std::endl;
-  WaitForShutdown(signals);
+  WaitForShutdown(started.signals);
   triggerer->Stop();
   const auto stats = triggerer->stats();
   LogInfo("stopped: " + std::to_string(stats.claimed) + " triggers claimed, " +
