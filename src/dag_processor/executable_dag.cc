@@ -42,23 +42,6 @@ class OwnedFd {
   int fd_ = -1;
 };
 
-std::string SignalName(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
-
-std::string DescribeStatus(int status) {
-  if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    const int sig = WTERMSIG(status);
-    std::string text = "was killed by " + SignalName(sig);
-    if (sig == SIGXCPU) text += " (CPU time limit)";
-    if (sig == SIGXFSZ) text += " (file size limit)";
-    return text;
-  }
-  return "ended with wait status " + std::to_string(status);
-}
-
 // Reads what is available on `fd` without blocking. Returns false at end of file or on an
 // error other than EAGAIN.
 bool Drain(int fd, std::string& into, size_t* total) {
@@ -173,7 +156,7 @@ Result<std::string> RunExecutableDagFile(const std::string& path,
     stderr_text.erase(0, stderr_text.size() - kMaxStderrTail);
   }
   if (failure.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-    failure = DescribeStatus(status);
+    failure = supervisor::DescribeChildExit(status);
   }
   if (failure.empty()) return stdout_text;
   while (!stderr_text.empty() && (stderr_text.back() == '\n' || stderr_text.back() == '\r')) {

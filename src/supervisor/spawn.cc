@@ -269,4 +269,18 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
                   std::strerror(failure.err));
 }
 
+std::string DescribeChildExit(int wait_status) {
+  if (WIFEXITED(wait_status)) return "exited with code " + std::to_string(WEXITSTATUS(wait_status));
+  if (WIFSIGNALED(wait_status)) {
+    const int sig = WTERMSIG(wait_status);
+    const char* abbrev = sigabbrev_np(sig);
+    std::string text =
+        "was killed by " + (abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig));
+    if (sig == SIGXCPU) text += " (CPU time limit)";
+    if (sig == SIGXFSZ) text += " (file size limit)";
+    return text;
+  }
+  return "ended with wait status " + std::to_string(wait_status);
+}
+
 }  // namespace airlock::supervisor

@@ -65,6 +65,10 @@ struct SpawnOptions {
 // program is not found on the PATH; Internal, worded as above, when a step fails.
 Result<pid_t> Spawn(const SpawnOptions& options);
 
+// How a child of Spawn ended, for messages: "exited with code 3", "was killed by SIGKILL",
+// "was killed by SIGXCPU (CPU time limit)", "… SIGXFSZ (file size limit)".
+std::string DescribeChildExit(int wait_status);
+
 // pidfd_open(2): an fd that becomes readable when the process ends (-1 and errno on
 // failure). glibc 2.36's <sys/pidfd.h> declares it without C linkage, hence this wrapper.
 int PidfdOpen(pid_t pid);

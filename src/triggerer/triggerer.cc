@@ -526,13 +526,13 @@ struct Triggerer::Impl {
     t->pidfd.reset();
     if (t->ended) return;  // lost, or Stop(): nothing to report
     LogInfo(t->Name() + ": user trigger process " + std::to_string(t->pid) + " " +
-            DescribeExit(status));
+            supervisor::DescribeChildExit(status));
     if (!t->kill_reason.empty()) {
       Fail(t, "the user trigger " + t->kill_reason);
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
       Fire(t, UserTriggerPayload(t->stdout_text));
     } else {
-      Fail(t, "the user trigger " + DescribeExit(status));
+      Fail(t, "the user trigger " + supervisor::DescribeChildExit(status));
     }
   }
 

@@ -15,11 +15,6 @@ namespace {
 // Nesting allowed in a payload: the task reads it back as its trigger event.
 constexpr int kMaxPayloadDepth = 32;
 
-std::string SignalName(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
-
 }  // namespace
 
 supervisor::SpawnOptions UserTriggerSpawnOptions(const triggers::ExecArgs& args,
@@ -44,18 +39,6 @@ supervisor::SpawnOptions UserTriggerSpawnOptions(const triggers::ExecArgs& args,
   // A core dump is a file the limits above do not bound in time; nobody needs one here.
   spawn.rlimits.push_back({RLIMIT_CORE, 0});
   return spawn;
-}
-
-std::string DescribeExit(int wait_status) {
-  if (WIFEXITED(wait_status)) return "exited with code " + std::to_string(WEXITSTATUS(wait_status));
-  if (WIFSIGNALED(wait_status)) {
-    const int sig = WTERMSIG(wait_status);
-    std::string text = "was killed by " + SignalName(sig);
-    if (sig == SIGXCPU) text += " (CPU time limit)";
-    if (sig == SIGXFSZ) text += " (file size limit)";
-    return text;
-  }
-  return "ended with wait status " + std::to_string(wait_status);
 }
 
 std::string UserTriggerPayload(std::string_view stdout_text) {

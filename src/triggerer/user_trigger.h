@@ -59,10 +59,6 @@ supervisor::SpawnOptions UserTriggerSpawnOptions(const triggers::ExecArgs& args,
                                                  const UserTriggerRunOptions& options,
                                                  int stdout_fd, int stderr_fd);
 
-// How a child ended, for a failure message: "exited with code 3", "was killed by SIGKILL",
-// "was killed by SIGXCPU (CPU time limit)".
-std::string DescribeExit(int wait_status);
-
 // The event payload of a user trigger that exited 0: its stdout when that is one JSON
 // object (surrounding whitespace allowed; strict: no duplicate names, bounded depth), else
 // {"returncode":0}.

@@ -46,9 +46,9 @@ TEST(UserTriggerTest, ZeroLimitsAreNotSet) {
 }
 
 TEST(UserTriggerTest, DescribesExits) {
-  EXPECT_EQ(DescribeExit(3 << 8), "exited with code 3");
-  EXPECT_EQ(DescribeExit(SIGKILL), "was killed by SIGKILL");
-  EXPECT_EQ(DescribeExit(SIGXCPU), "was killed by SIGXCPU (CPU time limit)");
+  EXPECT_EQ(supervisor::DescribeChildExit(3 << 8), "exited with code 3");
+  EXPECT_EQ(supervisor::DescribeChildExit(SIGKILL), "was killed by SIGKILL");
+  EXPECT_EQ(supervisor::DescribeChildExit(SIGXCPU), "was killed by SIGXCPU (CPU time limit)");
 }
 
 TEST(UserTriggerTest, PayloadIsStdoutWhenItIsOneJsonObject) {
