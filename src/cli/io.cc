@@ -1,6 +1,7 @@
 #include "cli/io.h"
 
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 
@@ -38,6 +39,16 @@ jwt::Algorithm ParseAlgorithmFlag(const std::string& name) {
   if (!alg)
     Exit(kExitUsage, "--alg must be one of HS512, RS256, RS512, EdDSA (got an unknown value)");
   return *alg;
+}
+
+long ProcStatusKb(pid_t pid, std::string_view field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(field) && line.size() > field.size() && line[field.size()] == ':') {
+      return std::stol(line.substr(field.size() + 1));
+    }
+  }
+  return 0;
 }
 
 }  // namespace airlock::cli

@@ -2,6 +2,8 @@
 // Small helpers shared by the command groups: ending a command with a message and an exit
 // code, and reading a token argument.
 
+#include <sys/types.h>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +22,11 @@ namespace airlock::cli {
 // The token given as an argument, or read from stdin when the argument is "-". Trailing
 // whitespace (the newline `token mint` prints) is dropped. Input over 64 KiB is refused.
 std::string ReadTokenArgument(const std::string& argument);
+
+// For the benchmarks: a field of /proc/<pid>/status in kB ("VmRSS", "VmHWM", "RssAnon"),
+// or 0 when the process is gone. status stays readable for non-dumpable processes (smaps
+// does not).
+long ProcStatusKb(pid_t pid, std::string_view field);
 
 // Parses --alg; exits with a usage error naming the accepted values otherwise.
 jwt::Algorithm ParseAlgorithmFlag(const std::string& name);

@@ -58,18 +58,6 @@ std::set<pid_t> Children() {
   return pids;
 }
 
-// A field of /proc/<pid>/status in kB ("VmRSS", "RssAnon"), or 0 if the process is gone.
-// status stays readable for non-dumpable processes (smaps does not).
-long StatusKb(pid_t pid, std::string_view field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.starts_with(field) && line.size() > field.size() && line[field.size()] == ':') {
-      return std::stol(line.substr(field.size() + 1));
-    }
-  }
-  return 0;
-}
-
 struct Peak {
   long rss = 0;
   long anon = 0;
@@ -121,11 +109,11 @@ void RunSupervisorBench(const BenchArgs& args) {
   int samples = 0;
   while ((*executor)->running() > 0 && std::chrono::steady_clock::now() < deadline) {
     for (pid_t pid : Children()) {
-      long rss = StatusKb(pid, "VmRSS");
+      long rss = ProcStatusKb(pid, "VmRSS");
       if (rss <= 0) continue;
       Peak& peak = peaks[pid];
       peak.rss = std::max(peak.rss, rss);
-      peak.anon = std::max(peak.anon, StatusKb(pid, "RssAnon"));
+      peak.anon = std::max(peak.anon, ProcStatusKb(pid, "RssAnon"));
     }
     ++samples;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -111,17 +111,6 @@ std::set<pid_t> Children() {
   return pids;
 }
 
-// A field of /proc/<pid>/status in kB ("VmRSS", "RssAnon"), or 0 if the process is gone.
-long StatusKb(pid_t pid, std::string_view field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.starts_with(field) && line.size() > field.size() && line[field.size()] == ':') {
-      return std::stol(line.substr(field.size() + 1));
-    }
-  }
-  return 0;
-}
-
 // "[2026-11-23T19:24:36.123Z] supervisor: <message>" → microseconds since the epoch, or -1.
 int64_t NoteTime(const std::string& line) {
   std::tm tm{};
@@ -253,11 +242,11 @@ void RunTasksBench(const TasksBenchArgs& args) {
       if (state == store::DagRunState::kSuccess || state == store::DagRunState::kFailed) break;
     }
     for (pid_t pid : Children()) {
-      long rss = StatusKb(pid, "VmRSS");
+      long rss = ProcStatusKb(pid, "VmRSS");
       if (rss <= 0) continue;
       auto& peak = peaks[pid];
       peak.first = std::max(peak.first, rss);
-      peak.second = std::max(peak.second, StatusKb(pid, "RssAnon"));
+      peak.second = std::max(peak.second, ProcStatusKb(pid, "RssAnon"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

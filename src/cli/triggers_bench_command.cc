@@ -68,17 +68,6 @@ struct TriggersBenchArgs {
   double timeout_seconds = 300.0;
 };
 
-// A field of /proc/<pid>/status in kB ("VmRSS", "VmHWM"), or 0.
-long StatusKb(pid_t pid, std::string_view field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.starts_with(field) && line.size() > field.size() && line[field.size()] == ':') {
-      return std::stol(line.substr(field.size() + 1));
-    }
-  }
-  return 0;
-}
-
 // User + system CPU time of `pid` in milliseconds, from /proc/<pid>/stat, or 0.
 double CpuMillis(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -189,7 +178,7 @@ void RunTriggersBench(const TriggersBenchArgs& args) {
   if (!WaitUntil([&] { return fake.claim_calls() >= 2; }, deadline)) {
     fail("the triggerer made no claim");
   }
-  const long idle_kb = StatusKb(*pid, "VmRSS");
+  const long idle_kb = ProcStatusKb(*pid, "VmRSS");
 
   const auto now = std::chrono::system_clock::now();
   const int64_t moment =
@@ -206,9 +195,9 @@ void RunTriggersBench(const TriggersBenchArgs& args) {
   const auto moment_tp = std::chrono::system_clock::time_point(std::chrono::seconds(moment));
   const bool claimed_in_time = std::chrono::system_clock::now() < moment_tp;
   // Holding: the last sample before the moment, so the claim answers have been taken in.
-  long holding_kb = StatusKb(*pid, "VmRSS");
+  long holding_kb = ProcStatusKb(*pid, "VmRSS");
   while (std::chrono::system_clock::now() < moment_tp - milliseconds(100)) {
-    holding_kb = StatusKb(*pid, "VmRSS");
+    holding_kb = ProcStatusKb(*pid, "VmRSS");
     std::this_thread::sleep_for(milliseconds(20));
   }
 
@@ -220,7 +209,7 @@ void RunTriggersBench(const TriggersBenchArgs& args) {
     fail("only " + std::to_string(reports.size()) + " of " + std::to_string(args.count) +
          " events arrived within --timeout");
   }
-  const long peak_kb = StatusKb(*pid, "VmHWM");
+  const long peak_kb = ProcStatusKb(*pid, "VmHWM");
   const double firing_cpu_ms = CpuMillis(*pid) - cpu_before_ms;
   std::vector<double> latency_ms;
   int failures = 0;
