@@ -40,17 +40,6 @@ struct ApiServerArgs {
 // heartbeat needs; 16384 entries of about 1 KiB each bound the cache at ~16 MiB.
 constexpr size_t kVerifiedTokenCacheCapacity = 16384;
 
-[[noreturn]] void Fail(const Error& error) {
-  LogError(error.message());
-  throw CLI::RuntimeError(kExitFailure);
-}
-
-template <typename T>
-T OrFail(Result<T> result) {
-  if (!result) Fail(result.error());
-  return std::move(*result);
-}
-
 // GET /.well-known/jwks.json: the public keys that validate tokens, for components and
 // other services that check airlock's tokens themselves. Secrets are never listed.
 http::Response JwksResponse(const jwt::KeySource& keys) {

@@ -2,9 +2,11 @@
 
 #include <pthread.h>
 
+#include <CLI/CLI.hpp>
 #include <cctype>
 #include <cmath>
 
+#include "cli/commands.h"
 #include "common/log.h"
 #include "config/component_secrets.h"
 #include "config/masking.h"
@@ -175,6 +177,11 @@ Result<int64_t> NonNegativeInt(const config::Config& config, const std::string& 
   if (!value) return std::unexpected(value.error());
   if (*value < 0) return InvalidArgument("[" + section + "] " + option + " must not be negative");
   return *value;
+}
+
+void Fail(const Error& error) {
+  LogError(error.message());
+  throw CLI::RuntimeError(kExitFailure);
 }
 
 }  // namespace airlock::cli

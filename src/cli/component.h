@@ -66,6 +66,16 @@ Result<UserCodeComponent> StartUserCodeComponent(config::Component component,
 Result<int64_t> NonNegativeInt(const config::Config& config, const std::string& section,
                                const std::string& option);
 
+// How a long-running component stops on a startup error: the message goes to its log
+// (through the masker), and the command ends with exit code 1.
+[[noreturn]] void Fail(const Error& error);
+
+template <typename T>
+T OrFail(Result<T> result) {
+  if (!result) Fail(result.error());
+  return std::move(*result);
+}
+
 // Blocks SIGTERM and SIGINT in the calling thread. Call it first, before any thread
 // starts: threads inherit the mask, so no thread can be killed by the signal and only
 // WaitForShutdown() receives it.

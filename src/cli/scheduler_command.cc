@@ -28,17 +28,6 @@ namespace airlock::cli {
 
 namespace {
 
-[[noreturn]] void Fail(const Error& error) {
-  LogError(error.message());
-  throw CLI::RuntimeError(kExitFailure);
-}
-
-template <typename T>
-T OrFail(Result<T> result) {
-  if (!result) Fail(result.error());
-  return std::move(*result);
-}
-
 #ifdef AIRLOCK_HAVE_LOCAL_EXECUTOR
 // The scheduler's Executor over the supervisor author's LocalExecutor.
 class LocalExecutorAdapter final : public scheduler::Executor {

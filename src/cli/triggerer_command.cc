@@ -29,17 +29,6 @@ namespace {
 // One Execution API call's whole time: claims and reports are small.
 constexpr std::chrono::milliseconds kApiCallTimeout{10000};
 
-[[noreturn]] void Fail(const Error& error) {
-  LogError(error.message());
-  throw CLI::RuntimeError(kExitFailure);
-}
-
-template <typename T>
-T OrFail(Result<T> result) {
-  if (!result) Fail(result.error());
-  return std::move(*result);
-}
-
 struct TriggererArgs {
   std::string config_path;
 };
