@@ -76,6 +76,11 @@ class DagsCliTest(StandaloneHarness):
         self.assertIn("404", missing_try.stderr)
 
     def test_password_from_environment_and_token_from_environment(self):
+        # The two listings below must see the same Dags: wait for the dag-processor's first
+        # pass to have submitted every file (under ASan it was seen mid-pass).
+        for dag_id in ("example_xcom", "example_retry", "example_deferral", "e2e_retry",
+                       "e2e_slow"):
+            self.wait_listed(dag_id)
         by_env = self.cli("dags", "list", "--username", "admin", password=False,
                           env={"AIRLOCK_PASSWORD": self.password})
         self.assertExit(by_env, 0)
