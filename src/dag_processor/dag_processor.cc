@@ -110,17 +110,6 @@ Result<std::vector<DagFile>> ListDagFiles(const std::string& root) {
   return files;
 }
 
-std::string Detail(const http::ClientResponse& response) {
-  boost::system::error_code ec;
-  json::value body = json::parse(response.body, ec);
-  if (!ec && body.is_object()) {
-    if (const json::value* detail = body.as_object().if_contains("detail")) {
-      return detail->is_string() ? std::string(detail->as_string()) : json::serialize(*detail);
-    }
-  }
-  return "HTTP " + std::to_string(response.status);
-}
-
 }  // namespace
 
 DagProcessor::DagProcessor(DagProcessorOptions options, Transport transport)
@@ -217,7 +206,7 @@ Result<ProcessStats> DagProcessor::ProcessOnce() {
   auto listed = Call("GET", "/dags");
   if (!listed) return std::unexpected(listed.error());
   if (listed->status != 200) {
-    return Unavailable("GET /execution/dags: " + Detail(*listed));
+    return Unavailable("GET /execution/dags: " + listed->Detail());
   }
   // The Dags the api-server holds for this bundle, by dag_id → their file.
   std::map<std::string, std::string> stored;
@@ -286,7 +275,7 @@ Result<ProcessStats> DagProcessor::ProcessOnce() {
         problem(file.path, file.path + ": submitting: " + put.error().message());
       } else if (put->status != 200 && put->status != 201) {
         problem(file.path,
-                file.path + ": the api-server refused Dag '" + dag.dag_id + "': " + Detail(*put));
+                file.path + ": the api-server refused Dag '" + dag.dag_id + "': " + put->Detail());
       } else {
         submitted_[dag.dag_id] = std::move(serialized);
         ++stats.submitted;
@@ -302,7 +291,7 @@ Result<ProcessStats> DagProcessor::ProcessOnce() {
     if (!deleted) {
       stats.errors.push_back("deleting Dag '" + dag_id + "': " + deleted.error().message());
     } else if (deleted->status != 204 && deleted->status != 404) {
-      stats.errors.push_back("deleting Dag '" + dag_id + "': " + Detail(*deleted));
+      stats.errors.push_back("deleting Dag '" + dag_id + "': " + deleted->Detail());
     } else {
       ++stats.deleted;
     }
@@ -324,7 +313,7 @@ void DagProcessor::ReportImportErrors(const std::map<std::string, std::string>& 
   if (!put) {
     stats.errors.push_back("reporting import errors: " + put.error().message());
   } else if (put->status != 200 && put->status != 204) {
-    stats.errors.push_back("reporting import errors: " + Detail(*put));
+    stats.errors.push_back("reporting import errors: " + put->Detail());
   } else {
     reported_errors_ = errors;
   }

@@ -14,6 +14,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <optional>
 
@@ -206,6 +207,18 @@ std::string ClientResponse::Header(std::string_view name) const {
     }
   }
   return {};
+}
+
+std::string ClientResponse::Detail() const {
+  boost::system::error_code ec;
+  boost::json::value parsed = boost::json::parse(body, ec);
+  if (!ec && parsed.is_object()) {
+    if (const boost::json::value* detail = parsed.as_object().if_contains("detail")) {
+      return detail->is_string() ? std::string(detail->as_string())
+                                 : boost::json::serialize(*detail);
+    }
+  }
+  return "HTTP " + std::to_string(status);
 }
 
 Result<ClientResponse> Send(const ClientRequest& request, const ClientOptions& options) {

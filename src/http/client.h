@@ -37,6 +37,9 @@ struct ClientResponse {
   std::string body;
   // The first header with this name (case-insensitive), or empty.
   std::string Header(std::string_view name) const;
+  // For messages about an error answer: its {"detail": …} (the text, or the JSON of a
+  // structured detail), or "HTTP <status>" when the body has none.
+  std::string Detail() const;
 };
 
 // Sends one request. Errors: InvalidArgument for a bad URL or scheme, Unavailable for

@@ -102,6 +102,17 @@ std::string Url(const Server& server, std::string_view path, std::string_view sc
   return std::string(scheme) + "://127.0.0.1:" + std::to_string(server.port()) + std::string(path);
 }
 
+TEST(ClientResponseTest, DetailIsTheErrorBodysDetailOrTheStatus) {
+  EXPECT_EQ((ClientResponse{.status = 403, .body = R"({"detail":"Invalid auth token"})"}).Detail(),
+            "Invalid auth token");
+  EXPECT_EQ(
+      (ClientResponse{.status = 409, .body = R"({"detail":{"reason":"not_running"}})"}).Detail(),
+      R"({"reason":"not_running"})");
+  EXPECT_EQ((ClientResponse{.status = 502, .body = "<html>bad gateway</html>"}).Detail(),
+            "HTTP 502");
+  EXPECT_EQ((ClientResponse{.status = 404, .body = R"({"message":"x"})"}).Detail(), "HTTP 404");
+}
+
 TEST(ClientTest, GetsBodyStatusAndHeaders) {
   auto server = StartServer();
   auto response = Send({.method = "GET", .url = Url(*server, "/jwks")});

@@ -12,21 +12,9 @@ namespace {
 
 namespace json = boost::json;
 
-// The "detail" of an error answer, or "HTTP <status>".
-std::string Detail(const http::ClientResponse& response) {
-  boost::system::error_code ec;
-  json::value body = json::parse(response.body, ec);
-  if (!ec && body.is_object()) {
-    if (const json::value* detail = body.as_object().if_contains("detail")) {
-      return detail->is_string() ? std::string(detail->as_string()) : json::serialize(*detail);
-    }
-  }
-  return "HTTP " + std::to_string(response.status);
-}
-
 // An answer that is not one of the statuses `what` expects, as an Error of the right code.
 std::unexpected<Error> StatusError(const std::string& what, const http::ClientResponse& response) {
-  const std::string message = what + ": " + Detail(response);
+  const std::string message = what + ": " + response.Detail();
   if (response.status == 401) return Unauthenticated(message);
   if (response.status == 403) return PermissionDenied(message);
   if (response.status >= 500 || response.status == 429) return Unavailable(message);
