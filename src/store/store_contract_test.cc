@@ -124,6 +124,15 @@ class StoreContractTest : public testing::TestWithParam<Backend> {
     return store ? std::move(*store) : nullptr;
   }
 
+  // The store under test, and on the persistent backends a second Store on the same
+  // database (`other` keeps it), as two processes would have. Empty if that fails to open.
+  std::vector<Store*> StoresOnOneDatabase(std::unique_ptr<Store>& other) {
+    if (!persistent()) return {store_.get()};
+    other = Open();
+    if (other == nullptr) return {};
+    return {store_.get(), other.get()};
+  }
+
   // Runs one statement on the database directly, bypassing the store.
   SqlResult Raw(std::string_view sql, std::initializer_list<SqlParam> params) {
     std::unique_ptr<SqlConnection> connection;
@@ -689,12 +698,8 @@ void ExpectExactlyOneRetryPerRound(Store& store, const std::vector<Store*>& stor
 TEST_P(StoreContractTest, ConcurrentRetriesOnTwoStoresBumpTryNumberOnce) {
   CreateRun();
   std::unique_ptr<Store> other;
-  std::vector<Store*> stores = {store_.get()};
-  if (persistent()) {
-    other = Open();
-    ASSERT_NE(other, nullptr);
-    stores.push_back(other.get());
-  }
+  std::vector<Store*> stores = StoresOnOneDatabase(other);
+  ASSERT_FALSE(stores.empty());
   ExpectExactlyOneRetryPerRound(*store_, stores);
 }
 
@@ -841,12 +846,8 @@ TEST_P(StoreContractTest, ConcurrentClaimsNeverShareATrigger) {
     ASSERT_OK(store_->DeferTaskInstance(ti.id, DateTrigger()));
   }
   std::unique_ptr<Store> other;
-  std::vector<Store*> stores = {store_.get()};
-  if (persistent()) {
-    other = Open();
-    ASSERT_NE(other, nullptr);
-    stores.push_back(other.get());
-  }
+  std::vector<Store*> stores = StoresOnOneDatabase(other);
+  ASSERT_FALSE(stores.empty());
   constexpr int kThreads = 6;
   std::vector<std::vector<Trigger>> claimed(kThreads);
   std::latch start(kThreads);
