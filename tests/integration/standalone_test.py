@@ -150,22 +150,23 @@ class StandaloneHarness(AirlockTestCase):
                 self.proc.wait()
                 self.fail("standalone did not stop within 30 s:\n" + self.output())
 
-    def request(self, method, path, body=None, token=None):
+    def request(self, method, path, body=None, token=None, timeout=10):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
         if token or getattr(self, "token", None):
             req.add_header("Authorization", "Bearer " + (token or self.token))
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
     def login(self) -> str:
         self.token = None
+        # argon2id on a loaded machine under ASan took over 10 s once in CI.
         status, body = self.request("POST", "/auth/token",
-                                    {"username": "admin", "password": self.password})
+                                    {"username": "admin", "password": self.password}, timeout=60)
         self.assertEqual(status, 201, body)
         return body["access_token"]
 
