@@ -3,13 +3,10 @@
 #include <pthread.h>
 
 #include <CLI/CLI.hpp>
-#include <cctype>
 #include <cmath>
 
 #include "cli/commands.h"
 #include "common/log.h"
-#include "config/component_secrets.h"
-#include "config/masking.h"
 #include "http/client.h"
 #include "jwt/algorithm.h"
 #include "supervisor/supervisor.h"
@@ -35,33 +32,7 @@ Result<std::optional<jwt::Algorithm>> ConfiguredAlgorithm(const config::Config& 
   return alg;
 }
 
-// [logging] logging_level, as Airflow spells its levels.
-Result<LogLevel> ConfiguredLogLevel(const config::Config& config) {
-  std::string level = OptionalString(config, "logging", "logging_level");
-  for (char& c : level) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (level == "DEBUG") return LogLevel::kDebug;
-  if (level == "INFO" || level.empty()) return LogLevel::kInfo;
-  if (level == "WARNING" || level == "WARN") return LogLevel::kWarning;
-  if (level == "ERROR" || level == "CRITICAL") return LogLevel::kError;
-  return InvalidArgument("[logging] logging_level: unknown level '" + level +
-                         "' (DEBUG, INFO, WARNING, ERROR or CRITICAL)");
-}
-
 }  // namespace
-
-Result<ComponentContext> StartComponent(config::Component component,
-                                        const std::string& config_path) {
-  auto config = config::LoadProcessConfig({.config_path = config_path, .component = component});
-  if (!config) return std::unexpected(config.error());
-  std::shared_ptr<SecretsMasker> masker = config::MakeSecretsMasker(*config);
-  auto level = ConfiguredLogLevel(*config);
-  if (!level) return std::unexpected(level.error());
-  InitLogging(config::ComponentName(component), masker, *level);
-  auto findings = config::CheckComponentSecrets(*config, component, config::StrictSecrets(*config));
-  if (!findings) return std::unexpected(findings.error());
-  for (const auto& line : *findings) LogWarning(line);
-  return ComponentContext{.config = std::move(*config), .masker = std::move(masker)};
-}
 
 Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const config::Config& config,
                                                           bool migrate) {

@@ -1,8 +1,8 @@
 #pragma once
-// What every long-running component does at start, in one place: load the configuration
-// for that component, refuse or warn about secrets it should not hold, install the masked
-// log, and build the pieces it is allowed to have (the store, the token keys) from the
-// configuration. Failures are one clear sentence, naming the option, never its value.
+// What every long-running component does at start, in one place: start as that component
+// (config::StartComponent: configuration, masker, masked log, secrets check), and build the
+// pieces it is allowed to have (the store, the token keys) from the configuration. Failures are one
+// clear sentence, naming the option, never its value.
 
 #include <signal.h>
 
@@ -14,23 +14,16 @@
 #include "common/error.h"
 #include "common/secrets_masker.h"
 #include "config/config.h"
+#include "config/process.h"
 #include "jwt/key_source.h"
 #include "store/store.h"
 #include "supervisor/spawn.h"
 
 namespace airlock::cli {
 
-struct ComponentContext {
-  config::Config config;
-  std::shared_ptr<SecretsMasker> masker;
-};
-
-// Loads the configuration as `component` (`config_path` empty: $AIRLOCK_HOME/airlock.cfg),
-// registers its secrets with a new masker, starts the process log with it, and runs the
-// per-component secrets check: warnings are logged; with [core] strict_secrets = True a
-// finding is a FailedPrecondition.
-Result<ComponentContext> StartComponent(config::Component component,
-                                        const std::string& config_path);
+// StartComponent (config/process.h) is the first step of every command here.
+using config::ComponentContext;
+using config::StartComponent;
 
 // The store that [database] sql_alchemy_conn names, with [core] fernet_key; migrated if
 // `migrate`, else required to be at the current schema version.

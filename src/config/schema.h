@@ -54,12 +54,16 @@ struct OptionSpec {
   // The description's first sentence on one line (what generated tables show).
   std::string Summary() const;
   bool NeededBy(Component component) const { return needed_by.contains(component); }
+
+  bool operator==(const OptionSpec&) const = default;
 };
 
 struct SectionSpec {
   std::string name;
   std::string description;
   std::vector<OptionSpec> options;  // in the order of the schema file
+
+  bool operator==(const SectionSpec&) const = default;
 };
 
 class Schema {
@@ -70,6 +74,10 @@ class Schema {
   // that is not a valid value of its type, or has a name that is not [a-z][a-z0-9_]* or
   // ends in "_cmd" (that suffix names command sources, see config.h).
   static Result<Schema> Parse(std::string_view yaml_text);
+
+  // A schema of sections that Parse() produced and checked: how the generated code of
+  // BuiltinSchema() builds it without parsing YAML at run time.
+  static Schema FromSections(std::vector<SectionSpec> sections);
 
   const std::vector<SectionSpec>& sections() const { return sections_; }
 
@@ -89,11 +97,10 @@ class Schema {
   std::vector<SectionSpec> sections_;
 };
 
-// The schema compiled into the binary from config.yml. Parsed on first use; a schema that
-// does not parse is a build defect (the tests parse it), so this aborts with the reason
-// rather than returning an error.
+// The schema compiled into the binary from config.yml: C++ that the build generated from
+// Schema::Parse()'s result (src/config/schema_codegen.cc), so no process parses YAML to
+// start and a config.yml that does not parse fails the build.
 const Schema& BuiltinSchema();
-
 // config.yml's text as compiled into the binary.
 std::string_view BuiltinSchemaText();
 

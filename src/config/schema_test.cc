@@ -35,6 +35,28 @@ TEST(SchemaTest, BuiltinSchemaParses) {
   EXPECT_GT(schema->AllOptions().size(), 20u);
 }
 
+// BuiltinSchema() is C++ generated at build time; it must hold exactly what parsing the
+// compiled-in config.yml gives, field by field and in order.
+TEST(SchemaTest, GeneratedBuiltinSchemaEqualsTheParsedText) {
+  auto parsed = Schema::Parse(BuiltinSchemaText());
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  const Schema& generated = BuiltinSchema();
+  ASSERT_EQ(generated.sections().size(), parsed->sections().size());
+  for (size_t i = 0; i < parsed->sections().size(); ++i) {
+    const SectionSpec& want = parsed->sections()[i];
+    const SectionSpec& got = generated.sections()[i];
+    EXPECT_EQ(got.name, want.name);
+    EXPECT_EQ(got.description, want.description) << want.name;
+    ASSERT_EQ(got.options.size(), want.options.size()) << want.name;
+    for (size_t j = 0; j < want.options.size(); ++j) {
+      EXPECT_TRUE(got.options[j] == want.options[j]) << want.options[j].DisplayName();
+      EXPECT_EQ(got.options[j].description, want.options[j].description);
+      EXPECT_EQ(got.options[j].default_value, want.options[j].default_value);
+    }
+  }
+  EXPECT_TRUE(generated.sections() == parsed->sections());
+}
+
 // The options and defaults the issue and SPEC §7 pin down.
 TEST(SchemaTest, BuiltinSchemaHasTheSpecifiedDefaults) {
   const Schema& schema = BuiltinSchema();
