@@ -45,20 +45,17 @@ class LocalExecutorAdapter final : public scheduler::Executor {
 
 Result<std::unique_ptr<scheduler::Executor>> MakeLocalExecutor(const config::Config& config) {
 #ifdef AIRLOCK_HAVE_LOCAL_EXECUTOR
-  std::error_code ec;
-  std::string binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  if (ec) return Internal("readlink(/proc/self/exe): " + ec.message());
   auto url = config.GetString("core", "execution_api_server_url");
   if (!url) return std::unexpected(url.error());
   auto logs = config.GetPath("logging", "base_log_folder");
   if (!logs) return std::unexpected(logs.error());
   auto parallelism = config.GetInt("core", "parallelism");
   if (!parallelism) return std::unexpected(parallelism.error());
-  auto executor =
-      supervisor::LocalExecutor::Create({.airlock_binary = binary,
-                                         .execution_api_url = *url,
-                                         .log_folder = *logs,
-                                         .parallelism = static_cast<int>(*parallelism)});
+  auto executor = supervisor::LocalExecutor::Create(
+      {.supervisor_binary = supervisor::SupervisorExecutableBesideSelf(),
+       .execution_api_url = *url,
+       .log_folder = *logs,
+       .parallelism = static_cast<int>(*parallelism)});
   if (!executor) return std::unexpected(executor.error());
   return std::make_unique<LocalExecutorAdapter>(std::move(*executor));
 #else

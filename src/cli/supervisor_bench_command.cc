@@ -63,12 +63,6 @@ struct Peak {
   long anon = 0;
 };
 
-std::string SelfExe() {
-  char path[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-  return n > 0 ? std::string(path, static_cast<size_t>(n)) : std::string();
-}
-
 void RunSupervisorBench(const BenchArgs& args) {
   auto context = StartComponent(config::Component::kScheduler, args.config_path);
   if (!context) Exit(kExitFailure, context.error());
@@ -93,10 +87,11 @@ void RunSupervisorBench(const BenchArgs& args) {
   auto tasks = CreateQueuedTasks(context->config, **store, task_json, args.count, 1, "");
   if (!tasks) Exit(kExitFailure, tasks.error());
 
-  auto executor = supervisor::LocalExecutor::Create({.airlock_binary = SelfExe(),
-                                                     .execution_api_url = url,
-                                                     .log_folder = *logs,
-                                                     .parallelism = args.count});
+  auto executor = supervisor::LocalExecutor::Create(
+      {.supervisor_binary = supervisor::SupervisorExecutableBesideSelf(),
+       .execution_api_url = url,
+       .log_folder = *logs,
+       .parallelism = args.count});
   if (!executor) Exit(kExitFailure, executor.error());
 
   const auto start = std::chrono::steady_clock::now();

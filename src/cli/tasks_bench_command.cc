@@ -155,12 +155,6 @@ json::value Summary(std::vector<long> v) {
   return json::object{{"min", v.front()}, {"median", v[v.size() / 2]}, {"max", v.back()}};
 }
 
-std::string SelfExe() {
-  char path[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-  return n > 0 ? std::string(path, static_cast<size_t>(n)) : std::string();
-}
-
 void RunTasksBench(const TasksBenchArgs& args) {
   auto context = StartComponent(config::Component::kScheduler, args.config_path);
   if (!context) Exit(kExitFailure, context.error());
@@ -210,10 +204,11 @@ void RunTasksBench(const TasksBenchArgs& args) {
     Exit(kExitFailure, r.error());
   }
 
-  auto local = supervisor::LocalExecutor::Create({.airlock_binary = SelfExe(),
-                                                  .execution_api_url = url,
-                                                  .log_folder = *logs,
-                                                  .parallelism = parallelism});
+  auto local = supervisor::LocalExecutor::Create(
+      {.supervisor_binary = supervisor::SupervisorExecutableBesideSelf(),
+       .execution_api_url = url,
+       .log_folder = *logs,
+       .parallelism = parallelism});
   if (!local) Exit(kExitFailure, local.error());
   TimedExecutor executor(**local);
   jwt::TokenSigner signer(*keys, clock);

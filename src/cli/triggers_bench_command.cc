@@ -46,6 +46,7 @@
 
 #include "cli/commands.h"
 #include "cli/io.h"
+#include "common/files.h"
 #include "common/random.h"
 #include "common/time_format.h"
 #include "http/router.h"
@@ -115,12 +116,6 @@ std::vector<int64_t> FiredAt(const std::string& log_path) {
   return out;
 }
 
-std::string SelfExe() {
-  char path[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-  return n > 0 ? std::string(path, static_cast<size_t>(n)) : std::string();
-}
-
 // Waits for `done` until `deadline`, polling every millisecond.
 template <typename Predicate>
 bool WaitUntil(Predicate done, std::chrono::steady_clock::time_point deadline) {
@@ -161,7 +156,7 @@ void RunTriggersBench(const TriggersBenchArgs& args) {
        {"AIRLOCK__TRIGGERER__CAPACITY", std::to_string(args.count)},
        {"AIRLOCK__CORE__EXECUTION_API_SERVER_URL",
         "http://127.0.0.1:" + std::to_string((*server)->port()) + "/execution/"}});
-  auto pid = supervisor::Spawn({.argv = {SelfExe(), "triggerer"},
+  auto pid = supervisor::Spawn({.argv = {SelfExecutable(), "triggerer"},
                                 .env = std::move(env),
                                 .stdout_fd = log_fd,
                                 .stderr_fd = log_fd,

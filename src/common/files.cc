@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 namespace airlock {
@@ -78,6 +79,18 @@ Result<void> WriteNewFile(const std::string& path, std::string_view data, mode_t
     return Unavailable("cannot write " + path + ": " + ErrnoText(err));
   }
   return {};
+}
+
+std::string SelfExecutable() {
+  char path[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  return n > 0 ? std::string(path, static_cast<size_t>(n)) : std::string();
+}
+
+std::string SelfExecutableDirectory() {
+  std::string exe = SelfExecutable();
+  size_t slash = exe.rfind('/');
+  return slash == std::string::npos ? std::string() : exe.substr(0, slash);
 }
 
 }  // namespace airlock

@@ -22,4 +22,10 @@ Result<std::string> ReadFile(const std::string& path, size_t max_bytes = kDefaul
 // and writes `data`, fsync'd. On a failed write the partial file is removed.
 Result<void> WriteNewFile(const std::string& path, std::string_view data, mode_t mode);
 
+// The running executable (/proc/self/exe, symlinks resolved), and the directory that holds
+// it; empty when /proc is not readable. airlock's executables are installed side by side,
+// so this is how one finds another (airlock-supervisor beside airlock).
+std::string SelfExecutable();
+std::string SelfExecutableDirectory();
+
 }  // namespace airlock

@@ -14,8 +14,10 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "common/files.h"
 #include "common/log.h"
 #include "supervisor/environment.h"
 #include "supervisor/spawn.h"
@@ -39,7 +41,12 @@ class LocalExecutor::Impl {
     stopping_ = true;
     {
       std::lock_guard lock(mu_);
-      for (const auto& [pidfd, pid] : children_) kill(pid, SIGTERM);
+      for (const auto& [pidfd, child] : children_) {
+        // A standby holds nothing yet: closing its stdin lets it exit 0.
+        if (standby_ && standby_->pidfd == pidfd) continue;
+        kill(child.pid, SIGTERM);
+      }
+      ReleaseStandby();
     }
     Wake();
     if (reaper_.joinable()) reaper_.join();
@@ -50,6 +57,11 @@ class LocalExecutor::Impl {
     reaper_ = std::thread([this] { Reap(); });
   }
 
+  void StartStandbyIfIdle() {
+    std::lock_guard lock(mu_);
+    MaybeStartStandby();
+  }
+
   Result<void> Submit(const std::string& workload_json) {
     boost::system::error_code ec;
     boost::json::value parsed = boost::json::parse(workload_json, ec);
@@ -57,11 +69,58 @@ class LocalExecutor::Impl {
     if (stopping_) return Unavailable("the local executor is stopping");
 
     std::lock_guard lock(mu_);
-    if (children_.size() >= static_cast<size_t>(options_.parallelism)) {
+    if (Busy() >= static_cast<size_t>(options_.parallelism)) {
       return std::unexpected(Error(ErrorCode::kResourceExhausted,
                                    "local executor: " + std::to_string(options_.parallelism) +
                                        " supervisors are already running"));
     }
+    Result<void> handed = Unavailable("no supervisor");
+    if (standby_) {
+      Standby ready = *standby_;
+      standby_.reset();
+      children_.at(ready.pidfd).standby = false;
+      handed = SendWorkload(ready, workload_json);
+      // A standby that died (a bad configuration) cannot take it: start one afresh, which
+      // reports the same problem with the task's own exit, or runs the task.
+      if (!handed) LogWarning("local executor: standby supervisor: " + handed.error().message());
+    }
+    if (!handed) {
+      auto started = StartSupervisor(/*standby=*/false);
+      if (!started) return std::unexpected(started.error());
+      handed = SendWorkload(*started, workload_json);
+      if (!handed) return handed;
+    }
+    MaybeStartStandby();
+    return {};
+  }
+
+  size_t running() const {
+    std::lock_guard lock(mu_);
+    return Busy();
+  }
+
+  bool has_standby() const {
+    std::lock_guard lock(mu_);
+    return standby_.has_value();
+  }
+
+ private:
+  struct Child {
+    pid_t pid;
+    bool standby;  // started with --standby and not yet given a workload
+  };
+  struct Standby {
+    pid_t pid;
+    int pidfd;
+    int channel;  // our end of its stdin
+  };
+
+  // Supervisors that have a workload. Caller holds mu_.
+  size_t Busy() const { return children_.size() - (standby_ ? 1 : 0); }
+
+  // Spawns airlock-supervisor (with --standby if `standby`) with the scrubbed environment
+  // and a socket as its stdin, and registers it with the reaper. Caller holds mu_.
+  Result<Standby> StartSupervisor(bool standby) {
     // The workload (it holds a token) goes on a socket rather than a pipe so that a
     // supervisor that dies early makes send() fail with EPIPE instead of raising SIGPIPE
     // in the scheduler.
@@ -69,8 +128,10 @@ class LocalExecutor::Impl {
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
       return Internal(std::string("socketpair(AF_UNIX, SOCK_STREAM): ") + std::strerror(errno));
     }
+    std::vector<std::string> argv = {options_.supervisor_binary};
+    if (standby) argv.push_back("--standby");
     auto pid = Spawn(SpawnOptions{
-        .argv = {options_.airlock_binary, "supervise"},
+        .argv = std::move(argv),
         .env = env_,
         .stdin_fd = channel[1],
         .stdout_fd = STDOUT_FILENO,
@@ -79,7 +140,8 @@ class LocalExecutor::Impl {
     close(channel[1]);
     if (!pid) {
       close(channel[0]);
-      return std::unexpected(pid.error().WithContext("starting airlock supervise"));
+      return std::unexpected(
+          pid.error().WithContext(std::string("starting ") + kSupervisorExecutable));
     }
     int pidfd = PidfdOpen(*pid);
     if (pidfd < 0) {
@@ -90,33 +152,53 @@ class LocalExecutor::Impl {
       return Internal(std::string("pidfd_open(") + std::to_string(*pid) +
                       "): " + std::strerror(err));
     }
-    children_.emplace(pidfd, *pid);
+    children_.emplace(pidfd, Child{.pid = *pid, .standby = standby});
     Wake();
+    return Standby{.pid = *pid, .pidfd = pidfd, .channel = channel[0]};
+  }
 
+  // Writes the whole workload and closes the channel (EOF: the supervisor has all of it).
+  // On failure the supervisor is killed (the reaper collects it).
+  Result<void> SendWorkload(const Standby& supervisor, const std::string& workload_json) {
     size_t done = 0;
     while (done < workload_json.size()) {
-      ssize_t n =
-          send(channel[0], workload_json.data() + done, workload_json.size() - done, MSG_NOSIGNAL);
+      ssize_t n = send(supervisor.channel, workload_json.data() + done, workload_json.size() - done,
+                       MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         int err = errno;
-        close(channel[0]);
-        kill(*pid, SIGKILL);  // the reaper collects it
-        return Internal("send(workload to supervisor " + std::to_string(*pid) +
+        close(supervisor.channel);
+        kill(supervisor.pid, SIGKILL);
+        return Internal("send(workload to supervisor " + std::to_string(supervisor.pid) +
                         "): " + std::strerror(err));
       }
       done += static_cast<size_t>(n);
     }
-    close(channel[0]);  // EOF: the supervisor has the whole workload
+    close(supervisor.channel);
     return {};
   }
 
-  size_t running() const {
-    std::lock_guard lock(mu_);
-    return children_.size();
+  // Keeps one standby supervisor ready while a task could still start. Caller holds mu_.
+  void MaybeStartStandby() {
+    if (!options_.standby || stopping_ || standby_ ||
+        Busy() >= static_cast<size_t>(options_.parallelism)) {
+      return;
+    }
+    auto started = StartSupervisor(/*standby=*/true);
+    if (!started) {
+      LogWarning("local executor: no standby supervisor: " + started.error().message());
+      return;
+    }
+    standby_ = *started;
   }
 
- private:
+  // Closes the standby's stdin: it exits 0 without having held anything. Caller holds mu_.
+  void ReleaseStandby() {
+    if (!standby_) return;
+    close(standby_->channel);
+    standby_.reset();
+  }
+
   void Wake() {
     uint64_t one = 1;
     ssize_t ignored = write(wake_fd_, &one, sizeof one);
@@ -130,7 +212,7 @@ class LocalExecutor::Impl {
       {
         std::lock_guard lock(mu_);
         if (stopping_ && children_.empty()) return;
-        for (const auto& [pidfd, pid] : children_) {
+        for (const auto& [pidfd, child] : children_) {
           fds.push_back({.fd = pidfd, .events = POLLIN, .revents = 0});
         }
       }
@@ -142,7 +224,7 @@ class LocalExecutor::Impl {
                         .count();
         if (left <= 0) {
           std::lock_guard lock(mu_);
-          for (const auto& [pidfd, pid] : children_) kill(pid, SIGKILL);
+          for (const auto& [pidfd, child] : children_) kill(child.pid, SIGKILL);
           left = 1000;
         }
         timeout_ms = static_cast<int>(left);
@@ -158,20 +240,28 @@ class LocalExecutor::Impl {
       }
       for (size_t i = 1; i < fds.size(); ++i) {
         if (fds[i].revents == 0) continue;
-        pid_t pid;
+        Child child;
         {
           std::lock_guard lock(mu_);
-          pid = children_.at(fds[i].fd);
+          child = children_.at(fds[i].fd);
         }
         int status = 0;
-        if (waitpid(pid, &status, WNOHANG) != pid) continue;
+        if (waitpid(child.pid, &status, WNOHANG) != child.pid) continue;
         {
           std::lock_guard lock(mu_);
           children_.erase(fds[i].fd);
+          if (standby_ && standby_->pidfd == fds[i].fd) {
+            // It ended before it had a workload (a bad configuration, or a signal): the
+            // next Submit() starts a supervisor afresh, which reports the problem.
+            close(standby_->channel);
+            standby_.reset();
+          } else if (!child.standby) {
+            MaybeStartStandby();  // a slot is free again
+          }
         }
         close(fds[i].fd);
         if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-          LogWarning("local executor: supervisor " + std::to_string(pid) + " ended with " +
+          LogWarning("local executor: supervisor " + std::to_string(child.pid) + " ended with " +
                      (WIFEXITED(status) ? "code " + std::to_string(WEXITSTATUS(status))
                                         : "signal " + std::to_string(WTERMSIG(status))));
         }
@@ -184,13 +274,18 @@ class LocalExecutor::Impl {
   const int wake_fd_;
   std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
-  std::map<int, pid_t> children_;  // pidfd → pid. Guarded by mu_.
+  std::map<int, Child> children_;   // pidfd → supervisor. Guarded by mu_.
+  std::optional<Standby> standby_;  // the one in children_ waiting for a workload. Guarded by mu_.
   std::thread reaper_;
 };
 
+std::string SupervisorExecutableBesideSelf() {
+  return SelfExecutableDirectory() + "/" + kSupervisorExecutable;
+}
+
 Result<std::unique_ptr<LocalExecutor>> LocalExecutor::Create(LocalExecutorOptions options) {
-  if (options.airlock_binary.empty() || access(options.airlock_binary.c_str(), X_OK) != 0) {
-    return InvalidArgument("local executor: airlock binary '" + options.airlock_binary +
+  if (options.supervisor_binary.empty() || access(options.supervisor_binary.c_str(), X_OK) != 0) {
+    return InvalidArgument("local executor: supervisor binary '" + options.supervisor_binary +
                            "' is not executable");
   }
   if (options.execution_api_url.empty()) {
@@ -206,6 +301,7 @@ Result<std::unique_ptr<LocalExecutor>> LocalExecutor::Create(LocalExecutorOption
   if (wake_fd < 0) return Internal(std::string("eventfd: ") + std::strerror(errno));
   auto impl = std::make_unique<Impl>(std::move(options), std::move(env), wake_fd);
   impl->StartReaper();
+  impl->StartStandbyIfIdle();
   return std::unique_ptr<LocalExecutor>(new LocalExecutor(std::move(impl)));
 }
 
@@ -217,5 +313,7 @@ Result<void> LocalExecutor::Submit(const std::string& workload_json) {
 }
 
 size_t LocalExecutor::running() const { return impl_->running(); }
+
+bool LocalExecutor::has_standby() const { return impl_->has_standby(); }
 
 }  // namespace airlock::supervisor

@@ -1,8 +1,14 @@
 #pragma once
-// LocalExecutor runs workloads on this machine: each Submit() starts one
-// `airlock supervise` child process and hands it the workload JSON (SPEC §5) on its stdin.
-// It is what the scheduler talks to; it is not the supervisor (that is the child) and it
-// never reads the workload beyond what it needs to pass it on.
+// LocalExecutor runs workloads on this machine: each Submit() hands the workload JSON
+// (SPEC §5) to one airlock-supervisor child process on its stdin. It is what the scheduler
+// talks to; it is not the supervisor (that is the child) and it never reads the workload
+// beyond what it needs to pass it on.
+//
+// Standby: while fewer than `parallelism` supervisors run, one more waits, already started
+// (`airlock-supervisor --standby`: configuration loaded, user lookup warmed), and Submit()
+// hands the workload to it, then starts the next standby; a queued task then does not wait
+// for a process to exec and start. The standby holds nothing secret until it has the
+// workload. When none is ready (or it died), Submit() starts a supervisor afresh.
 //
 // Threading: Submit() and running() are safe from any number of threads. A background
 // thread reaps finished children (through pidfds: it never waits for children it did not
@@ -25,16 +31,24 @@
 
 namespace airlock::supervisor {
 
+// The supervisor's own executable: small, linked without the store, the JWT keys or the
+// REST API, so that each task instance's supervisor maps and starts little (SPEC §10).
+inline constexpr char kSupervisorExecutable[] = "airlock-supervisor";
+
+// kSupervisorExecutable in the running executable's directory (they are installed together).
+std::string SupervisorExecutableBesideSelf();
+
 struct LocalExecutorOptions {
-  std::string airlock_binary;
+  std::string supervisor_binary;  // normally SupervisorExecutableBesideSelf()
   std::string execution_api_url;
   std::string log_folder;
-  int parallelism = 32;
+  int parallelism = 32;  // supervisors running tasks at once (a standby not counted)
+  bool standby = true;   // keep one supervisor started ahead of the next Submit()
 };
 
 class LocalExecutor {
  public:
-  // Fails with InvalidArgument when airlock_binary is not an executable file,
+  // Fails with InvalidArgument when supervisor_binary is not an executable file,
   // execution_api_url is empty or parallelism < 1; Internal when the reaper thread
   // cannot start.
   static Result<std::unique_ptr<LocalExecutor>> Create(LocalExecutorOptions);
@@ -45,8 +59,11 @@ class LocalExecutor {
   // syscall and errno, when the child cannot be started.
   Result<void> Submit(const std::string& workload_json);
 
-  // Supervisors started and not yet reaped.
+  // Supervisors given a workload and not yet reaped (the standby not counted).
   size_t running() const;
+
+  // Whether a standby supervisor is waiting for the next workload (for tests).
+  bool has_standby() const;
 
   /* reaps children in a background thread */
   ~LocalExecutor();

@@ -1,27 +1,30 @@
 #include "supervisor/local_executor.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
 namespace airlock::supervisor {
 namespace {
 
-// A stand-in for the airlock binary: `<it> supervise` records its argv, environment, open
-// fds and stdin, then waits for a file to appear (or SIGTERM).
+// A stand-in for airlock-supervisor: it records its argv, environment, open fds and stdin;
+// released with an empty stdin (a standby not used) it exits 0 at once, as the real one
+// does; with a workload it waits for a file to appear (or SIGTERM).
 class LocalExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     char dir[] = "/tmp/airlock-executor-test-XXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);
     dir_ = dir;
-    binary_ = dir_ + "/fake-airlock";
+    binary_ = dir_ + "/fake-airlock-supervisor";
     std::ofstream script(binary_);
     script << "#!/bin/sh\n"
            << "out=" << dir_ << "/run-$$\n"
@@ -29,11 +32,26 @@ class LocalExecutorTest : public ::testing::Test {
            << "env | sort > $out.env\n"
            << "ls /proc/$$/fd | sort -n | tr '\\n' ' ' > $out.fds\n"
            << "cat > $out.stdin\n"
+           << "[ -s $out.stdin ] || { touch $out.released; exit 0; }\n"
            << "while [ ! -e " << dir_ << "/release ]; do sleep 0.05; done\n";
     script.close();
     chmod(binary_.c_str(), 0755);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // The files `suffix` of every run, by pid.
+  std::map<std::string, std::string> ReadAll(const std::string& suffix) {
+    std::map<std::string, std::string> out;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+      std::string name = entry.path().filename().string();
+      if (!name.starts_with("run-") || !name.ends_with(suffix)) continue;
+      std::ifstream in(entry.path());
+      std::stringstream text;
+      text << in.rdbuf();
+      out[name.substr(4, name.size() - 4 - suffix.size())] = text.str();
+    }
+    return out;
+  }
 
   std::string Read(const std::string& suffix) {
     for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
@@ -62,17 +80,17 @@ class LocalExecutorTest : public ::testing::Test {
 
 TEST_F(LocalExecutorTest, RefusesBadOptions) {
   EXPECT_FALSE(LocalExecutor::Create(
-      {.airlock_binary = dir_ + "/missing", .execution_api_url = "http://x/execution/"}));
-  EXPECT_FALSE(LocalExecutor::Create({.airlock_binary = binary_, .execution_api_url = ""}));
+      {.supervisor_binary = dir_ + "/missing", .execution_api_url = "http://x/execution/"}));
+  EXPECT_FALSE(LocalExecutor::Create({.supervisor_binary = binary_, .execution_api_url = ""}));
   EXPECT_FALSE(LocalExecutor::Create(
-      {.airlock_binary = binary_, .execution_api_url = "http://x/", .parallelism = 0}));
+      {.supervisor_binary = binary_, .execution_api_url = "http://x/", .parallelism = 0}));
 }
 
 TEST_F(LocalExecutorTest, StartsSupervisorsWithTheWorkloadOnStdinAndAScrubbedEnvironment) {
   setenv("AIRLOCK__DATABASE__SQL_ALCHEMY_CONN", "postgresql://u:db-password@h/db", 1);
   setenv("AIRLOCK__API_AUTH__JWT_SECRET", "signing-secret-signing-secret", 1);
   setenv("AIRLOCK__LOGGING__LOGGING_LEVEL", "DEBUG", 1);
-  auto executor = LocalExecutor::Create({.airlock_binary = binary_,
+  auto executor = LocalExecutor::Create({.supervisor_binary = binary_,
                                          .execution_api_url = "http://127.0.0.1:9/execution/",
                                          .log_folder = dir_ + "/logs",
                                          .parallelism = 1});
@@ -93,7 +111,8 @@ TEST_F(LocalExecutorTest, StartsSupervisorsWithTheWorkloadOnStdinAndAScrubbedEnv
   EXPECT_EQ(full.error().code(), ErrorCode::kResourceExhausted);
 
   ASSERT_TRUE(WaitFor([&] { return Read(".stdin") == workload; })) << Read(".stdin");
-  EXPECT_EQ(Read(".argv"), "supervise\n");
+  // Started ahead as the standby; the configuration is in the environment.
+  EXPECT_EQ(Read(".argv"), "--standby\n");
   const std::string env = Read(".env");
   EXPECT_NE(env.find("AIRLOCK__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:9/execution/\n"),
             std::string::npos)
@@ -112,13 +131,89 @@ TEST_F(LocalExecutorTest, StartsSupervisorsWithTheWorkloadOnStdinAndAScrubbedEnv
 
 TEST_F(LocalExecutorTest, DestructorStopsRunningSupervisors) {
   auto executor = LocalExecutor::Create(
-      {.airlock_binary = binary_, .execution_api_url = "http://127.0.0.1:9/execution/"});
+      {.supervisor_binary = binary_, .execution_api_url = "http://127.0.0.1:9/execution/"});
   ASSERT_TRUE(executor);
   ASSERT_TRUE((*executor)->Submit("{}"));
   ASSERT_TRUE(WaitFor([&] { return !Read(".stdin").empty() || Read(".fds").size() > 0; }));
   const auto start = std::chrono::steady_clock::now();
   executor->reset();  // SIGTERM: the fake supervisor (a shell loop) dies of it
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST_F(LocalExecutorTest, HandsTheWorkloadToTheStandbyStartedAheadAndStartsTheNext) {
+  auto executor = LocalExecutor::Create({.supervisor_binary = binary_,
+                                         .execution_api_url = "http://127.0.0.1:9/execution/",
+                                         .parallelism = 2});
+  ASSERT_TRUE(executor);
+  // Before any workload: one supervisor, started with --standby, waiting on stdin.
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(".argv").size() == 1; }));
+  const std::string standby_pid = ReadAll(".argv").begin()->first;
+  EXPECT_EQ(ReadAll(".argv").begin()->second, "--standby\n");
+  EXPECT_TRUE((*executor)->has_standby());
+  EXPECT_EQ((*executor)->running(), 0u);
+
+  ASSERT_TRUE((*executor)->Submit(R"({"ti":{"id":"a"}})"));
+  // That same process got the workload, and the next standby was started.
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(".stdin")[standby_pid] == R"({"ti":{"id":"a"}})"; }));
+  EXPECT_EQ((*executor)->running(), 1u);
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(".argv").size() == 2; }));
+  EXPECT_TRUE((*executor)->has_standby());
+
+  // At parallelism, no standby waits: the second workload fills the last slot.
+  ASSERT_TRUE((*executor)->Submit(R"({"ti":{"id":"b"}})"));
+  EXPECT_EQ((*executor)->running(), 2u);
+  EXPECT_FALSE((*executor)->has_standby());
+  std::ofstream(dir_ + "/release").close();
+  EXPECT_TRUE(WaitFor([&] { return (*executor)->running() == 0; }));
+}
+
+TEST_F(LocalExecutorTest, StartsASupervisorAfreshWhenTheStandbyDied) {
+  auto executor = LocalExecutor::Create(
+      {.supervisor_binary = binary_, .execution_api_url = "http://127.0.0.1:9/execution/"});
+  ASSERT_TRUE(executor);
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(".argv").size() == 1; }));
+  const std::string standby_pid = ReadAll(".argv").begin()->first;
+  kill(std::stoi(standby_pid), SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return !(*executor)->has_standby(); }));
+
+  ASSERT_TRUE((*executor)->Submit(R"({"ti":{"id":"a"}})"));
+  std::string fresh;
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& [pid, stdin_text] : ReadAll(".stdin")) {
+      if (stdin_text == R"({"ti":{"id":"a"}})") fresh = pid;
+    }
+    return !fresh.empty();
+  }));
+  EXPECT_NE(fresh, standby_pid);
+  EXPECT_EQ(ReadAll(".argv")[fresh], "\n");  // started for this workload, not as a standby
+  std::ofstream(dir_ + "/release").close();
+}
+
+TEST_F(LocalExecutorTest, WithoutStandbyNothingStartsBeforeAWorkload) {
+  auto executor = LocalExecutor::Create({.supervisor_binary = binary_,
+                                         .execution_api_url = "http://127.0.0.1:9/execution/",
+                                         .standby = false});
+  ASSERT_TRUE(executor);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(ReadAll(".argv").empty());
+  EXPECT_FALSE((*executor)->has_standby());
+  ASSERT_TRUE((*executor)->Submit("{}"));
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(".stdin").size() == 1; }));
+  EXPECT_EQ(ReadAll(".argv").begin()->second, "\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(ReadAll(".argv").size(), 1u);  // and none after it
+  std::ofstream(dir_ + "/release").close();
+}
+
+TEST_F(LocalExecutorTest, DestructorReleasesTheStandbyWithoutASignal) {
+  auto executor = LocalExecutor::Create(
+      {.supervisor_binary = binary_, .execution_api_url = "http://127.0.0.1:9/execution/"});
+  ASSERT_TRUE(executor);
+  ASSERT_TRUE(WaitFor([&] { return (*executor)->has_standby() && !ReadAll(".argv").empty(); }));
+  executor->reset();
+  // Its stdin closed empty: it exited on its own (a SIGTERM would have killed the shell
+  // before it could record that).
+  EXPECT_EQ(ReadAll(".released").size(), 1u);
 }
 
 }  // namespace

@@ -73,7 +73,7 @@ ancestors = []
 pid = os.getppid()
 while pid > 1:
     comm, ppid = stat(pid)
-    if comm == "airlock":
+    if comm == "airlock" or comm.startswith("airlock-"):  # airlock-supervisor: "airlock-supervi"
         ancestors.append(probe(pid))
     pid = ppid
 

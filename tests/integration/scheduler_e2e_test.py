@@ -115,7 +115,9 @@ class SchedulerTimeoutsTest(StandaloneHarness):
         deadline = time.time() + 60
         while True:
             victim = self.task_states("e2e_zombie", "e2e_1").get("victim", {})
-            supervisors = children(scheduler[0], "supervise")
+            # The supervisor running the task has a child (the task); a standby has none.
+            supervisors = [p for p in children(scheduler[0], "airlock-supervisor")
+                           if children(p, ".")]
             if victim.get("state") == "running" and supervisors:
                 break
             self.assertLess(time.time(), deadline, f"{victim}\n" + self.output())
