@@ -41,8 +41,8 @@ jwt::Algorithm ParseAlgorithmFlag(const std::string& name) {
   return *alg;
 }
 
-long ProcStatusKb(pid_t pid, std::string_view field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+long ProcStatusKb(pid_t pid, std::string_view field, std::string_view file) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/" + std::string(file));
   for (std::string line; std::getline(in, line);) {
     if (line.starts_with(field) && line.size() > field.size() && line[field.size()] == ':') {
       return std::stol(line.substr(field.size() + 1));

@@ -23,10 +23,11 @@ namespace airlock::cli {
 // whitespace (the newline `token mint` prints) is dropped. Input over 64 KiB is refused.
 std::string ReadTokenArgument(const std::string& argument);
 
-// For the benchmarks: a field of /proc/<pid>/status in kB ("VmRSS", "VmHWM", "RssAnon"),
-// or 0 when the process is gone. status stays readable for non-dumpable processes (smaps
-// does not).
-long ProcStatusKb(pid_t pid, std::string_view field);
+// For the benchmarks: a field of /proc/<pid>/<file> in kB — status ("VmRSS", "VmHWM",
+// "RssAnon") or smaps_rollup ("Pss", "Private_Dirty") — or 0 when the process is gone or
+// the file is not readable. status stays readable for non-dumpable processes; smaps_rollup
+// only for root (CAP_SYS_PTRACE).
+long ProcStatusKb(pid_t pid, std::string_view field, std::string_view file = "status");
 
 // Parses --alg; exits with a usage error naming the accepted values otherwise.
 jwt::Algorithm ParseAlgorithmFlag(const std::string& name);

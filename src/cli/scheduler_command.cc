@@ -51,11 +51,14 @@ Result<std::unique_ptr<scheduler::Executor>> MakeLocalExecutor(const config::Con
   if (!logs) return std::unexpected(logs.error());
   auto parallelism = config.GetInt("core", "parallelism");
   if (!parallelism) return std::unexpected(parallelism.error());
+  auto standby = NonNegativeInt(config, "core", "standby_supervisors");
+  if (!standby) return std::unexpected(standby.error());
   auto executor = supervisor::LocalExecutor::Create(
       {.supervisor_binary = supervisor::SupervisorExecutableBesideSelf(),
        .execution_api_url = *url,
        .log_folder = *logs,
-       .parallelism = static_cast<int>(*parallelism)});
+       .parallelism = static_cast<int>(*parallelism),
+       .standby = static_cast<int>(*standby)});
   if (!executor) return std::unexpected(executor.error());
   return std::make_unique<LocalExecutorAdapter>(std::move(*executor));
 #else

@@ -1,12 +1,16 @@
 // airlock bench supervisor: N task instances through the real worker path — the local
-// executor starts one `airlock supervise` per task, which exchanges its workload token
-// with the api-server, runs the task and reports its state — while this process samples
-// every supervisor's VmRSS from /proc/<pid>/status. SPEC §10's target: < 5 MB per
-// supervisor. Needs a running api-server on the configured database
-// ([core] execution_api_server_url, or --execution-api-url).
+// executor hands each to an airlock-supervisor, which exchanges its workload token with
+// the api-server, runs the task and reports its state — while this process samples every
+// supervisor's memory every 20 ms. SPEC §10's target: < 5 MB per supervisor. Needs a
+// running api-server on the configured database ([core] execution_api_server_url, or
+// --execution-api-url).
 // Prints one JSON object: {"count","seconds","states":{state:n},"supervisor_rss_kb":
-// {"min","median","max"},"supervisor_rss_anon_kb":{…},"samples"} — peaks per supervisor;
-// VmRSS counts the shared library pages every supervisor maps, RssAnon its own memory.
+// {"min","median","max"},"supervisor_rss_anon_kb":{…},"supervisor_pss_kb":{…},
+// "supervisor_private_kb":{…},"samples"} — peaks per supervisor. VmRSS counts every page
+// mapped, shared library pages included; RssAnon its own memory; Pss shares each shared
+// page among the processes that map it; private is what no other process maps. The last
+// two come from smaps_rollup, which only root can read of a non-dumpable process: null
+// otherwise.
 
 #include <dirent.h>
 #include <unistd.h>
@@ -61,6 +65,8 @@ std::set<pid_t> Children() {
 struct Peak {
   long rss = 0;
   long anon = 0;
+  long pss = 0;       // proportional: shared pages divided among the processes that map them
+  long private_ = 0;  // pages no other process maps (what one more supervisor adds)
 };
 
 void RunSupervisorBench(const BenchArgs& args) {
@@ -109,6 +115,10 @@ void RunSupervisorBench(const BenchArgs& args) {
       Peak& peak = peaks[pid];
       peak.rss = std::max(peak.rss, rss);
       peak.anon = std::max(peak.anon, ProcStatusKb(pid, "RssAnon"));
+      peak.pss = std::max(peak.pss, ProcStatusKb(pid, "Pss", "smaps_rollup"));
+      peak.private_ =
+          std::max(peak.private_, ProcStatusKb(pid, "Private_Clean", "smaps_rollup") +
+                                      ProcStatusKb(pid, "Private_Dirty", "smaps_rollup"));
     }
     ++samples;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -121,13 +131,14 @@ void RunSupervisorBench(const BenchArgs& args) {
   auto tis = (*store)->ListTaskInstances(tasks->front().dag_id, tasks->front().run_id);
   if (!tis) Exit(kExitFailure, tis.error());
   for (const auto& ti : *tis) ++states[std::string(store::TaskStateName(ti.state))];
-  std::vector<long> rss, anon;
+  std::vector<long> rss, anon, pss, unique;
   for (const auto& [pid, peak] : peaks) {
     rss.push_back(peak.rss);
     anon.push_back(peak.anon);
+    if (peak.pss > 0) pss.push_back(peak.pss);  // smaps_rollup is readable only for root
+    if (peak.private_ > 0) unique.push_back(peak.private_);
   }
-  std::sort(rss.begin(), rss.end());
-  std::sort(anon.begin(), anon.end());
+  for (auto* v : {&rss, &anon, &pss, &unique}) std::sort(v->begin(), v->end());
   auto summary = [](const std::vector<long>& v) {
     return v.empty() ? json::value(nullptr)
                      : json::value(json::object{
@@ -141,6 +152,8 @@ void RunSupervisorBench(const BenchArgs& args) {
       {"states", std::move(state_counts)},
       {"supervisor_rss_kb", summary(rss)},
       {"supervisor_rss_anon_kb", summary(anon)},
+      {"supervisor_pss_kb", summary(pss)},
+      {"supervisor_private_kb", summary(unique)},
       {"samples", samples},
       {"dag_id", tasks->front().dag_id},
       {"run_id", tasks->front().run_id},

@@ -204,11 +204,14 @@ void RunTasksBench(const TasksBenchArgs& args) {
     Exit(kExitFailure, r.error());
   }
 
+  auto standby = NonNegativeInt(context->config, "core", "standby_supervisors");
+  if (!standby) Exit(kExitFailure, standby.error());
   auto local = supervisor::LocalExecutor::Create(
       {.supervisor_binary = supervisor::SupervisorExecutableBesideSelf(),
        .execution_api_url = url,
        .log_folder = *logs,
-       .parallelism = parallelism});
+       .parallelism = parallelism,
+       .standby = static_cast<int>(*standby)});
   if (!local) Exit(kExitFailure, local.error());
   TimedExecutor executor(**local);
   jwt::TokenSigner signer(*keys, clock);

@@ -7,11 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -43,10 +45,10 @@ class LocalExecutor::Impl {
       std::lock_guard lock(mu_);
       for (const auto& [pidfd, child] : children_) {
         // A standby holds nothing yet: closing its stdin lets it exit 0.
-        if (standby_ && standby_->pidfd == pidfd) continue;
+        if (child.standby) continue;
         kill(child.pid, SIGTERM);
       }
-      ReleaseStandby();
+      ReleaseStandbys();
     }
     Wake();
     if (reaper_.joinable()) reaper_.join();
@@ -57,9 +59,9 @@ class LocalExecutor::Impl {
     reaper_ = std::thread([this] { Reap(); });
   }
 
-  void StartStandbyIfIdle() {
+  void StartStandbys() {
     std::lock_guard lock(mu_);
-    MaybeStartStandby();
+    TopUpStandbys();
   }
 
   Result<void> Submit(const std::string& workload_json) {
@@ -75,9 +77,9 @@ class LocalExecutor::Impl {
                                        " supervisors are already running"));
     }
     Result<void> handed = Unavailable("no supervisor");
-    if (standby_) {
-      Standby ready = *standby_;
-      standby_.reset();
+    if (!standbys_.empty()) {
+      Standby ready = standbys_.front();  // the oldest: the most likely to be ready
+      standbys_.pop_front();
       children_.at(ready.pidfd).standby = false;
       handed = SendWorkload(ready, workload_json);
       // A standby that died (a bad configuration) cannot take it: start one afresh, which
@@ -90,7 +92,7 @@ class LocalExecutor::Impl {
       handed = SendWorkload(*started, workload_json);
       if (!handed) return handed;
     }
-    MaybeStartStandby();
+    TopUpStandbys();
     return {};
   }
 
@@ -99,9 +101,9 @@ class LocalExecutor::Impl {
     return Busy();
   }
 
-  bool has_standby() const {
+  size_t standbys() const {
     std::lock_guard lock(mu_);
-    return standby_.has_value();
+    return standbys_.size();
   }
 
  private:
@@ -116,7 +118,7 @@ class LocalExecutor::Impl {
   };
 
   // Supervisors that have a workload. Caller holds mu_.
-  size_t Busy() const { return children_.size() - (standby_ ? 1 : 0); }
+  size_t Busy() const { return children_.size() - standbys_.size(); }
 
   // Spawns airlock-supervisor (with --standby if `standby`) with the scrubbed environment
   // and a socket as its stdin, and registers it with the reaper. Caller holds mu_.
@@ -178,25 +180,28 @@ class LocalExecutor::Impl {
     return {};
   }
 
-  // Keeps one standby supervisor ready while a task could still start. Caller holds mu_.
-  void MaybeStartStandby() {
-    if (!options_.standby || stopping_ || standby_ ||
-        Busy() >= static_cast<size_t>(options_.parallelism)) {
+  // Keeps options_.standby supervisors ready, but no more than could still be given a
+  // task (parallelism minus the busy ones). Caller holds mu_.
+  void TopUpStandbys() {
+    if (stopping_ || options_.standby <= 0 || Busy() >= static_cast<size_t>(options_.parallelism)) {
       return;
     }
-    auto started = StartSupervisor(/*standby=*/true);
-    if (!started) {
-      LogWarning("local executor: no standby supervisor: " + started.error().message());
-      return;
+    const size_t want = std::min(static_cast<size_t>(options_.standby),
+                                 static_cast<size_t>(options_.parallelism) - Busy());
+    while (standbys_.size() < want) {
+      auto started = StartSupervisor(/*standby=*/true);
+      if (!started) {
+        LogWarning("local executor: no standby supervisor: " + started.error().message());
+        return;
+      }
+      standbys_.push_back(*started);
     }
-    standby_ = *started;
   }
 
-  // Closes the standby's stdin: it exits 0 without having held anything. Caller holds mu_.
-  void ReleaseStandby() {
-    if (!standby_) return;
-    close(standby_->channel);
-    standby_.reset();
+  // Closes the standbys' stdin: each exits 0 without having held anything. Caller holds mu_.
+  void ReleaseStandbys() {
+    for (const Standby& s : standbys_) close(s.channel);
+    standbys_.clear();
   }
 
   void Wake() {
@@ -250,13 +255,16 @@ class LocalExecutor::Impl {
         {
           std::lock_guard lock(mu_);
           children_.erase(fds[i].fd);
-          if (standby_ && standby_->pidfd == fds[i].fd) {
-            // It ended before it had a workload (a bad configuration, or a signal): the
-            // next Submit() starts a supervisor afresh, which reports the problem.
-            close(standby_->channel);
-            standby_.reset();
+          auto waiting = std::find_if(standbys_.begin(), standbys_.end(),
+                                      [&](const Standby& s) { return s.pidfd == fds[i].fd; });
+          if (waiting != standbys_.end()) {
+            // It ended before it had a workload (a bad configuration, or a signal): it is
+            // not replaced here; the next Submit() starts a supervisor afresh (which
+            // reports the problem) and then tops the standbys up.
+            close(waiting->channel);
+            standbys_.erase(waiting);
           } else if (!child.standby) {
-            MaybeStartStandby();  // a slot is free again
+            TopUpStandbys();  // a slot is free again
           }
         }
         close(fds[i].fd);
@@ -274,8 +282,8 @@ class LocalExecutor::Impl {
   const int wake_fd_;
   std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
-  std::map<int, Child> children_;   // pidfd → supervisor. Guarded by mu_.
-  std::optional<Standby> standby_;  // the one in children_ waiting for a workload. Guarded by mu_.
+  std::map<int, Child> children_;  // pidfd → supervisor. Guarded by mu_.
+  std::deque<Standby> standbys_;   // those in children_ waiting for a workload. Guarded by mu_.
   std::thread reaper_;
 };
 
@@ -292,6 +300,7 @@ Result<std::unique_ptr<LocalExecutor>> LocalExecutor::Create(LocalExecutorOption
     return InvalidArgument("local executor: no Execution API URL");
   }
   if (options.parallelism < 1) return InvalidArgument("local executor: parallelism must be ≥ 1");
+  if (options.standby < 0) return InvalidArgument("local executor: standby must be ≥ 0");
   auto user = CurrentUser();
   if (!user) return std::unexpected(user.error());
   EnvironmentMap set{{"AIRLOCK__CORE__EXECUTION_API_SERVER_URL", options.execution_api_url}};
@@ -301,7 +310,7 @@ Result<std::unique_ptr<LocalExecutor>> LocalExecutor::Create(LocalExecutorOption
   if (wake_fd < 0) return Internal(std::string("eventfd: ") + std::strerror(errno));
   auto impl = std::make_unique<Impl>(std::move(options), std::move(env), wake_fd);
   impl->StartReaper();
-  impl->StartStandbyIfIdle();
+  impl->StartStandbys();
   return std::unique_ptr<LocalExecutor>(new LocalExecutor(std::move(impl)));
 }
 
@@ -314,6 +323,6 @@ Result<void> LocalExecutor::Submit(const std::string& workload_json) {
 
 size_t LocalExecutor::running() const { return impl_->running(); }
 
-bool LocalExecutor::has_standby() const { return impl_->has_standby(); }
+size_t LocalExecutor::standbys() const { return impl_->standbys(); }
 
 }  // namespace airlock::supervisor

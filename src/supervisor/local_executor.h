@@ -4,11 +4,12 @@
 // talks to; it is not the supervisor (that is the child) and it never reads the workload
 // beyond what it needs to pass it on.
 //
-// Standby: while fewer than `parallelism` supervisors run, one more waits, already started
-// (`airlock-supervisor --standby`: configuration loaded, user lookup warmed), and Submit()
-// hands the workload to it, then starts the next standby; a queued task then does not wait
-// for a process to exec and start. The standby holds nothing secret until it has the
-// workload. When none is ready (or it died), Submit() starts a supervisor afresh.
+// Standby: up to `standby` more supervisors wait, already started (`airlock-supervisor
+// --standby`: configuration loaded, user lookup warmed), never more than could still be
+// given a task (parallelism minus the busy ones). Submit() hands the workload to the oldest
+// and the executor starts replacements as slots free up; a queued task then does not wait
+// for a process to exec and start. A standby holds nothing secret until it has the
+// workload. When none is ready (or one died), Submit() starts a supervisor afresh.
 //
 // Threading: Submit() and running() are safe from any number of threads. A background
 // thread reaps finished children (through pidfds: it never waits for children it did not
@@ -43,13 +44,13 @@ struct LocalExecutorOptions {
   std::string execution_api_url;
   std::string log_folder;
   int parallelism = 32;  // supervisors running tasks at once (a standby not counted)
-  bool standby = true;   // keep one supervisor started ahead of the next Submit()
+  int standby = 4;       // supervisors kept started ahead ([core] standby_supervisors)
 };
 
 class LocalExecutor {
  public:
   // Fails with InvalidArgument when supervisor_binary is not an executable file,
-  // execution_api_url is empty or parallelism < 1; Internal when the reaper thread
+  // execution_api_url is empty, parallelism < 1 or standby < 0; Internal when the reaper thread
   // cannot start.
   static Result<std::unique_ptr<LocalExecutor>> Create(LocalExecutorOptions);
 
@@ -62,8 +63,8 @@ class LocalExecutor {
   // Supervisors given a workload and not yet reaped (the standby not counted).
   size_t running() const;
 
-  // Whether a standby supervisor is waiting for the next workload (for tests).
-  bool has_standby() const;
+  // Standby supervisors waiting for a workload (for tests).
+  size_t standbys() const;
 
   /* reaps children in a background thread */
   ~LocalExecutor();

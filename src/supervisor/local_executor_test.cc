@@ -143,13 +143,14 @@ TEST_F(LocalExecutorTest, DestructorStopsRunningSupervisors) {
 TEST_F(LocalExecutorTest, HandsTheWorkloadToTheStandbyStartedAheadAndStartsTheNext) {
   auto executor = LocalExecutor::Create({.supervisor_binary = binary_,
                                          .execution_api_url = "http://127.0.0.1:9/execution/",
-                                         .parallelism = 2});
+                                         .parallelism = 2,
+                                         .standby = 1});
   ASSERT_TRUE(executor);
   // Before any workload: one supervisor, started with --standby, waiting on stdin.
   ASSERT_TRUE(WaitFor([&] { return ReadAll(".argv").size() == 1; }));
   const std::string standby_pid = ReadAll(".argv").begin()->first;
   EXPECT_EQ(ReadAll(".argv").begin()->second, "--standby\n");
-  EXPECT_TRUE((*executor)->has_standby());
+  EXPECT_EQ((*executor)->standbys(), 1u);
   EXPECT_EQ((*executor)->running(), 0u);
 
   ASSERT_TRUE((*executor)->Submit(R"({"ti":{"id":"a"}})"));
@@ -157,24 +158,25 @@ TEST_F(LocalExecutorTest, HandsTheWorkloadToTheStandbyStartedAheadAndStartsTheNe
   ASSERT_TRUE(WaitFor([&] { return ReadAll(".stdin")[standby_pid] == R"({"ti":{"id":"a"}})"; }));
   EXPECT_EQ((*executor)->running(), 1u);
   ASSERT_TRUE(WaitFor([&] { return ReadAll(".argv").size() == 2; }));
-  EXPECT_TRUE((*executor)->has_standby());
+  EXPECT_EQ((*executor)->standbys(), 1u);
 
   // At parallelism, no standby waits: the second workload fills the last slot.
   ASSERT_TRUE((*executor)->Submit(R"({"ti":{"id":"b"}})"));
   EXPECT_EQ((*executor)->running(), 2u);
-  EXPECT_FALSE((*executor)->has_standby());
+  EXPECT_EQ((*executor)->standbys(), 0u);
   std::ofstream(dir_ + "/release").close();
   EXPECT_TRUE(WaitFor([&] { return (*executor)->running() == 0; }));
 }
 
 TEST_F(LocalExecutorTest, StartsASupervisorAfreshWhenTheStandbyDied) {
-  auto executor = LocalExecutor::Create(
-      {.supervisor_binary = binary_, .execution_api_url = "http://127.0.0.1:9/execution/"});
+  auto executor = LocalExecutor::Create({.supervisor_binary = binary_,
+                                         .execution_api_url = "http://127.0.0.1:9/execution/",
+                                         .standby = 1});
   ASSERT_TRUE(executor);
   ASSERT_TRUE(WaitFor([&] { return ReadAll(".argv").size() == 1; }));
   const std::string standby_pid = ReadAll(".argv").begin()->first;
   kill(std::stoi(standby_pid), SIGKILL);
-  ASSERT_TRUE(WaitFor([&] { return !(*executor)->has_standby(); }));
+  ASSERT_TRUE(WaitFor([&] { return (*executor)->standbys() == 0; }));
 
   ASSERT_TRUE((*executor)->Submit(R"({"ti":{"id":"a"}})"));
   std::string fresh;
@@ -192,11 +194,11 @@ TEST_F(LocalExecutorTest, StartsASupervisorAfreshWhenTheStandbyDied) {
 TEST_F(LocalExecutorTest, WithoutStandbyNothingStartsBeforeAWorkload) {
   auto executor = LocalExecutor::Create({.supervisor_binary = binary_,
                                          .execution_api_url = "http://127.0.0.1:9/execution/",
-                                         .standby = false});
+                                         .standby = 0});
   ASSERT_TRUE(executor);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_TRUE(ReadAll(".argv").empty());
-  EXPECT_FALSE((*executor)->has_standby());
+  EXPECT_EQ((*executor)->standbys(), 0u);
   ASSERT_TRUE((*executor)->Submit("{}"));
   ASSERT_TRUE(WaitFor([&] { return ReadAll(".stdin").size() == 1; }));
   EXPECT_EQ(ReadAll(".argv").begin()->second, "\n");
@@ -205,15 +207,43 @@ TEST_F(LocalExecutorTest, WithoutStandbyNothingStartsBeforeAWorkload) {
   std::ofstream(dir_ + "/release").close();
 }
 
-TEST_F(LocalExecutorTest, DestructorReleasesTheStandbyWithoutASignal) {
-  auto executor = LocalExecutor::Create(
-      {.supervisor_binary = binary_, .execution_api_url = "http://127.0.0.1:9/execution/"});
+TEST_F(LocalExecutorTest, KeepsAPoolOfStandbysNoLargerThanTheFreeSlots) {
+  auto executor = LocalExecutor::Create({.supervisor_binary = binary_,
+                                         .execution_api_url = "http://127.0.0.1:9/execution/",
+                                         .parallelism = 4,
+                                         .standby = 3});
   ASSERT_TRUE(executor);
-  ASSERT_TRUE(WaitFor([&] { return (*executor)->has_standby() && !ReadAll(".argv").empty(); }));
+  EXPECT_EQ((*executor)->standbys(), 3u);
+  ASSERT_TRUE((*executor)->Submit("{}"));
+  EXPECT_EQ((*executor)->standbys(), 3u);  // topped up: 3 slots are still free
+  ASSERT_TRUE((*executor)->Submit("{}"));
+  ASSERT_TRUE((*executor)->Submit("{}"));
+  // 3 busy, 1 slot free: one standby, and no process was started for the last two.
+  EXPECT_EQ((*executor)->running(), 3u);
+  EXPECT_EQ((*executor)->standbys(), 1u);
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(".argv").size() == 4; }));
+  for (const auto& [pid, argv] : ReadAll(".argv")) EXPECT_EQ(argv, "--standby\n") << pid;
+  std::ofstream(dir_ + "/release").close();
+  // As the three finish, the pool grows back to 3.
+  EXPECT_TRUE(WaitFor([&] { return (*executor)->running() == 0 && (*executor)->standbys() == 3; }));
+}
+
+TEST_F(LocalExecutorTest, DestructorReleasesTheStandbysWithoutASignal) {
+  auto executor = LocalExecutor::Create({.supervisor_binary = binary_,
+                                         .execution_api_url = "http://127.0.0.1:9/execution/",
+                                         .standby = 2});
+  ASSERT_TRUE(executor);
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(".argv").size() == 2; }));
   executor->reset();
-  // Its stdin closed empty: it exited on its own (a SIGTERM would have killed the shell
-  // before it could record that).
-  EXPECT_EQ(ReadAll(".released").size(), 1u);
+  // Their stdin closed empty: they exited on their own (a SIGTERM would have killed the
+  // shell before it could record that).
+  EXPECT_EQ(ReadAll(".released").size(), 2u);
+}
+
+TEST_F(LocalExecutorTest, RefusesANegativeStandbyCount) {
+  EXPECT_FALSE(LocalExecutor::Create({.supervisor_binary = binary_,
+                                      .execution_api_url = "http://127.0.0.1:9/execution/",
+                                      .standby = -1}));
 }
 
 }  // namespace
