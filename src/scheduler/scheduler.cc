@@ -152,14 +152,13 @@ Result<PassStats> Scheduler::RunOnce() {
 // A deferred task whose trigger did not fire within its timeout fails (and is retried if
 // it has tries left), as in Airflow. The triggerer learns of it when it renews the lease.
 void Scheduler::FailTimedOutTriggers(PassStats& stats) {
-  auto triggers = store_.ListTriggers();
+  const int64_t now = clock_.NowSeconds();
+  auto triggers = store_.ListTimedOutTriggers(now);
   if (!triggers) {
-    stats.errors.push_back("listing triggers: " + triggers.error().message());
+    stats.errors.push_back("listing timed-out triggers: " + triggers.error().message());
     return;
   }
-  const int64_t now = clock_.NowSeconds();
   for (const store::Trigger& trigger : *triggers) {
-    if (!trigger.timeout_at || now < *trigger.timeout_at) continue;
     auto failed = store_.FailTrigger(trigger.id, now);
     if (failed) {
       ++stats.tis_timed_out;

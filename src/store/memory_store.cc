@@ -349,6 +349,15 @@ Result<std::vector<Trigger>> MemoryStore::ListTriggers() {
   return triggers;
 }
 
+Result<std::vector<Trigger>> MemoryStore::ListTimedOutTriggers(int64_t now) {
+  std::lock_guard lock(mu_);
+  std::vector<Trigger> triggers;
+  for (const auto& [id, trigger] : triggers_) {
+    if (trigger.timeout_at && *trigger.timeout_at <= now) triggers.push_back(trigger);
+  }
+  return triggers;
+}
+
 Result<std::vector<Trigger>> MemoryStore::ClaimTriggers(std::string_view triggerer_id, int capacity,
                                                         int64_t lease_expires_at, int64_t now) {
   if (auto ok = CheckTriggererId(triggerer_id); !ok) return std::unexpected(ok.error());

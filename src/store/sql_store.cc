@@ -867,8 +867,18 @@ Result<Trigger> SqlStore::GetTrigger(int64_t trigger_id) {
 }
 
 Result<std::vector<Trigger>> SqlStore::ListTriggers() {
-  static const std::string sql = "SELECT " + std::string(kTriggerColumns) + " FROM task_trigger";
+  static const std::string sql =
+      "SELECT " + std::string(kTriggerColumns) + " FROM task_trigger ORDER BY id";
   auto result = Run(sql, {});
+  if (!result) return std::unexpected(result.error());
+  return ReadTriggers(*result);
+}
+
+Result<std::vector<Trigger>> SqlStore::ListTimedOutTriggers(int64_t now) {
+  static const std::string sql = "SELECT " + std::string(kTriggerColumns) +
+                                 " FROM task_trigger WHERE timeout_at IS NOT NULL AND "
+                                 "timeout_at <= $1 ORDER BY id";
+  auto result = Run(sql, {now});
   if (!result) return std::unexpected(result.error());
   return ReadTriggers(*result);
 }

@@ -67,6 +67,7 @@ class SqlStore final : public Store {
   Result<Trigger> DeferTaskInstance(std::string_view id, const Trigger& trigger) override;
   Result<Trigger> GetTrigger(int64_t trigger_id) override;
   Result<std::vector<Trigger>> ListTriggers() override;
+  Result<std::vector<Trigger>> ListTimedOutTriggers(int64_t now) override;
   Result<std::vector<Trigger>> ClaimTriggers(std::string_view triggerer_id, int capacity,
                                              int64_t lease_expires_at, int64_t now) override;
   Result<std::vector<Trigger>> RenewTriggerLeases(std::string_view triggerer_id,

@@ -271,6 +271,9 @@ class Store {
   virtual Result<Trigger> DeferTaskInstance(std::string_view id, const Trigger& trigger) = 0;
   virtual Result<Trigger> GetTrigger(int64_t trigger_id) = 0;  // NotFound
   virtual Result<std::vector<Trigger>> ListTriggers() = 0;     // by id
+  // The triggers whose timeout_at is at or before `now`, by id: what the scheduler fails
+  // each pass, without reading every trigger's arguments.
+  virtual Result<std::vector<Trigger>> ListTimedOutTriggers(int64_t now) = 0;
   // Leases at most `capacity` triggers that no triggerer holds, or whose lease ended
   // before `now`, to `triggerer_id` until `lease_expires_at`, oldest first. Each is one
   // conditional update: two triggerers claiming at once never both get a trigger.

@@ -748,6 +748,34 @@ TEST_P(StoreContractTest, DeferStoresTheTriggerAndFireResumesTheTask) {
   EXPECT_TRUE(store_->ListTriggers()->empty());
 }
 
+TEST_P(StoreContractTest, ListTimedOutTriggersReturnsOnlyThoseDueByNow) {
+  CreateRun();
+  TaskInstance due = CreateTi(TaskState::kRunning, "due");
+  TaskInstance later = CreateTi(TaskState::kRunning, "later");
+  TaskInstance never = CreateTi(TaskState::kRunning, "never");
+  TaskInstance exact = CreateTi(TaskState::kRunning, "exact");
+  auto t_due = store_->DeferTaskInstance(due.id, DateTrigger(kNow - 1));
+  auto t_later = store_->DeferTaskInstance(later.id, DateTrigger(kNow + 60));
+  auto t_never = store_->DeferTaskInstance(never.id, DateTrigger(std::nullopt));
+  auto t_exact = store_->DeferTaskInstance(exact.id, DateTrigger(kNow));
+  ASSERT_OK(t_due);
+  ASSERT_OK(t_later);
+  ASSERT_OK(t_never);
+  ASSERT_OK(t_exact);
+  auto timed_out = store_->ListTimedOutTriggers(kNow);
+  ASSERT_OK(timed_out);
+  ASSERT_EQ(timed_out->size(), 2u);
+  EXPECT_EQ((*timed_out)[0].id, t_due->id);  // by id
+  EXPECT_EQ((*timed_out)[1].id, t_exact->id);
+  EXPECT_EQ((*timed_out)[0].args_json, t_due->args_json);
+  EXPECT_EQ(store_->ListTimedOutTriggers(kNow + 60)->size(), 3u);
+  EXPECT_TRUE(store_->ListTimedOutTriggers(kNow - 2)->empty());
+  auto all = store_->ListTriggers();
+  ASSERT_OK(all);
+  ASSERT_EQ(all->size(), 4u);
+  for (size_t i = 1; i < all->size(); ++i) EXPECT_LT((*all)[i - 1].id, (*all)[i].id);
+}
+
 TEST_P(StoreContractTest, FailTriggerFailsTheTaskAndRetryClearsTheEvent) {
   CreateRun();
   TaskInstance ti = CreateTi(TaskState::kRunning);
