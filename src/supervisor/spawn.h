@@ -32,7 +32,8 @@ struct UnixUser {
 
 // The user of that name: NotFound when there is none; Internal for a lookup failure.
 Result<UnixUser> LookUpUser(const std::string& name);
-// The user this process runs as (effective uid).
+// The user this process runs as (effective uid), without its supplementary groups (empty:
+// they only matter when switching to another user).
 Result<UnixUser> CurrentUser();
 
 struct SpawnOptions {

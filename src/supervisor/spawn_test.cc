@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace airlock::supervisor {
@@ -114,6 +115,22 @@ TEST(LookUpUserTest, UnknownUserIsNotFound) {
   auto user = LookUpUser("no-such-user-airlock");
   ASSERT_FALSE(user);
   EXPECT_EQ(user.error().code(), ErrorCode::kNotFound);
+}
+
+// A named user comes with its supplementary groups (needed to switch to it); the current
+// user does not (never switched to), which spares a getgrouplist over every NSS source.
+TEST(LookUpUserTest, GroupsAreLookedUpForANamedUserOnly) {
+  auto current = CurrentUser();
+  ASSERT_TRUE(current) << current.error().message();
+  EXPECT_EQ(current->uid, geteuid());
+  EXPECT_FALSE(current->name.empty());
+  EXPECT_TRUE(current->groups.empty());
+  auto named = LookUpUser(current->name);
+  ASSERT_TRUE(named) << named.error().message();
+  EXPECT_EQ(named->uid, current->uid);
+  // getgrouplist always includes the primary group.
+  ASSERT_FALSE(named->groups.empty());
+  EXPECT_NE(std::find(named->groups.begin(), named->groups.end(), named->gid), named->groups.end());
 }
 
 }  // namespace
