@@ -4,6 +4,12 @@
 // than a command of `airlock` so that it links only what a worker may hold — config, http,
 // the supervisor — and no store, no database client, no JWT keys and no REST API: each
 // running task then maps a small binary and starts it quickly (SPEC §10).
+// Two builds of this file: airlock-supervisor, whose HTTP client has no TLS (it then maps
+// no OpenSSL, a quarter of its memory), and airlock-supervisor-tls. When the configured
+// Execution API URL is https, airlock-supervisor execs airlock-supervisor-tls with the
+// same arguments right after loading its configuration, before it reads anything from
+// stdin (the workload stays on stdin for the new program).
+//
 // With --standby it is started before there is a task: it loads its configuration and
 // warms the user lookup, then waits for a workload on stdin. The local executor keeps one
 // such supervisor ready, so that a queued task does not wait for a process to start
@@ -23,6 +29,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/files.h"
 #include "config/process.h"
@@ -54,9 +61,24 @@ Result<std::string> ReadStdin() {
   return input;
 }
 
+#ifdef AIRLOCK_SUPERVISOR_WITHOUT_TLS
+// Replaces this process with airlock-supervisor-tls, installed beside it; returns only on
+// failure.
+airlock::Error ExecTlsSupervisor(char** argv) {
+  const std::string binary = airlock::SelfExecutableDirectory() + "/airlock-supervisor-tls";
+  std::vector<char*> args(argv, argv + 1);
+  args[0] = const_cast<char*>(binary.c_str());
+  for (char** arg = argv + 1; *arg != nullptr; ++arg) args.push_back(*arg);
+  args.push_back(nullptr);
+  execv(binary.c_str(), args.data());
+  return airlock::Error(airlock::ErrorCode::kInternal, "the Execution API URL is https; execv(" +
+                                                           binary + "): " + std::strerror(errno));
+}
+#endif
+
 // The final state reported for the task (nullopt when a standby was released without a
 // workload), or the error that stopped the supervisor.
-Result<std::optional<std::string>> Run(const std::string& config_path, bool standby) {
+Result<std::optional<std::string>> Run(const std::string& config_path, bool standby, char** argv) {
   namespace config = airlock::config;
   namespace supervisor = airlock::supervisor;
   // Before the token is read: the flag does not protect memory already written. (main()
@@ -69,6 +91,13 @@ Result<std::optional<std::string>> Run(const std::string& config_path, bool stan
   const config::Config& cfg = context->config;
   auto url = cfg.GetString("core", "execution_api_server_url");
   if (!url) return std::unexpected(url.error().WithContext("[core] execution_api_server_url"));
+#ifdef AIRLOCK_SUPERVISOR_WITHOUT_TLS
+  if (url->starts_with("https://") || url->starts_with("HTTPS://")) {
+    return std::unexpected(ExecTlsSupervisor(argv));
+  }
+#else
+  (void)argv;
+#endif
   auto logs = cfg.GetPath("logging", "base_log_folder");
   if (!logs) return std::unexpected(logs.error().WithContext("[logging] base_log_folder"));
   auto impersonation = cfg.GetString("core", "default_impersonation");
@@ -130,7 +159,7 @@ int main(int argc, char** argv) {
     app.exit(e);  // prints the usage error
     return 2;
   }
-  auto state = Run(config_path, standby);
+  auto state = Run(config_path, standby, argv);
   if (!state) {
     std::cerr << "airlock-supervisor: " << state.error().message() << "\n";
     return 1;

@@ -1,7 +1,5 @@
 #include "http/client.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <strings.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -9,14 +7,22 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <optional>
+
+// Built twice (src/http/CMakeLists.txt): with TLS, and with AIRLOCK_HTTP_CLIENT_WITHOUT_TLS
+// for airlock-supervisor, which then links no OpenSSL and refuses https URLs.
+#ifndef AIRLOCK_HTTP_CLIENT_WITHOUT_TLS
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
+#endif
 
 namespace airlock::http {
 
@@ -69,11 +75,13 @@ Result<Target> ParseTarget(const std::string& url) {
   return t;
 }
 
+#ifndef AIRLOCK_HTTP_CLIENT_WITHOUT_TLS
 bool IsIpAddress(const std::string& host) {
   boost::system::error_code ec;
   asio::ip::make_address(host, ec);
   return !ec;
 }
+#endif
 
 Error Failed(ErrorCode code, const Target& target, std::string_view what) {
   return Error(code, target.display + ": " + std::string(what));
@@ -137,8 +145,14 @@ asio::awaitable<Outcome> Exchange(Stream& stream, const Target& target,
   co_return out;
 }
 
+#ifndef AIRLOCK_HTTP_CLIENT_WITHOUT_TLS
+using TlsContext = asio::ssl::context;
+#else
+struct TlsContext {};  // never made: Send() refuses https first
+#endif
+
 asio::awaitable<Outcome> Run(const Target& target, const ClientRequest& request,
-                             const ClientOptions& options, asio::ssl::context* tls) {
+                             const ClientOptions& options, TlsContext* tls) {
   auto executor = co_await asio::this_coro::executor;
   boost::system::error_code ec;
   auto token = asio::redirect_error(asio::use_awaitable, ec);
@@ -157,6 +171,9 @@ asio::awaitable<Outcome> Run(const Target& target, const ClientRequest& request,
 
   if (!tls) co_return co_await Exchange(socket, target, request, options);
 
+#ifdef AIRLOCK_HTTP_CLIENT_WITHOUT_TLS
+  co_return std::unexpected(Failed(ErrorCode::kInternal, target, "no TLS in this program"));
+#else
   asio::ssl::stream<tcp::socket> stream(std::move(socket), *tls);
   SSL* ssl = stream.native_handle();
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
@@ -182,8 +199,10 @@ asio::awaitable<Outcome> Run(const Target& target, const ClientRequest& request,
   // No TLS shutdown exchange: the request said "Connection: close" and the response is
   // complete, so waiting for the peer's close_notify could only add latency.
   co_return co_await Exchange(stream, target, request, options);
+#endif
 }
 
+#ifndef AIRLOCK_HTTP_CLIENT_WITHOUT_TLS
 Result<std::unique_ptr<asio::ssl::context>> MakeTlsContext(const ClientOptions& options) {
   auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
@@ -197,6 +216,7 @@ Result<std::unique_ptr<asio::ssl::context>> MakeTlsContext(const ClientOptions& 
   ctx->set_verify_mode(asio::ssl::verify_peer);
   return ctx;
 }
+#endif
 
 }  // namespace
 
@@ -227,11 +247,16 @@ Result<ClientResponse> Send(const ClientRequest& request, const ClientOptions& o
   if (bhttp::string_to_verb(request.method) == bhttp::verb::unknown) {
     return InvalidArgument("unknown HTTP method '" + request.method + "'");
   }
-  std::unique_ptr<asio::ssl::context> tls;
+  std::unique_ptr<TlsContext> tls;
   if (target->tls) {
+#ifdef AIRLOCK_HTTP_CLIENT_WITHOUT_TLS
+    return std::unexpected(Failed(ErrorCode::kFailedPrecondition, *target,
+                                  "https is not available in this program (built without TLS)"));
+#else
     auto ctx = MakeTlsContext(options);
     if (!ctx) return std::unexpected(ctx.error());
     tls = std::move(*ctx);
+#endif
   }
 
   asio::io_context ioc(1);

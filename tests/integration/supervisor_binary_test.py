@@ -1,19 +1,35 @@
-"""The supervisor's own executable, airlock-supervisor (src/bin/supervisor_main.cc): what it
-links, how it starts as a standby, and that `airlock supervise` runs it."""
+"""The supervisor's own executables, airlock-supervisor and airlock-supervisor-tls
+(src/bin/supervisor_main.cc): what they link, how they start as a standby, the hop to the
+TLS build for an https Execution API, and that `airlock supervise` runs them."""
 
 import os
 import subprocess
+import time
 import unittest
 
 from airlock_testlib import BIN, EXIT_FAILURE, EXIT_OK, AirlockTestCase
 
 SUPERVISOR = os.path.join(os.path.dirname(BIN), "airlock-supervisor")
+SUPERVISOR_TLS = os.path.join(os.path.dirname(BIN), "airlock-supervisor-tls")
 
-# The only shared libraries it may need: libc (and the libm/loader it brings) and OpenSSL,
-# kept shared for its security updates. No database client, no yaml-cpp, no spdlog, no
-# libstdc++ (linked in), no libsodium.
-ALLOWED_NEEDED = {"libc.so.6", "libm.so.6", "libssl.so.3", "libcrypto.so.3",
-                  "ld-linux-x86-64.so.2"}
+# The only shared libraries they may need: libc (and the libm/loader it brings), and for
+# the TLS build OpenSSL, kept shared for its security updates. No database client, no
+# yaml-cpp, no spdlog, no libstdc++ (linked in), no libsodium.
+LIBC = {"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2"}
+OPENSSL = {"libssl.so.3", "libcrypto.so.3"}
+
+
+def needed(binary):
+    out = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True,
+                         check=True).stdout
+    return {line.split("[")[1].split("]")[0] for line in out.splitlines() if "(NEEDED)" in line}
+
+
+def sanitizer_runtimes(libs):
+    """The sanitizer build's runtimes (.ci/run's second phase), which bring libstdc++ and
+    libgcc_s with them."""
+    runtimes = {n for n in libs if n.startswith(("libasan", "libubsan"))}
+    return runtimes | {"libstdc++.so.6", "libgcc_s.so.1"} if runtimes else set()
 
 
 class SupervisorBinaryTest(AirlockTestCase):
@@ -26,24 +42,44 @@ class SupervisorBinaryTest(AirlockTestCase):
         return subprocess.run([SUPERVISOR, *args], input=stdin, capture_output=True, text=True,
                               env=self.env(), timeout=60)
 
-    def test_needs_only_libc_and_openssl(self):
-        out = subprocess.run(["readelf", "-d", SUPERVISOR], capture_output=True, text=True,
-                             check=True).stdout
-        needed = {line.split("[")[1].split("]")[0] for line in out.splitlines()
-                  if "(NEEDED)" in line}
-        self.assertTrue(needed, out)
-        allowed = set(ALLOWED_NEEDED)
-        if any(n.startswith(("libasan", "libubsan")) for n in needed):
-            # The sanitizer build (.ci/run's second phase): its runtimes, which bring
-            # libstdc++ and libgcc_s with them.
-            allowed |= {n for n in needed if n.startswith(("libasan", "libubsan"))}
-            allowed |= {"libstdc++.so.6", "libgcc_s.so.1"}
-        self.assertLessEqual(needed, allowed, out)
-        # And the code of the store is not in it (the api-server's and scheduler's).
-        symbols = subprocess.run(["nm", "-C", SUPERVISOR], capture_output=True,
-                                 text=True).stdout
-        for name in ("airlock::store::", "airlock::api::", "sqlite3_", "PQconnectdb"):
-            self.assertNotIn(name, symbols)
+    def test_the_plain_build_needs_only_libc_and_the_tls_build_adds_openssl(self):
+        plain = needed(SUPERVISOR)
+        self.assertIn("libc.so.6", plain)
+        self.assertLessEqual(plain, LIBC | sanitizer_runtimes(plain))
+        tls = needed(SUPERVISOR_TLS)
+        self.assertLessEqual(OPENSSL, tls)
+        self.assertLessEqual(tls, LIBC | OPENSSL | sanitizer_runtimes(tls))
+        # And the code of the store is in neither (the api-server's and scheduler's).
+        for binary in (SUPERVISOR, SUPERVISOR_TLS):
+            symbols = subprocess.run(["nm", "-C", binary], capture_output=True,
+                                     text=True).stdout
+            for name in ("airlock::store::", "airlock::api::", "sqlite3_", "PQconnectdb"):
+                self.assertNotIn(name, symbols, binary)
+
+    def test_an_https_execution_api_makes_it_exec_the_tls_build_before_reading_stdin(self):
+        for url, expected in (("https://127.0.0.1:9/execution/", SUPERVISOR_TLS),
+                              ("http://127.0.0.1:9/execution/", SUPERVISOR)):
+            proc = subprocess.Popen(
+                [SUPERVISOR, "--standby"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True,
+                env=self.env(AIRLOCK__CORE__EXECUTION_API_SERVER_URL=url))
+            # /proc/<pid>/cmdline stays readable for a non-dumpable process.
+            deadline = time.monotonic() + 30
+            argv0 = ""
+            while time.monotonic() < deadline:
+                with open("/proc/%d/cmdline" % proc.pid, "rb") as f:
+                    argv0 = f.read().split(b"\0")[0].decode()
+                if argv0 == expected:
+                    break
+                time.sleep(0.02)
+            if expected == SUPERVISOR:
+                time.sleep(0.3)  # time to exec, had it been going to
+                with open("/proc/%d/cmdline" % proc.pid, "rb") as f:
+                    argv0 = f.read().split(b"\0")[0].decode()
+            self.assertEqual(argv0, expected, url)
+            out, err = proc.communicate(input="", timeout=30)  # released, no workload
+            self.assertEqual(proc.returncode, EXIT_OK, err)
+            self.assertEqual(err, "")
 
     def test_standby_released_without_a_workload_exits_zero_silently(self):
         result = self.supervisor("--standby", stdin="")

@@ -252,5 +252,68 @@ class RootSupervisorTest(SupervisorTestBase):
         self.assertIn("\n0\n", self.task_log(info))
 
 
+def self_signed_certificate(directory):
+    """(cert path, key path): a certificate for 127.0.0.1, its own trust anchor."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "airlock test api-server")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path = os.path.join(directory, "api.crt")
+    key_path = os.path.join(directory, "api.key")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class TlsSupervisorTest(SupervisorTestBase):
+    """An https Execution API: airlock-supervisor (built without TLS) execs
+    airlock-supervisor-tls, which verifies the api-server's certificate."""
+
+    def setUp(self):
+        super().setUp()
+        self.server.kill()
+        self.cert, key = self_signed_certificate(self.home)
+        self.env["AIRLOCK__API__SSL_CERT"] = self.cert
+        self.env["AIRLOCK__API__SSL_KEY"] = key
+        self.server = ApiServer(self.env)
+        self.assertTrue(self.server.base.startswith("https://"), self.server.base)
+
+    def test_task_runs_over_https_with_the_certificate_trusted(self):
+        script = 'echo "var=$(airlock task variable get plain_var)"'
+        info, workload = self.fixture({"task_id": "t", "command": ["sh", "-c", script]},
+                                      variables=["plain_var=over-tls"])
+        code, err = self.supervise(workload, SSL_CERT_FILE=self.cert)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(self.state(info["ti_id"]), "success")
+        self.assertIn("var=over-tls", self.task_log(info))
+
+    def test_an_untrusted_certificate_is_refused(self):
+        info, workload = self.fixture({"task_id": "t", "command": ["true"]})
+        code, err = self.supervise(workload)  # the system store does not know the test CA
+        self.assertEqual(code, 1)
+        self.assertIn("TLS handshake failed", err)
+        self.assertEqual(self.state(info["ti_id"]), "queued")  # the token was never exchanged
+
+
 if __name__ == "__main__":
     unittest.main()
