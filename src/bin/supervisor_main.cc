@@ -11,9 +11,9 @@
 // stdin (the workload stays on stdin for the new program).
 //
 // With --standby it is started before there is a task: it loads its configuration and
-// warms the user lookup, then waits for a workload on stdin. The local executor keeps one
-// such supervisor ready, so that a queued task does not wait for a process to start
-// (SPEC §10: a queued task reaches exec in < 10 ms). It holds no secret until the
+// warms the user lookup, then waits for a workload on stdin. The local executor keeps
+// [core] standby_supervisors of them ready, so that a queued task does not wait for a
+// process to start (SPEC §10: a queued task reaches exec in < 10 ms). It holds no secret until the
 // workload arrives, and a standby whose stdin closes with no workload exits 0 silently.
 // Exit code: 0 when the task succeeded and that was reported (or a standby was not used);
 // 1 otherwise (the reason is on stderr and in the task log); 2 on a usage error.
