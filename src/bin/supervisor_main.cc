@@ -100,6 +100,8 @@ Result<std::optional<std::string>> Run(const std::string& config_path, bool stan
 #endif
   auto logs = cfg.GetPath("logging", "base_log_folder");
   if (!logs) return std::unexpected(logs.error().WithContext("[logging] base_log_folder"));
+  auto ca_file = config::ExecutionApiCaFile(cfg);
+  if (!ca_file) return std::unexpected(ca_file.error());
   auto impersonation = cfg.GetString("core", "default_impersonation");
   auto allow_root = cfg.GetBool("core", "allow_root_tasks");
   supervisor::SupervisorOptions options{
@@ -112,6 +114,7 @@ Result<std::optional<std::string>> Run(const std::string& config_path, bool stan
       // `airlock` is installed beside this executable; the task finds it on its PATH.
       .airlock_directory = airlock::SelfExecutableDirectory(),
   };
+  options.http.ca_file = *ca_file;
   if (standby) {
     // Loads the user database's modules (NSS) now rather than on the task's path. The
     // answer is not kept: the task's own run_as_user is resolved when it arrives.

@@ -137,6 +137,7 @@ void RunDagProcessor(const ComponentArgs& args) {
                                    .path = OrFail(config.GetPath("core", "dags_folder"))}));
   const std::string execution_api_url =
       OrFail(config.GetString("core", "execution_api_server_url"));
+  const std::string ca_file = OrFail(config::ExecutionApiCaFile(config));
   const dag_processor::ExecutableRunOptions executable{
       .limits = {.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)),
                  .max_output_bytes = static_cast<size_t>(non_negative("max_output_bytes")),
@@ -157,7 +158,9 @@ void RunDagProcessor(const ComponentArgs& args) {
                                            .token = started.api_token,
                                            .min_file_process_interval = min_file_process_interval,
                                            .executable = executable},
-        [](const http::ClientRequest& request) { return http::Send(request); });
+        [ca_file](const http::ClientRequest& request) {
+          return http::Send(request, {.ca_file = ca_file});
+        });
   }
   LogInfo("executable Dag files run as " + user.name);
   const auto interval =

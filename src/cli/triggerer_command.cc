@@ -59,11 +59,13 @@ void RunTriggerer(const TriggererArgs& args) {
                         .user = user,
                         .parent_environment = supervisor::CurrentEnvironment()},
   };
-  auto api =
-      triggerer::MakeHttpTriggerApi(OrFail(config.GetString("core", "execution_api_server_url")),
-                                    started.api_token, [](const http::ClientRequest& request) {
-                                      return http::Send(request, {.timeout = kApiCallTimeout});
-                                    });
+  // The CA bundle is for the api-server only: user http triggers keep the system's store.
+  const std::string ca_file = OrFail(config::ExecutionApiCaFile(config));
+  auto api = triggerer::MakeHttpTriggerApi(
+      OrFail(config.GetString("core", "execution_api_server_url")), started.api_token,
+      [ca_file](const http::ClientRequest& request) {
+        return http::Send(request, {.timeout = kApiCallTimeout, .ca_file = ca_file});
+      });
   auto triggerer = OrFail(triggerer::Triggerer::Start(options, *api));
   LogInfo("triggerer " + triggerer->triggerer_id() + " started: capacity " +
           std::to_string(options.capacity) + ", lease " + std::to_string(options.lease_seconds) +

@@ -1,6 +1,10 @@
 #include "config/process.h"
 
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 
 #include "common/log.h"
 #include "config/component_secrets.h"
@@ -36,6 +40,20 @@ Result<ComponentContext> StartComponent(Component component, const std::string& 
   if (!findings) return std::unexpected(findings.error());
   for (const auto& line : *findings) LogWarning(line);
   return ComponentContext{.config = std::move(*config), .masker = std::move(masker)};
+}
+
+Result<std::string> ExecutionApiCaFile(const Config& config) {
+  auto path = config.GetPath("core", "execution_api_ca_file");
+  if (!path) {
+    if (path.error().code() == ErrorCode::kNotFound) return std::string();
+    return std::unexpected(path.error().WithContext("[core] execution_api_ca_file"));
+  }
+  if (path->empty()) return std::string();
+  if (access(path->c_str(), R_OK) != 0) {
+    return FailedPrecondition("[core] execution_api_ca_file: cannot read " + *path + ": " +
+                              std::strerror(errno));
+  }
+  return *path;
 }
 
 }  // namespace airlock::config

@@ -25,4 +25,9 @@ struct ComponentContext {
 // with [core] strict_secrets = True a finding is a FailedPrecondition.
 Result<ComponentContext> StartComponent(Component component, const std::string& config_path);
 
+// [core] execution_api_ca_file: the CA bundle to trust for the Execution API, "" when
+// unset (the system's store). FailedPrecondition, naming the option and the path, when it
+// is set but cannot be read, so that a component fails at start rather than at each call.
+Result<std::string> ExecutionApiCaFile(const Config& config);
+
 }  // namespace airlock::config

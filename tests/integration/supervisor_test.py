@@ -287,7 +287,8 @@ def self_signed_certificate(directory):
 
 class TlsSupervisorTest(SupervisorTestBase):
     """An https Execution API: airlock-supervisor (built without TLS) execs
-    airlock-supervisor-tls, which verifies the api-server's certificate."""
+    airlock-supervisor-tls, which verifies the api-server's certificate against
+    [core] execution_api_ca_file (a self-signed certificate here)."""
 
     def setUp(self):
         super().setUp()
@@ -302,10 +303,18 @@ class TlsSupervisorTest(SupervisorTestBase):
         script = 'echo "var=$(airlock task variable get plain_var)"'
         info, workload = self.fixture({"task_id": "t", "command": ["sh", "-c", script]},
                                       variables=["plain_var=over-tls"])
-        code, err = self.supervise(workload, SSL_CERT_FILE=self.cert)
+        code, err = self.supervise(workload, AIRLOCK__CORE__EXECUTION_API_CA_FILE=self.cert)
         self.assertEqual(code, 0, err)
         self.assertEqual(self.state(info["ti_id"]), "success")
         self.assertIn("var=over-tls", self.task_log(info))
+
+    def test_an_unreadable_ca_file_fails_the_start_and_names_the_option(self):
+        info, workload = self.fixture({"task_id": "t", "command": ["true"]})
+        missing = os.path.join(self.home, "no-such-ca.pem")
+        code, err = self.supervise(workload, AIRLOCK__CORE__EXECUTION_API_CA_FILE=missing)
+        self.assertEqual(code, 1)
+        self.assertIn("[core] execution_api_ca_file: cannot read " + missing, err)
+        self.assertEqual(self.state(info["ti_id"]), "queued")
 
     def test_an_untrusted_certificate_is_refused(self):
         info, workload = self.fixture({"task_id": "t", "command": ["true"]})
