@@ -33,7 +33,9 @@
 
 #include "common/files.h"
 #include "config/process.h"
+#include "http/client.h"
 #include "supervisor/environment.h"
+#include "supervisor/local_executor.h"
 #include "supervisor/supervisor.h"
 
 namespace {
@@ -61,24 +63,10 @@ Result<std::string> ReadStdin() {
   return input;
 }
 
-#ifdef AIRLOCK_SUPERVISOR_WITHOUT_TLS
-// Replaces this process with airlock-supervisor-tls, installed beside it; returns only on
-// failure.
-airlock::Error ExecTlsSupervisor(char** argv) {
-  const std::string binary = airlock::SelfExecutableDirectory() + "/airlock-supervisor-tls";
-  std::vector<char*> args(argv, argv + 1);
-  args[0] = const_cast<char*>(binary.c_str());
-  for (char** arg = argv + 1; *arg != nullptr; ++arg) args.push_back(*arg);
-  args.push_back(nullptr);
-  execv(binary.c_str(), args.data());
-  return airlock::Error(airlock::ErrorCode::kInternal, "the Execution API URL is https; execv(" +
-                                                           binary + "): " + std::strerror(errno));
-}
-#endif
-
 // The final state reported for the task (nullopt when a standby was released without a
 // workload), or the error that stopped the supervisor.
-Result<std::optional<std::string>> Run(const std::string& config_path, bool standby, char** argv) {
+Result<std::optional<std::string>> Run(const std::string& config_path, bool standby, int argc,
+                                       char** argv) {
   namespace config = airlock::config;
   namespace supervisor = airlock::supervisor;
   // Before the token is read: the flag does not protect memory already written. (main()
@@ -92,10 +80,14 @@ Result<std::optional<std::string>> Run(const std::string& config_path, bool stan
   auto url = cfg.GetString("core", "execution_api_server_url");
   if (!url) return std::unexpected(url.error().WithContext("[core] execution_api_server_url"));
 #ifdef AIRLOCK_SUPERVISOR_WITHOUT_TLS
-  if (url->starts_with("https://") || url->starts_with("HTTPS://")) {
-    return std::unexpected(ExecTlsSupervisor(argv));
+  if (airlock::http::UsesTls(*url)) {
+    // Replaced by the TLS build, with the same arguments; back here only if that failed.
+    return std::unexpected(airlock::ExecBesideSelf(supervisor::kSupervisorTlsExecutable,
+                                                   std::vector<std::string>(argv + 1, argv + argc))
+                               .WithContext("the Execution API URL is https"));
   }
 #else
+  (void)argc;
   (void)argv;
 #endif
   auto logs = cfg.GetPath("logging", "base_log_folder");
@@ -162,7 +154,7 @@ int main(int argc, char** argv) {
     app.exit(e);  // prints the usage error
     return 2;
   }
-  auto state = Run(config_path, standby, argv);
+  auto state = Run(config_path, standby, argc, argv);
   if (!state) {
     std::cerr << "airlock-supervisor: " << state.error().message() << "\n";
     return 1;

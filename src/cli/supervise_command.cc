@@ -8,13 +8,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/io.h"
+#include "common/files.h"
 #include "supervisor/local_executor.h"
 
 namespace airlock::cli {
@@ -22,14 +21,9 @@ namespace airlock::cli {
 namespace {
 
 void ExecSupervisor(const std::string& config_path) {
-  const std::string binary = supervisor::SupervisorExecutableBesideSelf();
-  std::vector<std::string> args = {binary};
-  if (!config_path.empty()) args.insert(args.end(), {"--config", config_path});
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  execv(binary.c_str(), argv.data());
-  Exit(kExitFailure, "execv(" + binary + "): " + std::strerror(errno));
+  std::vector<std::string> args;
+  if (!config_path.empty()) args = {"--config", config_path};
+  Exit(kExitFailure, ExecBesideSelf(supervisor::kSupervisorExecutable, args));
 }
 
 }  // namespace

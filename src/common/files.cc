@@ -93,4 +93,13 @@ std::string SelfExecutableDirectory() {
   return slash == std::string::npos ? std::string() : exe.substr(0, slash);
 }
 
+Error ExecBesideSelf(std::string_view name, const std::vector<std::string>& args) {
+  const std::string path = SelfExecutableDirectory() + "/" + std::string(name);
+  std::vector<char*> argv = {const_cast<char*>(path.c_str())};
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  execv(path.c_str(), argv.data());
+  return Error(ErrorCode::kInternal, "execv(" + path + "): " + std::strerror(errno));
+}
+
 }  // namespace airlock

@@ -7,6 +7,8 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/error.h"
 
@@ -27,5 +29,10 @@ Result<void> WriteNewFile(const std::string& path, std::string_view data, mode_t
 // so this is how one finds another (airlock-supervisor beside airlock).
 std::string SelfExecutable();
 std::string SelfExecutableDirectory();
+
+// Replaces this process with the executable `name` in SelfExecutableDirectory(), run with
+// `args` after its own path as argv[0] and this process's environment. Returns only when
+// execv fails: the error names the path and errno.
+Error ExecBesideSelf(std::string_view name, const std::vector<std::string>& args);
 
 }  // namespace airlock

@@ -279,6 +279,11 @@ Result<ClientResponse> Send(const ClientRequest& request, const ClientOptions& o
   return std::move(*outcome);
 }
 
+bool UsesTls(const std::string& url) {
+  auto target = ParseTarget(url);
+  return target && target->tls;
+}
+
 Result<std::string> FetchUrl(const std::string& url, const ClientOptions& options) {
   auto response = Send(ClientRequest{.method = "GET", .url = url}, options);
   if (!response) return std::unexpected(response.error());

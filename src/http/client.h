@@ -51,4 +51,8 @@ Result<ClientResponse> Send(const ClientRequest& request, const ClientOptions& o
 // names the status.
 Result<std::string> FetchUrl(const std::string& url, const ClientOptions& options = {});
 
+// Whether Send() would speak TLS to `url`: an https URL as Send() parses it (false for a
+// URL it would refuse).
+bool UsesTls(const std::string& url);
+
 }  // namespace airlock::http

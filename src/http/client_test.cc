@@ -113,6 +113,16 @@ TEST(ClientResponseTest, DetailIsTheErrorBodysDetailOrTheStatus) {
   EXPECT_EQ((ClientResponse{.status = 404, .body = R"({"message":"x"})"}).Detail(), "HTTP 404");
 }
 
+// UsesTls answers as Send() parses: what airlock-supervisor checks before it execs its TLS
+// build.
+TEST(ClientTest, UsesTlsForHttpsUrlsOnly) {
+  EXPECT_TRUE(UsesTls("https://api.example:8443/execution/"));
+  EXPECT_TRUE(UsesTls("https://[::1]/execution/"));
+  EXPECT_FALSE(UsesTls("http://127.0.0.1:8080/execution/"));
+  EXPECT_FALSE(UsesTls("not a url"));
+  EXPECT_FALSE(UsesTls("ftp://host/x"));
+}
+
 TEST(ClientTest, GetsBodyStatusAndHeaders) {
   auto server = StartServer();
   auto response = Send({.method = "GET", .url = Url(*server, "/jwks")});

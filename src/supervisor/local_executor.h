@@ -35,6 +35,8 @@ namespace airlock::supervisor {
 // The supervisor's own executable: small, linked without the store, the JWT keys or the
 // REST API, so that each task instance's supervisor maps and starts little (SPEC §10).
 inline constexpr char kSupervisorExecutable[] = "airlock-supervisor";
+// Its build with TLS, which kSupervisorExecutable execs for an https Execution API.
+inline constexpr char kSupervisorTlsExecutable[] = "airlock-supervisor-tls";
 
 // kSupervisorExecutable in the running executable's directory (they are installed together).
 std::string SupervisorExecutableBesideSelf();

@@ -53,16 +53,10 @@ class LocalExecutorTest : public ::testing::Test {
     return out;
   }
 
+  // The file `suffix` of one run (the first by name), for tests that start one supervisor.
   std::string Read(const std::string& suffix) {
-    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
-      if (entry.path().string().ends_with(suffix)) {
-        std::ifstream in(entry.path());
-        std::stringstream text;
-        text << in.rdbuf();
-        return text.str();
-      }
-    }
-    return "";
+    auto all = ReadAll(suffix);
+    return all.empty() ? "" : all.begin()->second;
   }
 
   bool WaitFor(const std::function<bool()>& condition) {
