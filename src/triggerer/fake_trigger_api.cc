@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <thread>
 
 #include "common/time_format.h"
 
@@ -31,6 +32,11 @@ void FakeTriggerApi::Remove(int64_t id) {
 void FakeTriggerApi::FailNextReports(int n) {
   std::lock_guard lock(mu_);
   fail_reports_ = n;
+}
+
+void FakeTriggerApi::DelayReportAnswers(std::chrono::milliseconds delay) {
+  std::lock_guard lock(mu_);
+  report_answer_delay_ = delay;
 }
 
 std::vector<FakeTriggerApi::Report> FakeTriggerApi::reports() const {
@@ -150,12 +156,21 @@ Result<ReportOutcome> FakeTriggerApi::TakeReport(int64_t id, const std::string& 
 
 Result<ReportOutcome> FakeTriggerApi::ReportEvent(int64_t trigger_id, const std::string& token,
                                                   const std::string& payload_json) {
-  return TakeReport(trigger_id, token, /*is_event=*/true, payload_json);
+  auto outcome = TakeReport(trigger_id, token, /*is_event=*/true, payload_json);
+  std::this_thread::sleep_for(ReportAnswerDelay());
+  return outcome;
 }
 
 Result<ReportOutcome> FakeTriggerApi::ReportFailure(int64_t trigger_id, const std::string& token,
                                                     const std::string& error) {
-  return TakeReport(trigger_id, token, /*is_event=*/false, error);
+  auto outcome = TakeReport(trigger_id, token, /*is_event=*/false, error);
+  std::this_thread::sleep_for(ReportAnswerDelay());
+  return outcome;
+}
+
+std::chrono::milliseconds FakeTriggerApi::ReportAnswerDelay() const {
+  std::lock_guard lock(mu_);
+  return report_answer_delay_;
 }
 
 namespace {

@@ -49,6 +49,9 @@ class FakeTriggerApi final : public TriggerApi {
   // The next `n` reports (event or failure) are answered Unavailable, as a 503 would be,
   // whatever their token.
   void FailNextReports(int n);
+  // Reports are taken at once but answered only after `delay`, as from a slow network: a
+  // renewal in between already sees the trigger reported.
+  void DelayReportAnswers(std::chrono::milliseconds delay);
 
   std::vector<Report> reports() const;
   // Waits until at least `n` reports were accepted, or `timeout`; returns them all.
@@ -89,20 +92,22 @@ class FakeTriggerApi final : public TriggerApi {
   };
 
   std::string NewToken(int64_t id);  // Requires mu_.
+  std::chrono::milliseconds ReportAnswerDelay() const;
   Result<ReportOutcome> TakeReport(int64_t id, const std::string& token, bool is_event,
                                    const std::string& body);
 
   const std::string triggerer_token_;
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
-  std::map<int64_t, Entry> entries_;  // Guarded by mu_.
-  int64_t next_id_ = 1;               // Guarded by mu_.
-  uint64_t next_token_ = 1;           // Guarded by mu_.
-  int fail_reports_ = 0;              // Guarded by mu_.
-  int report_attempts_ = 0;           // Guarded by mu_.
-  int claim_calls_ = 0;               // Guarded by mu_.
-  int renew_calls_ = 0;               // Guarded by mu_.
-  std::vector<Report> reports_;       // Guarded by mu_.
+  std::map<int64_t, Entry> entries_;                  // Guarded by mu_.
+  int64_t next_id_ = 1;                               // Guarded by mu_.
+  uint64_t next_token_ = 1;                           // Guarded by mu_.
+  int fail_reports_ = 0;                              // Guarded by mu_.
+  std::chrono::milliseconds report_answer_delay_{0};  // Guarded by mu_.
+  int report_attempts_ = 0;                           // Guarded by mu_.
+  int claim_calls_ = 0;                               // Guarded by mu_.
+  int renew_calls_ = 0;                               // Guarded by mu_.
+  std::vector<Report> reports_;                       // Guarded by mu_.
 };
 
 }  // namespace airlock::triggerer

@@ -238,9 +238,12 @@ struct Triggerer::Impl {
       if (auto t = Find(r.id, serial->second)) t->claimed.token = r.token;
     }
     // Named in "lost", or not mentioned at all: either way this triggerer holds no lease.
+    // A trigger whose own report is in flight is not lost but reported: the api-server
+    // stops renewing it once it has taken the report, which may be before its answer
+    // arrives here. The report's answer ends it (accepted, gone or not deferred).
     for (const auto& [id, serial] : asked) {
       if (renewed_ids.contains(id)) continue;
-      if (auto t = Find(id, serial)) Lose(t);
+      if (auto t = Find(id, serial); t && !t->fired) Lose(t);
     }
   }
 
