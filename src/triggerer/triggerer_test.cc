@@ -287,7 +287,9 @@ TEST_F(TriggererTest, LostOnRenewStopsTheTriggerAndKillsItsProcess) {
   EXPECT_TRUE(WaitFor([&] { return ProcessGone(pid); }));
   EXPECT_TRUE(WaitFor([&] { return triggerer_->stats().lost == 2; }));
   EXPECT_EQ(triggerer_->stats().held, 0);
-  EXPECT_EQ(triggerer_->stats().children, 0);
+  // The child is reaped when its pidfd reports the exit, on the loop, after the kill: the
+  // count follows a moment later (seen under ASan in CI at 1 right after `lost` was 2).
+  EXPECT_TRUE(WaitFor([&] { return triggerer_->stats().children == 0; }));
   // Stopped, not reported: the file appearing now changes nothing.
   std::ofstream(flag) << "late";
   const int claims = fake_.claim_calls();
