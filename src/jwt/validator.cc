@@ -8,6 +8,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "common/string_map.h"
 #include "jwt/base64url.h"
 #include "jwt/strict_json.h"
 
@@ -261,13 +262,9 @@ class VerifiedTokenCache {
     std::shared_ptr<const KeySet> keys;
     Claims claims;
   };
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> entries;  // Guarded by mu.
+    StringMap<Entry> entries;  // Guarded by mu.
   };
   Shard& ShardFor(std::string_view token) {
     return shards_[std::hash<std::string_view>{}(token) % kShards];

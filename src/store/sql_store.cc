@@ -677,23 +677,34 @@ Result<TaskInstance> SqlStore::StartTaskInstance(std::string_view id, std::strin
   return ReturnedTaskInstance(*result);
 }
 
-Result<HeartbeatRefusal> SqlStore::Heartbeat(std::string_view id, std::string_view hostname,
-                                             int pid, int64_t now) {
-  auto write = WriteLock(true);
-  auto lease = Acquire();
-  if (!lease) return std::unexpected(lease.error());
-  auto result = Run(**lease,
-                    "UPDATE task_instance SET last_heartbeat_at = $4 "
-                    "WHERE id = $1 AND state = 'running' AND hostname = $2 AND pid = $3",
-                    {id, hostname, int64_t{pid}, now});
+Result<HeartbeatRefusal> SqlStore::HeartbeatOn(SqlConnection& connection,
+                                               const HeartbeatRequest& r) {
+  static constexpr std::string_view kSql =
+      "UPDATE task_instance SET last_heartbeat_at = $4 "
+      "WHERE id = $1 AND state = 'running' AND hostname = $2 AND pid = $3";
+  auto result = Run(connection, kSql, {r.id, r.hostname, int64_t{r.pid}, r.now});
   if (!result) return std::unexpected(result.error());
   if (result->affected_rows == 1) return HeartbeatRefusal::kNone;
-  auto current = Run(**lease, "SELECT state FROM task_instance WHERE id = $1", {id});
+  return HeartbeatRefusalOf(connection, r.id);
+}
+
+// Why a heartbeat for `id` matched no running row with its hostname and pid.
+Result<HeartbeatRefusal> SqlStore::HeartbeatRefusalOf(SqlConnection& connection,
+                                                      std::string_view id) {
+  auto current = Run(connection, "SELECT state FROM task_instance WHERE id = $1", {id});
   if (!current) return std::unexpected(current.error());
   if (current->rows.empty()) return NotFound("task instance " + Quoted(id) + " does not exist");
   return Str(current->rows[0][0]) == TaskStateName(TaskState::kRunning)
              ? HeartbeatRefusal::kRunningElsewhere
              : HeartbeatRefusal::kNotRunning;
+}
+
+Result<HeartbeatRefusal> SqlStore::Heartbeat(std::string_view id, std::string_view hostname,
+                                             int pid, int64_t now) {
+  auto write = WriteLock(true);
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  return HeartbeatOn(**lease, {.id = id, .hostname = hostname, .pid = pid, .now = now});
 }
 
 std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
@@ -711,8 +722,34 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
   }
   if (batch.empty()) return results;
 
-  // UPDATE … FROM (VALUES …): one statement for the whole batch (SQLite ≥ 3.33 and
-  // PostgreSQL both name VALUES columns column1, column2, …). RETURNING tells which
+  auto write = WriteLock(true);
+  auto lease = Acquire();
+  auto fail_all = [&](const Error& error) {
+    for (size_t i : batch) results[i] = std::unexpected(error);
+    return results;
+  };
+  if (!lease) return fail_all(lease.error());
+
+  if (dialect_ == SqlDialect::kSqlite) {
+    // SQLite runs in this process: one transaction of the prepared single-row UPDATE per
+    // request shares the commit, and costs less than one statement with a VALUES list,
+    // whose text would be built, hashed and compared for every batch.
+    auto done = InTransaction(*lease, [&]() -> Result<void> {
+      for (size_t i : batch) {
+        auto refusal = HeartbeatOn(**lease, requests[i]);
+        if (!refusal && refusal.error().code() != ErrorCode::kNotFound) {
+          return std::unexpected(refusal.error());
+        }
+        results[i] = std::move(refusal);
+      }
+      return {};
+    });
+    if (!done) return fail_all(done.error());
+    return results;
+  }
+
+  // PostgreSQL is a round trip away: UPDATE … FROM (VALUES …), one statement for the
+  // whole batch (VALUES columns are named column1, column2, …). RETURNING tells which
   // requests matched a running row with their hostname and pid.
   std::string sql = "UPDATE task_instance SET last_heartbeat_at = v.column4 FROM (VALUES ";
   std::vector<SqlParam> params;
@@ -729,33 +766,14 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
       ") AS v WHERE task_instance.id = v.column1 AND task_instance.state = 'running' AND "
       "task_instance.hostname = v.column2 AND task_instance.pid = v.column3 "
       "RETURNING task_instance.id, task_instance.hostname, task_instance.pid";
-
-  auto write = WriteLock(true);
-  auto lease = Acquire();
-  auto fail_all = [&](const Error& error) {
-    for (size_t i : batch) results[i] = std::unexpected(error);
-    return results;
-  };
-  if (!lease) return fail_all(lease.error());
   auto updated = Run(**lease, sql, params);
   if (!updated) return fail_all(updated.error());
   std::set<std::tuple<std::string, std::string, int64_t>> recorded;
   for (const auto& row : updated->rows) recorded.emplace(Str(row[0]), Str(row[1]), Int(row[2]));
-
   for (size_t i : batch) {
     const HeartbeatRequest& r = requests[i];
     if (recorded.contains({std::string(r.id), std::string(r.hostname), int64_t{r.pid}})) continue;
-    // Refused: find out why, as Heartbeat() does.
-    auto current = Run(**lease, "SELECT state FROM task_instance WHERE id = $1", {r.id});
-    if (!current) {
-      results[i] = std::unexpected(current.error());
-    } else if (current->rows.empty()) {
-      results[i] = NotFound("task instance " + Quoted(r.id) + " does not exist");
-    } else {
-      results[i] = Str(current->rows[0][0]) == TaskStateName(TaskState::kRunning)
-                       ? HeartbeatRefusal::kRunningElsewhere
-                       : HeartbeatRefusal::kNotRunning;
-    }
+    results[i] = HeartbeatRefusalOf(**lease, r.id);  // refused: find out why
   }
   return results;
 }

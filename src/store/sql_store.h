@@ -158,6 +158,11 @@ class SqlStore final : public Store {
   Result<void> InTransaction(Lease& lease, const std::function<Result<void>()>& body);
 
   Result<int> SchemaVersionOn(SqlConnection& connection);
+  // One heartbeat on `connection`, answered as Heartbeat() answers it.
+  static Result<HeartbeatRefusal> HeartbeatOn(SqlConnection& connection,
+                                              const HeartbeatRequest& request);
+  static Result<HeartbeatRefusal> HeartbeatRefusalOf(SqlConnection& connection,
+                                                     std::string_view id);
   // After a conditional update changed nothing: NotFound, or FailedPrecondition naming the
   // state the task instance is in and the ones that were required.
   std::unexpected<Error> LostTaskInstanceRace(std::string_view id, std::string_view required);

@@ -94,7 +94,7 @@ bool PostgresConnection::Healthy() const { return PQstatus(conn_) == CONNECTION_
 
 Result<SqlResult> PostgresConnection::Execute(std::string_view sql,
                                               std::span<const SqlParam> params) {
-  auto it = statement_names_.find(std::string(sql));
+  auto it = statement_names_.find(sql);
   if (it == statement_names_.end()) {
     std::string name = "airlock_" + std::to_string(statement_names_.size());
     const std::string text(sql);

@@ -4,8 +4,8 @@
 
 #include <memory>
 #include <string>
-#include <unordered_map>
 
+#include "common/string_map.h"
 #include "store/sql_connection.h"
 
 struct pg_conn;
@@ -28,7 +28,7 @@ class PostgresConnection final : public SqlConnection {
   explicit PostgresConnection(pg_conn* conn) : conn_(conn) {}
 
   pg_conn* conn_;
-  std::unordered_map<std::string, std::string> statement_names_;  // SQL text → name
+  StringMap<std::string> statement_names_;  // SQL text → name
 };
 
 }  // namespace airlock::store

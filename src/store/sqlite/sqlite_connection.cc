@@ -84,7 +84,7 @@ Error SqliteConnection::LastError(std::string_view what) const {
 }
 
 Result<SqliteConnection::Statement*> SqliteConnection::Prepare(std::string_view sql) {
-  auto it = statements_.find(std::string(sql));
+  auto it = statements_.find(sql);
   if (it != statements_.end()) return &it->second;
   Statement statement;
   if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,

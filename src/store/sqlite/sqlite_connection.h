@@ -5,9 +5,9 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "common/string_map.h"
 #include "store/sql_connection.h"
 
 struct sqlite3;
@@ -41,7 +41,7 @@ class SqliteConnection final : public SqlConnection {
   Error LastError(std::string_view what) const;
 
   sqlite3* db_;
-  std::unordered_map<std::string, Statement> statements_;
+  StringMap<Statement> statements_;  // SQL text → prepared statement
 };
 
 }  // namespace airlock::store
