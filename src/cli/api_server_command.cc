@@ -129,6 +129,7 @@ void RunApiServer(const ApiServerArgs& args) {
   if (auto key = config.GetPath("api", "ssl_key"); key) options.tls_key_file = *key;
   options.on_response = [](const http::Request& request, int status,
                            std::chrono::microseconds elapsed) {
+    if (!LogEnabled(LogLevel::kInfo)) return;
     // The target is logged without its query: queries are where clients put secrets.
     LogInfo(request.remote_address + " \"" + request.method + " " + request.path + "\" " +
             std::to_string(status) + " " + std::to_string(elapsed.count()) +
@@ -143,8 +144,10 @@ void RunApiServer(const ApiServerArgs& args) {
     }
     generated.clear();
   };
-  auto started = http::Server::Start(
-      options, [&router](const http::Request& request) { return router.Route(request); });
+  auto started =
+      http::Server::Start(options, [&router](const http::Request& request, http::Respond respond) {
+        router.Dispatch(request, std::move(respond));
+      });
   if (!started) print_generated_passwords();  // the users exist now: do not lose them
   auto server = OrFail(std::move(started));
   const char* scheme = options.tls_cert_file.empty() ? "http" : "https";

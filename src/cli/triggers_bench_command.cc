@@ -135,8 +135,10 @@ void RunTriggersBench(const TriggersBenchArgs& args) {
   triggerer::FakeTriggerApi fake(*token);
   http::Router router;
   fake.AddRoutes(router, "/execution");
-  auto server = http::Server::Start({.threads = 2},
-                                    [&router](const http::Request& r) { return router.Route(r); });
+  auto server =
+      http::Server::Start({.threads = 2}, [&router](const http::Request& r, http::Respond respond) {
+        router.Dispatch(r, std::move(respond));
+      });
   if (!server) Exit(kExitFailure, server.error());
 
   // The triggerer's home: its log, no config file (everything comes from the environment).

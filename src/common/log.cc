@@ -14,6 +14,8 @@ struct LogState {
   std::mutex mu;
   std::shared_ptr<spdlog::logger> logger;       // Guarded by mu (replaced by Init).
   std::shared_ptr<const SecretsMasker> masker;  // Guarded by mu.
+  // The logger's level, readable without the lock (set with it).
+  std::atomic<LogLevel> min_level{LogLevel::kInfo};
 };
 
 LogState& State() {
@@ -52,9 +54,15 @@ void InitLogging(std::string_view component, std::shared_ptr<const SecretsMasker
   std::lock_guard lock(state.mu);
   state.logger = MakeLogger(component, min_level);
   state.masker = std::move(masker);
+  state.min_level = min_level;
+}
+
+bool LogEnabled(LogLevel level) {
+  return static_cast<int>(level) >= static_cast<int>(State().min_level.load());
 }
 
 void Log(LogLevel level, std::string_view message) {
+  if (!LogEnabled(level)) return;
   auto& state = State();
   std::shared_ptr<spdlog::logger> logger;
   std::shared_ptr<const SecretsMasker> masker;

@@ -22,6 +22,8 @@ void InitLogging(std::string_view component, std::shared_ptr<const SecretsMasker
 
 // Writes one line (newlines in `message` are escaped so a line is always one event).
 void Log(LogLevel level, std::string_view message);
+// Whether a message of `level` would be written: lets a caller skip building it.
+bool LogEnabled(LogLevel level);
 inline void LogInfo(std::string_view message) { Log(LogLevel::kInfo, message); }
 inline void LogWarning(std::string_view message) { Log(LogLevel::kWarning, message); }
 inline void LogError(std::string_view message) { Log(LogLevel::kError, message); }

@@ -27,8 +27,14 @@ struct ExecutionApi::Route {
   // which saves a query on the hot heartbeat path; kNotRevoked is for tokens not tied to a
   // task instance (dag_processor): honoured until they expire unless their jti is revoked.
   enum class Liveness { kLookup, kByHandler, kNotRevoked } liveness = Liveness::kLookup;
+  // One of the two is set: a handler that answers at once, or one that answers through its
+  // Respond, possibly later and from another thread (the Caller it is given is valid only
+  // during the call).
   std::function<Response(const ExecutionApi&, const Caller&, const Request&, const PathParams&)>
       handler;
+  std::function<void(const ExecutionApi&, const Caller&, const Request&, const PathParams&,
+                     http::Respond)>
+      async_handler;
 };
 
 namespace {
@@ -119,63 +125,75 @@ ExecutionApi::ExecutionApi(store::Store& store, const jwt::Validator& validator,
       options_(std::move(options)),
       heartbeats_(std::make_unique<HeartbeatBatcher>(store)) {}
 
-Response ExecutionApi::Guarded(const Route& route, const Request& request,
-                               const PathParams& params) const {
-  Response response;
-  std::string jti, sub;
+void ExecutionApi::Guarded(const Route& route, const Request& request, const PathParams& params,
+                           http::Respond respond) const {
   auto caller = Authenticate(request, validator_, route.policy, params.Get("id"));
-  if (!caller) {
-    response = std::move(caller.error());
-  } else {
-    jti = caller->claims.jti.value_or("");
-    sub = caller->claims.sub.value_or("");
-    bool alive = true;  // the token's task instance is queued or running
-    if (route.liveness == Route::Liveness::kNotRevoked) {
-      auto revoked = store_.IsTokenRevoked(jti);
-      if (!revoked) {
-        response = StoreFailure(revoked.error());
-        alive = false;
-      } else if (*revoked || jti.empty()) {
-        response = Response::Detail(403, "Invalid auth token: token has been revoked");
-        alive = false;
-      }
-    } else if (route.liveness == Route::Liveness::kLookup) {
-      auto ti = store_.GetTaskInstance(sub);
-      if (!ti && ti.error().code() != ErrorCode::kNotFound) {
-        response = StoreFailure(ti.error());
-        alive = false;
-      } else if (!ti || (ti->state != TaskState::kQueued && ti->state != TaskState::kRunning)) {
-        response =
-            Response::Detail(403, "Invalid auth token: task instance is not queued or running");
-        alive = false;
-      }
+  if (!caller)
+    return Finish(nullptr, false, request, std::move(caller.error()), std::move(respond));
+  const std::string& jti = caller->claims.jti ? *caller->claims.jti : std::string();
+  if (route.liveness == Route::Liveness::kNotRevoked) {
+    auto revoked = store_.IsTokenRevoked(jti);
+    if (!revoked) {
+      return Finish(&*caller, false, request, StoreFailure(revoked.error()), std::move(respond));
     }
-    if (alive) {
-      response = route.handler(*this, *caller, request, params);
-      // On the task instance's own routes, 404 and 409 mean it is gone or no longer
-      // running (or never started): the token is dead and is not renewed.
-      if (route.liveness == Route::Liveness::kByHandler &&
-          (response.status == 404 || response.status == 409)) {
-        alive = false;
-      }
+    if (*revoked || jti.empty()) {
+      return Finish(&*caller, false, request,
+                    Response::Detail(403, "Invalid auth token: token has been revoked"),
+                    std::move(respond));
     }
-    if (alive && ShouldReissue(*caller, clock_.NowSeconds(), options_.token_validity_seconds)) {
-      auto fresh = signer_.Reissue(caller->claims, options_.token_validity_seconds);
-      if (fresh) response.SetHeader("Refreshed-API-Token", *fresh);
+  } else if (route.liveness == Route::Liveness::kLookup) {
+    auto ti = store_.GetTaskInstance(caller->claims.sub.value_or(""));
+    if (!ti && ti.error().code() != ErrorCode::kNotFound) {
+      return Finish(&*caller, false, request, StoreFailure(ti.error()), std::move(respond));
     }
+    if (!ti || (ti->state != TaskState::kQueued && ti->state != TaskState::kRunning)) {
+      return Finish(
+          &*caller, false, request,
+          Response::Detail(403, "Invalid auth token: task instance is not queued or running"),
+          std::move(respond));
+    }
+  }
+  // On the task instance's own routes, 404 and 409 mean it is gone or no longer running
+  // (or never started): the token is dead and is not renewed.
+  auto still_alive = [&route](const Response& response) {
+    return route.liveness != Route::Liveness::kByHandler ||
+           (response.status != 404 && response.status != 409);
+  };
+  if (route.async_handler) {
+    // The route keeps `route` and the server keeps `request` until `respond` is called;
+    // the answer needs its own copy of the caller.
+    return route.async_handler(*this, *caller, request, params,
+                               [this, &request, still_alive, caller = *caller,
+                                respond = std::move(respond)](Response response) mutable {
+                                 const bool alive = still_alive(response);
+                                 Finish(&caller, alive, request, std::move(response),
+                                        std::move(respond));
+                               });
+  }
+  Response response = route.handler(*this, *caller, request, params);
+  const bool alive = still_alive(response);
+  Finish(&*caller, alive, request, std::move(response), std::move(respond));
+}
+
+void ExecutionApi::Finish(const Caller* caller, bool alive, const Request& request,
+                          Response response, http::Respond respond) const {
+  if (caller != nullptr && alive &&
+      ShouldReissue(*caller, clock_.NowSeconds(), options_.token_validity_seconds)) {
+    auto fresh = signer_.Reissue(caller->claims, options_.token_validity_seconds);
+    if (fresh) response.SetHeader("Refreshed-API-Token", *fresh);
   }
   if (audit_ != nullptr) {
     audit_->Append(store::AuditEntry{
         .time = clock_.NowMicros(),
         .component = options_.component,
-        .jti = std::move(jti),
-        .sub = std::move(sub),
+        .jti = caller != nullptr ? caller->claims.jti.value_or("") : "",
+        .sub = caller != nullptr ? caller->claims.sub.value_or("") : "",
         .method = request.method,
         .path = request.path,
         .status = response.status,
     });
   }
-  return response;
+  respond(std::move(response));
 }
 
 namespace {
@@ -298,16 +316,8 @@ Response UpdateState(store::Store& store, const Clock& clock, const Request& req
   return ReasonResponse(409, "invalid_state", "Task instance is not running", current->state);
 }
 
-// PUT /task-instances/{id}/heartbeat.
-Response Heartbeat(HeartbeatBatcher& heartbeats, const Clock& clock, const Request& request,
-                   std::string_view id) {
-  auto body = ParseObject(request);
-  if (!body) return std::move(body.error());
-  auto hostname = RequiredString(*body, "hostname");
-  if (!hostname) return std::move(hostname.error());
-  auto pid = RequiredPid(*body);
-  if (!pid) return std::move(pid.error());
-  auto refusal = heartbeats.Heartbeat(id, *hostname, *pid, clock.NowSeconds());
+// The answer to one heartbeat.
+Response HeartbeatResponse(const Result<store::HeartbeatRefusal>& refusal) {
   if (!refusal) {
     if (refusal.error().code() == ErrorCode::kNotFound) return TaskInstanceNotFound();
     return StoreFailure(refusal.error());
@@ -322,6 +332,22 @@ Response Heartbeat(HeartbeatBatcher& heartbeats, const Clock& clock, const Reque
       break;
   }
   return ReasonResponse(409, "not_running", "Task instance is not running");
+}
+
+// PUT /task-instances/{id}/heartbeat: queued into the group commit, answered once written.
+void Heartbeat(HeartbeatBatcher& heartbeats, const Clock& clock, const Request& request,
+               std::string_view id, http::Respond respond) {
+  auto body = ParseObject(request);
+  if (!body) return respond(std::move(body.error()));
+  auto hostname = RequiredString(*body, "hostname");
+  if (!hostname) return respond(std::move(hostname.error()));
+  auto pid = RequiredPid(*body);
+  if (!pid) return respond(std::move(pid.error()));
+  heartbeats.Submit(
+      id, *hostname, *pid, clock.NowSeconds(),
+      [respond = std::move(respond)](Result<store::HeartbeatRefusal> refusal) mutable {
+        respond(HeartbeatResponse(refusal));
+      });
 }
 
 // The caller's own task instance (already known to be alive), for XCom scoping.
@@ -379,10 +405,11 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
   });
 
   auto add = [&](std::string method, std::string pattern, Route route) {
-    router.Add(std::move(method), p + pattern,
-               [this, route = std::move(route)](const Request& request, const PathParams& params) {
-                 return Guarded(route, request, params);
-               });
+    router.AddAsync(std::move(method), p + pattern,
+                    [this, route = std::move(route)](
+                        const Request& request, const PathParams& params, http::Respond respond) {
+                      Guarded(route, request, params, std::move(respond));
+                    });
   };
   using Liveness = Route::Liveness;
 
@@ -405,9 +432,10 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
   add("PUT", "/task-instances/{id}/heartbeat",
       Route{.policy = {.ti_self = true},
             .liveness = Liveness::kByHandler,
-            .handler = [](const ExecutionApi& api, const Caller&, const Request& request,
-                          const PathParams& params) {
-              return Heartbeat(*api.heartbeats_, api.clock_, request, params.Get("id"));
+            .async_handler = [](const ExecutionApi& api, const Caller&, const Request& request,
+                                const PathParams& params, http::Respond respond) {
+              Heartbeat(*api.heartbeats_, api.clock_, request, params.Get("id"),
+                        std::move(respond));
             }});
 
   add("GET", "/connections/{conn_id}",

@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "execution_api/audit_writer.h"
+#include "execution_api/auth.h"
 #include "execution_api/heartbeat_batcher.h"
 #include "http/router.h"
 #include "jwt/signer.h"
@@ -47,8 +48,14 @@ class ExecutionApi {
 
  private:
   struct Route;
-  http::Response Guarded(const Route& route, const http::Request& request,
-                         const http::PathParams& params) const;
+  // Authenticates the caller, checks that its token is alive, runs the route's handler,
+  // and answers through `respond` with the reissued token and the audit entry added.
+  void Guarded(const Route& route, const http::Request& request, const http::PathParams& params,
+               http::Respond respond) const;
+  // The last step of Guarded(): `caller` is null when authentication failed; `alive` says
+  // whether its token may be reissued.
+  void Finish(const Caller* caller, bool alive, const http::Request& request,
+              http::Response response, http::Respond respond) const;
 
   store::Store& store_;
   const jwt::Validator& validator_;

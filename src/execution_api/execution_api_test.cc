@@ -511,7 +511,9 @@ TEST_F(ExecutionApiTest, EveryCallIsAuditedWithTheTokensJti) {
 
 TEST_F(ExecutionApiTest, ServedOverHttp) {
   auto server = http::Server::Start({.threads = 2, .max_body_bytes = 4096},
-                                    [this](const http::Request& r) { return router_.Route(r); });
+                                    [this](const http::Request& r, http::Respond respond) {
+                                      router_.Dispatch(r, std::move(respond));
+                                    });
   ASSERT_TRUE(server.has_value());
   std::string base = "http://127.0.0.1:" + std::to_string((*server)->port());
   auto send = [&](std::string body) {

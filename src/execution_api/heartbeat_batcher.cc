@@ -1,6 +1,6 @@
 #include "execution_api/heartbeat_batcher.h"
 
-#include <vector>
+#include <future>
 
 namespace airlock::execution_api {
 
@@ -11,47 +11,74 @@ HeartbeatBatcher::HeartbeatBatcher(store::Store& store, size_t max_batch)
           },
           store.ConcurrentWriters(), max_batch) {}
 
-HeartbeatBatcher::HeartbeatBatcher(WriteBatch write, int max_writers, size_t max_batch)
-    : write_(std::move(write)),
-      max_batch_(std::max<size_t>(1, max_batch)),
-      max_writers_(std::max(1, max_writers)) {}
+HeartbeatBatcher::HeartbeatBatcher(WriteBatch write, int writers, size_t max_batch)
+    : write_(std::move(write)), max_batch_(std::max<size_t>(1, max_batch)) {
+  for (int i = 0; i < std::max(1, writers); ++i) writers_.emplace_back([this] { Run(); });
+}
+
+HeartbeatBatcher::~HeartbeatBatcher() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : writers_) t.join();
+}
+
+void HeartbeatBatcher::Submit(std::string_view id, std::string_view hostname, int pid, int64_t now,
+                              Done done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queue_.push_back({.id = std::string(id),
+                        .hostname = std::string(hostname),
+                        .pid = pid,
+                        .now = now,
+                        .done = std::move(done)});
+      wake_.notify_one();
+      return;
+    }
+  }
+  done(std::unexpected(Error(ErrorCode::kUnavailable, "the heartbeat writer has stopped")));
+}
 
 Result<store::HeartbeatRefusal> HeartbeatBatcher::Heartbeat(std::string_view id,
                                                             std::string_view hostname, int pid,
                                                             int64_t now) {
-  Pending mine{.request = {.id = id, .hostname = hostname, .pid = pid, .now = now}};
+  std::promise<Result<store::HeartbeatRefusal>> answer;
+  auto future = answer.get_future();
+  Submit(id, hostname, pid, now,
+         [&answer](Result<store::HeartbeatRefusal> r) { answer.set_value(std::move(r)); });
+  return future.get();
+}
+
+void HeartbeatBatcher::Run() {
+  std::vector<Pending> batch;
+  std::vector<store::Store::HeartbeatRequest> requests;
   std::unique_lock lock(mu_);
-  queue_.push_back(&mine);
-  while (!mine.result) {
-    if (writers_ >= max_writers_) {
-      done_.wait(lock);
-      continue;
-    }
-    // Lead one batch: everything queued so far, up to max_batch_ (oldest first, so that
-    // `mine` is written by this batch or an earlier one's leader).
-    ++writers_;
-    std::vector<Pending*> batch;
+  while (true) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and everything has been answered
+    batch.clear();
     while (!queue_.empty() && batch.size() < max_batch_) {
-      batch.push_back(queue_.front());
+      batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
     lock.unlock();
-    std::vector<store::Store::HeartbeatRequest> requests;
-    requests.reserve(batch.size());
-    for (const Pending* p : batch) requests.push_back(p->request);
-    auto results = write_(requests);
-    lock.lock();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i]->result = i < results.size()
-                             ? std::move(results[i])
-                             : Result<store::HeartbeatRefusal>(std::unexpected(
-                                   Error(ErrorCode::kInternal, "heartbeat batch lost a result")));
+    requests.clear();
+    for (const Pending& p : batch) {
+      requests.push_back({.id = p.id, .hostname = p.hostname, .pid = p.pid, .now = p.now});
     }
-    ++batches_written_;
-    --writers_;
-    done_.notify_all();
+    auto results = write_(requests);
+    ++batches_written_;  // before the answers, so that a caller that has one sees it
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].done(i < results.size()
+                        ? std::move(results[i])
+                        : Result<store::HeartbeatRefusal>(std::unexpected(
+                              Error(ErrorCode::kInternal, "heartbeat batch lost a result"))));
+    }
+    lock.lock();
   }
-  return std::move(*mine.result);
 }
 
 size_t HeartbeatBatcher::queued() const {
@@ -59,9 +86,6 @@ size_t HeartbeatBatcher::queued() const {
   return queue_.size();
 }
 
-size_t HeartbeatBatcher::batches_written() const {
-  std::lock_guard lock(mu_);
-  return batches_written_;
-}
+size_t HeartbeatBatcher::batches_written() const { return batches_written_; }
 
 }  // namespace airlock::execution_api

@@ -1,25 +1,27 @@
 #pragma once
-// HeartbeatBatcher records heartbeats as a group commit: concurrent callers are written
-// together by one Store::Heartbeats() call (one statement on the SQL stores), and each
-// caller gets the answer Store::Heartbeat() would have given it alone.
-// No timer and no background thread: a caller that finds fewer than
-// Store::ConcurrentWriters() batches in progress becomes a leader, takes every request
-// queued so far (at most max_batch), writes them, and hands out the results; callers that
-// arrive while all writers are busy wait, and one of them leads the next batch. An idle
-// server therefore writes each heartbeat at once; a busy one amortises a commit over many
-// requests where writes are serialized (SQLite) and keeps its parallel connections busy
-// where they are not (PostgreSQL).
+// HeartbeatBatcher records heartbeats as a group commit. Submit() queues a heartbeat and
+// returns at once; writer threads take everything queued (at most max_batch), write it
+// with one Store::Heartbeats() call (one statement on the SQL stores), and hand each
+// request the answer Store::Heartbeat() would have given it alone, through its callback.
+// There is no timer: a writer that finds the queue empty sleeps until the next Submit(),
+// so an idle server writes each heartbeat at once, and a busy one writes everything that
+// arrived during the previous batch in the next. An HTTP thread that submits is free to
+// serve other connections while the batch is written.
+// There are Store::ConcurrentWriters() writers: one where writes are serialized (SQLite),
+// several where they are not (PostgreSQL).
+// The destructor writes and answers everything queued, then joins the writers.
 // Thread-safe.
 
-#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <mutex>
-#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "store/store.h"
@@ -28,18 +30,27 @@ namespace airlock::execution_api {
 
 class HeartbeatBatcher {
  public:
-  // Larger batches make longer statements; 128 keeps one well under a millisecond.
-  static constexpr size_t kDefaultMaxBatch = 128;
+  // A batch of 512 is a few milliseconds of work for SQLite at most; larger batches would
+  // only add to the latency of their first request.
+  static constexpr size_t kDefaultMaxBatch = 512;
 
   // Writes one batch; results in the order of the requests (Store::Heartbeats).
   using WriteBatch = std::function<std::vector<Result<store::HeartbeatRefusal>>(
       std::span<const store::Store::HeartbeatRequest>)>;
+  // Receives the answer to one heartbeat, on a writer thread.
+  using Done = std::move_only_function<void(Result<store::HeartbeatRefusal>)>;
 
-  // Batches for `store`, with store.ConcurrentWriters() batches at once.
+  // Batches for `store`, with store.ConcurrentWriters() writers.
   explicit HeartbeatBatcher(store::Store& store, size_t max_batch = kDefaultMaxBatch);
-  // For tests: any writer, `max_writers` batches at once.
-  HeartbeatBatcher(WriteBatch write, int max_writers, size_t max_batch);
+  // For tests: any writer function, `writers` writer threads.
+  HeartbeatBatcher(WriteBatch write, int writers, size_t max_batch);
+  ~HeartbeatBatcher();
+  HeartbeatBatcher(const HeartbeatBatcher&) = delete;
+  HeartbeatBatcher& operator=(const HeartbeatBatcher&) = delete;
 
+  // Queues one heartbeat; `done` is called once with its answer.
+  void Submit(std::string_view id, std::string_view hostname, int pid, int64_t now, Done done);
+  // Submit() and wait for the answer.
   Result<store::HeartbeatRefusal> Heartbeat(std::string_view id, std::string_view hostname, int pid,
                                             int64_t now);
 
@@ -49,18 +60,22 @@ class HeartbeatBatcher {
 
  private:
   struct Pending {
-    store::Store::HeartbeatRequest request;
-    std::optional<Result<store::HeartbeatRefusal>> result;  // Guarded by mu_.
+    std::string id;
+    std::string hostname;
+    int pid = 0;
+    int64_t now = 0;
+    Done done;
   };
+  void Run();
 
   const WriteBatch write_;
   const size_t max_batch_;
-  const int max_writers_;
   mutable std::mutex mu_;
-  std::condition_variable done_;
-  std::deque<Pending*> queue_;  // Guarded by mu_.
-  int writers_ = 0;             // batches being written. Guarded by mu_.
-  size_t batches_written_ = 0;  // Guarded by mu_.
+  std::condition_variable wake_;
+  std::deque<Pending> queue_;  // Guarded by mu_.
+  std::atomic<size_t> batches_written_{0};
+  bool stopping_ = false;  // Guarded by mu_.
+  std::vector<std::thread> writers_;
 };
 
 }  // namespace airlock::execution_api

@@ -75,7 +75,7 @@ TEST_F(HeartbeatBatcherTest, ConcurrentCallersShareBatchesAndEachGetsItsOwnAnswe
   }
 }
 
-// With one writer busy, callers queue and the next leader writes them all in one batch.
+// With the one writer busy, callers queue and the writer's next batch holds them all.
 TEST(HeartbeatBatcherGroupCommitTest, QueuedCallersAreWrittenTogether) {
   std::mutex mu;
   std::condition_variable cv;
@@ -95,7 +95,7 @@ TEST(HeartbeatBatcherGroupCommitTest, QueuedCallersAreWrittenTogether) {
         }
         return results;
       },
-      /*max_writers=*/1, /*max_batch=*/128);
+      /*writers=*/1, /*max_batch=*/128);
 
   std::vector<std::optional<Result<store::HeartbeatRefusal>>> answers(8);
   std::vector<std::thread> threads;
@@ -129,6 +129,44 @@ TEST(HeartbeatBatcherGroupCommitTest, QueuedCallersAreWrittenTogether) {
                                             : store::HeartbeatRefusal::kRunningElsewhere)
         << i;
   }
+}
+
+// Submit() returns while the write is held; the answer comes later, on the writer. The
+// destructor writes and answers what is still queued.
+TEST(HeartbeatBatcherGroupCommitTest, SubmitDoesNotWaitAndTheDestructorAnswersTheQueue) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  size_t written = 0;  // Guarded by mu.
+  std::atomic<int> answered{0};
+  std::thread::id submitter = std::this_thread::get_id();
+  std::atomic<bool> answered_on_submitter{false};
+  {
+    HeartbeatBatcher batcher(
+        [&](std::span<const store::Store::HeartbeatRequest> requests) {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return release; });
+          written += requests.size();
+          return std::vector<Result<store::HeartbeatRefusal>>(requests.size(),
+                                                              store::HeartbeatRefusal::kNone);
+        },
+        /*writers=*/1, /*max_batch=*/2);
+    for (int i = 0; i < 5; ++i) {
+      batcher.Submit(Id(i), "h", 1, kNow, [&](Result<store::HeartbeatRefusal> r) {
+        if (std::this_thread::get_id() == submitter) answered_on_submitter = true;
+        if (r && *r == store::HeartbeatRefusal::kNone) ++answered;
+      });
+    }
+    EXPECT_EQ(answered.load(), 0);  // every Submit() returned with its write held
+    {
+      std::lock_guard lock(mu);
+      release = true;
+    }
+    cv.notify_all();
+  }  // the destructor drains the queue
+  EXPECT_EQ(answered.load(), 5);
+  EXPECT_EQ(written, 5u);
+  EXPECT_FALSE(answered_on_submitter.load());
 }
 
 }  // namespace

@@ -46,6 +46,13 @@ struct Response {
 
 using Handler = std::function<Response(const Request&)>;
 
+// Delivers the response of an asynchronous handler: call it once, from any thread. The
+// Request being answered stays valid until then.
+using Respond = std::move_only_function<void(Response)>;
+// A handler that may answer later, e.g. once a batched database write has been made, so
+// that the I/O thread serves other connections meanwhile.
+using AsyncHandler = std::function<void(const Request&, Respond)>;
+
 // `s` as a JSON string literal, quotes included.
 std::string JsonQuote(std::string_view s);
 

@@ -1,5 +1,7 @@
 #include "http/router.h"
 
+#include <future>
+
 namespace airlock::http {
 namespace {
 
@@ -30,7 +32,14 @@ std::string_view PathParams::Get(std::string_view name) const {
 }
 
 Router& Router::Add(std::string method, std::string_view pattern, RouteHandler handler) {
-  Route_ route{std::move(method), {}, std::move(handler)};
+  Route_ route{std::move(method), {}, std::move(handler), {}};
+  for (auto segment : SplitPath(pattern)) route.segments.emplace_back(segment);
+  routes_.push_back(std::move(route));
+  return *this;
+}
+
+Router& Router::AddAsync(std::string method, std::string_view pattern, AsyncRouteHandler handler) {
+  Route_ route{std::move(method), {}, {}, std::move(handler)};
   for (auto segment : SplitPath(pattern)) route.segments.emplace_back(segment);
   routes_.push_back(std::move(route));
   return *this;
@@ -56,7 +65,7 @@ bool Router::Match(const Route_& route, const std::vector<std::string_view>& pat
   return true;
 }
 
-Response Router::Route(const Request& request) const {
+void Router::Dispatch(const Request& request, Respond respond) const {
   const auto path = SplitPath(request.path);
   std::string allow;
   for (const auto& route : routes_) {
@@ -64,15 +73,23 @@ Response Router::Route(const Request& request) const {
     if (route.method == request.method) {
       PathParams params;
       Match(route, path, &params);
-      return route.handler(request, params);
+      if (route.async_handler) return route.async_handler(request, params, std::move(respond));
+      return respond(route.handler(request, params));
     }
     if (!allow.empty()) allow += ", ";
     allow += route.method;
   }
-  if (allow.empty()) return Response::Detail(404, "Not Found");
+  if (allow.empty()) return respond(Response::Detail(404, "Not Found"));
   Response r = Response::Detail(405, "Method Not Allowed");
   r.SetHeader("Allow", allow);
-  return r;
+  respond(std::move(r));
+}
+
+Response Router::Route(const Request& request) const {
+  std::promise<Response> answer;
+  auto future = answer.get_future();
+  Dispatch(request, [&answer](Response r) { answer.set_value(std::move(r)); });
+  return future.get();
 }
 
 }  // namespace airlock::http

@@ -27,21 +27,27 @@ class PathParams {
 };
 
 using RouteHandler = std::function<Response(const Request&, const PathParams&)>;
+// Answers through `respond`, possibly later and from another thread (see Respond).
+using AsyncRouteHandler = std::function<void(const Request&, const PathParams&, Respond)>;
 
 class Router {
  public:
   // Adds a route; the pattern must start with '/'. Returns *this for chaining.
   Router& Add(std::string method, std::string_view pattern, RouteHandler handler);
+  Router& AddAsync(std::string method, std::string_view pattern, AsyncRouteHandler handler);
 
   // Runs the handler of the first route matching the request's method and path; 404 or
-  // 405 as described above otherwise.
+  // 405 as described above otherwise. The answer goes to `respond`.
+  void Dispatch(const Request& request, Respond respond) const;
+  // Dispatch(), waiting for the answer of an asynchronous route.
   Response Route(const Request& request) const;
 
  private:
   struct Route_ {
     std::string method;
     std::vector<std::string> segments;
-    RouteHandler handler;
+    RouteHandler handler;  // one of the two is set
+    AsyncRouteHandler async_handler;
   };
   static bool Match(const Route_& route, const std::vector<std::string_view>& path,
                     PathParams* params);

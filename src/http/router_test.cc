@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace airlock::http {
 namespace {
 
@@ -55,6 +57,28 @@ TEST(MessageTest, DetailIsJsonEscaped) {
   Response r = Response::Detail(403, "Invalid auth token: \"x\"\n");
   EXPECT_EQ(r.body, R"({"detail":"Invalid auth token: \"x\"\n"})");
   EXPECT_EQ(r.Header("content-type"), "application/json");
+}
+
+// An asynchronous route answers from another thread, after Dispatch() has returned;
+// Route() waits for that answer, and 404/405 still come from the router itself.
+TEST(RouterTest, AsyncRoutesAnswerLater) {
+  Router router;
+  std::thread answerer;
+  router.AddAsync("PUT", "/later/{id}", [&](const Request&, const PathParams& p, Respond respond) {
+    answerer = std::thread([id = std::string(p.Get("id")), respond = std::move(respond)]() mutable {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      respond(Response::Json(200, "\"" + id + "\""));
+    });
+  });
+  Response r = router.Route(Make("PUT", "/later/7"));
+  answerer.join();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "\"7\"");
+  EXPECT_EQ(router.Route(Make("GET", "/later/7")).status, 405);
+
+  std::optional<int> status;
+  router.Dispatch(Make("GET", "/nowhere"), [&](Response r) { status = r.status; });
+  EXPECT_EQ(status, 404);  // answered before Dispatch() returned
 }
 
 }  // namespace

@@ -1,17 +1,19 @@
 #include "http/server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/beast/core.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/pct_string_view.hpp>
+#include <cstring>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "common/random.h"
@@ -22,6 +24,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
+using SteadyTime = std::chrono::steady_clock::time_point;
 
 namespace {
 
@@ -36,9 +39,36 @@ bool IsSafeCorrelationId(std::string_view id) {
   return true;
 }
 
+// A version 4 UUID for a request that brought no correlation-id. Request ids must be
+// unique, not unpredictable: each thread draws one seed from the CSPRNG and steps a
+// SplitMix64 generator from it, where a CSPRNG draw per request cost a lock and a system
+// call on the hot path.
 std::string NewRequestId() {
-  auto id = Uuid4();
-  return id ? *id : "unknown";
+  thread_local uint64_t state = [] {
+    uint64_t seed = 0;
+    if (auto bytes = RandomBytes(sizeof seed)) std::memcpy(&seed, bytes->data(), sizeof seed);
+    return seed ^ std::hash<std::thread::id>()(std::this_thread::get_id());
+  }();
+  auto next = [] {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  };
+  const uint64_t hi = (next() & ~0xF000ULL) | 0x4000ULL;        // version 4
+  const uint64_t lo = (next() & ~(3ULL << 62)) | (2ULL << 62);  // variant 10
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  size_t pos = 0;
+  auto put = [&](uint64_t v, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i) {
+      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+      id[pos++] = kHex[(v >> (4 * i)) & 0xF];
+    }
+  };
+  put(hi, 16);
+  put(lo, 16);
+  return id;
 }
 
 // Splits the request target into a percent-decoded path and the raw query.
@@ -50,58 +80,58 @@ bool SplitTarget(std::string_view target, std::string* path, std::string* query)
   return true;
 }
 
+// What a Worker needs of a connection, whatever its stream type.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Acts on a deadline that has passed by `now`.
+  virtual void Sweep(SteadyTime now) = 0;
+  // Closes the connection if it waits for a request that has not begun.
+  virtual void CloseIfIdle() = 0;
+};
+
 }  // namespace
+
+// One I/O thread with its own event loop and the connections dealt to it. `sessions` is
+// touched only on that thread.
+struct Worker {
+  asio::io_context ioc{1};
+  asio::steady_timer sweep{ioc};
+  std::vector<std::weak_ptr<SessionBase>> sessions;
+  std::thread thread;
+};
 
 struct Server::Impl {
   ServerOptions options;
-  Handler handler;
-  asio::io_context ioc;
-  tcp::acceptor acceptor{ioc};
+  AsyncHandler handler;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::optional<tcp::acceptor> acceptor;  // on workers[0]
+  size_t next_worker = 0;                 // only on workers[0]'s thread
+  std::chrono::milliseconds tick{1000};
   std::unique_ptr<asio::ssl::context> tls;
-  std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
   std::once_flag shutdown_once;
 
-  // Every live session, so that Shutdown() can close the idle ones. Entries of ended
-  // sessions are pruned as the list grows. Guarded by sessions_mu.
-  struct SessionRef {
-    std::weak_ptr<void> alive;
-    std::function<void()> close_if_idle;
-  };
-  std::mutex sessions_mu;
-  std::vector<SessionRef> sessions;
-  size_t prune_at = 64;  // Guarded by sessions_mu.
-
-  template <class S>
-  void Track(const std::shared_ptr<S>& session) {
-    std::lock_guard lock(sessions_mu);
-    if (sessions.size() >= prune_at) {
-      std::erase_if(sessions, [](const SessionRef& r) { return r.alive.expired(); });
-      prune_at = std::max<size_t>(64, sessions.size() * 2);
-    }
-    sessions.push_back({session, [w = std::weak_ptr<S>(session)] {
-                          if (auto s = w.lock()) s->CloseIdle();
-                        }});
-  }
-
   void Accept();
+  void Open(Worker& worker, tcp::socket socket);
+  void Sweep(Worker& worker);
 };
 
 namespace {
 
-// One connection. Stream is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
+// One connection. Stream is tcp::socket or asio::ssl::stream<tcp::socket>; everything
+// here runs on the thread of `worker`, except the Respond of an asynchronous handler,
+// which posts its answer back to it.
 template <class Stream>
-class Session : public std::enable_shared_from_this<Session<Stream>> {
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(Server::Impl& server, Stream stream, std::string remote)
-      : server_(server),
-        stream_(std::move(stream)),
-        remote_(std::move(remote)),
-        read_timer_(stream_.get_executor()) {}
+  Session(Server::Impl& server, Worker& worker, Stream stream, std::string remote)
+      : server_(server), worker_(worker), stream_(std::move(stream)), remote_(std::move(remote)) {}
 
   void Run() {
+    worker_.sessions.push_back(this->weak_from_this());
     if constexpr (kTls) {
-      TcpLayer().expires_after(server_.options.read_timeout);
+      Expect(Phase::kHandshake, server_.options.read_timeout);
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
                                 if (ec) return self->Close();
@@ -112,22 +142,40 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
-  // Called by Shutdown() for sessions that wait for a request.
-  void CloseIdle() {
-    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
-      if (self->idle_) self->Close();
-    });
+  void CloseIfIdle() override {
+    if (phase_ == Phase::kReading && buffer_.size() == 0 && !parser_->got_some()) Close();
+  }
+
+  void Sweep(SteadyTime now) override {
+    if (now < deadline_) return;
+    switch (phase_) {
+      case Phase::kReading: {
+        // Cancel the read but keep the socket, so that OnRead can still answer 408.
+        phase_ = Phase::kHandling;
+        timed_out_ = true;
+        beast::error_code ignored;
+        stream_.lowest_layer().cancel(ignored);
+        return;
+      }
+      case Phase::kHandshake:
+      case Phase::kWriting:
+        return Close();
+      case Phase::kHandling:
+      case Phase::kClosed:
+        return;
+    }
   }
 
  private:
-  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
 
-  beast::tcp_stream& TcpLayer() {
-    if constexpr (kTls) {
-      return beast::get_lowest_layer(stream_);
-    } else {
-      return stream_;
-    }
+  // What the connection waits for; only kHandshake, kReading and kWriting have a
+  // deadline.
+  enum class Phase { kHandshake, kReading, kHandling, kWriting, kClosed };
+
+  void Expect(Phase phase, std::chrono::milliseconds timeout) {
+    phase_ = phase;
+    deadline_ = std::chrono::steady_clock::now() + timeout;
   }
 
   void Read(bool first) {
@@ -137,27 +185,35 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->body_limit(server_.options.max_body_bytes);
     // The first request of a connection must be complete within the read timeout. On a
     // kept-alive connection the next request may take up to the idle timeout, counted
-    // from the end of the previous response (one timer covers waiting and reading).
-    // Beast's own stream timeout closes the socket, which would leave no way to answer
-    // 408; this timer cancels the read instead and leaves the socket open.
-    TcpLayer().expires_never();
+    // from the end of the previous response (one deadline covers waiting and reading).
     timed_out_ = false;
-    read_timer_.expires_after(first ? server_.options.read_timeout : server_.options.idle_timeout);
-    read_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
-      if (ec) return;  // cancelled: the read finished first
-      self->timed_out_ = true;
-      beast::error_code ignored;
-      self->TcpLayer().socket().cancel(ignored);
-    });
-    idle_ = true;
+    Expect(Phase::kReading, first ? server_.options.read_timeout : server_.options.idle_timeout);
+    if constexpr (!kTls) {
+      // A kept-alive client sends its next request only after reading this response, so a
+      // read now would fail with EAGAIN; waiting for readability first saves that system
+      // call per request. (Not over TLS, whose stream may hold decrypted bytes already.)
+      if (buffer_.size() == 0) {
+        return stream_.async_wait(tcp::socket::wait_read,
+                                  [self = this->shared_from_this()](beast::error_code ec) {
+                                    if (ec || self->phase_ != Phase::kReading) {
+                                      return self->OnRead(ec ? ec : asio::error::operation_aborted);
+                                    }
+                                    self->ReadRequest();
+                                  });
+      }
+    }
+    ReadRequest();
+  }
+
+  void ReadRequest() {
     bhttp::async_read(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
-    idle_ = false;
-    read_timer_.cancel();
+    if (phase_ == Phase::kClosed) return;
+    phase_ = Phase::kHandling;
     if (ec && timed_out_) {
       // Idle connections close quietly; a half-sent request gets a 408 (over plain TCP;
       // a TLS stream interrupted mid-record cannot be written to, so it is closed).
@@ -175,61 +231,85 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void Handle(bhttp::request<bhttp::string_body> msg) {
-    const auto start = std::chrono::steady_clock::now();
-    Request request;
-    request.method = std::string(msg.method_string());
-    request.target = std::string(msg.target());
-    request.remote_address = remote_;
-    request.tls = kTls;
+    start_ = std::chrono::steady_clock::now();
+    request_ = Request{};
+    request_.method = std::string(msg.method_string());
+    request_.target = std::string(msg.target());
+    request_.remote_address = remote_;
+    request_.tls = kTls;
+    request_.headers.reserve(static_cast<size_t>(std::distance(msg.begin(), msg.end())));
     for (const auto& field : msg) {
-      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+      request_.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
-    std::string_view correlation = request.Header("correlation-id");
-    request.request_id =
+    std::string_view correlation = request_.Header("correlation-id");
+    request_.request_id =
         IsSafeCorrelationId(correlation) ? std::string(correlation) : NewRequestId();
-    request.body = std::move(msg.body());
+    request_.body = std::move(msg.body());
+    keep_alive_ = msg.keep_alive();
 
-    Response response;
-    if (!SplitTarget(request.target, &request.path, &request.query)) {
-      response = Response::Detail(400, "Bad Request");
-    } else {
-      try {
-        response = server_.handler(request);
-      } catch (const std::exception& e) {
-        std::cerr << "airlock: handler for " << request.method << " " << request.path
-                  << " threw: " << e.what() << "\n";
-        response = Response::Detail(500, "Internal Server Error");
-      } catch (...) {
-        response = Response::Detail(500, "Internal Server Error");
-      }
+    const uint64_t seq = ++seq_;
+    awaiting_ = true;
+    if (!SplitTarget(request_.target, &request_.path, &request_.query)) {
+      return Answer(seq, Response::Detail(400, "Bad Request"));
     }
-    const bool keep_alive = msg.keep_alive() && !server_.stopping;
-    Write(std::move(response), keep_alive, request.request_id);
+    try {
+      server_.handler(request_, MakeRespond(seq));
+    } catch (const std::exception& e) {
+      std::cerr << "airlock: handler for " << request_.method << " " << request_.path
+                << " threw: " << e.what() << "\n";
+      Answer(seq, Response::Detail(500, "Internal Server Error"));
+    } catch (...) {
+      Answer(seq, Response::Detail(500, "Internal Server Error"));
+    }
+  }
+
+  // The Respond of request `seq`. It keeps the session and its event loop alive until it
+  // is called (and no longer: a caller may keep the spent Respond); an answer from
+  // another thread is posted to the session's thread.
+  Respond MakeRespond(uint64_t seq) {
+    return [self = this->shared_from_this(), seq,
+            work = asio::make_work_guard(worker_.ioc)](Response response) mutable {
+      auto session = std::move(self);
+      auto released = std::move(work);
+      if (!session) return;  // called twice
+      if (session->worker_.ioc.get_executor().running_in_this_thread()) {
+        return session->Answer(seq, std::move(response));
+      }
+      asio::post(session->worker_.ioc, [session, seq, response = std::move(response)]() mutable {
+        session->Answer(seq, std::move(response));
+      });
+    };
+  }
+
+  void Answer(uint64_t seq, Response response) {
+    // A handler that threw was answered 500 already; its late answer, if any, is dropped.
+    if (seq != seq_ || !awaiting_ || phase_ == Phase::kClosed) return;
+    awaiting_ = false;
+    const int status = response.status;
+    Write(std::move(response), keep_alive_ && !server_.stopping, request_.request_id);
     if (server_.options.on_response) {
-      server_.options.on_response(request, response_status_,
+      server_.options.on_response(request_, status,
                                   std::chrono::duration_cast<std::chrono::microseconds>(
-                                      std::chrono::steady_clock::now() - start));
+                                      std::chrono::steady_clock::now() - start_));
     }
   }
 
   void Write(Response response, bool keep_alive, const std::string& request_id) {
-    auto msg = std::make_shared<bhttp::response<bhttp::string_body>>();
-    msg->version(11);
-    msg->result(static_cast<unsigned>(response.status));
-    msg->set(bhttp::field::server, "airlock");
-    for (auto& [k, v] : response.headers) msg->set(k, v);
-    if (!request_id.empty()) msg->set("correlation-id", request_id);
-    msg->body() = std::move(response.body);
-    msg->keep_alive(keep_alive);
-    msg->prepare_payload();
-    response_status_ = response.status;
-    TcpLayer().expires_after(server_.options.read_timeout);
-    bhttp::async_write(
-        stream_, *msg,
-        [self = this->shared_from_this(), msg, keep_alive](beast::error_code ec, size_t) {
-          if (ec || !keep_alive) return self->Close();
-          self->Read(false);
-        });
+    response_ = {};
+    response_.version(11);
+    response_.result(static_cast<unsigned>(response.status));
+    response_.set(bhttp::field::server, "airlock");
+    for (auto& [k, v] : response.headers) response_.set(k, v);
+    if (!request_id.empty()) response_.set("correlation-id", request_id);
+    response_.body() = std::move(response.body);
+    response_.keep_alive(keep_alive);
+    response_.prepare_payload();
+    Expect(Phase::kWriting, server_.options.read_timeout);
+    bhttp::async_write(stream_, response_,
+                       [self = this->shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                         if (ec || !keep_alive) return self->Close();
+                         self->Read(false);
+                       });
   }
 
   void WriteError(int status, std::string_view detail) {
@@ -237,53 +317,82 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void Close() {
-    read_timer_.cancel();
+    if (phase_ == Phase::kClosed) return;
+    phase_ = Phase::kClosed;
+    // No TLS close_notify round trip: the peer may be gone, and waiting for it would hold
+    // the connection open.
     beast::error_code ec;
-    if constexpr (kTls) {
-      // No TLS close_notify round trip: the peer may be gone, and waiting for it would
-      // hold the connection open.
-      TcpLayer().socket().shutdown(tcp::socket::shutdown_both, ec);
-    } else {
-      stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    }
-    TcpLayer().close();
+    stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.lowest_layer().close(ec);
   }
 
   Server::Impl& server_;
+  Worker& worker_;
   Stream stream_;
   std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  asio::steady_timer read_timer_;
-  int response_status_ = 0;
-  // Both only touched on the session's strand.
-  bool idle_ = false;
+  bhttp::response<bhttp::string_body> response_;
+  Request request_;  // the request being answered; valid until the next one is read
+  SteadyTime start_;
+  SteadyTime deadline_ = SteadyTime::max();
+  Phase phase_ = Phase::kHandling;
   bool timed_out_ = false;
+  bool keep_alive_ = false;
+  bool awaiting_ = false;  // request seq_ has not been answered yet
+  uint64_t seq_ = 0;
 };
 
 }  // namespace
 
 void Server::Impl::Accept() {
-  acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+  Worker& worker = *workers[next_worker++ % workers.size()];
+  acceptor->async_accept(worker.ioc, [this, &worker](beast::error_code ec, tcp::socket socket) {
     if (ec) {
-      if (!stopping && acceptor.is_open()) Accept();
+      if (!stopping && acceptor->is_open()) Accept();
       return;
     }
-    beast::error_code rec;
-    auto endpoint = socket.remote_endpoint(rec);
-    std::string remote = rec ? "" : endpoint.address().to_string();
-    if (tls) {
-      auto session = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-          *this, beast::ssl_stream<beast::tcp_stream>(std::move(socket), *tls), std::move(remote));
-      Track(session);
-      session->Run();
-    } else {
-      auto session = std::make_shared<Session<beast::tcp_stream>>(
-          *this, beast::tcp_stream(std::move(socket)), std::move(remote));
-      Track(session);
-      session->Run();
-    }
+    asio::post(worker.ioc, [this, &worker, socket = std::move(socket)]() mutable {
+      Open(worker, std::move(socket));
+    });
     if (!stopping) Accept();
+  });
+}
+
+// On `worker`'s thread.
+void Server::Impl::Open(Worker& worker, tcp::socket socket) {
+  beast::error_code ec;
+  auto endpoint = socket.remote_endpoint(ec);
+  std::string remote = ec ? "" : endpoint.address().to_string();
+  socket.set_option(tcp::no_delay(true), ec);
+  if (tls) {
+    using TlsStream = asio::ssl::stream<tcp::socket>;
+    std::make_shared<Session<TlsStream>>(*this, worker, TlsStream(std::move(socket), *tls),
+                                         std::move(remote))
+        ->Run();
+  } else {
+    std::make_shared<Session<tcp::socket>>(*this, worker, std::move(socket), std::move(remote))
+        ->Run();
+  }
+}
+
+// On `worker`'s thread, every `tick`: acts on passed deadlines and forgets ended sessions.
+// Once the server is stopping and its last session has ended, the sweep stops too, which
+// lets the thread's event loop run out of work.
+void Server::Impl::Sweep(Worker& worker) {
+  const SteadyTime now = std::chrono::steady_clock::now();
+  std::erase_if(worker.sessions, [now](const std::weak_ptr<SessionBase>& weak) {
+    auto session = weak.lock();
+    if (!session) return true;
+    session->Sweep(now);
+    return false;
+  });
+  if (stopping && worker.sessions.empty()) return;
+  // While stopping, the last sessions are looked for often, so that Shutdown() returns
+  // soon after they end.
+  worker.sweep.expires_after(stopping ? std::chrono::milliseconds(10) : tick);
+  worker.sweep.async_wait([this, &worker](beast::error_code ec) {
+    if (!ec || stopping) Sweep(worker);
   });
 }
 
@@ -293,10 +402,17 @@ Server::~Server() { Shutdown(); }
 
 uint16_t Server::port() const {
   beast::error_code ec;
-  return impl_->acceptor.local_endpoint(ec).port();
+  return impl_->acceptor->local_endpoint(ec).port();
 }
 
 Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler handler) {
+  return Start(std::move(options), AsyncHandler([handler = std::move(handler)](
+                                                    const Request& request, Respond respond) {
+                 respond(handler(request));
+               }));
+}
+
+Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, AsyncHandler handler) {
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->handler = std::move(handler);
@@ -317,11 +433,17 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler han
     if (ec) return InvalidArgument("cannot load TLS key " + o.tls_key_file);
   }
 
+  int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
+  if (threads <= 0) threads = 1;
+  for (int i = 0; i < threads; ++i) impl->workers.push_back(std::make_unique<Worker>());
+  impl->tick = std::clamp(std::min(o.read_timeout, o.idle_timeout) / 4,
+                          std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+
   beast::error_code ec;
   auto address = asio::ip::make_address(o.host, ec);
   if (ec) return InvalidArgument("not an IP address: " + o.host);
   tcp::endpoint endpoint(address, o.port);
-  auto& acceptor = impl->acceptor;
+  auto& acceptor = impl->acceptor.emplace(impl->workers[0]->ioc);
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
@@ -331,11 +453,11 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler han
                        ec.message());
   }
   impl->Accept();
-  int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
-  if (threads <= 0) threads = 1;
   Impl* raw = impl.get();
-  for (int i = 0; i < threads; ++i) {
-    impl->threads.emplace_back([raw] { raw->ioc.run(); });
+  for (auto& worker : impl->workers) {
+    Worker* w = worker.get();
+    raw->Sweep(*w);  // arms the first sweep; the event loop is not running yet
+    w->thread = std::thread([w] { w->ioc.run(); });
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -345,20 +467,23 @@ void Server::Shutdown() {
   std::call_once(impl_->shutdown_once, [this] {
     Impl& impl = *impl_;
     impl.stopping = true;
-    asio::post(impl.acceptor.get_executor(), [&impl] {
+    asio::post(impl.workers[0]->ioc, [&impl] {
       beast::error_code ec;
-      impl.acceptor.close(ec);
+      impl.acceptor->close(ec);
     });
-    std::vector<Impl::SessionRef> sessions;
-    {
-      std::lock_guard lock(impl.sessions_mu);
-      sessions.swap(impl.sessions);
-    }
-    for (auto& s : sessions) s.close_if_idle();
     // In-flight requests finish: their sessions write the response with keep-alive off and
-    // close; then the io_context runs out of work and the threads return.
-    for (auto& t : impl.threads) {
-      if (t.joinable()) t.join();
+    // close; then each sweep finds no session left, and the threads return.
+    for (auto& worker : impl.workers) {
+      Worker* w = worker.get();
+      asio::post(w->ioc, [w] {
+        for (auto& weak : w->sessions) {
+          if (auto session = weak.lock()) session->CloseIfIdle();
+        }
+        w->sweep.cancel();  // its handler sweeps now, and then every 10 ms
+      });
+    }
+    for (auto& worker : impl.workers) {
+      if (worker->thread.joinable()) worker->thread.join();
     }
   });
 }

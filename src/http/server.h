@@ -1,17 +1,24 @@
 #pragma once
 // Server: an HTTP/1.1 server (Boost.Beast) that does only I/O and limits, and hands each
-// request to one Handler, a pure function from Request to Response.
-// - keep-alive; a pool of I/O threads (default: one per core);
+// request to one handler: a Handler, a pure function from Request to Response, or an
+// AsyncHandler that answers later through its Respond (see http/message.h).
+// - keep-alive; a pool of I/O threads (default: one per core), each with its own event
+//   loop; accepted connections are dealt to them in turn and stay on their thread, so a
+//   connection's I/O needs no lock;
 // - limits, each answered before the oversize input is read: headers over
 //   max_header_bytes → 431, a body over max_body_bytes → 413 (by Content-Length, before
 //   any body byte is read), a request not complete within read_timeout → 408;
-//   an idle keep-alive connection is closed after idle_timeout;
+//   an idle keep-alive connection is closed after idle_timeout; a response not written
+//   within read_timeout closes the connection. Deadlines are checked by one sweep per
+//   thread every quarter of the shorter timeout (10 ms to 1 s), so a timeout fires up to
+//   a quarter late; the time a handler takes is not limited;
 // - HTTPS when a certificate and key are given (TLS 1.2 and later);
 // - a correlation-id: echoed from the request's "correlation-id" header if it is a short
 //   token of safe characters, else a new uuid4; handlers see it as Request::request_id;
 // - a handler that throws is answered 500 and logged; the server carries on;
-// - Shutdown(): stop accepting, let in-flight requests finish and be answered, close idle
-//   connections, join the threads. Nothing accepted is dropped.
+// - Shutdown(): stop accepting, let in-flight requests finish and be answered (those of
+//   asynchronous handlers included), close idle connections, join the threads. Nothing
+//   accepted is dropped.
 // Thread-safety: Start/Shutdown from one controlling thread; the handler is called from
 // the I/O threads concurrently and must be thread-safe.
 
@@ -54,6 +61,7 @@ class Server {
  public:
   // Binds, listens and starts the I/O threads. Unavailable if the address cannot be
   // bound; InvalidArgument for unreadable TLS files.
+  static Result<std::unique_ptr<Server>> Start(ServerOptions options, AsyncHandler handler);
   static Result<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler);
   ~Server();  // Shutdown() if still running
 

@@ -10,6 +10,8 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -261,6 +263,120 @@ TEST(ServerTest, ShutdownClosesIdleConnectionsAndStopsAccepting) {
   EXPECT_TRUE(idle.WaitClosed());
   RawClient late(port);
   EXPECT_FALSE(late.connected());
+}
+
+TEST(ServerTest, GeneratedCorrelationIdsAreDistinctVersion4Uuids) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  std::set<std::string> ids;
+  for (int i = 0; i < 50; ++i) {
+    client.Send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::string id = HeaderOf(client.ReadResponse(), "correlation-id");
+    ASSERT_EQ(id.size(), 36u) << id;
+    EXPECT_EQ(id[8], '-');
+    EXPECT_EQ(id[14], '4') << id;                                                    // version
+    EXPECT_NE(std::string_view("89ab").find(id[19]), std::string_view::npos) << id;  // variant
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 50u);
+}
+
+TEST(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  client.Send(
+      "GET /one HTTP/1.1\r\nHost: t\r\n\r\n"
+      "PUT /two HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+      "GET /three HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(BodyOf(client.ReadResponse()), R"({"method":"GET","path":"/one","body_size":0})");
+  EXPECT_EQ(BodyOf(client.ReadResponse()), R"({"method":"PUT","path":"/two","body_size":3})");
+  EXPECT_EQ(BodyOf(client.ReadResponse()), R"({"method":"GET","path":"/three","body_size":0})");
+}
+
+// A client that stops reading cannot hold a connection (and its memory) for ever: a
+// response not written within the read timeout closes the connection.
+TEST(ServerTest, AResponseTheClientDoesNotReadIsAbandonedAfterTheReadTimeout) {
+  constexpr size_t kBody = 32 << 20;  // far more than the socket buffers hold
+  ServerOptions options;
+  options.read_timeout = 200ms;
+  auto server = StartServer(
+      options, [](const Request&) { return Response::Json(200, std::string(kBody, 'x')); });
+  RawClient client(server->port());
+  client.Send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::this_thread::sleep_for(1s);  // not reading
+  std::string got = client.ReadResponse(10s);
+  EXPECT_GT(got.size(), 0u);
+  EXPECT_LT(got.size(), kBody);
+  EXPECT_TRUE(client.WaitClosed());
+}
+
+// An asynchronous handler that holds its answer does not hold its I/O thread: with one
+// thread, another connection is served meanwhile; the late answer, given from another
+// thread, reaches the right connection with its correlation-id.
+TEST(ServerTest, AsyncHandlerAnswersLaterWhileItsThreadServesOthers) {
+  std::mutex mu;
+  std::optional<Respond> held;  // Guarded by mu.
+  std::condition_variable cv;
+  auto started = Server::Start({.threads = 1}, [&](const Request& request, Respond respond) {
+    if (request.path != "/slow") return respond(Echo(request));
+    std::lock_guard lock(mu);
+    held = std::move(respond);
+    cv.notify_all();
+  });
+  ASSERT_TRUE(started.has_value());
+  auto& server = *started;
+  RawClient slow(server->port());
+  slow.Send("GET /slow HTTP/1.1\r\nHost: t\r\ncorrelation-id: slow-1\r\n\r\n");
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return held.has_value(); }));
+  }
+  RawClient fast(server->port());
+  fast.Send("GET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(StatusOf(fast.ReadResponse()), 200);
+
+  std::thread answerer([&] {
+    std::lock_guard lock(mu);
+    (*held)(Response::Json(201, "{\"late\":true}"));
+  });
+  answerer.join();
+  std::string response = slow.ReadResponse();
+  EXPECT_EQ(StatusOf(response), 201);
+  EXPECT_EQ(BodyOf(response), R"({"late":true})");
+  EXPECT_EQ(HeaderOf(response, "correlation-id"), "slow-1");
+  // The connection is kept alive for the next request.
+  slow.Send("GET /next HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(StatusOf(slow.ReadResponse()), 200);
+}
+
+TEST(ServerTest, ShutdownWaitsForTheAnswerOfAnAsyncHandler) {
+  std::mutex mu;
+  std::optional<Respond> held;  // Guarded by mu.
+  std::condition_variable cv;
+  auto started = Server::Start({.threads = 2}, [&](const Request&, Respond respond) {
+    std::lock_guard lock(mu);
+    held = std::move(respond);
+    cv.notify_all();
+  });
+  ASSERT_TRUE(started.has_value());
+  auto& server = *started;
+  RawClient client(server->port());
+  client.Send("PUT /write HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return held.has_value(); }));
+  }
+  auto stopped = std::async(std::launch::async, [&] { server->Shutdown(); });
+  EXPECT_EQ(stopped.wait_for(300ms), std::future_status::timeout);  // still in flight
+  {
+    std::lock_guard lock(mu);
+    (*held)(Response::Json(200, "{\"written\":true}"));
+  }
+  std::string response = client.ReadResponse();
+  EXPECT_EQ(StatusOf(response), 200);
+  EXPECT_EQ(BodyOf(response), R"({"written":true})");
+  EXPECT_EQ(HeaderOf(response, "Connection"), "close");
+  EXPECT_EQ(stopped.wait_for(5s), std::future_status::ready);
 }
 
 }  // namespace

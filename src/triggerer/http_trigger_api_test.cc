@@ -16,8 +16,10 @@ class HttpTriggerApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     fake_.AddRoutes(router_, "/execution");
-    auto server = http::Server::Start({.threads = 1},
-                                      [this](const http::Request& r) { return router_.Route(r); });
+    auto server =
+        http::Server::Start({.threads = 1}, [this](const http::Request& r, http::Respond respond) {
+          router_.Dispatch(r, std::move(respond));
+        });
     ASSERT_TRUE(server.has_value()) << server.error().message();
     server_ = std::move(*server);
     url_ = "http://127.0.0.1:" + std::to_string(server_->port()) + "/execution/";
