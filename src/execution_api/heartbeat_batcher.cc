@@ -9,7 +9,7 @@ HeartbeatBatcher::HeartbeatBatcher(store::Store& store, size_t max_batch)
           [&store](std::span<const store::Store::HeartbeatRequest> requests) {
             return store.Heartbeats(requests);
           },
-          store.ConcurrentWriters(), max_batch) {}
+          std::min(store.ConcurrentWriters(), kMaxWriters), max_batch) {}
 
 HeartbeatBatcher::HeartbeatBatcher(WriteBatch write, int writers, size_t max_batch)
     : write_(std::move(write)), max_batch_(std::max<size_t>(1, max_batch)) {

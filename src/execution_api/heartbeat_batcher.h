@@ -7,8 +7,8 @@
 // so an idle server writes each heartbeat at once, and a busy one writes everything that
 // arrived during the previous batch in the next. An HTTP thread that submits is free to
 // serve other connections while the batch is written.
-// There are Store::ConcurrentWriters() writers: one where writes are serialized (SQLite),
-// several where they are not (PostgreSQL).
+// There are Store::ConcurrentWriters() writers, at most kMaxWriters: one where writes are
+// serialized (SQLite), two where they are not (PostgreSQL).
 // The destructor writes and answers everything queued, then joins the writers.
 // Thread-safe.
 
@@ -33,6 +33,10 @@ class HeartbeatBatcher {
   // A batch of 512 is a few milliseconds of work for SQLite at most; larger batches would
   // only add to the latency of their first request.
   static constexpr size_t kDefaultMaxBatch = 512;
+  // Two writers keep one batch in flight while the next one gathers. More would only split
+  // the queue into smaller batches that contend for the same rows: measured on PostgreSQL,
+  // 8 writers answered 25 % fewer heartbeats than 2, with twice the p99.
+  static constexpr int kMaxWriters = 2;
 
   // Writes one batch; results in the order of the requests (Store::Heartbeats).
   using WriteBatch = std::function<std::vector<Result<store::HeartbeatRefusal>>(
@@ -40,7 +44,7 @@ class HeartbeatBatcher {
   // Receives the answer to one heartbeat, on a writer thread.
   using Done = std::move_only_function<void(Result<store::HeartbeatRefusal>)>;
 
-  // Batches for `store`, with store.ConcurrentWriters() writers.
+  // Batches for `store`, with min(store.ConcurrentWriters(), kMaxWriters) writers.
   explicit HeartbeatBatcher(store::Store& store, size_t max_batch = kDefaultMaxBatch);
   // For tests: any writer function, `writers` writer threads.
   HeartbeatBatcher(WriteBatch write, int writers, size_t max_batch);

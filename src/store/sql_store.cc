@@ -748,10 +748,13 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
     return results;
   }
 
-  // PostgreSQL is a round trip away: UPDATE … FROM (VALUES …), one statement for the
-  // whole batch (VALUES columns are named column1, column2, …). RETURNING tells which
-  // requests matched a running row with their hostname and pid.
-  std::string sql = "UPDATE task_instance SET last_heartbeat_at = v.column4 FROM (VALUES ";
+  // PostgreSQL is a round trip away: one statement for the whole batch. Concurrent
+  // batches (of this process and of other api-servers) share rows, so the rows are
+  // locked first, in id order, by the MATERIALIZED CTE; an UPDATE … FROM (VALUES …)
+  // alone would lock them in whatever order its join produces and deadlock with another
+  // batch (which PostgreSQL breaks only after deadlock_timeout, failing one of them).
+  // RETURNING tells which requests matched a running row with their hostname and pid.
+  std::string sql = "WITH v (id, hostname, pid, at) AS (VALUES ";
   std::vector<SqlParam> params;
   params.reserve(batch.size() * 4);
   for (size_t n = 0; n < batch.size(); ++n) {
@@ -763,8 +766,12 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
     params.insert(params.end(), {r.id, r.hostname, int64_t{r.pid}, r.now});
   }
   sql +=
-      ") AS v WHERE task_instance.id = v.column1 AND task_instance.state = 'running' AND "
-      "task_instance.hostname = v.column2 AND task_instance.pid = v.column3 "
+      "), locked AS MATERIALIZED (SELECT task_instance.id FROM task_instance "
+      "WHERE task_instance.id IN (SELECT v.id FROM v) ORDER BY task_instance.id FOR UPDATE) "
+      "UPDATE task_instance SET last_heartbeat_at = v.at FROM v "
+      "WHERE task_instance.id = v.id AND task_instance.id IN (SELECT locked.id FROM locked) "
+      "AND task_instance.state = 'running' AND task_instance.hostname = v.hostname "
+      "AND task_instance.pid = v.pid "
       "RETURNING task_instance.id, task_instance.hostname, task_instance.pid";
   auto updated = Run(**lease, sql, params);
   if (!updated) return fail_all(updated.error());

@@ -163,6 +163,13 @@ Result<SqlResult> SqliteConnection::Execute(std::string_view sql,
 }
 
 Result<void> SqliteConnection::ExecuteScript(const std::string& sql) {
+  // A single statement (BEGIN, COMMIT, ROLLBACK: one per transaction) is prepared once and
+  // kept, as Execute() keeps its statements; sqlite3_exec would parse it every time.
+  if (sql.find(';') == std::string::npos) {
+    auto done = Execute(sql, {});
+    if (!done) return std::unexpected(done.error());
+    return {};
+  }
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
     return std::unexpected(LastError("exec"));
   }
