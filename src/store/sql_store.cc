@@ -303,6 +303,37 @@ Result<std::unique_ptr<SqlStore>> SqlStore::Open(SqlDialect dialect, Connector c
   return store;
 }
 
+void SqlStore::StartCheckpoints(std::chrono::milliseconds interval) {
+  checkpointer_ = std::jthread([this, interval](std::stop_token stop) {
+    std::unique_lock lock(checkpoint_mu_);
+    while (true) {
+      checkpoint_cv_.wait_for(lock, stop, interval, [] { return false; });
+      if (stop.stop_requested()) return;
+      lock.unlock();
+      // A busy or failed checkpoint is tried again at the next interval; a database that
+      // cannot be written fails the writers themselves, who report it.
+      if (Checkpoint()) ++checkpoints_;
+      lock.lock();
+    }
+  });
+}
+
+bool SqlStore::Checkpoint() {
+  // The WAL starts again from its beginning only when a writer finds every frame copied
+  // back. A passive checkpoint waits for no one, so under a steady stream of commits new
+  // frames arrive while it copies, and the file would grow without end. So once the WAL
+  // holds kRestartFrames, a second pass runs with this process's writers held back: it has
+  // only the frames of one interval left to copy, and the next commit restarts the WAL.
+  constexpr int64_t kRestartFrames = 1000;
+  auto lease = Acquire();
+  if (!lease) return false;
+  auto passive = Run(**lease, "PRAGMA wal_checkpoint(PASSIVE)", {});
+  if (!passive || passive->rows.empty() || passive->rows[0].size() < 3) return false;
+  if (Int(passive->rows[0][1]) < kRestartFrames) return true;
+  auto write = WriteLock(true);
+  return Run(**lease, "PRAGMA wal_checkpoint(PASSIVE)", {}).has_value();
+}
+
 SqlStore::Lease::~Lease() {
   if (connection_) store_->Release(std::move(connection_), poisoned_);
 }

@@ -4,11 +4,14 @@
 // pool of SqlConnections. The drivers (sqlite/, postgres/) only run statements.
 // Thread-safe: each call borrows a connection from the pool for its duration.
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "store/column_cipher.h"
@@ -25,6 +28,13 @@ class SqlStore final : public Store {
   // as concurrent calls need them, up to `max_connections`.
   static Result<std::unique_ptr<SqlStore>> Open(SqlDialect dialect, Connector connect,
                                                 ColumnCipher cipher, int max_connections);
+
+  // SQLite: starts the thread that checkpoints the WAL every `interval` (PASSIVE: it waits
+  // for no reader or writer), for connections opened without automatic checkpoints. It
+  // stops when the store is destroyed; closing the last connection checkpoints the rest.
+  void StartCheckpoints(std::chrono::milliseconds interval);
+  // Checkpoints that thread has completed (for tests).
+  int64_t checkpoints() const { return checkpoints_; }
 
   Result<int> Migrate() override;
   Result<int> SchemaVersion() override;
@@ -158,6 +168,8 @@ class SqlStore final : public Store {
   Result<void> InTransaction(Lease& lease, const std::function<Result<void>()>& body);
 
   Result<int> SchemaVersionOn(SqlConnection& connection);
+  // One round of the checkpointer (StartCheckpoints); false if it could not run.
+  bool Checkpoint();
   // One heartbeat on `connection`, answered as Heartbeat() answers it.
   static Result<HeartbeatRefusal> HeartbeatOn(SqlConnection& connection,
                                               const HeartbeatRequest& request);
@@ -182,6 +194,11 @@ class SqlStore final : public Store {
   std::condition_variable released_;
   std::vector<std::unique_ptr<SqlConnection>> idle_;  // Guarded by mu_.
   int open_ = 0;  // connections idle or lent out. Guarded by mu_.
+
+  std::atomic<int64_t> checkpoints_{0};
+  std::mutex checkpoint_mu_;
+  std::condition_variable_any checkpoint_cv_;
+  std::jthread checkpointer_;  // last: stopped and joined before the pool goes
 };
 
 }  // namespace airlock::store

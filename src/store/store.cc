@@ -62,8 +62,11 @@ Result<std::unique_ptr<Store>> OpenSqlite(std::string_view path, const StoreOpti
   }
   const std::string file(path);
   const auto busy_timeout = options.busy_timeout;
-  auto connect = [file, busy_timeout]() -> Result<std::unique_ptr<SqlConnection>> {
-    auto connection = SqliteConnection::Open(file, busy_timeout);
+  const bool background_checkpoints =
+      file != ":memory:" && options.checkpoint_interval > std::chrono::milliseconds(0);
+  auto connect = [file, busy_timeout,
+                  background_checkpoints]() -> Result<std::unique_ptr<SqlConnection>> {
+    auto connection = SqliteConnection::Open(file, busy_timeout, !background_checkpoints);
     if (!connection) return std::unexpected(connection.error());
     return std::unique_ptr<SqlConnection>(std::move(*connection));
   };
@@ -72,6 +75,7 @@ Result<std::unique_ptr<Store>> OpenSqlite(std::string_view path, const StoreOpti
   auto store =
       SqlStore::Open(SqlDialect::kSqlite, std::move(connect), std::move(cipher), max_connections);
   if (!store) return std::unexpected(store.error());
+  if (background_checkpoints) (*store)->StartCheckpoints(options.checkpoint_interval);
   return std::unique_ptr<Store>(std::move(*store));
 }
 

@@ -355,6 +355,12 @@ struct StoreOptions {
   std::chrono::milliseconds busy_timeout{5000};
   // SQL stores: at most this many database connections, opened as needed.
   int max_connections = 8;
+  // SQLite file databases: a thread of the store checkpoints the WAL this often, and
+  // commits never do. Otherwise the commit that grows the WAL past 1000 pages copies them
+  // into the database and syncs it before it returns, with every other writer of the
+  // process waiting behind it (under the heartbeat benchmark that made the p99). 0: SQLite's
+  // automatic checkpoints.
+  std::chrono::milliseconds checkpoint_interval{200};
 };
 
 // Opens the store that `[database] sql_alchemy_conn` names, without touching its schema

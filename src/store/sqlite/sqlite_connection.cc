@@ -39,7 +39,7 @@ ErrorCode CodeFor(int extended_code) {
 }  // namespace
 
 Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
-    const std::string& path, std::chrono::milliseconds busy_timeout) {
+    const std::string& path, std::chrono::milliseconds busy_timeout, bool auto_checkpoint) {
   if (path != ":memory:") {
     // Create a missing file with its final mode before SQLite does (SQLite would use 0644
     // less the umask); its -wal and -shm files copy the database file's mode. O_EXCL: an
@@ -67,6 +67,11 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
   auto setup = connection->ExecuteScript(
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
   if (!setup) return std::unexpected(setup.error().WithContext("SQLite database " + path));
+  if (!auto_checkpoint) {
+    if (auto off = connection->ExecuteScript("PRAGMA wal_autocheckpoint=0"); !off) {
+      return std::unexpected(off.error().WithContext("SQLite database " + path));
+    }
+  }
   return connection;
 }
 

@@ -21,8 +21,11 @@ class SqliteConnection final : public SqlConnection {
   // in-memory database for ":memory:". Unavailable when the file cannot be opened.
   // synchronous=NORMAL: in WAL mode a crash of the process loses nothing committed; a
   // power loss may lose the last transactions but never corrupts the file.
+  // `auto_checkpoint` false: commits never checkpoint the WAL (PRAGMA
+  // wal_autocheckpoint=0); the owner must (SqlStore::StartCheckpoints).
   static Result<std::unique_ptr<SqliteConnection>> Open(const std::string& path,
-                                                        std::chrono::milliseconds busy_timeout);
+                                                        std::chrono::milliseconds busy_timeout,
+                                                        bool auto_checkpoint = true);
   ~SqliteConnection() override;
 
   Result<SqlResult> Execute(std::string_view sql, std::span<const SqlParam> params) override;

@@ -1,0 +1,93 @@
+// SQLite's write-ahead log is checkpointed by the store's own thread, never by a commit
+// (store.h: StoreOptions::checkpoint_interval). The file sizes show who copied what: a
+// page is in the database file only once a checkpoint has copied it from the WAL.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "store/store.h"
+
+namespace airlock::store {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr uintmax_t kMiB = 1 << 20;
+
+class SqliteCheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/airlock-checkpoint-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<Store> Open(std::chrono::milliseconds interval) {
+    auto store = OpenStore("sqlite://" + db(), {.checkpoint_interval = interval});
+    EXPECT_TRUE(store.has_value()) << store.error().ToString();
+    if (!store) return nullptr;
+    EXPECT_TRUE((*store)->Migrate().has_value());
+    return std::move(*store);
+  }
+  // `count` variables of 16 KiB (four pages each), one commit each; a pause of `pause`
+  // after every 20.
+  static void Write(Store& store, int count, int keys,
+                    std::chrono::milliseconds pause = std::chrono::milliseconds(0)) {
+    for (int i = 0; i < count; ++i) {
+      if (i % 20 == 19) std::this_thread::sleep_for(pause);
+      ASSERT_TRUE(store
+                      .SetVariable({.key = "k" + std::to_string(i % keys),
+                                    .value = std::string(16 * 1024, static_cast<char>('a' + i % 26))})
+                      .has_value());
+    }
+  }
+  std::string db() const { return dir_ + "/airlock.db"; }
+  uintmax_t Size(const std::string& path) const {
+    std::error_code ec;
+    auto size = fs::file_size(path, ec);
+    return ec ? 0 : size;
+  }
+
+  std::string dir_;
+};
+
+// 1200 commits of four pages: far past the 1000 pages at which SQLite's own automatic
+// checkpoint would have copied them into the database file during a commit.
+TEST_F(SqliteCheckpointTest, CommitsNeverCheckpoint) {
+  auto store = Open(std::chrono::hours(1));  // the thread waits all test long
+  ASSERT_NE(store, nullptr);
+  Write(*store, 300, 300);
+  EXPECT_GT(Size(db() + "-wal"), 4 * kMiB);
+  EXPECT_LT(Size(db()), 1 * kMiB);  // only the schema: nothing was copied
+}
+
+// 600 pages, under SQLite's automatic threshold: only the store's thread copies them.
+TEST_F(SqliteCheckpointTest, TheStoresThreadCheckpoints) {
+  auto store = Open(20ms);
+  ASSERT_NE(store, nullptr);
+  Write(*store, 150, 150);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (Size(db()) < 2 * kMiB && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GE(Size(db()), 2 * kMiB);
+}
+
+// Commit after commit, with no pause for a checkpoint to finish while no one writes: the
+// WAL still starts again from its beginning, so the file stays a few MiB where 60 MiB of
+// frames went through it.
+TEST_F(SqliteCheckpointTest, TheWalStaysBoundedUnderSteadyCommits) {
+  auto store = Open(10ms);
+  ASSERT_NE(store, nullptr);
+  Write(*store, 3000, 50, 2ms);
+  EXPECT_LT(Size(db() + "-wal"), 20 * kMiB);
+}
+
+}  // namespace
+}  // namespace airlock::store
