@@ -28,8 +28,8 @@ struct ExecutionApi::Route {
   // task instance (dag_processor): honoured until they expire unless their jti is revoked.
   enum class Liveness { kLookup, kByHandler, kNotRevoked } liveness = Liveness::kLookup;
   // One of the two is set: a handler that answers at once, or one that answers through its
-  // Respond, possibly later and from another thread (the Caller it is given is valid only
-  // during the call).
+  // Respond, possibly later and from another thread (the Caller it is given is valid until
+  // it calls its Respond).
   std::function<Response(const ExecutionApi&, const Caller&, const Request&, const PathParams&)>
       handler;
   std::function<void(const ExecutionApi&, const Caller&, const Request&, const PathParams&,
@@ -161,12 +161,14 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
   };
   if (route.async_handler) {
     // The route keeps `route` and the server keeps `request` until `respond` is called;
-    // the answer needs its own copy of the caller.
-    return route.async_handler(*this, *caller, request, params,
-                               [this, &request, still_alive, caller = *caller,
+    // the caller moves into the answer, which lends it to the handler meanwhile.
+    auto owned = std::make_unique<Caller>(std::move(*caller));
+    const Caller& lent = *owned;
+    return route.async_handler(*this, lent, request, params,
+                               [this, &request, still_alive, caller = std::move(owned),
                                 respond = std::move(respond)](Response response) mutable {
                                  const bool alive = still_alive(response);
-                                 Finish(&caller, alive, request, std::move(response),
+                                 Finish(caller.get(), alive, request, std::move(response),
                                         std::move(respond));
                                });
   }

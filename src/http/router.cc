@@ -7,6 +7,7 @@ namespace {
 
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> out;
+  out.reserve(8);  // deeper than any route: one allocation per request
   size_t pos = 0;
   if (!path.empty() && path[0] == '/') pos = 1;
   while (pos <= path.size()) {

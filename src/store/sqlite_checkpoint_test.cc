@@ -41,10 +41,11 @@ class SqliteCheckpointTest : public ::testing::Test {
                     std::chrono::milliseconds pause = std::chrono::milliseconds(0)) {
     for (int i = 0; i < count; ++i) {
       if (i % 20 == 19) std::this_thread::sleep_for(pause);
-      ASSERT_TRUE(store
-                      .SetVariable({.key = "k" + std::to_string(i % keys),
-                                    .value = std::string(16 * 1024, static_cast<char>('a' + i % 26))})
-                      .has_value());
+      ASSERT_TRUE(
+          store
+              .SetVariable({.key = "k" + std::to_string(i % keys),
+                            .value = std::string(16 * 1024, static_cast<char>('a' + i % 26))})
+              .has_value());
     }
   }
   std::string db() const { return dir_ + "/airlock.db"; }
