@@ -325,13 +325,19 @@ bool SqlStore::Checkpoint() {
   // holds kRestartFrames, a second pass runs with this process's writers held back: it has
   // only the frames of one interval left to copy, and the next commit restarts the WAL.
   constexpr int64_t kRestartFrames = 1000;
-  auto lease = Acquire();
-  if (!lease) return false;
-  auto passive = Run(**lease, "PRAGMA wal_checkpoint(PASSIVE)", {});
-  if (!passive || passive->rows.empty() || passive->rows[0].size() < 3) return false;
-  if (Int(passive->rows[0][1]) < kRestartFrames) return true;
+  constexpr std::string_view kPassive = "PRAGMA wal_checkpoint(PASSIVE)";
+  int64_t frames = 0;
+  {
+    auto lease = Acquire();
+    if (!lease) return false;
+    auto passive = Run(**lease, kPassive, {});
+    if (!passive || passive->rows.empty() || passive->rows[0].size() < 3) return false;
+    frames = Int(passive->rows[0][1]);
+  }  // the connection goes back first: the write lock is never awaited holding one
+  if (frames < kRestartFrames) return true;
   auto write = WriteLock(true);
-  return Run(**lease, "PRAGMA wal_checkpoint(PASSIVE)", {}).has_value();
+  auto lease = Acquire();
+  return lease && Run(**lease, kPassive, {}).has_value();
 }
 
 SqlStore::Lease::~Lease() {
