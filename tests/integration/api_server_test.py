@@ -241,6 +241,57 @@ class ApiServerSqliteTest(ApiServerTestBase):
         jtis = {row[0] for row in db.execute("SELECT DISTINCT jti FROM audit_log")}
         self.assertEqual(len(jtis - {""}), 1)
 
+    def test_sigterm_under_load_answers_every_heartbeat_it_accepted(self):
+        # Heartbeats are answered from the group commit's writer thread, after the I/O
+        # thread has moved on: SIGTERM must still wait for those answers.
+        server = self.start()
+        pairs = self.fixture(8)
+        answered = []
+        failures = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def beater(n):
+            ti_id, token = pairs[n]
+            while not stop.is_set():
+                sent = int(time.time())
+                try:
+                    status, _, body = request(
+                        server.base + "/execution/task-instances/%s/heartbeat" % ti_id, "PUT",
+                        token, {"hostname": "bench", "pid": 1}, timeout=5)
+                except OSError:
+                    return  # the server has stopped accepting
+                with lock:
+                    if status == 204:
+                        answered.append((ti_id, sent))
+                    else:
+                        failures.append((status, body))
+
+        threads = [threading.Thread(target=beater, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with lock:
+                if len(answered) >= 200:
+                    break
+            time.sleep(0.01)
+        code, err = server.stop()
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(failures, [])
+        self.assertGreaterEqual(len(answered), 200)
+        db = sqlite3.connect(os.path.join(self.home, "airlock.db"))
+        last = dict(db.execute("SELECT id, last_heartbeat_at FROM task_instance"))
+        for ti_id, sent in answered:
+            self.assertGreaterEqual(last[ti_id], sent)
+        audited = db.execute(
+            "SELECT COUNT(*) FROM audit_log WHERE path LIKE '%/heartbeat' AND status = 204"
+        ).fetchone()[0]
+        self.assertGreaterEqual(audited, len(answered))
+
 
 @unittest.skipUnless(POSTGRES_URL or REQUIRE_POSTGRES,
                      "AIRLOCK_TEST_POSTGRES_URL not set (run under scripts/with-postgres.sh)")
