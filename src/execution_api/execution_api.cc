@@ -130,8 +130,8 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
   auto caller = Authenticate(request, validator_, route.policy, params.Get("id"));
   if (!caller)
     return Finish(nullptr, false, request, std::move(caller.error()), std::move(respond));
-  const std::string& jti = caller->claims.jti ? *caller->claims.jti : std::string();
   if (route.liveness == Route::Liveness::kNotRevoked) {
+    const std::string_view jti = caller->claims.jti ? *caller->claims.jti : std::string_view();
     auto revoked = store_.IsTokenRevoked(jti);
     if (!revoked) {
       return Finish(&*caller, false, request, StoreFailure(revoked.error()), std::move(respond));
