@@ -82,14 +82,16 @@ TEST_F(SqliteCheckpointTest, TheStoresThreadCheckpoints) {
   EXPECT_GE(Size(db()), 2 * kMiB);
 }
 
-// Commit after commit, with no pause for a checkpoint to finish while no one writes: the
-// WAL still starts again from its beginning, so the file stays a few MiB where 60 MiB of
-// frames went through it.
+// Commit after commit, with no pause long enough for a checkpoint to finish while no one
+// writes: the WAL still starts again from its beginning. About 120 MiB of frames go
+// through it; passive checkpoints alone leave all of them in the file. With the pass that
+// holds writers back it stays at a few MiB on an idle machine; the bound leaves room for
+// a loaded one, where the checkpointer may wait long for a core.
 TEST_F(SqliteCheckpointTest, TheWalStaysBoundedUnderSteadyCommits) {
   auto store = Open(10ms);
   ASSERT_NE(store, nullptr);
-  Write(*store, 3000, 50, 2ms);
-  EXPECT_LT(Size(db() + "-wal"), 20 * kMiB);
+  Write(*store, 6000, 50, 2ms);
+  EXPECT_LT(Size(db() + "-wal"), 40 * kMiB);
 }
 
 // The checkpointer's pass that holds writers back takes the write lock as writers do,
