@@ -310,15 +310,13 @@ void SqlStore::StartCheckpoints(std::chrono::milliseconds interval) {
       checkpoint_cv_.wait_for(lock, stop, interval, [] { return false; });
       if (stop.stop_requested()) return;
       lock.unlock();
-      // A busy or failed checkpoint is tried again at the next interval; a database that
-      // cannot be written fails the writers themselves, who report it.
-      if (Checkpoint()) ++checkpoints_;
+      Checkpoint();
       lock.lock();
     }
   });
 }
 
-bool SqlStore::Checkpoint() {
+void SqlStore::Checkpoint() {
   // The WAL starts again from its beginning only when a writer finds every frame copied
   // back. A passive checkpoint waits for no one, so under a steady stream of commits new
   // frames arrive while it copies, and the file would grow without end. So once the WAL
@@ -329,15 +327,14 @@ bool SqlStore::Checkpoint() {
   int64_t frames = 0;
   {
     auto lease = Acquire();
-    if (!lease) return false;
+    if (!lease) return;
     auto passive = Run(**lease, kPassive, {});
-    if (!passive || passive->rows.empty() || passive->rows[0].size() < 3) return false;
+    if (!passive || passive->rows.empty() || passive->rows[0].size() < 3) return;
     frames = Int(passive->rows[0][1]);
   }  // the connection goes back first: the write lock is never awaited holding one
-  if (frames < kRestartFrames) return true;
+  if (frames < kRestartFrames) return;
   auto write = WriteLock(true);
-  auto lease = Acquire();
-  return lease && Run(**lease, kPassive, {}).has_value();
+  if (auto lease = Acquire(); lease) (void)Run(**lease, kPassive, {});
 }
 
 SqlStore::Lease::~Lease() {

@@ -4,7 +4,6 @@
 // pool of SqlConnections. The drivers (sqlite/, postgres/) only run statements.
 // Thread-safe: each call borrows a connection from the pool for its duration.
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -33,8 +32,6 @@ class SqlStore final : public Store {
   // for no reader or writer), for connections opened without automatic checkpoints. It
   // stops when the store is destroyed; closing the last connection checkpoints the rest.
   void StartCheckpoints(std::chrono::milliseconds interval);
-  // Checkpoints that thread has completed (for tests).
-  int64_t checkpoints() const { return checkpoints_; }
 
   Result<int> Migrate() override;
   Result<int> SchemaVersion() override;
@@ -168,8 +165,10 @@ class SqlStore final : public Store {
   Result<void> InTransaction(Lease& lease, const std::function<Result<void>()>& body);
 
   Result<int> SchemaVersionOn(SqlConnection& connection);
-  // One round of the checkpointer (StartCheckpoints); false if it could not run.
-  bool Checkpoint();
+  // One round of the checkpointer (StartCheckpoints). A busy or failed checkpoint is tried
+  // again at the next round; a database that cannot be written fails the writers
+  // themselves, who report it.
+  void Checkpoint();
   // One heartbeat on `connection`, answered as Heartbeat() answers it.
   static Result<HeartbeatRefusal> HeartbeatOn(SqlConnection& connection,
                                               const HeartbeatRequest& request);
@@ -195,7 +194,6 @@ class SqlStore final : public Store {
   std::vector<std::unique_ptr<SqlConnection>> idle_;  // Guarded by mu_.
   int open_ = 0;  // connections idle or lent out. Guarded by mu_.
 
-  std::atomic<int64_t> checkpoints_{0};
   std::mutex checkpoint_mu_;
   std::condition_variable_any checkpoint_cv_;
   std::jthread checkpointer_;  // last: stopped and joined before the pool goes
