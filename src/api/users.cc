@@ -1,8 +1,5 @@
 #include "api/users.h"
 
-#include <condition_variable>
-#include <mutex>
-
 namespace airlock::api {
 
 namespace {
@@ -90,22 +87,13 @@ RevokedTokenPurger::RevokedTokenPurger(store::Store& store, const Clock& clock,
       on_error_(std::move(on_error)),
       thread_([this](std::stop_token stop) { Loop(stop); }) {}
 
-RevokedTokenPurger::~RevokedTokenPurger() {
-  thread_.request_stop();
-  cv_.notify_all();
-}
+RevokedTokenPurger::~RevokedTokenPurger() { thread_.request_stop(); }
 
 void RevokedTokenPurger::Loop(std::stop_token stop) {
-  std::unique_lock lock(mu_);
-  while (!stop.stop_requested()) {
-    // Wakes early only to stop; wait_for returns false on timeout.
-    if (cv_.wait_for(lock, stop, interval_, [] { return false; })) break;
-    if (stop.stop_requested()) break;
-    lock.unlock();
+  while (SleepUnlessStopped(stop, interval_)) {
     if (auto purged = store_.PurgeRevokedTokens(clock_.NowSeconds()); !purged && on_error_) {
       on_error_(purged.error());
     }
-    lock.lock();
   }
 }
 

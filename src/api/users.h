@@ -4,10 +4,8 @@
 // stored, logged or returned in clear.
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -63,8 +61,6 @@ class RevokedTokenPurger {
   const Clock& clock_;
   const std::chrono::seconds interval_;
   const std::function<void(const Error&)> on_error_;
-  std::mutex mu_;
-  std::condition_variable_any cv_;
   std::jthread thread_;
 };
 

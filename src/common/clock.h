@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <stop_token>
 
 namespace airlock {
 
@@ -43,5 +44,10 @@ class FakeClock final : public Clock {
  private:
   std::atomic<int64_t> now_;
 };
+
+// Sleeps for `duration` and returns true, or returns false as soon as `stop` is requested
+// (at once if it already is): the wait of a thread that works every `duration` until its
+// owner stops it.
+bool SleepUnlessStopped(std::stop_token stop, std::chrono::milliseconds duration);
 
 }  // namespace airlock

@@ -47,7 +47,6 @@ Result<std::unique_ptr<JwksKeySource>> JwksKeySource::Create(std::string locatio
 JwksKeySource::~JwksKeySource() {
   if (poller_.joinable()) {
     poller_.request_stop();
-    stop_cv_.notify_all();
     poller_.join();
   }
 }
@@ -86,12 +85,7 @@ std::shared_ptr<const KeySet> JwksKeySource::RefreshForUnknownKid() {
 }
 
 void JwksKeySource::PollLoop(std::stop_token stop) {
-  while (!stop.stop_requested()) {
-    {
-      std::unique_lock lock(stop_mu_);
-      stop_cv_.wait_for(lock, stop, options_.poll_interval, [] { return false; });
-    }
-    if (stop.stop_requested()) return;
+  while (SleepUnlessStopped(stop, options_.poll_interval)) {
     (void)Refresh();  // on failure the last good set stays
   }
 }

@@ -11,7 +11,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -93,8 +92,6 @@ class JwksKeySource final : public KeySource {
   std::mutex refresh_mu_;  // Serializes fetches; guards last_unknown_kid_fetch_.
   std::chrono::steady_clock::time_point last_unknown_kid_fetch_{};
   bool fetched_for_unknown_kid_ = false;  // Guarded by refresh_mu_.
-  std::mutex stop_mu_;
-  std::condition_variable_any stop_cv_;
   std::jthread poller_;
 };
 

@@ -7,6 +7,7 @@
 #include <set>
 #include <tuple>
 
+#include "common/clock.h"
 #include "store/checks.h"
 
 namespace airlock::store {
@@ -305,14 +306,7 @@ Result<std::unique_ptr<SqlStore>> SqlStore::Open(SqlDialect dialect, Connector c
 
 void SqlStore::StartCheckpoints(std::chrono::milliseconds interval) {
   checkpointer_ = std::jthread([this, interval](std::stop_token stop) {
-    std::unique_lock lock(checkpoint_mu_);
-    while (true) {
-      checkpoint_cv_.wait_for(lock, stop, interval, [] { return false; });
-      if (stop.stop_requested()) return;
-      lock.unlock();
-      Checkpoint();
-      lock.lock();
-    }
+    while (SleepUnlessStopped(stop, interval)) Checkpoint();
   });
 }
 

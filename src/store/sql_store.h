@@ -194,8 +194,6 @@ class SqlStore final : public Store {
   std::vector<std::unique_ptr<SqlConnection>> idle_;  // Guarded by mu_.
   int open_ = 0;  // connections idle or lent out. Guarded by mu_.
 
-  std::mutex checkpoint_mu_;
-  std::condition_variable_any checkpoint_cv_;
   std::jthread checkpointer_;  // last: stopped and joined before the pool goes
 };
 
