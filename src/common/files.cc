@@ -93,8 +93,12 @@ std::string SelfExecutableDirectory() {
   return slash == std::string::npos ? std::string() : exe.substr(0, slash);
 }
 
+std::string PathBesideSelf(std::string_view name) {
+  return SelfExecutableDirectory() + "/" + std::string(name);
+}
+
 Error ExecBesideSelf(std::string_view name, const std::vector<std::string>& args) {
-  const std::string path = SelfExecutableDirectory() + "/" + std::string(name);
+  const std::string path = PathBesideSelf(name);
   std::vector<char*> argv = {const_cast<char*>(path.c_str())};
   for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);

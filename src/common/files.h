@@ -29,6 +29,9 @@ Result<void> WriteNewFile(const std::string& path, std::string_view data, mode_t
 // so this is how one finds another (airlock-supervisor beside airlock).
 std::string SelfExecutable();
 std::string SelfExecutableDirectory();
+// The file `name` in SelfExecutableDirectory(): executables installed together find each
+// other there.
+std::string PathBesideSelf(std::string_view name);
 
 // Replaces this process with the executable `name` in SelfExecutableDirectory(), run with
 // `args` after its own path as argv[0] and this process's environment. Returns only when

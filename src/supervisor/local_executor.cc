@@ -287,9 +287,7 @@ class LocalExecutor::Impl {
   std::thread reaper_;
 };
 
-std::string SupervisorExecutableBesideSelf() {
-  return SelfExecutableDirectory() + "/" + kSupervisorExecutable;
-}
+std::string SupervisorExecutableBesideSelf() { return PathBesideSelf(kSupervisorExecutable); }
 
 Result<std::unique_ptr<LocalExecutor>> LocalExecutor::Create(LocalExecutorOptions options) {
   if (options.supervisor_binary.empty() || access(options.supervisor_binary.c_str(), X_OK) != 0) {
