@@ -193,41 +193,57 @@ class ApiServerSqliteTest(ApiServerTestBase):
         self.assertNotIn(SECRET, err)    # ...and neither the secret
         self.assertNotIn(token, err)     # nor the token is
 
-    def test_sigterm_under_load_loses_no_accepted_write(self):
-        server = self.start()
-        pairs = self.fixture(1)
-        token = pairs[0][1]
+    def sigterm_under_load(self, server, clients, send, wanted, enough):
+        """Calls send(n, i) -> (status, body, record) in a loop on `clients` threads until
+        the server stops accepting, and stops the server (SIGTERM) once `enough` answers
+        had status `wanted`, or after 10 s. Returns (exit code, stderr, the records of the
+        `wanted` answers, [(status, body)] of the others)."""
         accepted = []
+        others = []
         lock = threading.Lock()
         stop = threading.Event()
 
-        def writer(n):
+        def client(n):
             i = 0
             while not stop.is_set():
-                key = "w%d_%d" % (n, i)
                 try:
-                    status, _, _ = request(server.base + "/execution/variables/" + key, "PUT",
-                                           token, {"value": key}, timeout=5)
+                    status, body, record = send(n, i)
                 except OSError:
                     return  # the server has stopped accepting
-                if status == 201:
-                    with lock:
-                        accepted.append(key)
+                with lock:
+                    if status == wanted:
+                        accepted.append(record)
+                    else:
+                        others.append((status, body))
                 i += 1
 
-        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
         for t in threads:
             t.start()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with lock:
-                if len(accepted) >= 50:
+                if len(accepted) >= enough:
                     break
             time.sleep(0.01)
         code, err = server.stop()
         stop.set()
         for t in threads:
             t.join(timeout=30)
+        return code, err, accepted, others
+
+    def test_sigterm_under_load_loses_no_accepted_write(self):
+        server = self.start()
+        pairs = self.fixture(1)
+        token = pairs[0][1]
+
+        def write(n, i):
+            key = "w%d_%d" % (n, i)
+            status, _, body = request(server.base + "/execution/variables/" + key, "PUT",
+                                      token, {"value": key}, timeout=5)
+            return status, body, key
+
+        code, err, accepted, _ = self.sigterm_under_load(server, 4, write, 201, 50)
         self.assertEqual(code, 0, err)
         self.assertGreaterEqual(len(accepted), 50)
         db = sqlite3.connect(os.path.join(self.home, "airlock.db"))
@@ -246,40 +262,16 @@ class ApiServerSqliteTest(ApiServerTestBase):
         # thread has moved on: SIGTERM must still wait for those answers.
         server = self.start()
         pairs = self.fixture(8)
-        answered = []
-        failures = []
-        lock = threading.Lock()
-        stop = threading.Event()
 
-        def beater(n):
+        def beat(n, _):
             ti_id, token = pairs[n]
-            while not stop.is_set():
-                sent = int(time.time())
-                try:
-                    status, _, body = request(
-                        server.base + "/execution/task-instances/%s/heartbeat" % ti_id, "PUT",
-                        token, {"hostname": "bench", "pid": 1}, timeout=5)
-                except OSError:
-                    return  # the server has stopped accepting
-                with lock:
-                    if status == 204:
-                        answered.append((ti_id, sent))
-                    else:
-                        failures.append((status, body))
+            sent = int(time.time())
+            status, _, body = request(
+                server.base + "/execution/task-instances/%s/heartbeat" % ti_id, "PUT", token,
+                {"hostname": "bench", "pid": 1}, timeout=5)
+            return status, body, (ti_id, sent)
 
-        threads = [threading.Thread(target=beater, args=(n,)) for n in range(8)]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with lock:
-                if len(answered) >= 200:
-                    break
-            time.sleep(0.01)
-        code, err = server.stop()
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
+        code, err, answered, failures = self.sigterm_under_load(server, 8, beat, 204, 200)
         self.assertEqual(code, 0, err)
         self.assertEqual(failures, [])
         self.assertGreaterEqual(len(answered), 200)
@@ -291,7 +283,6 @@ class ApiServerSqliteTest(ApiServerTestBase):
             "SELECT COUNT(*) FROM audit_log WHERE path LIKE '%/heartbeat' AND status = 204"
         ).fetchone()[0]
         self.assertGreaterEqual(audited, len(answered))
-
 
 @unittest.skipUnless(POSTGRES_URL or REQUIRE_POSTGRES,
                      "AIRLOCK_TEST_POSTGRES_URL not set (run under scripts/with-postgres.sh)")
