@@ -310,35 +310,49 @@ TEST(ServerTest, AResponseTheClientDoesNotReadIsAbandonedAfterTheReadTimeout) {
   EXPECT_TRUE(client.WaitClosed());
 }
 
+// Keeps the Respond of a request that an asynchronous handler was given, for a test to
+// answer later, from any thread.
+class HeldAnswer {
+ public:
+  void Hold(Respond respond) {
+    std::lock_guard lock(mu_);
+    held_ = std::move(respond);
+    cv_.notify_all();
+  }
+  bool WaitHeld() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, 5s, [&] { return held_.has_value(); });
+  }
+  void Answer(Response response) {
+    std::lock_guard lock(mu_);
+    (*held_)(std::move(response));
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<Respond> held_;  // Guarded by mu_.
+};
+
 // An asynchronous handler that holds its answer does not hold its I/O thread: with one
 // thread, another connection is served meanwhile; the late answer, given from another
 // thread, reaches the right connection with its correlation-id.
 TEST(ServerTest, AsyncHandlerAnswersLaterWhileItsThreadServesOthers) {
-  std::mutex mu;
-  std::optional<Respond> held;  // Guarded by mu.
-  std::condition_variable cv;
+  HeldAnswer held;
   auto started = Server::Start({.threads = 1}, [&](const Request& request, Respond respond) {
     if (request.path != "/slow") return respond(Echo(request));
-    std::lock_guard lock(mu);
-    held = std::move(respond);
-    cv.notify_all();
+    held.Hold(std::move(respond));
   });
   ASSERT_TRUE(started.has_value());
   auto& server = *started;
   RawClient slow(server->port());
   slow.Send("GET /slow HTTP/1.1\r\nHost: t\r\ncorrelation-id: slow-1\r\n\r\n");
-  {
-    std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return held.has_value(); }));
-  }
+  ASSERT_TRUE(held.WaitHeld());
   RawClient fast(server->port());
   fast.Send("GET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(StatusOf(fast.ReadResponse()), 200);
 
-  std::thread answerer([&] {
-    std::lock_guard lock(mu);
-    (*held)(Response::Json(201, "{\"late\":true}"));
-  });
+  std::thread answerer([&] { held.Answer(Response::Json(201, "{\"late\":true}")); });
   answerer.join();
   std::string response = slow.ReadResponse();
   EXPECT_EQ(StatusOf(response), 201);
@@ -350,28 +364,17 @@ TEST(ServerTest, AsyncHandlerAnswersLaterWhileItsThreadServesOthers) {
 }
 
 TEST(ServerTest, ShutdownWaitsForTheAnswerOfAnAsyncHandler) {
-  std::mutex mu;
-  std::optional<Respond> held;  // Guarded by mu.
-  std::condition_variable cv;
-  auto started = Server::Start({.threads = 2}, [&](const Request&, Respond respond) {
-    std::lock_guard lock(mu);
-    held = std::move(respond);
-    cv.notify_all();
-  });
+  HeldAnswer held;
+  auto started = Server::Start(
+      {.threads = 2}, [&](const Request&, Respond respond) { held.Hold(std::move(respond)); });
   ASSERT_TRUE(started.has_value());
   auto& server = *started;
   RawClient client(server->port());
   client.Send("PUT /write HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
-  {
-    std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return held.has_value(); }));
-  }
+  ASSERT_TRUE(held.WaitHeld());
   auto stopped = std::async(std::launch::async, [&] { server->Shutdown(); });
   EXPECT_EQ(stopped.wait_for(300ms), std::future_status::timeout);  // still in flight
-  {
-    std::lock_guard lock(mu);
-    (*held)(Response::Json(200, "{\"written\":true}"));
-  }
+  held.Answer(Response::Json(200, "{\"written\":true}"));
   std::string response = client.ReadResponse();
   EXPECT_EQ(StatusOf(response), 200);
   EXPECT_EQ(BodyOf(response), R"({"written":true})");
