@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "common/random.h"
+#include "http/response_writer.h"
 
 namespace airlock::http {
 
@@ -286,7 +288,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (seq != seq_ || !awaiting_ || phase_ == Phase::kClosed) return;
     awaiting_ = false;
     const int status = response.status;
-    Write(std::move(response), keep_alive_ && !server_.stopping, request_.request_id);
+    Write(response, keep_alive_ && !server_.stopping, request_.request_id);
     if (server_.options.on_response) {
       server_.options.on_response(request_, status,
                                   std::chrono::duration_cast<std::chrono::microseconds>(
@@ -294,22 +296,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
   }
 
-  void Write(Response response, bool keep_alive, const std::string& request_id) {
-    response_ = {};
-    response_.version(11);
-    response_.result(static_cast<unsigned>(response.status));
-    response_.set(bhttp::field::server, "airlock");
-    for (auto& [k, v] : response.headers) response_.set(k, v);
-    if (!request_id.empty()) response_.set("correlation-id", request_id);
-    response_.body() = std::move(response.body);
-    response_.keep_alive(keep_alive);
-    response_.prepare_payload();
+  void Write(const Response& response, bool keep_alive, std::string_view request_id) {
+    WriteResponse(response, keep_alive, request_id, out_);
     Expect(Phase::kWriting, server_.options.read_timeout);
-    bhttp::async_write(stream_, response_,
-                       [self = this->shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-                         if (ec || !keep_alive) return self->Close();
-                         self->Read(false);
-                       });
+    asio::async_write(stream_, asio::buffer(out_),
+                      [self = this->shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                        if (ec || !keep_alive) return self->Close();
+                        self->Read(false);
+                      });
   }
 
   void WriteError(int status, std::string_view detail) {
@@ -332,7 +326,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  bhttp::response<bhttp::string_body> response_;
+  std::string out_;  // the response being written
   Request request_;  // the request being answered; valid until the next one is read
   SteadyTime start_;
   SteadyTime deadline_ = SteadyTime::max();
