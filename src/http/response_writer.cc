@@ -2,10 +2,9 @@
 
 #include <strings.h>
 
-#include <charconv>
-#include <ostream>  // before Boost.Beast's status.hpp, which needs it and does not include it
-
 #include <boost/beast/http/status.hpp>
+#include <charconv>
+#include <ostream>  // Boost.Beast's status.hpp uses std::ostream and does not include it
 
 namespace airlock::http {
 namespace {
@@ -18,9 +17,9 @@ bool SameName(std::string_view a, std::string_view b) {
 bool IsToken(std::string_view name) {
   if (name.empty()) return false;
   for (unsigned char c : name) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                        std::string_view::npos;
+    const bool ok =
+        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+        std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
     if (!ok) return false;
   }
   return true;

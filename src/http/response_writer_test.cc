@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/asio/buffer.hpp>
 
 namespace airlock::http {
 namespace {
