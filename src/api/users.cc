@@ -1,5 +1,7 @@
 #include "api/users.h"
 
+#include "common/thread_name.h"
+
 namespace airlock::api {
 
 namespace {
@@ -85,7 +87,10 @@ RevokedTokenPurger::RevokedTokenPurger(store::Store& store, const Clock& clock,
       clock_(clock),
       interval_(std::max(interval, std::chrono::seconds(1))),
       on_error_(std::move(on_error)),
-      thread_([this](std::stop_token stop) { Loop(stop); }) {}
+      thread_([this](std::stop_token stop) {
+        NameThisThread("token-purge");
+        Loop(stop);
+      }) {}
 
 RevokedTokenPurger::~RevokedTokenPurger() { thread_.request_stop(); }
 

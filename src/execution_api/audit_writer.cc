@@ -1,10 +1,15 @@
 #include "execution_api/audit_writer.h"
 
+#include "common/thread_name.h"
+
 namespace airlock::execution_api {
 
 AuditWriter::AuditWriter(store::Store& store, Options options)
     : store_(store), options_(std::move(options)) {
-  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+  thread_ = std::jthread([this](std::stop_token stop) {
+    NameThisThread("audit-write");
+    Run(stop);
+  });
 }
 
 AuditWriter::~AuditWriter() {

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/random.h"
+#include "common/thread_name.h"
 #include "http/response_writer.h"
 
 namespace airlock::http {
@@ -451,7 +452,10 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, AsyncHandle
   for (auto& worker : impl->workers) {
     Worker* w = worker.get();
     raw->Sweep(*w);  // arms the first sweep; the event loop is not running yet
-    w->thread = std::thread([w] { w->ioc.run(); });
+    w->thread = std::thread([w, n = static_cast<int>(&worker - impl->workers.data())] {
+      NameThisThread("http-io-" + std::to_string(n));
+      w->ioc.run();
+    });
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

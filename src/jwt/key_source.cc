@@ -1,6 +1,7 @@
 #include "jwt/key_source.h"
 
 #include "common/files.h"
+#include "common/thread_name.h"
 
 namespace airlock::jwt {
 
@@ -39,7 +40,10 @@ Result<std::unique_ptr<JwksKeySource>> JwksKeySource::Create(std::string locatio
       new JwksKeySource(std::move(location), std::move(fetcher), clock, options));
   if (auto ok = source->Refresh(); !ok) return std::unexpected(ok.error());
   if (options.background_polling) {
-    source->poller_ = std::jthread([s = source.get()](std::stop_token stop) { s->PollLoop(stop); });
+    source->poller_ = std::jthread([s = source.get()](std::stop_token stop) {
+      NameThisThread("jwks-poll");
+      s->PollLoop(stop);
+    });
   }
   return source;
 }

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "common/clock.h"
+#include "common/thread_name.h"
 #include "store/checks.h"
 
 namespace airlock::store {
@@ -306,6 +307,7 @@ Result<std::unique_ptr<SqlStore>> SqlStore::Open(SqlDialect dialect, Connector c
 
 void SqlStore::StartCheckpoints(std::chrono::milliseconds interval) {
   checkpointer_ = std::jthread([this, interval](std::stop_token stop) {
+    NameThisThread("wal-checkpoint");
     while (SleepUnlessStopped(stop, interval)) Checkpoint();
   });
 }

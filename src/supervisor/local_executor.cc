@@ -21,6 +21,7 @@
 
 #include "common/files.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "supervisor/environment.h"
 #include "supervisor/spawn.h"
 
@@ -56,7 +57,10 @@ class LocalExecutor::Impl {
   }
 
   void StartReaper() {
-    reaper_ = std::thread([this] { Reap(); });
+    reaper_ = std::thread([this] {
+      NameThisThread("task-reaper");
+      Reap();
+    });
   }
 
   void StartStandbys() {

@@ -32,6 +32,7 @@
 
 #include "common/log.h"
 #include "common/random.h"
+#include "common/thread_name.h"
 #include "common/time_format.h"
 #include "http/client.h"
 
@@ -148,6 +149,7 @@ struct Triggerer::Impl {
     asio::post(io, [this] { Claim(); });
     ScheduleRenew();
     loop = std::thread([this] {
+      NameThisThread("trigger-loop");
       // The one catch of this thread: a stray exception from a handler is logged and the
       // loop goes on.
       for (;;) {
