@@ -41,11 +41,12 @@ std::expected<Caller, http::Response> Authenticate(const http::Request& request,
                                                    std::string_view ti_id) {
   auto token = BearerToken(request);
   if (!token) return std::unexpected(token.error());
-  auto claims = validator.Validate(*token);
-  if (!claims) {
+  auto validated = validator.ValidateShared(*token);
+  if (!validated) {
     return std::unexpected(
-        http::Response::Detail(403, "Invalid auth token: " + claims.error().message));
+        http::Response::Detail(403, "Invalid auth token: " + validated.error().message));
   }
+  const jwt::Claims* claims = validated->get();
   Caller caller;
   if (!claims->scope || *claims->scope == "execution") {
     caller.type = TokenType::kExecution;
@@ -81,14 +82,14 @@ std::expected<Caller, http::Response> Authenticate(const http::Request& request,
     return std::unexpected(
         http::Response::Detail(403, "Token subject does not match task instance ID"));
   }
-  caller.claims = std::move(*claims);
+  caller.claims = std::move(*validated);
   return caller;
 }
 
 bool ShouldReissue(const Caller& caller, int64_t now, int64_t validity_seconds) {
   if (caller.type != TokenType::kExecution) return false;
   const int64_t threshold = std::max<int64_t>(validity_seconds / 5, 30);
-  return caller.claims.exp - now <= threshold;
+  return caller.claims->exp - now <= threshold;
 }
 
 }  // namespace airlock::execution_api

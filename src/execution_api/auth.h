@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +35,7 @@ struct RoutePolicy {
 
 // An authenticated caller.
 struct Caller {
-  jwt::Claims claims;
+  std::shared_ptr<const jwt::Claims> claims;  // never null; shared with the token cache
   TokenType type = TokenType::kExecution;
 };
 

@@ -28,7 +28,7 @@ std::vector<std::string> TokenBundles(const jwt::Claims& claims) {
 namespace {
 
 bool Covers(const Caller& caller, std::string_view bundle) {
-  auto bundles = TokenBundles(caller.claims);
+  auto bundles = TokenBundles(*caller.claims);
   return std::find(bundles.begin(), bundles.end(), bundle) != bundles.end();
 }
 
@@ -88,7 +88,7 @@ Response DeleteDag(store::Store& store, const Caller& caller, std::string_view d
 Response ListBundleDags(store::Store& store, const Caller& caller) {
   auto all = store.ListDags();
   if (!all) return StoreFailure(all.error());
-  auto bundles = TokenBundles(caller.claims);
+  auto bundles = TokenBundles(*caller.claims);
   json::array out;
   for (const store::Dag& dag : *all) {
     if (std::find(bundles.begin(), bundles.end(), dag.bundle_name) == bundles.end()) continue;

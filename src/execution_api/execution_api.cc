@@ -131,7 +131,7 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
   if (!caller)
     return Finish(nullptr, false, request, std::move(caller.error()), std::move(respond));
   if (route.liveness == Route::Liveness::kNotRevoked) {
-    const std::string_view jti = caller->claims.jti ? *caller->claims.jti : std::string_view();
+    const std::string_view jti = caller->claims->jti ? *caller->claims->jti : std::string_view();
     auto revoked = store_.IsTokenRevoked(jti);
     if (!revoked) {
       return Finish(&*caller, false, request, StoreFailure(revoked.error()), std::move(respond));
@@ -142,7 +142,7 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
                     std::move(respond));
     }
   } else if (route.liveness == Route::Liveness::kLookup) {
-    auto ti = store_.GetTaskInstance(caller->claims.sub.value_or(""));
+    auto ti = store_.GetTaskInstance(caller->claims->sub.value_or(""));
     if (!ti && ti.error().code() != ErrorCode::kNotFound) {
       return Finish(&*caller, false, request, StoreFailure(ti.error()), std::move(respond));
     }
@@ -181,15 +181,15 @@ void ExecutionApi::Finish(const Caller* caller, bool alive, const Request& reque
                           Response response, http::Respond respond) const {
   if (caller != nullptr && alive &&
       ShouldReissue(*caller, clock_.NowSeconds(), options_.token_validity_seconds)) {
-    auto fresh = signer_.Reissue(caller->claims, options_.token_validity_seconds);
+    auto fresh = signer_.Reissue(*caller->claims, options_.token_validity_seconds);
     if (fresh) response.SetHeader("Refreshed-API-Token", *fresh);
   }
   if (audit_ != nullptr) {
     audit_->Append(store::AuditEntry{
         .time = clock_.NowMicros(),
         .component = options_.component,
-        .jti = caller != nullptr ? caller->claims.jti.value_or("") : "",
-        .sub = caller != nullptr ? caller->claims.sub.value_or("") : "",
+        .jti = caller != nullptr ? caller->claims->jti.value_or("") : "",
+        .sub = caller != nullptr ? caller->claims->sub.value_or("") : "",
         .method = request.method,
         .path = request.path,
         .status = response.status,
@@ -278,7 +278,7 @@ Response RunTaskInstance(store::Store& store, const jwt::TokenSigner& signer,
     auto token = signer.Mint(jwt::MintRequest{
         .sub = std::string(id),
         .aud = {options.audience},
-        .iss = caller.claims.iss,
+        .iss = caller.claims->iss,
         .ttl_seconds = options.token_validity_seconds,
         .scope = "execution",
     });
@@ -354,7 +354,7 @@ void Heartbeat(HeartbeatBatcher& heartbeats, const Clock& clock, const Request& 
 
 // The caller's own task instance (already known to be alive), for XCom scoping.
 std::expected<TaskInstance, Response> CallerTask(store::Store& store, const Caller& caller) {
-  auto ti = store.GetTaskInstance(caller.claims.sub.value_or(""));
+  auto ti = store.GetTaskInstance(caller.claims->sub.value_or(""));
   if (!ti) {
     return std::unexpected(
         Response::Detail(403, "Invalid auth token: task instance is not queued or running"));

@@ -348,9 +348,10 @@ TEST_F(ExecutionApiTest, ReissueThresholdHasA30SecondFloor) {
 }
 
 TEST_F(ExecutionApiTest, WorkloadTokensAreNeverReissued) {
-  Caller caller;
-  caller.type = TokenType::kWorkload;
-  caller.claims.exp = kNow + 1;
+  jwt::Claims claims;
+  claims.exp = kNow + 1;
+  Caller caller{.claims = std::make_shared<const jwt::Claims>(claims),
+                .type = TokenType::kWorkload};
   EXPECT_FALSE(ShouldReissue(caller, kNow, 600));
   caller.type = TokenType::kExecution;
   EXPECT_TRUE(ShouldReissue(caller, kNow, 600));

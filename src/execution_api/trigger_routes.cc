@@ -59,7 +59,7 @@ Result<std::string> MintTriggerToken(const jwt::TokenSigner& signer,
   return signer.Mint(jwt::MintRequest{
       .sub = trigger.ti_id,
       .aud = {options.audience},
-      .iss = caller.claims.iss,
+      .iss = caller.claims->iss,
       .ttl_seconds = options.token_validity_seconds,
       .scope = "trigger",
       .extra_claims = {{"trigger_id", std::to_string(trigger.id)}},
@@ -84,7 +84,7 @@ std::expected<int64_t, Response> OwnTrigger(store::Store& store, const Caller& c
                                             std::string_view path_id) {
   auto id = ParseTriggerId(path_id);
   if (!id) return std::unexpected(NotFoundResponse("Trigger"));
-  if (TokenTriggerId(caller.claims) != id) {
+  if (TokenTriggerId(*caller.claims) != id) {
     return std::unexpected(Response::Detail(403, "Token does not belong to this trigger"));
   }
   auto trigger = store.GetTrigger(*id);
@@ -94,7 +94,7 @@ std::expected<int64_t, Response> OwnTrigger(store::Store& store, const Caller& c
     }
     return std::unexpected(StoreFailure(trigger.error()));
   }
-  if (trigger->ti_id != caller.claims.sub.value_or("")) {
+  if (trigger->ti_id != caller.claims->sub.value_or("")) {
     return std::unexpected(Response::Detail(403, "Token does not belong to this trigger"));
   }
   return *id;
@@ -236,7 +236,7 @@ Response TriggerEvent(store::Store& store, const Caller& caller, const http::Req
     return Unprocessable("Field 'payload' is larger than " + std::to_string(kMaxTriggerEventBytes) +
                          " bytes");
   }
-  const std::string ti_id = caller.claims.sub.value_or("");
+  const std::string ti_id = caller.claims->sub.value_or("");
   return Ended(store, store.FireTrigger(*id, payload_json), ti_id);
 }
 
@@ -248,7 +248,7 @@ Response TriggerFailure(store::Store& store, const Clock& clock, const Caller& c
   if (!body) return std::move(body.error());
   auto error = RequiredString(*body, "error");
   if (!error) return std::move(error.error());
-  const std::string ti_id = caller.claims.sub.value_or("");
+  const std::string ti_id = caller.claims->sub.value_or("");
   auto failed = store.FailTrigger(*id, clock.NowSeconds());
   if (failed) {
     // The log goes through the masker; the message is cut to a line's worth.

@@ -237,21 +237,22 @@ class VerifiedTokenCache {
   explicit VerifiedTokenCache(size_t capacity)
       : per_shard_(std::max<size_t>(1, capacity / kShards)) {}
 
-  std::optional<Claims> Find(std::string_view token, const KeySet* keys) {
+  std::shared_ptr<const Claims> Find(std::string_view token, const KeySet* keys) {
     Shard& shard = ShardFor(token);
     std::lock_guard lock(shard.mu);
     auto it = shard.entries.find(token);
-    if (it == shard.entries.end() || it->second.keys.get() != keys) return std::nullopt;
+    if (it == shard.entries.end() || it->second.keys.get() != keys) return nullptr;
     return it->second.claims;
   }
 
-  void Insert(std::string_view token, std::shared_ptr<const KeySet> keys, const Claims& claims) {
+  void Insert(std::string_view token, std::shared_ptr<const KeySet> keys,
+              std::shared_ptr<const Claims> claims) {
     Shard& shard = ShardFor(token);
     std::lock_guard lock(shard.mu);
     if (shard.entries.size() >= per_shard_ && !shard.entries.contains(token)) {
       shard.entries.erase(shard.entries.begin());
     }
-    shard.entries.insert_or_assign(std::string(token), Entry{std::move(keys), claims});
+    shard.entries.insert_or_assign(std::string(token), Entry{std::move(keys), std::move(claims)});
   }
 
  private:
@@ -260,7 +261,7 @@ class VerifiedTokenCache {
     // Held, not only compared, so that a freed set's address cannot be reused by a new
     // set while an entry still names it.
     std::shared_ptr<const KeySet> keys;
-    Claims claims;
+    std::shared_ptr<const Claims> claims;
   };
   struct Shard {
     std::mutex mu;
@@ -307,22 +308,29 @@ Result<std::unique_ptr<Validator>> Validator::Create(std::shared_ptr<KeySource> 
 }
 
 std::expected<Claims, ValidationError> Validator::Validate(std::string_view token) const {
+  auto claims = ValidateShared(token);
+  if (!claims) return std::unexpected(claims.error());
+  return **claims;
+}
+
+std::expected<std::shared_ptr<const Claims>, ValidationError> Validator::ValidateShared(
+    std::string_view token) const {
   std::shared_ptr<const KeySet> current;
   if (cache_ && token.size() <= kMaxTokenBytes) {
     current = keys_->Current();
     if (auto claims = cache_->Find(token, current.get())) {
       if (auto times = CheckTimes(*claims); !times) return std::unexpected(times.error());
       cache_hits_.fetch_add(1, std::memory_order_relaxed);
-      return std::move(*claims);
+      return claims;
     }
   }
   auto claims = ValidateUncached(token);
+  if (!claims) return std::unexpected(claims.error());
+  auto shared = std::make_shared<const Claims>(std::move(*claims));
   // Only a token verified against the set it was looked up with is remembered (not one
   // verified after a refresh for an unknown kid: the next call sees the new set anyway).
-  if (claims && cache_ && current && keys_->Current() == current) {
-    cache_->Insert(token, current, *claims);
-  }
-  return claims;
+  if (cache_ && current && keys_->Current() == current) cache_->Insert(token, current, shared);
+  return shared;
 }
 
 std::expected<Claims, ValidationError> Validator::ValidateUncached(std::string_view token) const {

@@ -314,6 +314,41 @@ TEST_F(ValidatorTest, VerifiedTokenCacheAnswersRepeatsAndStillChecksTime) {
   EXPECT_EQ(rotated.error().failure, Failure::kUnknownKid);
 }
 
+TEST_F(ValidatorTest, ValidateSharedHandsOutTheCachedClaimsAndStillChecksEverything) {
+  auto source = std::make_shared<StaticKeySource>(*KeySet::Create({{ed_, KeyState::kActive}}));
+  auto v = Make(source, {.cache_capacity = 64});
+  const std::string token = Sign(*ed_, Header(*ed_), Payload(kNow, kNow + 60));
+  auto first = v->ValidateShared(token);
+  ASSERT_TRUE(first.has_value());
+  auto again = v->ValidateShared(token);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->get(), first->get()) << "a cache hit shares the entry's claims";
+  EXPECT_EQ(v->cache_hits(), 1u);
+  EXPECT_EQ((*again)->jti, v->Validate(token)->jti);
+
+  clock_.Set(kNow + 60 + 10);
+  auto expired = v->ValidateShared(token);
+  ASSERT_FALSE(expired.has_value());
+  EXPECT_EQ(expired.error().failure, Failure::kExpired);
+  clock_.Set(kNow);
+
+  source->Replace(*KeySet::Create({{rsa_, KeyState::kActive}}));
+  auto rotated = v->ValidateShared(token);
+  ASSERT_FALSE(rotated.has_value());
+  EXPECT_EQ(rotated.error().failure, Failure::kUnknownKid);
+}
+
+TEST_F(ValidatorTest, ValidateSharedWithoutACacheGivesEachCallItsOwnClaims) {
+  auto v = Make(Single(secret_));
+  const std::string token =
+      Sign(*secret_, R"({"alg":"HS512","typ":"JWT"})", Payload(kNow, kNow + 60));
+  auto first = v->ValidateShared(token);
+  auto again = v->ValidateShared(token);
+  ASSERT_TRUE(first.has_value() && again.has_value());
+  EXPECT_NE(first->get(), again->get());
+  EXPECT_EQ(v->cache_hits(), 0u);
+}
+
 TEST_F(ValidatorTest, VerifiedTokenCacheStaysBounded) {
   auto v = Make(Single(secret_), {.cache_capacity = 16});
   std::vector<std::string> tokens;
