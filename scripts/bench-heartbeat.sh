@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Load-tests PUT /execution/task-instances/<id>/heartbeat (SPEC §10: p99 < 10 ms at 256
-# connections, no errors) with wrk, on SQLite and on PostgreSQL, and prints one RESULT
-# line per (backend, connections).
+# connections, no errors, >= 10 x FastAPI + PyJWT, >= 0.5 x nginx) with wrk, and prints
+# one RESULT line per (server, connections), all measured in the same run:
+#   airlock on SQLite; the FastAPI + PyJWT peer (scripts/bench/fastapi_heartbeat.py, two
+#   uvicorn workers) on the same kind of fixture; nginx answering `return 204`
+#   (scripts/bench/nginx.conf), with plain wrk and with the heartbeat script; airlock on
+#   PostgreSQL.
 #   scripts/bench-heartbeat.sh [SECONDS] [COUNT] [hs512|eddsa]
 # The tokens are HS512 ([api_auth] jwt_secret) or EdDSA (an Ed25519 jwt_private_key_path).
 # Builds a Release binary in build-release/ (unless AIRLOCK_BIN is set), installs wrk,
-# and uses scripts/with-postgres.sh for a throw-away PostgreSQL cluster.
+# nginx-light and the peer's Python packages, and uses scripts/with-postgres.sh for a
+# throw-away PostgreSQL cluster. The peers use ports 18080 (nginx) and 18081 (FastAPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
 count=${2:-1000}
 alg=${3:-hs512}
 
-if ! command -v wrk >/dev/null; then
-  apt-get install -y --no-install-recommends wrk >/dev/null
+packages=()
+command -v wrk >/dev/null || packages+=(wrk)
+command -v nginx >/dev/null || packages+=(nginx-light)
+/usr/bin/python3 -c "import fastapi, uvicorn, uvloop, httptools, jwt, cryptography" \
+  2>/dev/null || packages+=(python3-fastapi python3-uvicorn python3-uvloop python3-httptools
+  python3-jwt python3-cryptography)
+if ((${#packages[@]})); then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    "${packages[@]}" >/dev/null
 fi
 if [[ -z "${AIRLOCK_BIN:-}" ]]; then
   scripts/build.sh build-release -DCMAKE_BUILD_TYPE=Release -DAIRLOCK_BUILD_TESTS=OFF >/dev/null
@@ -21,13 +33,32 @@ if [[ -z "${AIRLOCK_BIN:-}" ]]; then
 fi
 export AIRLOCK_BIN
 
-run_backend() {  # NAME [DATABASE_URL]
-  local name=$1 url=${2:-}
-  local home
+# What to stop and remove if the script ends early.
+server_pid=
+scratch=()
+cleanup() {
+  if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; fi
+  if [[ -n "${nginx_prefix:-}" ]]; then
+    nginx -p "$nginx_prefix" -c "$PWD/scripts/bench/nginx.conf" -s stop 2>/dev/null || true
+  fi
+  if ((${#scratch[@]})); then rm -rf "${scratch[@]}"; fi
+}
+trap cleanup EXIT
+
+stop_server() {
+  kill -TERM "$server_pid"
+  wait "$server_pid" || true
+  server_pid=
+}
+
+# Makes a fixture of $count running task instances in a new $AIRLOCK_HOME, with keys of
+# $alg; sets `home`.
+make_fixture() {  # [DATABASE_URL]
   home=$(mktemp -d)
-  trap 'kill "${server_pid:-}" 2>/dev/null || true; rm -rf "$home"' RETURN
+  scratch+=("$home")
   export AIRLOCK_HOME=$home
   if [[ "$alg" == eddsa ]]; then
+    unset AIRLOCK__API_AUTH__JWT_SECRET
     "$AIRLOCK_BIN" keys generate --type ed25519 --out "$home/signing.pem" >/dev/null
     export AIRLOCK__API_AUTH__JWT_PRIVATE_KEY_PATH=$home/signing.pem
   else
@@ -35,27 +66,78 @@ run_backend() {  # NAME [DATABASE_URL]
     AIRLOCK__API_AUTH__JWT_SECRET=$(head -c 48 /dev/urandom | base64 -w0 | tr '+/' '-_')
     AIRLOCK__API_AUTH__JWT_SECRET+=$AIRLOCK__API_AUTH__JWT_SECRET
   fi
-  if [[ -n "$url" ]]; then export AIRLOCK__DATABASE__SQL_ALCHEMY_CONN=$url; fi
+  if [[ -n "${1:-}" ]]; then export AIRLOCK__DATABASE__SQL_ALCHEMY_CONN=$1; fi
   export AIRLOCK__LOGGING__LOGGING_LEVEL=WARNING
   "$AIRLOCK_BIN" bench heartbeat-fixture --count "$count" --tokens-out "$home/tokens" >/dev/null
+}
+
+load() {  # NAME URL CONNECTIONS [SCRIPT]
+  echo -n "server=$1 alg=$alg connections=$3 "
+  if [[ -n "${4:-}" ]]; then
+    TOKENS_FILE=$home/tokens wrk -t2 -c"$3" -d"${seconds}s" --latency -s "$4" "$2" |
+      grep '^RESULT' | sed 's/^RESULT //'
+  else
+    wrk -t2 -c"$3" -d"${seconds}s" --latency "$2" |
+      awk '/99%/ {p99=$2} /Requests\/sec/ {rps=$2} /Non-2xx/ {err=$NF}
+           END {printf "rps=%.0f p99=%s non2xx=%d\n", rps, p99, err}'
+  fi
+}
+
+wait_for_port() {  # PORT
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+run_backend() {  # NAME [DATABASE_URL]
+  local name=$1 url=${2:-} home
+  make_fixture "$url"
   "$AIRLOCK_BIN" api-server --host 127.0.0.1 --port 0 --migrate >"$home/out" 2>"$home/log" &
   server_pid=$!
   for _ in $(seq 100); do grep -q "listening on" "$home/out" && break; sleep 0.1; done
   local base
   base=$(awk '/listening on/ {print $NF}' "$home/out")
   for connections in 64 256; do
-    echo -n "backend=$name alg=$alg connections=$connections "
-    TOKENS_FILE=$home/tokens wrk -t2 -c"$connections" -d"${seconds}s" --latency \
-      -s scripts/bench/heartbeat.lua "$base" | grep '^RESULT' | sed 's/^RESULT //'
+    load "airlock-$name" "$base" "$connections" scripts/bench/heartbeat.lua
   done
-  kill -TERM "$server_pid"
-  wait "$server_pid" || true
+  stop_server
+}
+
+run_fastapi() {
+  local home
+  make_fixture
+  /usr/bin/python3 scripts/bench/fastapi_heartbeat.py --port 18081 --workers 2 \
+    >"$home/fastapi.log" 2>&1 &
+  server_pid=$!
+  wait_for_port 18081
+  for connections in 64 256; do
+    load fastapi-pyjwt http://127.0.0.1:18081 "$connections" scripts/bench/heartbeat.lua
+  done
+  stop_server
+}
+
+run_nginx() {
+  local home
+  make_fixture  # for the tokens: nginx is sent the same requests
+  nginx_prefix=$(mktemp -d)
+  scratch+=("$nginx_prefix")
+  nginx -p "$nginx_prefix" -c "$PWD/scripts/bench/nginx.conf"
+  wait_for_port 18080
+  load nginx-plain-wrk http://127.0.0.1:18080/execution/task-instances/x/heartbeat 256
+  load nginx http://127.0.0.1:18080 256 scripts/bench/heartbeat.lua
+  nginx -p "$nginx_prefix" -c "$PWD/scripts/bench/nginx.conf" -s stop
+  nginx_prefix=
 }
 
 run_backend sqlite
+run_fastapi
+run_nginx
 if [[ -n "${AIRLOCK_TEST_POSTGRES_URL:-}" ]]; then
   run_backend postgresql "$AIRLOCK_TEST_POSTGRES_URL"
 else
   AIRLOCK_BENCH_INNER=1 scripts/with-postgres.sh bash -c \
-    "$(declare -f run_backend); count=$count seconds=$seconds alg=$alg; run_backend postgresql \"\$AIRLOCK_TEST_POSTGRES_URL\""
+    "$(declare -f cleanup stop_server make_fixture load run_backend); server_pid=; scratch=(); trap cleanup EXIT; count=$count seconds=$seconds alg=$alg; run_backend postgresql \"\$AIRLOCK_TEST_POSTGRES_URL\""
 fi
