@@ -15,11 +15,12 @@ HeartbeatBatcher::HeartbeatBatcher(store::Store& store, size_t max_batch)
 
 HeartbeatBatcher::HeartbeatBatcher(WriteBatch write, int writers, size_t max_batch)
     : write_(std::move(write)), max_batch_(std::max<size_t>(1, max_batch)) {
-  for (int i = 0; i < std::max(1, writers); ++i)
+  for (int i = 0; i < std::max(1, writers); ++i) {
     writers_.emplace_back([this] {
       NameThisThread("heartbeat-write");
       Run();
     });
+  }
 }
 
 HeartbeatBatcher::~HeartbeatBatcher() {

@@ -288,10 +288,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // A handler that threw was answered 500 already; its late answer, if any, is dropped.
     if (seq != seq_ || !awaiting_ || phase_ == Phase::kClosed) return;
     awaiting_ = false;
-    const int status = response.status;
     Write(response, keep_alive_ && !server_.stopping, request_.request_id);
     if (server_.options.on_response) {
-      server_.options.on_response(request_, status,
+      server_.options.on_response(request_, response.status,
                                   std::chrono::duration_cast<std::chrono::microseconds>(
                                       std::chrono::steady_clock::now() - start_));
     }
