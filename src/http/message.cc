@@ -7,16 +7,20 @@
 
 namespace airlock::http {
 
+bool SameHeaderName(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
 std::string_view FindHeader(const Headers& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {
-    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), name.size()) == 0) return v;
+    if (SameHeaderName(k, name)) return v;
   }
   return {};
 }
 
 void Response::SetHeader(std::string name, std::string value) {
   for (auto& [k, v] : headers) {
-    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), name.size()) == 0) {
+    if (SameHeaderName(k, name)) {
       v = std::move(value);
       return;
     }

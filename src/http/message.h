@@ -12,6 +12,9 @@ namespace airlock::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// Whether two header names are the same name (ASCII case-insensitive, as in HTTP).
+bool SameHeaderName(std::string_view a, std::string_view b);
+
 // The first value of header `name` (case-insensitive), or empty.
 std::string_view FindHeader(const Headers& headers, std::string_view name);
 

@@ -1,17 +1,11 @@
 #include "http/response_writer.h"
 
-#include <strings.h>
-
 #include <boost/beast/http/status.hpp>
 #include <charconv>
 #include <ostream>  // Boost.Beast's status.hpp uses std::ostream and does not include it
 
 namespace airlock::http {
 namespace {
-
-bool SameName(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 // RFC 9110 token characters.
 bool IsToken(std::string_view name) {
@@ -30,8 +24,8 @@ bool IsSafeValue(std::string_view value) {
 }
 
 bool IsFraming(std::string_view name) {
-  return SameName(name, "Content-Length") || SameName(name, "Transfer-Encoding") ||
-         SameName(name, "Connection");
+  return SameHeaderName(name, "Content-Length") || SameHeaderName(name, "Transfer-Encoding") ||
+         SameHeaderName(name, "Connection");
 }
 
 void AppendNumber(std::string& out, size_t n) {
@@ -65,10 +59,10 @@ void WriteResponse(const Response& response, bool keep_alive, std::string_view r
   for (size_t i = 0; i < headers.size(); ++i) {
     const auto& [name, value] = headers[i];
     if (IsFraming(name) || !IsToken(name) || !IsSafeValue(value)) continue;
-    if (!request_id.empty() && SameName(name, "correlation-id")) continue;
+    if (!request_id.empty() && SameHeaderName(name, "correlation-id")) continue;
     bool replaced = false;
     for (size_t j = i + 1; j < headers.size() && !replaced; ++j) {
-      replaced = SameName(headers[j].first, name);
+      replaced = SameHeaderName(headers[j].first, name);
     }
     if (!replaced) AppendHeader(out, name, value);
   }
