@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace airlock {
@@ -15,24 +16,24 @@ std::string NameOfThisThread() {
   return name;
 }
 
-TEST(ThreadNameTest, NamesTheCallingThreadOnly) {
-  const std::string before = NameOfThisThread();
+// The name a new thread has after it called NameThisThread(name).
+std::string NameSetInANewThread(std::string_view name) {
   std::string inside;
   std::thread([&] {
-    NameThisThread("heartbeat-io");
+    NameThisThread(name);
     inside = NameOfThisThread();
   }).join();
-  EXPECT_EQ(inside, "heartbeat-io");
+  return inside;
+}
+
+TEST(ThreadNameTest, NamesTheCallingThreadOnly) {
+  const std::string before = NameOfThisThread();
+  EXPECT_EQ(NameSetInANewThread("heartbeat-io"), "heartbeat-io");
   EXPECT_EQ(NameOfThisThread(), before);
 }
 
 TEST(ThreadNameTest, CutsNamesToTheFifteenBytesLinuxKeeps) {
-  std::string inside;
-  std::thread([&] {
-    NameThisThread("a-name-longer-than-fifteen-bytes");
-    inside = NameOfThisThread();
-  }).join();
-  EXPECT_EQ(inside, "a-name-longer-t");
+  EXPECT_EQ(NameSetInANewThread("a-name-longer-than-fifteen-bytes"), "a-name-longer-t");
 }
 
 }  // namespace
