@@ -43,6 +43,9 @@ Result<void> AuditWriter::WriteBatch(std::unique_lock<std::mutex>& lock) {
     std::lock_guard write_lock(write_mu_);
     written = store_.AppendAudit(batch);
   }
+  // Requests append under mu_ (the heartbeat writer, for every answer): freeing a written
+  // batch, thousands of strings, must not make them wait.
+  if (written) batch = {};
   lock.lock();
   if (!written) {
     // Put the batch back in front of what arrived meanwhile; retried on the next round.

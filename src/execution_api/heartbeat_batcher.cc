@@ -66,7 +66,6 @@ void HeartbeatBatcher::Run() {
   while (true) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and everything has been answered
-    batch.clear();
     while (!queue_.empty() && batch.size() < max_batch_) {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
@@ -84,6 +83,7 @@ void HeartbeatBatcher::Run() {
                         : Result<store::HeartbeatRefusal>(std::unexpected(
                               Error(ErrorCode::kInternal, "heartbeat batch lost a result"))));
     }
+    batch.clear();  // not under mu_, which every Submit() takes
     lock.lock();
   }
 }
