@@ -1237,6 +1237,55 @@ TEST_P(StoreContractTest, AuditAppendAndListNewestFirst) {
   EXPECT_EQ(store_->CountAudit().value(), 6);
 }
 
+// The SQL stores insert a batch in statements of several rows (sql_store.cc,
+// kAuditRowsPerInsert = 64): 64 + 64 + 16 + 4 + 2 + 1 rows here. Every row keeps its own
+// values and the order of the batch.
+TEST_P(StoreContractTest, AuditBatchesLargerThanOneStatementKeepEveryRowInOrder) {
+  constexpr int kRows = 151;
+  std::vector<AuditEntry> batch;
+  for (int i = 0; i < kRows; ++i) {
+    batch.push_back({.time = kNow * 1'000'000 + i,
+                     .component = i % 3 ? "api-server" : "triggerer",
+                     .jti = "jti-" + std::to_string(i),
+                     .sub = "sub-" + std::to_string(i),
+                     .method = i % 2 ? "PUT" : "GET",
+                     .path = "/execution/variables/v" + std::to_string(i),
+                     .status = 200 + i});
+  }
+  ASSERT_OK(store_->AppendAudit(batch));
+  auto all = store_->ListAudit(1000, 0);
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), static_cast<size_t>(kRows));
+  for (int i = 0; i < kRows; ++i) {
+    const AuditEntry& got = (*all)[static_cast<size_t>(kRows - 1 - i)];  // newest first
+    const AuditEntry& want = batch[static_cast<size_t>(i)];
+    EXPECT_EQ(got.time, want.time) << i;
+    EXPECT_EQ(got.component, want.component) << i;
+    EXPECT_EQ(got.jti, want.jti) << i;
+    EXPECT_EQ(got.sub, want.sub) << i;
+    EXPECT_EQ(got.method, want.method) << i;
+    EXPECT_EQ(got.path, want.path) << i;
+    EXPECT_EQ(got.status, want.status) << i;
+  }
+}
+
+// A batch is written whole or not at all, even when the bad row comes after rows that
+// another statement of the same batch has already inserted.
+TEST_P(StoreContractTest, AuditBatchWithOneBadRowWritesNothing) {
+  std::vector<AuditEntry> batch(100, AuditEntry{.time = 1,
+                                                .component = "api-server",
+                                                .jti = "jti",
+                                                .method = "GET",
+                                                .path = "/execution/health",
+                                                .status = 200});
+  batch[90].path = std::string("/execution/\0health", 18);
+  EXPECT_CODE(store_->AppendAudit(batch), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->CountAudit().value(), 0);
+  batch[90].path = "/execution/health";
+  ASSERT_OK(store_->AppendAudit(batch));
+  EXPECT_EQ(store_->CountAudit().value(), 100);
+}
+
 TEST_P(StoreContractTest, UserCrud) {
   User admin{.username = "admin",
              .password_hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
