@@ -785,11 +785,15 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
   // alone would lock them in whatever order its join produces and deadlock with another
   // batch (which PostgreSQL breaks only after deadlock_timeout, failing one of them).
   // RETURNING tells which requests matched a running row with their hostname and pid.
+  // The VALUES list is padded to a power of two by repeating the last request, so that a
+  // connection prepares one statement per power of two rather than one per batch size; a
+  // repeated row matches what the original matches.
+  const size_t rows = std::bit_ceil(batch.size());
   std::string sql = "WITH v (id, hostname, pid, at) AS (VALUES ";
   std::vector<SqlParam> params;
-  params.reserve(batch.size() * 4);
-  for (size_t n = 0; n < batch.size(); ++n) {
-    const HeartbeatRequest& r = requests[batch[n]];
+  params.reserve(rows * 4);
+  for (size_t n = 0; n < rows; ++n) {
+    const HeartbeatRequest& r = requests[batch[std::min(n, batch.size() - 1)]];
     const size_t p = n * 4;
     auto arg = [p](size_t k) { return "$" + std::to_string(p + k); };
     sql += (n == 0 ? "(CAST(" : ", (CAST(") + arg(1) + " AS TEXT), CAST(" + arg(2) +

@@ -17,11 +17,14 @@
 #include <latch>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "common/random.h"
+#include "store/column_cipher.h"
 #include "store/memory_store.h"
 #include "store/postgres/postgres_connection.h"
+#include "store/sql_store.h"
 #include "store/sqlite/sqlite_connection.h"
 #include "store/store.h"
 
@@ -1286,6 +1289,91 @@ TEST_P(StoreContractTest, AuditBatchWithOneBadRowWritesNothing) {
   EXPECT_EQ(store_->CountAudit().value(), 100);
 }
 
+// Records the text of every statement its connection is given.
+class TextRecordingConnection final : public SqlConnection {
+ public:
+  TextRecordingConnection(std::unique_ptr<SqlConnection> inner, std::set<std::string>& texts)
+      : inner_(std::move(inner)), texts_(texts) {}
+  Result<SqlResult> Execute(std::string_view sql, std::span<const SqlParam> params) override {
+    texts_.emplace(sql);
+    return inner_->Execute(sql, params);
+  }
+  Result<void> ExecuteScript(const std::string& sql) override { return inner_->ExecuteScript(sql); }
+  bool Healthy() const override { return inner_->Healthy(); }
+
+ private:
+  std::unique_ptr<SqlConnection> inner_;
+  std::set<std::string>& texts_;
+};
+
+// A connection prepares each statement text once and keeps it (sql_connection.h), so the
+// statements built for a batch (the PostgreSQL heartbeat, the audit insert) must not have a
+// text per batch size. Batches of 1 to 70 here: the heartbeat pads to a power of two (at
+// most 8 texts up to 128), the audit insert splits into powers of two up to 64 (at most 7).
+class SqlStoreStatementTest : public StoreContractTest {};
+
+TEST_P(SqlStoreStatementTest, BatchStatementsHaveAFewTextsWhateverTheBatchSize) {
+  std::set<std::string> texts;
+  const Backend backend = GetParam();
+  auto connect = [&]() -> Result<std::unique_ptr<SqlConnection>> {
+    std::unique_ptr<SqlConnection> inner;
+    if (backend == Backend::kSqlite) {
+      auto c = SqliteConnection::Open(dir_ + "/airlock.db", std::chrono::seconds(5));
+      if (!c) return std::unexpected(c.error());
+      inner = std::move(*c);
+    } else {
+      auto c = PostgresConnection::Connect(url_);
+      if (!c) return std::unexpected(c.error());
+      inner = std::move(*c);
+    }
+    return std::make_unique<TextRecordingConnection>(std::move(inner), texts);
+  };
+  auto cipher = ColumnCipher::Create(kFernetKey);
+  ASSERT_TRUE(cipher.has_value());
+  auto recorded =
+      SqlStore::Open(backend == Backend::kSqlite ? SqlDialect::kSqlite : SqlDialect::kPostgres,
+                     connect, std::move(*cipher), 1);
+  ASSERT_TRUE(recorded.has_value()) << recorded.error().ToString();
+
+  CreateRun();
+  std::vector<TaskInstance> tis;
+  for (int i = 0; i < 8; ++i) tis.push_back(CreateTi(TaskState::kRunning, "t" + std::to_string(i)));
+  int64_t audited = 0;
+  for (size_t n = 1; n <= 70; ++n) {
+    std::vector<Store::HeartbeatRequest> requests;
+    for (size_t i = 0; i < n; ++i) {
+      requests.push_back({.id = tis[i % tis.size()].id,
+                          .hostname = "worker-1",
+                          .pid = 4242,
+                          .now = kNow + static_cast<int64_t>(n)});
+    }
+    auto results = (*recorded)->Heartbeats(requests);
+    ASSERT_EQ(results.size(), n);
+    for (const auto& result : results) {
+      ASSERT_TRUE(result.has_value()) << result.error().ToString();
+      EXPECT_EQ(*result, HeartbeatRefusal::kNone);
+    }
+    std::vector<AuditEntry> entries(n, AuditEntry{.time = 1,
+                                                  .component = "api-server",
+                                                  .jti = "jti",
+                                                  .method = "PUT",
+                                                  .path = "/execution/task-instances/x/heartbeat",
+                                                  .status = 204});
+    ASSERT_OK((*recorded)->AppendAudit(entries));
+    audited += static_cast<int64_t>(n);
+  }
+  EXPECT_EQ(store_->GetTaskInstance(tis[0].id)->last_heartbeat_at, kNow + 70);
+  EXPECT_EQ(store_->CountAudit().value(), audited);
+
+  auto texts_starting = [&texts](std::string_view prefix) {
+    return std::count_if(texts.begin(), texts.end(),
+                         [prefix](const std::string& t) { return t.starts_with(prefix); });
+  };
+  EXPECT_LE(texts_starting("WITH v (id, hostname, pid, at)"), 8);
+  EXPECT_LE(texts_starting("INSERT INTO audit_log"), 7);
+  EXPECT_GE(texts_starting("INSERT INTO audit_log"), 1);
+}
+
 TEST_P(StoreContractTest, UserCrud) {
   User admin{.username = "admin",
              .password_hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
@@ -1514,6 +1602,9 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreContractTest,
 INSTANTIATE_TEST_SUITE_P(Backends, FreshStoreTest,
                          testing::Values(Backend::kMemory, Backend::kSqlite, Backend::kPostgres),
                          BackendName);
+// The memory store runs no SQL.
+INSTANTIATE_TEST_SUITE_P(Backends, SqlStoreStatementTest,
+                         testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
 }  // namespace
 }  // namespace airlock::store
