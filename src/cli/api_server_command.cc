@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "execution_api/audit_writer.h"
 #include "execution_api/execution_api.h"
+#include "http/blocking_pool.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "jwt/signer.h"
@@ -39,6 +40,12 @@ struct ApiServerArgs {
 // Verified tokens the api-server remembers (validator.h): one per running task is what a
 // heartbeat needs; 16384 entries of about 1 KiB each bound the cache at ~16 MiB.
 constexpr size_t kVerifiedTokenCacheCapacity = 16384;
+
+// Threads for the routes that may block (http::Router::RunBlockingOn): database reads and
+// writes other than heartbeats, and logins (argon2id). Fewer than the store's pool has
+// connections (StoreOptions::max_connections, 8), which the heartbeat and audit writers
+// and the checkpointer use too.
+constexpr int kBlockingThreads = 4;
 
 // GET /.well-known/jwks.json: the public keys that validate tokens, for components and
 // other services that check airlock's tokens themselves. Secrets are never listed.
@@ -114,10 +121,15 @@ void RunApiServer(const ApiServerArgs& args) {
   auth->AddRoutes(router);
   rest_api.AddRoutes(router);
   api::AddUiRoutes(router, *auth);
-  router.Add("GET", "/.well-known/jwks.json",
-             [&validation_keys](const http::Request&, const http::PathParams&) {
-               return JwksResponse(*validation_keys);
-             });
+  router.Add(
+      "GET", "/.well-known/jwks.json",
+      [&validation_keys](const http::Request&, const http::PathParams&) {
+        return JwksResponse(*validation_keys);
+      },
+      http::Blocks::kNo);
+  // Routes that wait for the database or hash passwords run here, not on the I/O threads.
+  http::BlockingPool blocking(kBlockingThreads);
+  router.RunBlockingOn(blocking.Runner());
 
   http::ServerOptions options;
   options.host = args.host.empty() ? OrFail(config.GetString("api", "host")) : args.host;

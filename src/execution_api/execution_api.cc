@@ -402,16 +402,26 @@ std::expected<store::XComKey, Response> AuthorizedXComKey(store::Store& store, c
 
 void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) const {
   const std::string p(prefix);
-  router.Add("GET", p + "/health", [](const Request&, const PathParams&) {
-    return Response::Json(200, R"({"status":"healthy"})");
-  });
+  router.Add(
+      "GET", p + "/health",
+      [](const Request&, const PathParams&) {
+        return Response::Json(200, R"({"status":"healthy"})");
+      },
+      http::Blocks::kNo);
 
+  // Only an asynchronous route whose liveness its handler enforces (the heartbeat) reaches
+  // no database before handing its work on; every other route may block.
   auto add = [&](std::string method, std::string pattern, Route route) {
-    router.AddAsync(std::move(method), p + pattern,
-                    [this, route = std::move(route)](
-                        const Request& request, const PathParams& params, http::Respond respond) {
-                      Guarded(route, request, params, std::move(respond));
-                    });
+    const http::Blocks blocks = route.async_handler && route.liveness == Route::Liveness::kByHandler
+                                    ? http::Blocks::kNo
+                                    : http::Blocks::kMay;
+    router.AddAsync(
+        std::move(method), p + pattern,
+        [this, route = std::move(route)](const Request& request, const PathParams& params,
+                                         http::Respond respond) {
+          Guarded(route, request, params, std::move(respond));
+        },
+        blocks);
   };
   using Liveness = Route::Liveness;
 

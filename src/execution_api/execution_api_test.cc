@@ -126,6 +126,34 @@ TEST_F(ExecutionApiTest, HealthNeedsNoToken) {
   EXPECT_EQ(r.body, R"({"status":"healthy"})");
 }
 
+// Only the heartbeat (and health) never wait for the database before handing their work
+// on; every other route may, and runs on the router's blocking runner (the api-server's
+// BlockingPool), never on an I/O thread.
+TEST_F(ExecutionApiTest, OnlyTheHeartbeatAndHealthRunOnTheCallersThread) {
+  http::Router router;
+  api_->AddRoutes(router, "/execution");
+  int blocking_runs = 0;
+  router.RunBlockingOn([&](std::move_only_function<void()> work) {
+    ++blocking_runs;
+    work();
+  });
+  auto call = [&](std::string method, std::string path, const std::string& token,
+                  std::string body) {
+    http::Request request{
+        .method = std::move(method), .path = std::move(path), .body = std::move(body)};
+    if (!token.empty()) request.headers.emplace_back("Authorization", "Bearer " + token);
+    return router.Route(request).status;
+  };
+  const std::string token = Token(kRunning);
+  EXPECT_EQ(call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody), 204);
+  EXPECT_EQ(call("GET", "/execution/health", "", ""), 200);
+  EXPECT_EQ(blocking_runs, 0);
+  EXPECT_EQ(call("PUT", "/execution/variables/v", token, R"({"value":"1"})"), 201);
+  EXPECT_EQ(call("GET", "/execution/variables/v", token, ""), 200);
+  EXPECT_EQ(call("GET", "/execution/variables/v", "", ""), 401);  // refused there too
+  EXPECT_EQ(blocking_runs, 3);
+}
+
 TEST_F(ExecutionApiTest, MissingOrNonBearerAuthorizationIs401) {
   auto expect_401 = [&](const http::Request& request) {
     auto r = router_.Route(request);

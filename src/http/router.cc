@@ -1,6 +1,9 @@
 #include "http/router.h"
 
+#include <exception>
 #include <future>
+#include <iostream>
+#include <memory>
 
 namespace airlock::http {
 namespace {
@@ -32,15 +35,17 @@ std::string_view PathParams::Get(std::string_view name) const {
   return {};
 }
 
-Router& Router::Add(std::string method, std::string_view pattern, RouteHandler handler) {
-  Route_ route{std::move(method), {}, std::move(handler), {}};
+Router& Router::Add(std::string method, std::string_view pattern, RouteHandler handler,
+                    Blocks blocks) {
+  Route_ route{std::move(method), {}, std::move(handler), {}, blocks};
   for (auto segment : SplitPath(pattern)) route.segments.emplace_back(segment);
   routes_.push_back(std::move(route));
   return *this;
 }
 
-Router& Router::AddAsync(std::string method, std::string_view pattern, AsyncRouteHandler handler) {
-  Route_ route{std::move(method), {}, {}, std::move(handler)};
+Router& Router::AddAsync(std::string method, std::string_view pattern, AsyncRouteHandler handler,
+                         Blocks blocks) {
+  Route_ route{std::move(method), {}, {}, std::move(handler), blocks};
   for (auto segment : SplitPath(pattern)) route.segments.emplace_back(segment);
   routes_.push_back(std::move(route));
   return *this;
@@ -74,8 +79,32 @@ void Router::Dispatch(const Request& request, Respond respond) const {
     if (route.method == request.method) {
       PathParams params;
       Match(route, path, &params);
-      if (route.async_handler) return route.async_handler(request, params, std::move(respond));
-      return respond(route.handler(request, params));
+      if (route.blocks == Blocks::kNo || !blocking_) {
+        return Run(route, request, params, std::move(respond));
+      }
+      // The server keeps `request` until `respond` is called, and routes_ does not change
+      // while serving.
+      return blocking_(
+          [&route, &request, params = std::move(params), respond = std::move(respond)]() mutable {
+            struct Answer {
+              Respond respond;
+              bool given = false;
+            };
+            auto answer = std::make_shared<Answer>(std::move(respond));
+            auto give = [answer](Response r) {
+              answer->given = true;
+              answer->respond(std::move(r));
+            };
+            try {
+              Run(route, request, params, std::move(give));
+            } catch (const std::exception& e) {
+              std::cerr << "airlock: handler for " << request.method << " " << request.path
+                        << " threw: " << e.what() << "\n";
+              if (!answer->given) answer->respond(Response::Detail(500, "Internal Server Error"));
+            } catch (...) {
+              if (!answer->given) answer->respond(Response::Detail(500, "Internal Server Error"));
+            }
+          });
     }
     if (!allow.empty()) allow += ", ";
     allow += route.method;
@@ -84,6 +113,14 @@ void Router::Dispatch(const Request& request, Respond respond) const {
   Response r = Response::Detail(405, "Method Not Allowed");
   r.SetHeader("Allow", allow);
   respond(std::move(r));
+}
+
+void Router::RunBlockingOn(BlockingRunner runner) { blocking_ = std::move(runner); }
+
+void Router::Run(const Route_& route, const Request& request, const PathParams& params,
+                 Respond respond) {
+  if (route.async_handler) return route.async_handler(request, params, std::move(respond));
+  respond(route.handler(request, params));
 }
 
 Response Router::Route(const Request& request) const {

@@ -4,6 +4,9 @@
 // non-empty segment. A path no pattern matches is 404 {"detail":"Not Found"}; a path
 // that matches with another method is 405 {"detail":"Method Not Allowed"} with an Allow
 // header. Routes are added before serving; Route() is then safe from any thread.
+// A handler that may block (on the database, on password hashing) runs on the blocking
+// runner when one is set (RunBlockingOn), so that it never holds up the event loop that
+// received its request; one that never blocks runs on the caller's thread.
 
 #include <functional>
 #include <string>
@@ -29,12 +32,21 @@ class PathParams {
 using RouteHandler = std::function<Response(const Request&, const PathParams&)>;
 // Answers through `respond`, possibly later and from another thread (see Respond).
 using AsyncRouteHandler = std::function<void(const Request&, const PathParams&, Respond)>;
+// Runs one piece of work, on another thread, soon (BlockingPool::Runner).
+using BlockingRunner = std::function<void(std::move_only_function<void()>)>;
+// Whether a handler may block its thread before it answers (or hands its work on).
+enum class Blocks { kNo, kMay };
 
 class Router {
  public:
   // Adds a route; the pattern must start with '/'. Returns *this for chaining.
-  Router& Add(std::string method, std::string_view pattern, RouteHandler handler);
-  Router& AddAsync(std::string method, std::string_view pattern, AsyncRouteHandler handler);
+  Router& Add(std::string method, std::string_view pattern, RouteHandler handler,
+              Blocks blocks = Blocks::kMay);
+  Router& AddAsync(std::string method, std::string_view pattern, AsyncRouteHandler handler,
+                   Blocks blocks = Blocks::kNo);
+  // Where the handlers that may block run from now on (before serving). Without one they
+  // run on the caller's thread. A handler that throws there is answered 500.
+  void RunBlockingOn(BlockingRunner runner);
 
   // Runs the handler of the first route matching the request's method and path; 404 or
   // 405 as described above otherwise. The answer goes to `respond`.
@@ -48,10 +60,14 @@ class Router {
     std::vector<std::string> segments;
     RouteHandler handler;  // one of the two is set
     AsyncRouteHandler async_handler;
+    Blocks blocks = Blocks::kMay;
   };
+  static void Run(const Route_& route, const Request& request, const PathParams& params,
+                  Respond respond);
   static bool Match(const Route_& route, const std::vector<std::string_view>& path,
                     PathParams* params);
   std::vector<Route_> routes_;
+  BlockingRunner blocking_;
 };
 
 }  // namespace airlock::http

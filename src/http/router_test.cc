@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <optional>
+#include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace airlock::http {
 namespace {
@@ -79,6 +83,85 @@ TEST(RouterTest, AsyncRoutesAnswerLater) {
   std::optional<int> status;
   router.Dispatch(Make("GET", "/nowhere"), [&](Response r) { status = r.status; });
   EXPECT_EQ(status, 404);  // answered before Dispatch() returned
+}
+
+// A runner that keeps the work it is given, to run when the test says.
+class DeferredRunner {
+ public:
+  BlockingRunner runner() {
+    return [this](std::move_only_function<void()> work) { work_.push_back(std::move(work)); };
+  }
+  size_t queued() const { return work_.size(); }
+  void RunAll() {
+    auto work = std::move(work_);
+    work_.clear();
+    for (auto& w : work) w();
+  }
+
+ private:
+  std::vector<std::move_only_function<void()>> work_;
+};
+
+TEST(RouterTest, RoutesThatMayBlockRunOnTheBlockingRunner) {
+  Router router = TestRouter();  // Add(): may block
+  router.AddAsync("PUT", "/beat", [](const Request&, const PathParams&, Respond respond) {
+    respond(Response::NoContent());
+  });  // AddAsync(): does not block unless it says so
+  router.AddAsync(
+      "GET", "/lookup/{id}",
+      [](const Request&, const PathParams& p, Respond respond) {
+        respond(Response::Json(200, "\"" + std::string(p.Get("id")) + "\""));
+      },
+      Blocks::kMay);
+  router.Add(
+      "GET", "/health", [](const Request&, const PathParams&) { return Response::NoContent(); },
+      Blocks::kNo);
+  DeferredRunner deferred;
+  router.RunBlockingOn(deferred.runner());
+
+  std::optional<Response> variable;
+  Request get = Make("GET", "/variables/k");
+  router.Dispatch(get, [&](Response r) { variable = std::move(r); });
+  EXPECT_FALSE(variable.has_value());
+  EXPECT_EQ(deferred.queued(), 1u);
+
+  std::optional<Response> lookup;
+  Request look = Make("GET", "/lookup/9");
+  router.Dispatch(look, [&](Response r) { lookup = std::move(r); });
+  EXPECT_FALSE(lookup.has_value());
+  EXPECT_EQ(deferred.queued(), 2u);
+
+  std::optional<int> beat, health, missing;
+  router.Dispatch(Make("PUT", "/beat"), [&](Response r) { beat = r.status; });
+  router.Dispatch(Make("GET", "/health"), [&](Response r) { health = r.status; });
+  router.Dispatch(Make("GET", "/nowhere"), [&](Response r) { missing = r.status; });
+  EXPECT_EQ(beat, 204);  // on the caller's thread, at once
+  EXPECT_EQ(health, 204);
+  EXPECT_EQ(missing, 404);
+  EXPECT_EQ(deferred.queued(), 2u);
+
+  deferred.RunAll();  // the requests outlive the work, as the server guarantees
+  ASSERT_TRUE(variable.has_value());
+  EXPECT_EQ(variable->status, 200);
+  EXPECT_EQ(variable->body, "\"get k\"");  // the path parameters went with the work
+  ASSERT_TRUE(lookup.has_value());
+  EXPECT_EQ(lookup->body, "\"9\"");
+}
+
+TEST(RouterTest, AHandlerThatThrowsOnTheBlockingRunnerIs500) {
+  Router router;
+  router.Add("GET", "/boom", [](const Request&, const PathParams&) -> Response {
+    throw std::runtime_error("boom");
+  });
+  DeferredRunner deferred;
+  router.RunBlockingOn(deferred.runner());
+  std::optional<Response> answer;
+  Request boom = Make("GET", "/boom");
+  router.Dispatch(boom, [&](Response r) { answer = std::move(r); });
+  deferred.RunAll();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 500);
+  EXPECT_EQ(answer->body, R"({"detail":"Internal Server Error"})");
 }
 
 }  // namespace

@@ -7,13 +7,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <future>
+#include <latch>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <thread>
+
+#include "http/blocking_pool.h"
+#include "http/router.h"
 
 namespace airlock::http {
 namespace {
@@ -380,6 +385,40 @@ TEST(ServerTest, ShutdownWaitsForTheAnswerOfAnAsyncHandler) {
   EXPECT_EQ(BodyOf(response), R"({"written":true})");
   EXPECT_EQ(HeaderOf(response, "Connection"), "close");
   EXPECT_EQ(stopped.wait_for(5s), std::future_status::ready);
+}
+
+// A route that may block runs on the router's blocking pool, not on the I/O thread: with
+// one I/O thread and a handler waiting to be released, another connection is served.
+TEST(ServerTest, ARouteThatBlocksHoldsUpNoOtherConnection) {
+  BlockingPool pool(2);
+  Router router;
+  std::latch release(1);
+  std::atomic<bool> entered{false};
+  router.Add("GET", "/slow", [&](const Request&, const PathParams&) {
+    entered = true;
+    release.wait();
+    return Response::Json(200, R"({"slow":true})");
+  });
+  router.Add("GET", "/fast", [](const Request&, const PathParams&) {
+    return Response::Json(200, R"({"fast":true})");
+  });
+  router.RunBlockingOn(pool.Runner());
+  auto started = Server::Start({.threads = 1}, [&router](const Request& r, Respond respond) {
+    router.Dispatch(r, std::move(respond));
+  });
+  ASSERT_TRUE(started.has_value());
+  auto& server = *started;
+  RawClient slow(server->port());
+  slow.Send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+  for (int i = 0; i < 500 && !entered; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(entered);
+  RawClient fast(server->port());
+  fast.Send("GET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string response = fast.ReadResponse();
+  release.count_down();
+  EXPECT_EQ(StatusOf(response), 200);
+  EXPECT_EQ(BodyOf(response), R"({"fast":true})");
+  EXPECT_EQ(BodyOf(slow.ReadResponse()), R"({"slow":true})");
 }
 
 }  // namespace
