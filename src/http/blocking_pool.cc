@@ -1,8 +1,8 @@
 #include "http/blocking_pool.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <algorithm>
 #include <latch>
 #include <memory>
 #include <string>
