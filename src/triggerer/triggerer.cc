@@ -581,6 +581,8 @@ struct Triggerer::Impl {
     if (!t || stopping) return;
     const std::string what = t->report_is_event ? "event" : "failure";
     if (outcome) {
+      // Ended before it is counted: a trigger counted as fired or failed is no longer held.
+      End(t);
       switch (*outcome) {
         case ReportOutcome::kAccepted:
           (t->report_is_event ? fired : failed).fetch_add(1);
@@ -593,7 +595,6 @@ struct Triggerer::Impl {
           LogInfo(t->Name() + ": " + what + " not taken: the trigger no longer exists");
           break;
       }
-      End(t);
       return;
     }
     const Error& error = outcome.error();
