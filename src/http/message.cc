@@ -4,8 +4,21 @@
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
+#include <exception>
+#include <iostream>
 
 namespace airlock::http {
+
+Response HandlerThrew(const Request& request) {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    std::cerr << "airlock: handler for " << request.method << " " << request.path
+              << " threw: " << e.what() << "\n";
+  } catch (...) {
+  }
+  return Response::Detail(500, "Internal Server Error");
+}
 
 bool SameHeaderName(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;

@@ -56,6 +56,10 @@ using Respond = std::move_only_function<void(Response)>;
 // that the I/O thread serves other connections meanwhile.
 using AsyncHandler = std::function<void(const Request&, Respond)>;
 
+// The answer to `request` when its handler threw: 500 {"detail":"Internal Server Error"},
+// and what the handler threw written to stderr. Call it inside a catch block.
+Response HandlerThrew(const Request& request);
+
 // `s` as a JSON string literal, quotes included.
 std::string JsonQuote(std::string_view s);
 

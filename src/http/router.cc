@@ -1,8 +1,6 @@
 #include "http/router.h"
 
-#include <exception>
 #include <future>
-#include <iostream>
 #include <memory>
 
 namespace airlock::http {
@@ -97,12 +95,9 @@ void Router::Dispatch(const Request& request, Respond respond) const {
             };
             try {
               Run(route, request, params, std::move(give));
-            } catch (const std::exception& e) {
-              std::cerr << "airlock: handler for " << request.method << " " << request.path
-                        << " threw: " << e.what() << "\n";
-              if (!answer->given) answer->respond(Response::Detail(500, "Internal Server Error"));
             } catch (...) {
-              if (!answer->given) answer->respond(Response::Detail(500, "Internal Server Error"));
+              Response internal_error = HandlerThrew(request);
+              if (!answer->given) answer->respond(std::move(internal_error));
             }
           });
     }

@@ -12,7 +12,6 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/pct_string_view.hpp>
 #include <cstring>
-#include <iostream>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -257,12 +256,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     try {
       server_.handler(request_, MakeRespond(seq));
-    } catch (const std::exception& e) {
-      std::cerr << "airlock: handler for " << request_.method << " " << request_.path
-                << " threw: " << e.what() << "\n";
-      Answer(seq, Response::Detail(500, "Internal Server Error"));
     } catch (...) {
-      Answer(seq, Response::Detail(500, "Internal Server Error"));
+      Answer(seq, HandlerThrew(request_));
     }
   }
 
