@@ -138,24 +138,31 @@ class StoreContractTest : public testing::TestWithParam<Backend> {
     return {store_.get(), other.get()};
   }
 
-  // Runs one statement on the database directly, bypassing the store.
-  SqlResult Raw(std::string_view sql, std::initializer_list<SqlParam> params) {
-    std::unique_ptr<SqlConnection> connection;
+  // A new connection to the database under test, past the store. Only for persistent
+  // backends.
+  Result<std::unique_ptr<SqlConnection>> Connect() const {
     if (GetParam() == Backend::kSqlite) {
       auto c = SqliteConnection::Open(dir_ + "/airlock.db", std::chrono::seconds(5));
-      EXPECT_TRUE(c.has_value());
-      if (c) connection = std::move(*c);
-    } else if (GetParam() == Backend::kPostgres) {
-      auto c = PostgresConnection::Connect(url_);
-      EXPECT_TRUE(c.has_value());
-      if (c) connection = std::move(*c);
+      if (!c) return std::unexpected(c.error());
+      return std::unique_ptr<SqlConnection>(std::move(*c));
     }
+    if (GetParam() == Backend::kPostgres) {
+      auto c = PostgresConnection::Connect(url_);
+      if (!c) return std::unexpected(c.error());
+      return std::unique_ptr<SqlConnection>(std::move(*c));
+    }
+    return std::unexpected(Error(ErrorCode::kInvalidArgument, "no raw access to this backend"));
+  }
+
+  // Runs one statement on the database directly, bypassing the store.
+  SqlResult Raw(std::string_view sql, std::initializer_list<SqlParam> params) {
+    auto connection = Connect();
     if (!connection) {
-      ADD_FAILURE() << "no raw access to this backend";
+      ADD_FAILURE() << connection.error().ToString();
       return {};
     }
     auto result =
-        connection->Execute(sql, std::span<const SqlParam>(params.begin(), params.size()));
+        (*connection)->Execute(sql, std::span<const SqlParam>(params.begin(), params.size()));
     EXPECT_TRUE(result.has_value()) << result.error().ToString();
     return result.value_or(SqlResult{});
   }
@@ -1314,24 +1321,15 @@ class SqlStoreStatementTest : public StoreContractTest {};
 
 TEST_P(SqlStoreStatementTest, BatchStatementsHaveAFewTextsWhateverTheBatchSize) {
   std::set<std::string> texts;
-  const Backend backend = GetParam();
   auto connect = [&]() -> Result<std::unique_ptr<SqlConnection>> {
-    std::unique_ptr<SqlConnection> inner;
-    if (backend == Backend::kSqlite) {
-      auto c = SqliteConnection::Open(dir_ + "/airlock.db", std::chrono::seconds(5));
-      if (!c) return std::unexpected(c.error());
-      inner = std::move(*c);
-    } else {
-      auto c = PostgresConnection::Connect(url_);
-      if (!c) return std::unexpected(c.error());
-      inner = std::move(*c);
-    }
-    return std::make_unique<TextRecordingConnection>(std::move(inner), texts);
+    auto inner = Connect();
+    if (!inner) return std::unexpected(inner.error());
+    return std::make_unique<TextRecordingConnection>(std::move(*inner), texts);
   };
   auto cipher = ColumnCipher::Create(kFernetKey);
   ASSERT_TRUE(cipher.has_value());
   auto recorded =
-      SqlStore::Open(backend == Backend::kSqlite ? SqlDialect::kSqlite : SqlDialect::kPostgres,
+      SqlStore::Open(GetParam() == Backend::kSqlite ? SqlDialect::kSqlite : SqlDialect::kPostgres,
                      connect, std::move(*cipher), 1);
   ASSERT_TRUE(recorded.has_value()) << recorded.error().ToString();
 
