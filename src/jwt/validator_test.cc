@@ -61,6 +61,24 @@ class ValidatorTest : public ::testing::Test {
     rsa_.reset();
   }
 
+  // A cached token is still refused once it has expired (default leeway 10 s) and once a
+  // new key set drops its key: `validate` is Validate or ValidateShared, over a cache that
+  // holds `token`, signed by ed_ with exp kNow + 60 and served by `source`.
+  template <typename ValidateFn>
+  void ExpectCachedTokenStillCheckedForExpiryAndKeys(ValidateFn validate, const std::string& token,
+                                                     StaticKeySource& source) {
+    clock_.Set(kNow + 60 + 10);
+    auto expired = validate(token);
+    ASSERT_FALSE(expired.has_value());
+    EXPECT_EQ(expired.error().failure, Failure::kExpired);
+    clock_.Set(kNow);
+
+    source.Replace(*KeySet::Create({{rsa_, KeyState::kActive}}));
+    auto rotated = validate(token);
+    ASSERT_FALSE(rotated.has_value());
+    EXPECT_EQ(rotated.error().failure, Failure::kUnknownKid);
+  }
+
   std::unique_ptr<Validator> Make(std::shared_ptr<KeySource> keys, ValidatorOptions options = {}) {
     if (options.audiences.empty()) options.audiences = {"airlock"};
     auto v = Validator::Create(std::move(keys), std::move(options), clock_);
@@ -300,18 +318,10 @@ TEST_F(ValidatorTest, VerifiedTokenCacheAnswersRepeatsAndStillChecksTime) {
   tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
   EXPECT_FALSE(v->Validate(tampered).has_value());
 
-  // Expiry is checked on every call, cached or not (default leeway 10 s).
-  clock_.Set(kNow + 60 + 10);
-  auto expired = v->Validate(token);
-  ASSERT_FALSE(expired.has_value());
-  EXPECT_EQ(expired.error().failure, Failure::kExpired);
-  clock_.Set(kNow);
-
-  // A new key set bypasses every entry: the rotated-out key's token is refused.
-  source->Replace(*KeySet::Create({{rsa_, KeyState::kActive}}));
-  auto rotated = v->Validate(token);
-  ASSERT_FALSE(rotated.has_value());
-  EXPECT_EQ(rotated.error().failure, Failure::kUnknownKid);
+  // Expiry is checked on every call, cached or not, and a new key set bypasses every
+  // entry: the rotated-out key's token is refused.
+  ExpectCachedTokenStillCheckedForExpiryAndKeys(
+      [&](const std::string& t) { return v->Validate(t); }, token, *source);
 }
 
 TEST_F(ValidatorTest, ValidateSharedHandsOutTheCachedClaimsAndStillChecksEverything) {
@@ -326,16 +336,8 @@ TEST_F(ValidatorTest, ValidateSharedHandsOutTheCachedClaimsAndStillChecksEveryth
   EXPECT_EQ(v->cache_hits(), 1u);
   EXPECT_EQ((*again)->jti, v->Validate(token)->jti);
 
-  clock_.Set(kNow + 60 + 10);
-  auto expired = v->ValidateShared(token);
-  ASSERT_FALSE(expired.has_value());
-  EXPECT_EQ(expired.error().failure, Failure::kExpired);
-  clock_.Set(kNow);
-
-  source->Replace(*KeySet::Create({{rsa_, KeyState::kActive}}));
-  auto rotated = v->ValidateShared(token);
-  ASSERT_FALSE(rotated.has_value());
-  EXPECT_EQ(rotated.error().failure, Failure::kUnknownKid);
+  ExpectCachedTokenStillCheckedForExpiryAndKeys(
+      [&](const std::string& t) { return v->ValidateShared(t); }, token, *source);
 }
 
 TEST_F(ValidatorTest, ValidateSharedWithoutACacheGivesEachCallItsOwnClaims) {
