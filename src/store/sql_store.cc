@@ -127,9 +127,30 @@ CREATE TABLE task_trigger (
   lease_expires_at BIGINT
 );
 )sql",
+    // Version 4 moves the audit log of a SQLite file database to a file of its own
+    // (SqlStore::MoveAuditRowsToAuditFile). No statement: nothing changes elsewhere.
+    "",
 };
+constexpr int kAuditFileMigration = 4;
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "kSchemaVersion in store.h must equal the number of migrations");
+
+// The audit file of a SQLite file database (SqlStore::Open) has a schema of its own,
+// versioned by SQLite's user_version; this is version 1.
+constexpr int kAuditFileVersion = 1;
+constexpr std::string_view kAuditFileSchema = R"sql(
+CREATE TABLE IF NOT EXISTS audit_log (
+  id INTEGER PRIMARY KEY,
+  time BIGINT NOT NULL,
+  component TEXT NOT NULL,
+  jti TEXT NOT NULL,
+  sub TEXT NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  status INTEGER NOT NULL
+);
+PRAGMA user_version = 1;
+)sql";
 
 // Any constant will do, as long as nothing else in the database uses it.
 constexpr int64_t kMigrationLockKey = 0x6169726c6f636b;  // "airlock"
@@ -296,13 +317,18 @@ std::unexpected<Error> LostRaceInTransaction(SqlConnection& connection, std::str
 // --- The pool -------------------------------------------------------------------------
 
 Result<std::unique_ptr<SqlStore>> SqlStore::Open(SqlDialect dialect, Connector connect,
-                                                 ColumnCipher cipher, int max_connections) {
+                                                 ColumnCipher cipher, int max_connections,
+                                                 Connector audit_connect) {
   auto first = connect();
   if (!first) return std::unexpected(first.error());
   std::unique_ptr<SqlStore> store(
-      new SqlStore(dialect, std::move(connect), std::move(cipher), std::max(1, max_connections)));
-  store->idle_.push_back(std::move(*first));
-  store->open_ = 1;
+      new SqlStore(dialect, std::move(connect), std::move(cipher), max_connections));
+  store->pool_.Adopt(std::move(*first));
+  if (audit_connect) {
+    // Two connections: the audit writer's, and one for the listings the REST API reads.
+    store->audit_pool_ = std::make_unique<Pool>(std::move(audit_connect), 2);
+    if (auto ready = store->PrepareAuditFile(); !ready) return std::unexpected(ready.error());
+  }
   return store;
 }
 
@@ -335,7 +361,7 @@ void SqlStore::Checkpoint() {
 }
 
 SqlStore::Lease::~Lease() {
-  if (connection_) store_->Release(std::move(connection_), poisoned_);
+  if (connection_) pool_->Release(std::move(connection_), poisoned_);
 }
 
 std::unique_lock<std::mutex> SqlStore::WriteLock(bool is_write) {
@@ -343,9 +369,20 @@ std::unique_lock<std::mutex> SqlStore::WriteLock(bool is_write) {
   return std::unique_lock(sqlite_write_mu_);
 }
 
-Result<SqlStore::Lease> SqlStore::Acquire() {
+std::unique_lock<std::mutex> SqlStore::AuditWriteLock() {
+  if (!HasAuditFile()) return WriteLock(true);
+  return std::unique_lock(audit_write_mu_);
+}
+
+void SqlStore::Pool::Adopt(std::unique_ptr<SqlConnection> connection) {
+  std::lock_guard lock(mu_);
+  idle_.push_back(std::move(connection));
+  ++open_;
+}
+
+Result<SqlStore::Lease> SqlStore::Pool::Acquire() {
   std::unique_lock lock(mu_);
-  released_.wait(lock, [&] { return !idle_.empty() || open_ < max_connections_; });
+  released_.wait(lock, [&] { return !idle_.empty() || open_ < max_; });
   if (!idle_.empty()) {
     auto connection = std::move(idle_.back());
     idle_.pop_back();
@@ -363,7 +400,7 @@ Result<SqlStore::Lease> SqlStore::Acquire() {
   return Lease(this, std::move(*connection));
 }
 
-void SqlStore::Release(std::unique_ptr<SqlConnection> connection, bool poisoned) {
+void SqlStore::Pool::Release(std::unique_ptr<SqlConnection> connection, bool poisoned) {
   std::unique_ptr<SqlConnection> dropped;
   {
     std::lock_guard lock(mu_);
@@ -433,7 +470,13 @@ Result<int> SqlStore::SchemaVersion() {
   return SchemaVersionOn(**lease);
 }
 
-Result<int> SqlStore::Migrate() {
+Result<int> SqlStore::Migrate() { return MigrateTo(kSchemaVersion); }
+
+Result<int> SqlStore::MigrateTo(int target) {
+  if (target < 1 || target > kSchemaVersion) {
+    return InvalidArgument("no schema version " + std::to_string(target) + " (1 to " +
+                           std::to_string(kSchemaVersion) + ")");
+  }
   auto write = WriteLock(true);
   auto lease = Acquire();
   if (!lease) return std::unexpected(lease.error());
@@ -455,8 +498,12 @@ Result<int> SqlStore::Migrate() {
     auto current = SchemaVersionOn(db);
     if (!current) return std::unexpected(current.error());
     if (*current > kSchemaVersion) return NewerSchemaError(*current);
-    for (int version = *current + 1; version <= kSchemaVersion; ++version) {
-      auto applied = db.ExecuteScript(MigrationSql(static_cast<size_t>(version - 1), dialect_));
+    for (int version = *current + 1; version <= target; ++version) {
+      const std::string sql = MigrationSql(static_cast<size_t>(version - 1), dialect_);
+      auto applied = sql.empty() ? Result<void>{} : db.ExecuteScript(sql);
+      if (applied && version == kAuditFileMigration && HasAuditFile()) {
+        applied = MoveAuditRowsToAuditFile(db);
+      }
       if (!applied) {
         return std::unexpected(
             applied.error().WithContext("migration to version " + std::to_string(version)));
@@ -468,7 +515,54 @@ Result<int> SqlStore::Migrate() {
     return {};
   });
   if (!migrated) return std::unexpected(migrated.error());
-  return kSchemaVersion;
+  return SchemaVersionOn(db);
+}
+
+Result<void> SqlStore::PrepareAuditFile() {
+  auto write = AuditWriteLock();
+  auto lease = AcquireAudit();
+  if (!lease) return std::unexpected(lease.error());
+  auto version = Run(**lease, "PRAGMA user_version", {});
+  if (!version) return std::unexpected(version.error());
+  const int64_t found = version->rows.empty() ? 0 : Int(version->rows[0][0]);
+  if (found > kAuditFileVersion) {
+    return FailedPrecondition("the audit log file's schema is at version " + std::to_string(found) +
+                              ", newer than this airlock binary knows (version " +
+                              std::to_string(kAuditFileVersion) +
+                              "): upgrade airlock before using this database");
+  }
+  if (found == kAuditFileVersion) return {};
+  return InTransaction(*lease,
+                       [&] { return (*lease)->ExecuteScript(std::string(kAuditFileSchema)); });
+}
+
+Result<void> SqlStore::MoveAuditRowsToAuditFile(SqlConnection& main) {
+  constexpr int64_t kRowsPerCopy = 1000;
+  auto write = AuditWriteLock();
+  auto audit = AcquireAudit();
+  if (!audit) return std::unexpected(audit.error());
+  for (int64_t after = 0;;) {
+    auto rows = Run(main,
+                    "SELECT id, time, component, jti, sub, method, path, status FROM audit_log "
+                    "WHERE id > $1 ORDER BY id LIMIT $2",
+                    {after, kRowsPerCopy});
+    if (!rows) return std::unexpected(rows.error());
+    if (rows->rows.empty()) break;
+    auto copied = InTransaction(*audit, [&]() -> Result<void> {
+      for (const Row& row : rows->rows) {
+        auto inserted = Run(**audit,
+                            "INSERT OR IGNORE INTO audit_log (id, time, component, jti, sub, "
+                            "method, path, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                            {Int(row[0]), Int(row[1]), Str(row[2]), Str(row[3]), Str(row[4]),
+                             Str(row[5]), Str(row[6]), Int(row[7])});
+        if (!inserted) return std::unexpected(inserted.error());
+      }
+      return {};
+    });
+    if (!copied) return std::unexpected(copied.error().WithContext("the audit log file"));
+    after = Int(rows->rows.back()[0]);
+  }
+  return main.ExecuteScript("DROP TABLE audit_log");
 }
 
 // --- Dags -----------------------------------------------------------------------------
@@ -1260,8 +1354,8 @@ const std::string& AuditInsertSql(size_t rows) {
 
 Result<void> SqlStore::AppendAudit(const std::vector<AuditEntry>& entries) {
   if (entries.empty()) return {};
-  auto write = WriteLock(true);
-  auto lease = Acquire();
+  auto write = AuditWriteLock();
+  auto lease = AcquireAudit();
   if (!lease) return std::unexpected(lease.error());
   return InTransaction(*lease, [&]() -> Result<void> {
     std::vector<SqlParam> params;
@@ -1285,10 +1379,12 @@ Result<void> SqlStore::AppendAudit(const std::vector<AuditEntry>& entries) {
 
 Result<std::vector<AuditEntry>> SqlStore::ListAudit(int limit, int offset) {
   if (limit < 0 || offset < 0) return InvalidArgument("limit and offset must not be negative");
-  auto result =
-      Run("SELECT time, component, jti, sub, method, path, status FROM audit_log ORDER BY id DESC "
-          "LIMIT $1 OFFSET $2",
-          {int64_t{limit}, int64_t{offset}});
+  auto lease = AcquireAudit();
+  if (!lease) return std::unexpected(lease.error());
+  auto result = Run(**lease,
+                    "SELECT time, component, jti, sub, method, path, status FROM audit_log "
+                    "ORDER BY id DESC LIMIT $1 OFFSET $2",
+                    {int64_t{limit}, int64_t{offset}});
   if (!result) return std::unexpected(result.error());
   std::vector<AuditEntry> entries;
   for (const Row& row : result->rows) {
@@ -1363,7 +1459,9 @@ Result<std::vector<ImportError>> SqlStore::ListImportErrors() {
 }
 
 Result<int64_t> SqlStore::CountAudit() {
-  auto result = Run("SELECT COUNT(*) FROM audit_log", {});
+  auto lease = AcquireAudit();
+  if (!lease) return std::unexpected(lease.error());
+  auto result = Run(**lease, "SELECT COUNT(*) FROM audit_log", {});
   if (!result) return std::unexpected(result.error());
   return Int(result->rows.at(0)[0]);
 }

@@ -4,6 +4,7 @@
 // pool of SqlConnections. The drivers (sqlite/, postgres/) only run statements.
 // Thread-safe: each call borrows a connection from the pool for its duration.
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -25,8 +26,14 @@ class SqlStore final : public Store {
 
   // Opens one connection at once, so that an unreachable database fails here; opens more
   // as concurrent calls need them, up to `max_connections`.
+  // `audit_connect` (SQLite file databases): the audit log has a database file of its
+  // own, whose connections this opens. Its writes are most of what a busy api-server
+  // writes, so in a file of their own they neither wait for nor hold up the writers of
+  // the task tables, and their checkpoints sync only that file. The file is made ready
+  // here (its schema is its own: kAuditFileSchema in the .cc).
   static Result<std::unique_ptr<SqlStore>> Open(SqlDialect dialect, Connector connect,
-                                                ColumnCipher cipher, int max_connections);
+                                                ColumnCipher cipher, int max_connections,
+                                                Connector audit_connect = {});
 
   // SQLite: starts the thread that checkpoints the WAL every `interval` (PASSIVE: it waits
   // for no reader or writer), for connections opened without automatic checkpoints. It
@@ -34,6 +41,9 @@ class SqlStore final : public Store {
   void StartCheckpoints(std::chrono::milliseconds interval);
 
   Result<int> Migrate() override;
+  // Migrates to `version` (at most kSchemaVersion) and no further; Migrate() is
+  // MigrateTo(kSchemaVersion). For tests of a migration on the schema it starts from.
+  Result<int> MigrateTo(int version);
   Result<int> SchemaVersion() override;
 
   Result<void> SetDag(const Dag& dag) override;
@@ -59,7 +69,7 @@ class SqlStore final : public Store {
   std::vector<Result<HeartbeatRefusal>> Heartbeats(
       std::span<const HeartbeatRequest> requests) override;
   int ConcurrentWriters() const override {
-    return dialect_ == SqlDialect::kSqlite ? 1 : max_connections_;
+    return dialect_ == SqlDialect::kSqlite ? 1 : pool_.max();
   }
   Result<HeartbeatRefusal> Heartbeat(std::string_view id, std::string_view hostname, int pid,
                                      int64_t now) override;
@@ -115,12 +125,14 @@ class SqlStore final : public Store {
   Result<void> DeleteUser(std::string_view username) override;
 
  private:
-  // A connection borrowed from the pool; going out of scope gives it back (or drops it if
+  class Pool;
+
+  // A connection borrowed from a pool; going out of scope gives it back (or drops it if
   // it broke, or if Poison() was called because its state is unknown).
   class Lease {
    public:
-    Lease(SqlStore* store, std::unique_ptr<SqlConnection> connection)
-        : store_(store), connection_(std::move(connection)) {}
+    Lease(Pool* pool, std::unique_ptr<SqlConnection> connection)
+        : pool_(pool), connection_(std::move(connection)) {}
     Lease(Lease&& other) noexcept = default;
     Lease& operator=(Lease&&) = delete;
     ~Lease();
@@ -129,16 +141,33 @@ class SqlStore final : public Store {
     void Poison() { poisoned_ = true; }
 
    private:
-    SqlStore* store_;
+    Pool* pool_;
     std::unique_ptr<SqlConnection> connection_;
     bool poisoned_ = false;
   };
 
+  // The connections to one database: opened as calls need them, up to `max`, and kept.
+  class Pool {
+   public:
+    Pool(Connector connect, int max) : connect_(std::move(connect)), max_(std::max(1, max)) {}
+    // Waits while `max` connections are lent out.
+    Result<Lease> Acquire();
+    void Release(std::unique_ptr<SqlConnection> connection, bool poisoned);
+    // A connection opened by the caller (to find an unreachable database early).
+    void Adopt(std::unique_ptr<SqlConnection> connection);
+    int max() const { return max_; }
+
+   private:
+    const Connector connect_;
+    const int max_;
+    std::mutex mu_;
+    std::condition_variable released_;
+    std::vector<std::unique_ptr<SqlConnection>> idle_;  // Guarded by mu_.
+    int open_ = 0;  // connections idle or lent out. Guarded by mu_.
+  };
+
   SqlStore(SqlDialect dialect, Connector connect, ColumnCipher cipher, int max_connections)
-      : dialect_(dialect),
-        connect_(std::move(connect)),
-        cipher_(std::move(cipher)),
-        max_connections_(max_connections) {}
+      : dialect_(dialect), cipher_(std::move(cipher)), pool_(std::move(connect), max_connections) {}
 
   // SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in
   // its busy handler (1, 2, 5, 10 … ms), which turns contention into long tail latency.
@@ -146,8 +175,19 @@ class SqlStore final : public Store {
   // contended by other processes. Taken before Acquire(), never after, so that a thread
   // holding a connection never waits for it. Empty (unlocked) for reads and PostgreSQL.
   std::unique_lock<std::mutex> WriteLock(bool is_write);
-  Result<Lease> Acquire();
-  void Release(std::unique_ptr<SqlConnection> connection, bool poisoned);
+  Result<Lease> Acquire() { return pool_.Acquire(); }
+  // The audit log's database: its own file's pool, or the main one. Writes to its own
+  // file queue on audit_write_mu_ (as WriteLock), never on the task tables' writers.
+  bool HasAuditFile() const { return audit_pool_ != nullptr; }
+  Result<Lease> AcquireAudit() { return HasAuditFile() ? audit_pool_->Acquire() : Acquire(); }
+  std::unique_lock<std::mutex> AuditWriteLock();
+  // Creates the audit file's table, or refuses a file whose schema is newer.
+  Result<void> PrepareAuditFile();
+  // Migration 4 on a SQLite database with an audit file: the rows an earlier airlock wrote
+  // to the main file's audit_log move to the audit file, and that table goes. Runs in the
+  // migration's transaction on `main`; the rows keep their ids, so a move interrupted
+  // after the audit file committed is simply done again.
+  Result<void> MoveAuditRowsToAuditFile(SqlConnection& main);
 
   // Checks the text parameters (store.h: "Text"), then runs the statement.
   static Result<SqlResult> Run(SqlConnection& connection, std::string_view sql,
@@ -184,15 +224,12 @@ class SqlStore final : public Store {
                                    std::span<const SqlParam> extra_params);
 
   const SqlDialect dialect_;
-  const Connector connect_;
   const ColumnCipher cipher_;
-  const int max_connections_;
 
   std::mutex sqlite_write_mu_;
-  std::mutex mu_;
-  std::condition_variable released_;
-  std::vector<std::unique_ptr<SqlConnection>> idle_;  // Guarded by mu_.
-  int open_ = 0;  // connections idle or lent out. Guarded by mu_.
+  Pool pool_;
+  std::mutex audit_write_mu_;
+  std::unique_ptr<Pool> audit_pool_;  // set only with an audit file (Open)
 
   std::jthread checkpointer_;  // last: stopped and joined before the pool goes
 };

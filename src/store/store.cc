@@ -70,10 +70,22 @@ Result<std::unique_ptr<Store>> OpenSqlite(std::string_view path, const StoreOpti
     if (!connection) return std::unexpected(connection.error());
     return std::unique_ptr<SqlConnection>(std::move(*connection));
   };
-  // Each connection to ":memory:" would be a database of its own: keep to one.
+  // Each connection to ":memory:" would be a database of its own: keep to one, with the
+  // audit log in it.
   const int max_connections = file == ":memory:" ? 1 : options.max_connections;
-  auto store =
-      SqlStore::Open(SqlDialect::kSqlite, std::move(connect), std::move(cipher), max_connections);
+  SqlStore::Connector audit_connect;
+  if (file != ":memory:") {
+    // Its one writer is the store's own: SQLite's automatic checkpoints, run by that writer
+    // after a commit, find no other writer in the way and keep the file's WAL short.
+    audit_connect = [audit_file = file + std::string(kAuditFileSuffix),
+                     busy_timeout]() -> Result<std::unique_ptr<SqlConnection>> {
+      auto connection = SqliteConnection::Open(audit_file, busy_timeout, true);
+      if (!connection) return std::unexpected(connection.error());
+      return std::unique_ptr<SqlConnection>(std::move(*connection));
+    };
+  }
+  auto store = SqlStore::Open(SqlDialect::kSqlite, std::move(connect), std::move(cipher),
+                              max_connections, std::move(audit_connect));
   if (!store) return std::unexpected(store.error());
   if (background_checkpoints) (*store)->StartCheckpoints(options.checkpoint_interval);
   return std::unique_ptr<Store>(std::move(*store));

@@ -36,7 +36,7 @@
 namespace airlock::store {
 
 // The newest schema version this binary knows (the number of its migrations).
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Airflow's task-instance states (the subset airlock uses).
 enum class TaskState {
@@ -363,9 +363,14 @@ struct StoreOptions {
   std::chrono::milliseconds checkpoint_interval{200};
 };
 
+// A SQLite file database keeps its audit log in a file of its own beside it: the path
+// with this appended (airlock.db-audit, with its own -wal and -shm). Copy both together.
+inline constexpr std::string_view kAuditFileSuffix = "-audit";
+
 // Opens the store that `[database] sql_alchemy_conn` names, without touching its schema
 // (see Migrate and RequireCurrentSchema):
-//   "sqlite:///absolute/path" (SQLAlchemy's "sqlite:////absolute/path" too), or
+//   "sqlite:///absolute/path" (SQLAlchemy's "sqlite:////absolute/path" too), and its
+//   audit file (kAuditFileSuffix, created and made ready here), or
 //   "sqlite:///:memory:" (one private database, for tests); the file is created 0600;
 //   "postgresql://user[:password]@host[:port]/db[?param=value…]" ("postgres://" and
 //   "postgresql+psycopg2://" too), handed to libpq as a connection URI;

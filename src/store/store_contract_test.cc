@@ -139,10 +139,12 @@ class StoreContractTest : public testing::TestWithParam<Backend> {
   }
 
   // A new connection to the database under test, past the store. Only for persistent
-  // backends.
-  Result<std::unique_ptr<SqlConnection>> Connect() const {
+  // backends. `audit_file`: to SQLite's audit file instead (store.h: kAuditFileSuffix).
+  Result<std::unique_ptr<SqlConnection>> Connect(bool audit_file = false) const {
     if (GetParam() == Backend::kSqlite) {
-      auto c = SqliteConnection::Open(dir_ + "/airlock.db", std::chrono::seconds(5));
+      std::string path = dir_ + "/airlock.db";
+      if (audit_file) path += kAuditFileSuffix;
+      auto c = SqliteConnection::Open(path, std::chrono::seconds(5));
       if (!c) return std::unexpected(c.error());
       return std::unique_ptr<SqlConnection>(std::move(*c));
     }
@@ -1321,16 +1323,19 @@ class SqlStoreStatementTest : public StoreContractTest {};
 
 TEST_P(SqlStoreStatementTest, BatchStatementsHaveAFewTextsWhateverTheBatchSize) {
   std::set<std::string> texts;
-  auto connect = [&]() -> Result<std::unique_ptr<SqlConnection>> {
-    auto inner = Connect();
-    if (!inner) return std::unexpected(inner.error());
-    return std::make_unique<TextRecordingConnection>(std::move(*inner), texts);
+  auto connector = [&](bool audit_file) {
+    return [&, audit_file]() -> Result<std::unique_ptr<SqlConnection>> {
+      auto inner = Connect(audit_file);
+      if (!inner) return std::unexpected(inner.error());
+      return std::make_unique<TextRecordingConnection>(std::move(*inner), texts);
+    };
   };
   auto cipher = ColumnCipher::Create(kFernetKey);
   ASSERT_TRUE(cipher.has_value());
-  auto recorded =
-      SqlStore::Open(GetParam() == Backend::kSqlite ? SqlDialect::kSqlite : SqlDialect::kPostgres,
-                     connect, std::move(*cipher), 1);
+  const bool sqlite = GetParam() == Backend::kSqlite;
+  auto recorded = SqlStore::Open(sqlite ? SqlDialect::kSqlite : SqlDialect::kPostgres,
+                                 connector(false), std::move(*cipher), 1,
+                                 sqlite ? SqlStore::Connector(connector(true)) : nullptr);
   ASSERT_TRUE(recorded.has_value()) << recorded.error().ToString();
 
   CreateRun();
