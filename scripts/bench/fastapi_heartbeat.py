@@ -12,7 +12,11 @@ Answers: 204, 401 (bad token), 403 (scope or sub), 409 (not running with that ho
 and pid), 422 (bad body).
 
 The database is the SQLite file airlock's `bench heartbeat-fixture` filled
-($AIRLOCK_HOME/airlock.db); the key is airlock's: the HS512 secret in
+($AIRLOCK_HOME/airlock.db). airlock keeps its audit log in a file of its own
+(airlock.db-audit); this peer keeps an audit_log table in the same file, created at
+start, so that its work per request stays one transaction in one file, as an ordinary
+service's would, and as it was before airlock moved its audit log. The key is airlock's:
+the HS512 secret in
 AIRLOCK__API_AUTH__JWT_SECRET, or the Ed25519 private key at
 AIRLOCK__API_AUTH__JWT_PRIVATE_KEY_PATH (its public half verifies).
 
@@ -66,6 +70,10 @@ def open_database():
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.execute("PRAGMA busy_timeout=5000")
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY, time BIGINT NOT NULL, "
+        "component TEXT NOT NULL, jti TEXT NOT NULL, sub TEXT NOT NULL, method TEXT NOT NULL, "
+        "path TEXT NOT NULL, status INTEGER NOT NULL)")
 
 
 @app.put("/execution/task-instances/{ti_id}/heartbeat", status_code=204)
