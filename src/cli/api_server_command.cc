@@ -18,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/component.h"
 #include "common/log.h"
+#include "common/malloc_tuning.h"
 #include "execution_api/audit_writer.h"
 #include "execution_api/execution_api.h"
 #include "http/blocking_pool.h"
@@ -58,6 +59,8 @@ http::Response JwksResponse(const jwt::KeySource& keys) {
 void RunApiServer(const ApiServerArgs& args) {
   // First, before the audit writer, the key poller and the server start their threads.
   const sigset_t signals = BlockShutdownSignals();
+  // Under a sanitizer, whose malloc is not glibc's, this is refused and changes nothing.
+  (void)KeepFreedMemoryForReuse();
   auto context = OrFail(StartComponent(config::Component::kApiServer, args.config_path));
   const config::Config& config = context.config;
   const Clock& clock = SystemClock::Instance();
