@@ -7,9 +7,21 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <mutex>
 
 namespace airlock::store {
 namespace {
+
+// Settings for the whole process, made before its first connection. SQLite refuses them
+// (SQLITE_MISUSE) once it is in use, and then nothing changes.
+void ConfigureSqliteOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Memory statistics would take one process-wide mutex around every allocation SQLite
+    // makes, shared by the heartbeat and audit writers; airlock reads none of them.
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  });
+}
 
 constexpr mode_t kDatabaseFileMode = 0600;
 
@@ -52,6 +64,7 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
       return Unavailable("cannot open SQLite database " + path + ": " + std::strerror(errno));
     }
   }
+  ConfigureSqliteOnce();
   sqlite3* db = nullptr;
   const int flags =
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
