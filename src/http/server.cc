@@ -88,8 +88,9 @@ class SessionBase {
   virtual ~SessionBase() = default;
   // Acts on a deadline that has passed by `now`.
   virtual void Sweep(SteadyTime now) = 0;
-  // Closes the connection if it waits for a request that has not begun.
-  virtual void CloseIfIdle() = 0;
+  // At shutdown: closes the connection if it waits for a request that has not begun
+  // (no byte of it received); otherwise brings its deadline forward to `limit`.
+  virtual void BeginShutdown(SteadyTime limit) = 0;
 };
 
 }  // namespace
@@ -111,6 +112,8 @@ struct Server::Impl {
   size_t next_worker = 0;                 // only on workers[0]'s thread
   std::chrono::milliseconds tick{1000};
   std::unique_ptr<asio::ssl::context> tls;
+  // Set once, before `stopping` becomes true: the latest deadline any phase may have then.
+  SteadyTime shutdown_limit = SteadyTime::max();
   std::atomic<bool> stopping{false};
   std::once_flag shutdown_once;
 
@@ -144,8 +147,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
   }
 
-  void CloseIfIdle() override {
-    if (phase_ == Phase::kReading && buffer_.size() == 0 && !parser_->got_some()) Close();
+  void BeginShutdown(SteadyTime limit) override {
+    if (phase_ == Phase::kReading && buffer_.size() == 0 && !parser_->got_some() &&
+        !BytesWaiting()) {
+      return Close();
+    }
+    deadline_ = std::min(deadline_, limit);
   }
 
   void Sweep(SteadyTime now) override {
@@ -178,10 +185,20 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void Expect(Phase phase, std::chrono::milliseconds timeout) {
     phase_ = phase;
     deadline_ = std::chrono::steady_clock::now() + timeout;
+    if (server_.stopping) deadline_ = std::min(deadline_, server_.shutdown_limit);
+  }
+
+  // Whether bytes the event loop has not read yet wait in the socket: a request begun.
+  bool BytesWaiting() {
+    beast::error_code ec;
+    const size_t n = stream_.lowest_layer().available(ec);
+    return !ec && n > 0;
   }
 
   void Read(bool first) {
-    if (server_.stopping) return Close();
+    // While stopping, only a request that has begun is still read (Expect() keeps it
+    // within the shutdown grace).
+    if (server_.stopping && buffer_.size() == 0 && !BytesWaiting()) return Close();
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
     parser_->body_limit(server_.options.max_body_bytes);
@@ -458,6 +475,7 @@ void Server::Shutdown() {
   if (!impl_) return;
   std::call_once(impl_->shutdown_once, [this] {
     Impl& impl = *impl_;
+    impl.shutdown_limit = std::chrono::steady_clock::now() + impl.options.shutdown_grace;
     impl.stopping = true;
     asio::post(impl.workers[0]->ioc, [&impl] {
       beast::error_code ec;
@@ -467,9 +485,9 @@ void Server::Shutdown() {
     // close; then each sweep finds no session left, and the threads return.
     for (auto& worker : impl.workers) {
       Worker* w = worker.get();
-      asio::post(w->ioc, [w] {
+      asio::post(w->ioc, [w, limit = impl.shutdown_limit] {
         for (auto& weak : w->sessions) {
-          if (auto session = weak.lock()) session->CloseIfIdle();
+          if (auto session = weak.lock()) session->BeginShutdown(limit);
         }
         w->sweep.cancel();  // its handler sweeps now, and then every 10 ms
       });

@@ -18,7 +18,10 @@
 // - a handler that throws is answered 500 and logged; the server carries on;
 // - Shutdown(): stop accepting, let in-flight requests finish and be answered (those of
 //   asynchronous handlers included), close idle connections, join the threads. Nothing
-//   accepted is dropped.
+//   accepted is dropped. A request partly received (or received but not yet read) may
+//   still arrive, but only within shutdown_grace: after it, it is answered 408, and a
+//   response a client does not read is abandoned, so a slow client cannot hold the
+//   shutdown for the whole read timeout. Handlers are never cut short.
 // Thread-safety: Start/Shutdown from one controlling thread; the handler is called from
 // the I/O threads concurrently and must be thread-safe.
 
@@ -42,6 +45,10 @@ inline constexpr size_t kDefaultMaxBodyBytes = 1 << 20;
 inline constexpr std::chrono::seconds kDefaultReadTimeout{30};
 // Keep-alive connections with no request for this long are closed.
 inline constexpr std::chrono::seconds kDefaultIdleTimeout{75};
+// Once Shutdown() has begun, reading the rest of a request or writing a response may take
+// this long at most (their usual limit is the read timeout). Short enough for a stop
+// timeout of a supervisor (systemd, Kubernetes) to leave time for what follows.
+inline constexpr std::chrono::seconds kDefaultShutdownGrace{5};
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -53,6 +60,7 @@ struct ServerOptions {
   size_t max_body_bytes = kDefaultMaxBodyBytes;
   std::chrono::milliseconds read_timeout = kDefaultReadTimeout;
   std::chrono::milliseconds idle_timeout = kDefaultIdleTimeout;
+  std::chrono::milliseconds shutdown_grace = kDefaultShutdownGrace;
   // Called after each response is written (access log). May be empty.
   std::function<void(const Request&, int status, std::chrono::microseconds elapsed)> on_response;
 };

@@ -270,6 +270,87 @@ TEST(ServerTest, ShutdownClosesIdleConnectionsAndStopsAccepting) {
   EXPECT_FALSE(late.connected());
 }
 
+// A client that stalls partway through a request holds the shutdown for the grace, not
+// for the idle timeout of its kept-alive connection (75 s here: it held the shutdown that
+// long before), and is answered 408.
+TEST(ServerTest, ShutdownWaitsForAPartlySentRequestOnlyForTheGrace) {
+  ServerOptions options;
+  options.shutdown_grace = 300ms;
+  auto server = StartServer(options);
+  RawClient client(server->port());
+  client.Send("GET /first HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_EQ(StatusOf(client.ReadResponse()), 200);  // its session is open
+  client.Send("PUT /x HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+  const auto start = std::chrono::steady_clock::now();
+  auto stopped = std::async(std::launch::async, [&] { server->Shutdown(); });
+  EXPECT_EQ(stopped.wait_for(100ms), std::future_status::timeout);  // the rest may still come
+  EXPECT_EQ(StatusOf(client.ReadResponse()), 408);
+  EXPECT_EQ(stopped.wait_for(5s), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_TRUE(client.WaitClosed());
+}
+
+// Within the grace, the rest of the request is read, and the request is answered.
+TEST(ServerTest, ShutdownAnswersARequestCompletedWithinTheGrace) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  client.Send("GET /first HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_EQ(StatusOf(client.ReadResponse()), 200);  // its session is open
+  client.Send("PUT /x HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\n");
+  auto stopped = std::async(std::launch::async, [&] { server->Shutdown(); });
+  EXPECT_EQ(stopped.wait_for(100ms), std::future_status::timeout);
+  client.Send("abc");
+  std::string response = client.ReadResponse();
+  EXPECT_EQ(StatusOf(response), 200);
+  EXPECT_EQ(BodyOf(response), R"({"method":"PUT","path":"/x","body_size":3})");
+  EXPECT_EQ(HeaderOf(response, "Connection"), "close");
+  EXPECT_EQ(stopped.wait_for(5s), std::future_status::ready);
+}
+
+// A request that has arrived, but that the event loop has not read when the shutdown
+// begins, is no idle connection: it is read and answered too. One I/O thread, held by a
+// handler while the second request arrives and the shutdown begins.
+TEST(ServerTest, ShutdownAnswersARequestNotReadYet) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  ServerOptions options;
+  options.threads = 1;
+  auto started = Server::Start(options, [&](const Request& request) {
+    if (request.path == "/hold") {
+      std::unique_lock lock(mu);
+      entered = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });
+    }
+    return Echo(request);
+  });
+  ASSERT_TRUE(started.has_value()) << started.error().ToString();
+  auto& server = *started;
+  RawClient waiting(server->port());
+  waiting.Send("GET /first HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_EQ(StatusOf(waiting.ReadResponse()), 200);  // its session is open, and idle
+  RawClient holder(server->port());
+  holder.Send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return entered; }));
+  }
+  waiting.Send("GET /second HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto stopped = std::async(std::launch::async, [&] { server->Shutdown(); });
+  EXPECT_EQ(stopped.wait_for(100ms), std::future_status::timeout);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_EQ(StatusOf(holder.ReadResponse()), 200);
+  std::string response = waiting.ReadResponse();
+  EXPECT_EQ(StatusOf(response), 200);
+  EXPECT_EQ(BodyOf(response), R"({"method":"GET","path":"/second","body_size":0})");
+  EXPECT_EQ(stopped.wait_for(5s), std::future_status::ready);
+}
+
 TEST(ServerTest, GeneratedCorrelationIdsAreDistinctVersion4Uuids) {
   auto server = StartServer();
   RawClient client(server->port());
