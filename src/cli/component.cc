@@ -38,7 +38,10 @@ Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const config::Config& 
                                                           bool migrate) {
   auto url = config.GetString("database", "sql_alchemy_conn");
   if (!url) return std::unexpected(url.error().WithContext("[database] sql_alchemy_conn"));
-  auto store = store::OpenStore(*url, {.fernet_key = OptionalString(config, "core", "fernet_key")});
+  // Only a component that migrates may create the database; the others refuse a missing
+  // one without leaving an empty file behind.
+  auto store = store::OpenStore(*url, {.fernet_key = OptionalString(config, "core", "fernet_key"),
+                                       .create_if_missing = migrate});
   if (!store) return std::unexpected(store.error());
   if (migrate) {
     auto version = (*store)->Migrate();

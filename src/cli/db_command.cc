@@ -50,8 +50,9 @@ void CreateSqliteDirectory(const std::string& url) {
   }
 }
 
-std::unique_ptr<store::Store> Open(const std::string& url) {
-  auto store = store::OpenStore(url);
+// `create`: whether a missing SQLite file may be created (only by migrate).
+std::unique_ptr<store::Store> Open(const std::string& url, bool create) {
+  auto store = store::OpenStore(url, {.create_if_missing = create});
   if (!store) Exit(kExitFailure, store.error());
   return std::move(*store);
 }
@@ -59,7 +60,7 @@ std::unique_ptr<store::Store> Open(const std::string& url) {
 void Migrate(const DbArgs& args) {
   const std::string url = DatabaseUrl(args);
   CreateSqliteDirectory(url);
-  auto store = Open(url);
+  auto store = Open(url, /*create=*/true);
   auto before = store->SchemaVersion();
   if (!before) Exit(kExitFailure, before.error());
   auto after = store->Migrate();
@@ -74,7 +75,7 @@ void Migrate(const DbArgs& args) {
 }
 
 void Version(const DbArgs& args) {
-  auto store = Open(DatabaseUrl(args));
+  auto store = Open(DatabaseUrl(args), /*create=*/false);
   auto version = store->SchemaVersion();
   if (!version) Exit(kExitFailure, version.error());
   std::cout << "database schema version: " << *version << "\n"

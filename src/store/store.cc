@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include <array>
+#include <filesystem>
 #include <utility>
 
 #include "store/checks.h"
@@ -176,6 +177,11 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOpti
     if (path.find_first_of("?#") != std::string_view::npos) {
       return InvalidArgument(
           "[database] sql_alchemy_conn: SQLite URLs take no parameters in airlock");
+    }
+    if (!options.create_if_missing && path != ":memory:" &&
+        !std::filesystem::exists(std::filesystem::path(path))) {
+      return FailedPrecondition("no SQLite database at " + std::string(path) +
+                                ": `airlock db migrate` creates it");
     }
     return OpenSqlite(path, options, std::move(*cipher));
   }

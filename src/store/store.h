@@ -361,6 +361,10 @@ struct StoreOptions {
   // process waiting behind it (under the heartbeat benchmark that made the p99). 0: SQLite's
   // automatic checkpoints.
   std::chrono::milliseconds checkpoint_interval{200};
+  // SQLite file databases: create the file if it is missing. False: a missing file is
+  // FailedPrecondition, and nothing is created (for commands that only use a database
+  // `airlock db migrate` made).
+  bool create_if_missing = true;
 };
 
 // A SQLite file database keeps its audit log in a file of its own beside it: the path
@@ -375,8 +379,9 @@ inline constexpr std::string_view kAuditFileSuffix = "-audit";
 //   "postgresql://user[:password]@host[:port]/db[?param=value…]" ("postgres://" and
 //   "postgresql+psycopg2://" too), handed to libpq as a connection URI;
 //   "memory://", a fresh in-memory fake.
-// InvalidArgument for other forms, Unavailable when the database cannot be reached. The
-// message never contains the password.
+// InvalidArgument for other forms, Unavailable when the database cannot be reached,
+// FailedPrecondition for a missing SQLite file that may not be created
+// (StoreOptions::create_if_missing). The message never contains the password.
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options = {});
 
 // OK when the database is at kSchemaVersion; otherwise FailedPrecondition naming both

@@ -1,10 +1,17 @@
-// Settings that SqliteConnection::Open makes for the whole process.
+// What opening a SQLite database does beyond the store contract: the settings
+// SqliteConnection::Open makes for the whole process, and when a missing file is created.
 #include "store/sqlite/sqlite_connection.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <stdlib.h>
 
 #include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "store/store.h"
 
 namespace airlock::store {
 namespace {
@@ -22,6 +29,41 @@ TEST(SqliteConnectionTest, KeepsNoMemoryStatistics) {
   ASSERT_EQ(sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &current, &highwater, 0), SQLITE_OK);
   EXPECT_EQ(current, 0);
   EXPECT_EQ(highwater, 0);
+}
+
+class SqliteCreateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/airlock-create-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string db() const { return dir_ + "/airlock.db"; }
+
+  std::string dir_;
+};
+
+// A command that only uses a database refuses a missing one, and leaves no empty file
+// behind for a later command to mistake for a database.
+TEST_F(SqliteCreateTest, AMissingFileIsRefusedAndNotCreatedUnlessAllowed) {
+  auto store = OpenStore("sqlite://" + db(), {.create_if_missing = false});
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(store.error().message(), ::testing::HasSubstr("no SQLite database at " + db()));
+  EXPECT_THAT(store.error().message(), ::testing::HasSubstr("airlock db migrate"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_));
+}
+
+TEST_F(SqliteCreateTest, AnExistingFileOpensWithoutCreating) {
+  {
+    auto created = OpenStore("sqlite://" + db());  // create_if_missing by default
+    ASSERT_TRUE(created.has_value()) << created.error().ToString();
+    ASSERT_TRUE((*created)->Migrate().has_value());
+  }
+  auto store = OpenStore("sqlite://" + db(), {.create_if_missing = false});
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_TRUE(RequireCurrentSchema(**store).has_value());
 }
 
 }  // namespace
