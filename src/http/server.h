@@ -21,7 +21,7 @@
 //   accepted is dropped. A request partly received (or received but not yet read) may
 //   still arrive, but only within shutdown_grace: after it, it is answered 408, and a
 //   response a client does not read is abandoned, so a slow client cannot hold the
-//   shutdown for the whole read timeout. Handlers are never cut short.
+//   shutdown for the whole read or idle timeout. Handlers are never cut short.
 // Thread-safety: Start/Shutdown from one controlling thread; the handler is called from
 // the I/O threads concurrently and must be thread-safe.
 
@@ -46,8 +46,8 @@ inline constexpr std::chrono::seconds kDefaultReadTimeout{30};
 // Keep-alive connections with no request for this long are closed.
 inline constexpr std::chrono::seconds kDefaultIdleTimeout{75};
 // Once Shutdown() has begun, reading the rest of a request or writing a response may take
-// this long at most (their usual limit is the read timeout). Short enough for a stop
-// timeout of a supervisor (systemd, Kubernetes) to leave time for what follows.
+// this long at most (their usual limits are the read and idle timeouts). Short enough for
+// a supervisor's stop timeout (systemd, Kubernetes) to leave time for what follows.
 inline constexpr std::chrono::seconds kDefaultShutdownGrace{5};
 
 struct ServerOptions {

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "store/checks.h"
@@ -178,8 +179,9 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOpti
       return InvalidArgument(
           "[database] sql_alchemy_conn: SQLite URLs take no parameters in airlock");
     }
+    std::error_code missing;  // set when the path cannot be checked: OpenSqlite then says why
     if (!options.create_if_missing && path != ":memory:" &&
-        !std::filesystem::exists(std::filesystem::path(path))) {
+        !std::filesystem::exists(std::filesystem::path(path), missing) && !missing) {
       return FailedPrecondition("no SQLite database at " + std::string(path) +
                                 ": `airlock db migrate` creates it");
     }
