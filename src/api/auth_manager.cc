@@ -174,10 +174,11 @@ Result<std::string> SimpleAuthManager::Mint(std::string_view username, Role role
 void SimpleAuthManager::Audit(const Request& request, const Principal* principal, int status,
                               std::string_view sub) const {
   if (audit_ == nullptr) return;
-  audit_->Append(store::AuditEntry{
+  // The temporaries live until Append() has copied them.
+  audit_->Append({
       .time = clock_.NowMicros(),
       .component = options_.component,
-      .jti = principal ? principal->claims.jti.value_or("") : std::string(),
+      .jti = principal && principal->claims.jti ? std::string_view(*principal->claims.jti) : "",
       .sub = principal ? principal->username : Printable(sub),
       .method = request.method,
       .path = Printable(request.path.substr(0, 512)),

@@ -1,6 +1,10 @@
 #include "execution_api/audit_writer.h"
 
+#include <algorithm>
+#include <span>
+
 #include "common/thread_name.h"
+#include "store/checks.h"
 
 namespace airlock::execution_api {
 
@@ -19,14 +23,22 @@ AuditWriter::~AuditWriter() {
   (void)Flush();
 }
 
-void AuditWriter::Append(store::AuditEntry entry) {
+void AuditWriter::Append(const Record& record) {
   std::lock_guard lock(mu_);
-  if (pending_.size() >= options_.max_pending) {
+  if (pending_count_ >= options_.max_pending) {
     ++dropped_;
     return;
   }
-  pending_.push_back(std::move(entry));
-  if (pending_.size() >= options_.max_batch) cv_.notify_one();
+  if (pending_count_ == pending_.size()) pending_.emplace_back();
+  store::AuditEntry& slot = pending_[pending_count_++];
+  slot.time = record.time;
+  slot.component.assign(record.component);
+  slot.jti.assign(record.jti);
+  slot.sub.assign(record.sub);
+  slot.method.assign(record.method);
+  slot.path.assign(record.path);
+  slot.status = record.status;
+  if (pending_count_ >= options_.max_batch) cv_.notify_one();
 }
 
 size_t AuditWriter::dropped() const {
@@ -35,23 +47,35 @@ size_t AuditWriter::dropped() const {
 }
 
 Result<void> AuditWriter::WriteBatch(std::unique_lock<std::mutex>& lock) {
-  std::vector<store::AuditEntry> batch;
-  batch.swap(pending_);
   lock.unlock();
-  Result<void> written;
-  {
-    std::lock_guard write_lock(write_mu_);
-    written = store_.AppendAudit(batch);
+  std::lock_guard write_lock(write_mu_);
+  lock.lock();
+  const size_t count = pending_count_;
+  if (count == 0) return {};  // another caller wrote them meanwhile
+  pending_.swap(writing_);    // appends go on into the slots of the last batch written
+  pending_count_ = 0;
+  lock.unlock();
+  const std::span<store::AuditEntry> batch(writing_.data(), count);
+  // Fields record requests as they came (a path may hold any byte): what the store would
+  // refuse is replaced here, or one hostile request would hold back every entry after it.
+  for (store::AuditEntry& e : batch) {
+    for (std::string* field : {&e.component, &e.jti, &e.sub, &e.method, &e.path}) {
+      if (!store::IsStorableText(*field)) *field = store::StorableText(*field);
+    }
   }
-  // Requests append under mu_ (the heartbeat writer, for every answer): freeing a written
-  // batch, thousands of strings, must not make them wait.
-  if (written) batch = {};
+  const Result<void> written = store_.AppendAudit(batch);
+  // Spare slots beyond a few batches (after an outage) are freed here, outside mu_, which
+  // requests take to append.
+  const size_t keep = std::max(count, 2 * options_.max_batch);
+  if (written && writing_.size() > keep) writing_.resize(keep);
   lock.lock();
   if (!written) {
     // Put the batch back in front of what arrived meanwhile; retried on the next round.
-    batch.insert(batch.end(), std::make_move_iterator(pending_.begin()),
-                 std::make_move_iterator(pending_.end()));
-    pending_.swap(batch);
+    const size_t arrived = pending_count_;
+    if (writing_.size() < count + arrived) writing_.resize(count + arrived);
+    for (size_t i = 0; i < arrived; ++i) std::swap(writing_[count + i], pending_[i]);
+    pending_.swap(writing_);
+    pending_count_ = count + arrived;
     if (options_.on_error) options_.on_error(written.error());
   }
   return written;
@@ -59,7 +83,7 @@ Result<void> AuditWriter::WriteBatch(std::unique_lock<std::mutex>& lock) {
 
 Result<void> AuditWriter::Flush() {
   std::unique_lock lock(mu_);
-  if (pending_.empty()) return {};
+  if (pending_count_ == 0) return {};
   return WriteBatch(lock);
 }
 
@@ -67,8 +91,8 @@ void AuditWriter::Run(std::stop_token stop) {
   std::unique_lock lock(mu_);
   while (!stop.stop_requested()) {
     cv_.wait_for(lock, stop, options_.flush_interval,
-                 [&] { return pending_.size() >= options_.max_batch; });
-    if (!pending_.empty()) (void)WriteBatch(lock);
+                 [&] { return pending_count_ >= options_.max_batch; });
+    if (pending_count_ > 0) (void)WriteBatch(lock);
   }
 }
 

@@ -185,11 +185,12 @@ void ExecutionApi::Finish(const Caller* caller, bool alive, const Request& reque
     if (fresh) response.SetHeader("Refreshed-API-Token", *fresh);
   }
   if (audit_ != nullptr) {
-    audit_->Append(store::AuditEntry{
+    const jwt::Claims* claims = caller != nullptr ? caller->claims.get() : nullptr;
+    audit_->Append({
         .time = clock_.NowMicros(),
         .component = options_.component,
-        .jti = caller != nullptr ? caller->claims->jti.value_or("") : "",
-        .sub = caller != nullptr ? caller->claims->sub.value_or("") : "",
+        .jti = claims != nullptr && claims->jti ? std::string_view(*claims->jti) : "",
+        .sub = claims != nullptr && claims->sub ? std::string_view(*claims->sub) : "",
         .method = request.method,
         .path = request.path,
         .status = response.status,

@@ -538,6 +538,23 @@ TEST_F(ExecutionApiTest, EveryCallIsAuditedWithTheTokensJti) {
   EXPECT_EQ((*entries)[2].time, kNow * 1000000);
 }
 
+// A path is percent-decoded, so an unauthenticated caller can put any byte in it. Such
+// a call is audited with U+FFFD for what the store refuses, and the calls after it are
+// audited too: before, its batch failed at every retry and no entry was written again.
+TEST_F(ExecutionApiTest, AHostilePathIsAuditedAndHoldsBackNoLaterEntry) {
+  std::string token = Token(kRunning);
+  // As the server hands it over, decoded from "/execution/variables/%ff%00x".
+  EXPECT_EQ(Call("GET", std::string("/execution/variables/\xff\0x", 24), "").status, 401);
+  EXPECT_EQ(Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody).status, 204);
+  ASSERT_TRUE(audit_->Flush().has_value());
+  auto entries = store_->ListAudit(10, 0);
+  ASSERT_TRUE(entries.has_value());
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ((*entries)[1].path, "/execution/variables/\uFFFD\uFFFDx");
+  EXPECT_EQ((*entries)[1].status, 401);
+  EXPECT_EQ((*entries)[0].status, 204);
+}
+
 TEST_F(ExecutionApiTest, ServedOverHttp) {
   auto server = http::Server::Start({.threads = 2, .max_body_bytes = 4096},
                                     [this](const http::Request& r, http::Respond respond) {

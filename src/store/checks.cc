@@ -50,9 +50,8 @@ bool EightPlainAscii(const char* p) {
   return (w & kHigh) == 0 && !has_zero;
 }
 
-}  // namespace
-
-Result<void> CheckText(std::string_view what, std::string_view value) {
+// The offset of the first byte of `value` that CheckText refuses, or npos.
+size_t FirstBadByte(std::string_view value) {
   for (size_t i = 0; i < value.size();) {
     // Plain ASCII runs are the common case: skip them eight bytes at a time, then a byte
     // at a time, without decoding.
@@ -66,13 +65,40 @@ Result<void> CheckText(std::string_view what, std::string_view value) {
       continue;
     }
     const size_t n = SequenceLength(value, i);
-    if (n == 0) {
-      return InvalidArgument(std::string(what) + " is not UTF-8 text without NUL bytes (byte " +
-                             std::to_string(i) + ")");
-    }
+    if (n == 0) return i;
     i += n;
   }
-  return {};
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+Result<void> CheckText(std::string_view what, std::string_view value) {
+  const size_t bad = FirstBadByte(value);
+  if (bad == std::string_view::npos) return {};
+  return InvalidArgument(std::string(what) + " is not UTF-8 text without NUL bytes (byte " +
+                         std::to_string(bad) + ")");
+}
+
+bool IsStorableText(std::string_view value) {
+  return FirstBadByte(value) == std::string_view::npos;
+}
+
+std::string StorableText(std::string_view value) {
+  constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+  std::string out;
+  out.reserve(value.size());
+  for (size_t i = 0; i < value.size();) {
+    const size_t n = SequenceLength(value, i);
+    if (n == 0) {
+      out += kReplacement;
+      ++i;
+    } else {
+      out.append(value.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
 }
 
 Result<void> CheckTexts(std::initializer_list<std::string_view> values) {

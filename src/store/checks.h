@@ -17,6 +17,14 @@ namespace airlock::store {
 // U+10FFFF); InvalidArgument naming `what` otherwise. The message never quotes the value.
 Result<void> CheckText(std::string_view what, std::string_view value);
 
+// Whether CheckText takes `value`, without building an error.
+bool IsStorableText(std::string_view value);
+
+// `value` with each byte that CheckText refuses (a NUL, or a byte that does not begin a
+// well-formed UTF-8 sequence) replaced by U+FFFD: for fields that record input as it came,
+// such as the audit log's path, so that hostile input cannot make them unstorable.
+std::string StorableText(std::string_view value);
+
 // CheckText on each value, as "a text value".
 Result<void> CheckTexts(std::initializer_list<std::string_view> values);
 

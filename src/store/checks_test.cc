@@ -53,5 +53,18 @@ TEST(IsCanonicalUuidTest, AcceptsOnlyLowercaseDashedForm) {
   EXPECT_FALSE(IsCanonicalUuid(""));
 }
 
+TEST(StorableTextTest, KeepsValidTextAndReplacesEachRefusedByte) {
+  EXPECT_TRUE(IsStorableText("plain /path and \xC3\xA9 and \xF0\x9F\x94\x92"));
+  EXPECT_EQ(StorableText("a\xC3\xA9z"), "a\xC3\xA9z");
+  const std::string_view nul("a\0b", 3);
+  EXPECT_FALSE(IsStorableText(nul));
+  EXPECT_EQ(StorableText(nul), "a\uFFFDb");
+  // A truncated sequence, an overlong form and a lone continuation byte: one each per byte.
+  EXPECT_EQ(StorableText("\xE2\x82"), "\uFFFD\uFFFD");
+  EXPECT_EQ(StorableText("\xC0\xAF"), "\uFFFD\uFFFD");
+  EXPECT_EQ(StorableText("x\x80y"), "x\uFFFDy");
+  EXPECT_TRUE(IsStorableText(StorableText(std::string_view("\xff\xfe\0\xED\xA0\x80", 6))));
+}
+
 }  // namespace
 }  // namespace airlock::store

@@ -578,7 +578,7 @@ Result<int> MemoryStore::PurgeRevokedTokens(int64_t now) {
 
 // --- Audit log ------------------------------------------------------------------------
 
-Result<void> MemoryStore::AppendAudit(const std::vector<AuditEntry>& entries) {
+Result<void> MemoryStore::AppendAudit(std::span<const AuditEntry> entries) {
   for (const AuditEntry& e : entries) {
     if (auto ok = CheckTexts({e.component, e.jti, e.sub, e.method, e.path}); !ok) return ok;
   }

@@ -1352,7 +1352,7 @@ const std::string& AuditInsertSql(size_t rows) {
 
 }  // namespace
 
-Result<void> SqlStore::AppendAudit(const std::vector<AuditEntry>& entries) {
+Result<void> SqlStore::AppendAudit(std::span<const AuditEntry> entries) {
   if (entries.empty()) return {};
   auto write = AuditWriteLock();
   auto lease = AcquireAudit();

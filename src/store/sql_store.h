@@ -111,7 +111,7 @@ class SqlStore final : public Store {
   Result<bool> IsTokenRevoked(std::string_view jti) override;
   Result<int> PurgeRevokedTokens(int64_t now) override;
 
-  Result<void> AppendAudit(const std::vector<AuditEntry>& entries) override;
+  Result<void> AppendAudit(std::span<const AuditEntry> entries) override;
   Result<std::vector<AuditEntry>> ListAudit(int limit, int offset) override;
   Result<int64_t> CountAudit() override;
   Result<void> ReplaceImportErrors(std::string_view bundle_name,

@@ -76,7 +76,8 @@ class SqliteAuditFileTest : public ::testing::Test {
 TEST_F(SqliteAuditFileTest, TheAuditLogIsInAFileOfItsOwn) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->AppendAudit({Entry(1), Entry(2), Entry(3)}).has_value());
+  ASSERT_TRUE(
+      store->AppendAudit(std::vector<AuditEntry>{Entry(1), Entry(2), Entry(3)}).has_value());
 
   auto main = Raw(db());
   auto audit = Raw(audit_db());
@@ -105,7 +106,7 @@ TEST_F(SqliteAuditFileTest, AuditAndTaskTableWritersDoNotWaitForEachOther) {
     auto main = Raw(db());
     ASSERT_NE(main, nullptr);
     ASSERT_TRUE(main->ExecuteScript("BEGIN IMMEDIATE").has_value());
-    EXPECT_TRUE(store->AppendAudit({Entry(1)}).has_value());
+    EXPECT_TRUE(store->AppendAudit(std::vector<AuditEntry>{Entry(1)}).has_value());
     ASSERT_TRUE(main->ExecuteScript("ROLLBACK").has_value());
   }
   {
@@ -113,7 +114,8 @@ TEST_F(SqliteAuditFileTest, AuditAndTaskTableWritersDoNotWaitForEachOther) {
     ASSERT_NE(audit, nullptr);
     ASSERT_TRUE(audit->ExecuteScript("BEGIN IMMEDIATE").has_value());
     EXPECT_TRUE(store->SetVariable({.key = "k", .value = "v"}).has_value());
-    EXPECT_FALSE(store->AppendAudit({Entry(2)}).has_value());  // that lock is held
+    EXPECT_FALSE(
+        store->AppendAudit(std::vector<AuditEntry>{Entry(2)}).has_value());  // that lock is held
     ASSERT_TRUE(audit->ExecuteScript("ROLLBACK").has_value());
   }
   EXPECT_EQ(store->CountAudit().value_or(-1), 1);
@@ -200,7 +202,7 @@ TEST_F(SqliteAuditFileTest, MigrationFourMovesTheRowsAnEarlierAirlockWrote) {
   ASSERT_NE(main, nullptr);
   EXPECT_EQ(AuditTables(*main), 0);
   // New entries follow the moved ones.
-  ASSERT_TRUE(store->AppendAudit({Entry(9999)}).has_value());
+  ASSERT_TRUE(store->AppendAudit(std::vector<AuditEntry>{Entry(9999)}).has_value());
   EXPECT_EQ(store->ListAudit(1, 0).value().at(0).jti, "jti-9999");
 }
 

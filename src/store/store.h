@@ -321,7 +321,7 @@ class Store {
   virtual Result<int> PurgeRevokedTokens(int64_t now) = 0;
 
   // Audit log: appends entries in one transaction (callers batch them; see AuditWriter).
-  virtual Result<void> AppendAudit(const std::vector<AuditEntry>& entries) = 0;
+  virtual Result<void> AppendAudit(std::span<const AuditEntry> entries) = 0;
   // Newest first (in append order, not by `time`): skips `offset`, returns at most `limit`.
   virtual Result<std::vector<AuditEntry>> ListAudit(int limit, int offset) = 0;
   // How many entries the audit log holds (the total of a paginated listing).

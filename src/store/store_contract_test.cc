@@ -1219,12 +1219,12 @@ TEST_P(StoreContractTest, AuditAppendAndListNewestFirst) {
                      .status = 204});
   }
   ASSERT_OK(store_->AppendAudit(batch));
-  ASSERT_OK(store_->AppendAudit({{.time = 1,
-                                  .component = "api-server",
-                                  .jti = "jti-5",
-                                  .method = "GET",
-                                  .path = "/execution/health",
-                                  .status = 200}}));
+  ASSERT_OK(store_->AppendAudit(std::vector<AuditEntry>{{.time = 1,
+                                                         .component = "api-server",
+                                                         .jti = "jti-5",
+                                                         .method = "GET",
+                                                         .path = "/execution/health",
+                                                         .status = 200}}));
 
   auto all = store_->ListAudit(100, 0);
   ASSERT_TRUE(all.has_value());
