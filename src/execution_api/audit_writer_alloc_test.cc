@@ -46,8 +46,13 @@ TEST(AuditWriterAllocTest, AppendsAllocateNothingOnceSlotsAreThere) {
     constexpr int kBatch = 100;
     auto append_batch = [&] {
       for (int i = 0; i < kBatch; ++i) {
-        writer.Append({.time = i, .component = "api-server", .jti = jti, .sub = sub,
-                       .method = "PUT", .path = path, .status = 204});
+        writer.Append({.time = i,
+                       .component = "api-server",
+                       .jti = jti,
+                       .sub = sub,
+                       .method = "PUT",
+                       .path = path,
+                       .status = 204});
       }
     };
     // The first two batches fill the two sets of slots (the one being appended to and the

@@ -53,8 +53,13 @@ class AuditWriterTest : public ::testing::Test {
 };
 
 AuditWriter::Record At(std::string_view path, std::string_view jti = "jti-1") {
-  return {.time = 1, .component = "api-server", .jti = jti, .sub = "sub", .method = "PUT",
-          .path = path, .status = 204};
+  return {.time = 1,
+          .component = "api-server",
+          .jti = jti,
+          .sub = "sub",
+          .method = "PUT",
+          .path = path,
+          .status = 204};
 }
 
 // Slots are reused from batch to batch: a shorter value leaves nothing of a longer one.
@@ -69,8 +74,8 @@ TEST_F(AuditWriterTest, EntriesKeepTheirValuesAndOrderAcrossBatches) {
   writer.Append(At("/5"));
   writer.Append(At("/6"));  // one slot more than that batch had
   ASSERT_TRUE(writer.Flush().has_value());
-  EXPECT_EQ(Paths(), (std::vector<std::string>{"/a-rather-long-path-for-the-first-batch",
-                                               "/second", "/3", "/4", "/5", "/6"}));
+  EXPECT_EQ(Paths(), (std::vector<std::string>{"/a-rather-long-path-for-the-first-batch", "/second",
+                                               "/3", "/4", "/5", "/6"}));
   auto newest = store_->ListAudit(6, 0);
   ASSERT_TRUE(newest.has_value());
   EXPECT_EQ((*newest)[3].jti, "");  // "/3"
@@ -86,9 +91,9 @@ TEST_F(AuditWriterTest, AFailedBatchIsRetriedBeforeLaterEntries) {
   writer.Append(At("/1"));
   writer.Append(At("/2"));
   sqlite3* other = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ + "/airlock.db" + std::string(store::kAuditFileSuffix)).c_str(),
-                         &other),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_open((dir_ + "/airlock.db" + std::string(store::kAuditFileSuffix)).c_str(), &other),
+      SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
   EXPECT_FALSE(writer.Flush().has_value());
   EXPECT_EQ(errors_, 1);
