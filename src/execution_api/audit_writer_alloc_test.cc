@@ -6,12 +6,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <new>
 #include <string>
 
 #include "execution_api/audit_writer.h"
 #include "store/store.h"
+#include "testing/temp_dir.h"
 
 namespace {
 std::atomic<long> allocations{0};
@@ -31,43 +31,38 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(AuditWriterAllocTest, AppendsAllocateNothingOnceSlotsAreThere) {
-  char tmpl[] = "/tmp/airlock-audit-alloc-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  {
-    auto store = store::OpenStore("sqlite://" + dir + "/airlock.db");
-    ASSERT_TRUE(store.has_value()) << store.error().ToString();
-    ASSERT_TRUE((*store)->Migrate().has_value());
-    AuditWriter writer(**store, {.flush_interval = 1h});
-    // Values longer than std::string keeps inline, as a token's jti and sub are.
-    const std::string jti(32, 'j');
-    const std::string sub = "0195f3a2-7c2e-7a44-9f36-3f1c2b9d8e11";
-    const std::string path = "/execution/task-instances/" + sub + "/heartbeat";
-    constexpr int kBatch = 100;
-    auto append_batch = [&] {
-      for (int i = 0; i < kBatch; ++i) {
-        writer.Append({.time = i,
-                       .component = "api-server",
-                       .jti = jti,
-                       .sub = sub,
-                       .method = "PUT",
-                       .path = path,
-                       .status = 204});
-      }
-    };
-    // The first two batches fill the two sets of slots (the one being appended to and the
-    // one being written alternate).
-    for (int round = 0; round < 2; ++round) {
-      append_batch();
-      ASSERT_TRUE(writer.Flush().has_value());
+  const test::TempDir dir("airlock-audit-alloc");  // outlives the store
+  auto store = store::OpenStore("sqlite://" + dir.path() + "/airlock.db");
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  ASSERT_TRUE((*store)->Migrate().has_value());
+  AuditWriter writer(**store, {.flush_interval = 1h});
+  // Values longer than std::string keeps inline, as a token's jti and sub are.
+  const std::string jti(32, 'j');
+  const std::string sub = "0195f3a2-7c2e-7a44-9f36-3f1c2b9d8e11";
+  const std::string path = "/execution/task-instances/" + sub + "/heartbeat";
+  constexpr int kBatch = 100;
+  auto append_batch = [&] {
+    for (int i = 0; i < kBatch; ++i) {
+      writer.Append({.time = i,
+                     .component = "api-server",
+                     .jti = jti,
+                     .sub = sub,
+                     .method = "PUT",
+                     .path = path,
+                     .status = 204});
     }
-    const long before = allocations.load();
+  };
+  // The first two batches fill the two sets of slots (the one being appended to and the
+  // one being written alternate).
+  for (int round = 0; round < 2; ++round) {
     append_batch();
-    EXPECT_EQ(allocations.load() - before, 0);
     ASSERT_TRUE(writer.Flush().has_value());
-    EXPECT_EQ((*store)->CountAudit().value_or(0), 3 * kBatch);
   }
-  std::filesystem::remove_all(dir);
+  const long before = allocations.load();
+  append_batch();
+  EXPECT_EQ(allocations.load() - before, 0);
+  ASSERT_TRUE(writer.Flush().has_value());
+  EXPECT_EQ((*store)->CountAudit().value_or(0), 3 * kBatch);
 }
 
 }  // namespace

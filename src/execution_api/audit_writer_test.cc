@@ -2,14 +2,13 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <stdlib.h>
 
 #include <chrono>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "store/store.h"
+#include "testing/temp_dir.h"
 
 namespace airlock::execution_api {
 namespace {
@@ -19,17 +18,10 @@ using namespace std::chrono_literals;
 class AuditWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/airlock-audit-writer-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
     auto store = store::OpenStore("sqlite://" + dir_ + "/airlock.db", {.busy_timeout = 50ms});
     ASSERT_TRUE(store.has_value()) << store.error().ToString();
     store_ = std::move(*store);
     ASSERT_TRUE(store_->Migrate().has_value());
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // A writer that writes only when told to (Flush).
@@ -47,7 +39,8 @@ class AuditWriterTest : public ::testing::Test {
     return paths;
   }
 
-  std::string dir_;
+  test::TempDir temp_{"airlock-audit-writer"};  // outlives store_
+  const std::string dir_ = temp_.path();
   std::unique_ptr<store::Store> store_;
   int errors_ = 0;
 };

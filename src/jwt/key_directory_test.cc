@@ -12,20 +12,13 @@
 #include "jwt/key_source.h"
 #include "jwt/signer.h"
 #include "jwt/validator.h"
+#include "testing/temp_dir.h"
 
 namespace airlock::jwt {
 namespace {
 
 class KeyDirectoryTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/airlock-keydir-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    dir_ = root_ + "/keys";
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
-
   static std::vector<std::pair<std::string, KeyState>> States(const KeySet& set) {
     std::vector<std::pair<std::string, KeyState>> out;
     for (const auto& e : set.entries()) out.emplace_back(e.key->kid(), e.state);
@@ -38,8 +31,8 @@ class KeyDirectoryTest : public ::testing::Test {
     return "";
   }
 
-  std::string root_;
-  std::string dir_;
+  test::TempDir root_{"airlock-keydir"};
+  const std::string dir_ = root_.path() + "/keys";
 };
 
 TEST_F(KeyDirectoryTest, FirstRotationCreatesActiveAndNextKeys) {

@@ -13,6 +13,7 @@
 #include "jwt/base64url.h"
 #include "jwt/key.h"
 #include "jwt/validator.h"
+#include "testing/temp_dir.h"
 
 namespace airlock::jwt {
 namespace {
@@ -67,12 +68,6 @@ class KeySourceTest : public ::testing::Test {
     b_.reset();
     c_.reset();
   }
-  void SetUp() override {
-    char tmpl[] = "/tmp/airlock-keysource-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   static std::string JwksOf(std::vector<KeyPtr> keys) {
     std::vector<KeyEntry> entries;
@@ -94,7 +89,8 @@ class KeySourceTest : public ::testing::Test {
   }
 
   FakeClock clock_{kNow};
-  std::string dir_;
+  test::TempDir temp_{"airlock-keysource"};
+  const std::string dir_ = temp_.path();
   static KeyPtr a_;
   static KeyPtr b_;
   static KeyPtr c_;

@@ -3,7 +3,6 @@
 // to themselves, and the audit file's checkpoints sync only that file.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -14,6 +13,7 @@
 #include "store/sql_store.h"
 #include "store/sqlite/sqlite_connection.h"
 #include "store/store.h"
+#include "testing/temp_dir.h"
 
 namespace airlock::store {
 namespace {
@@ -33,13 +33,6 @@ AuditEntry Entry(int64_t n) {
 
 class SqliteAuditFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/airlock-audit-file-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string db() const { return dir_ + "/airlock.db"; }
   std::string audit_db() const { return db() + std::string(kAuditFileSuffix); }
 
@@ -70,7 +63,8 @@ class SqliteAuditFileTest : public ::testing::Test {
                  "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'");
   }
 
-  std::string dir_;
+  test::TempDir temp_{"airlock-audit-file"};
+  const std::string dir_ = temp_.path();
 };
 
 TEST_F(SqliteAuditFileTest, TheAuditLogIsInAFileOfItsOwn) {

@@ -2,7 +2,6 @@
 // (store.h: StoreOptions::checkpoint_interval). The file sizes show who copied what: a
 // page is in the database file only once a checkpoint has copied it from the WAL.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <chrono>
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include <thread>
 
 #include "store/store.h"
+#include "testing/temp_dir.h"
 
 namespace airlock::store {
 namespace {
@@ -22,13 +22,6 @@ constexpr uintmax_t kMiB = 1 << 20;
 
 class SqliteCheckpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/airlock-checkpoint-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::unique_ptr<Store> Open(std::chrono::milliseconds interval, int max_connections = 8) {
     auto store = OpenStore("sqlite://" + db(),
                            {.max_connections = max_connections, .checkpoint_interval = interval});
@@ -57,7 +50,8 @@ class SqliteCheckpointTest : public ::testing::Test {
     return ec ? 0 : size;
   }
 
-  std::string dir_;
+  test::TempDir temp_{"airlock-checkpoint"};
+  const std::string dir_ = temp_.path();
 };
 
 // 1200 commits of four pages: far past the 1000 pages at which SQLite's own automatic

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "testing/temp_dir.h"
+
 namespace airlock::supervisor {
 namespace {
 
@@ -21,9 +23,6 @@ namespace {
 class LocalExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/airlock-executor-test-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
     binary_ = dir_ + "/fake-airlock-supervisor";
     std::ofstream script(binary_);
     script << "#!/bin/sh\n"
@@ -37,7 +36,6 @@ class LocalExecutorTest : public ::testing::Test {
     script.close();
     chmod(binary_.c_str(), 0755);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // The files `suffix` of every run, by pid.
   std::map<std::string, std::string> ReadAll(const std::string& suffix) {
@@ -68,7 +66,8 @@ class LocalExecutorTest : public ::testing::Test {
     return false;
   }
 
-  std::string dir_;
+  test::TempDir temp_{"airlock-executor-test"};
+  const std::string dir_ = temp_.path();
   std::string binary_;
 };
 

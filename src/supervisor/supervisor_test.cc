@@ -1,7 +1,6 @@
 #include "supervisor/supervisor.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -11,6 +10,7 @@
 #include <sstream>
 
 #include "http/server.h"
+#include "testing/temp_dir.h"
 
 namespace airlock::supervisor {
 namespace {
@@ -206,13 +206,6 @@ class FakeExecutionApi {
 
 class SuperviseTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir[] = "/tmp/airlock-supervisor-test-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    logs_ = dir;
-  }
-  void TearDown() override { std::filesystem::remove_all(logs_); }
-
   SupervisorOptions Options(const FakeExecutionApi& api) {
     return SupervisorOptions{.execution_api_url = api.url(),
                              .base_log_folder = logs_,
@@ -236,7 +229,8 @@ class SuperviseTest : public ::testing::Test {
     return text.str();
   }
 
-  std::string logs_;
+  test::TempDir temp_{"airlock-supervisor-test"};
+  const std::string logs_ = temp_.path();
   std::shared_ptr<SecretsMasker> masker_ = std::make_shared<SecretsMasker>();
 };
 

@@ -5,13 +5,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <stdlib.h>
 
 #include <chrono>
 #include <filesystem>
 #include <string>
 
 #include "store/store.h"
+#include "testing/temp_dir.h"
 
 namespace airlock::store {
 namespace {
@@ -33,15 +33,10 @@ TEST(SqliteConnectionTest, KeepsNoMemoryStatistics) {
 
 class SqliteCreateTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/airlock-create-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string db() const { return dir_ + "/airlock.db"; }
 
-  std::string dir_;
+  test::TempDir temp_{"airlock-create"};
+  const std::string dir_ = temp_.path();
 };
 
 // A command that only uses a database refuses a missing one, and leaves no empty file
