@@ -148,7 +148,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void BeginShutdown(SteadyTime limit) override {
-    if (phase_ == Phase::kReading && buffer_.size() == 0 && !parser_->got_some() &&
+    if (phase_ == Phase::kReading && !begun_ && buffer_.size() == 0 && !parser_->got_some() &&
         !BytesWaiting()) {
       return Close();
     }
@@ -206,6 +206,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // kept-alive connection the next request may take up to the idle timeout, counted
     // from the end of the previous response (one deadline covers waiting and reading).
     timed_out_ = false;
+    begun_ = buffer_.size() > 0;
     Expect(Phase::kReading, first ? server_.options.read_timeout : server_.options.idle_timeout);
     if constexpr (!kTls) {
       // A kept-alive client sends its next request only after reading this response, so a
@@ -217,6 +218,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                                     if (ec || self->phase_ != Phase::kReading) {
                                       return self->OnRead(ec ? ec : asio::error::operation_aborted);
                                     }
+                                    // Bytes have arrived. The read may take them from the
+                                    // socket before the parser sees them.
+                                    self->begun_ = true;
                                     self->ReadRequest();
                                   });
       }
@@ -344,6 +348,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   SteadyTime deadline_ = SteadyTime::max();
   Phase phase_ = Phase::kHandling;
   bool timed_out_ = false;
+  // Bytes of the request being read have arrived (over TLS, only once they are parsed).
+  bool begun_ = false;
   bool keep_alive_ = false;
   bool awaiting_ = false;  // request seq_ has not been answered yet
   uint64_t seq_ = 0;
