@@ -18,6 +18,7 @@
 
 #include "common/random.h"
 #include "common/thread_name.h"
+#include "http/drain_aware_socket.h"
 #include "http/response_writer.h"
 
 namespace airlock::http {
@@ -82,6 +83,10 @@ bool SplitTarget(std::string_view target, std::string* path, std::string* query)
   return true;
 }
 
+// The buffer a connection reads requests into starts this large: an Execution API
+// request (headers with a token, a small body) fits in one read.
+constexpr size_t kReadBufferBytes = 4096;
+
 // What a Worker needs of a connection, whatever its stream type.
 class SessionBase {
  public:
@@ -124,14 +129,19 @@ struct Server::Impl {
 
 namespace {
 
-// One connection. Stream is tcp::socket or asio::ssl::stream<tcp::socket>; everything
+// One connection. Stream is DrainAwareSocket or asio::ssl::stream<tcp::socket>; everything
 // here runs on the thread of `worker`, except the Respond of an asynchronous handler,
 // which posts its answer back to it.
 template <class Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
   Session(Server::Impl& server, Worker& worker, Stream stream, std::string remote)
-      : server_(server), worker_(worker), stream_(std::move(stream)), remote_(std::move(remote)) {}
+      : server_(server), worker_(worker), stream_(std::move(stream)), remote_(std::move(remote)) {
+    // Beast reads into the buffer's spare capacity, at least 512 bytes. A request with a
+    // token in it is longer than that, so without this every request took two reads and
+    // a move of its first part.
+    buffer_.reserve(kReadBufferBytes);
+  }
 
   void Run() {
     worker_.sessions.push_back(this->weak_from_this());
@@ -148,8 +158,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void BeginShutdown(SteadyTime limit) override {
-    if (phase_ == Phase::kReading && !begun_ && buffer_.size() == 0 && !parser_->got_some() &&
-        !BytesWaiting()) {
+    if (phase_ == Phase::kReading && buffer_.size() == 0 && !parser_->got_some() &&
+        !ReadTookBytes() && !BytesWaiting()) {
       return Close();
     }
     deadline_ = std::min(deadline_, limit);
@@ -176,7 +186,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
  private:
-  static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
+  static constexpr bool kTls = !std::is_same_v<Stream, DrainAwareSocket>;
 
   // What the connection waits for; only kHandshake, kReading and kWriting have a
   // deadline.
@@ -206,26 +216,17 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // kept-alive connection the next request may take up to the idle timeout, counted
     // from the end of the previous response (one deadline covers waiting and reading).
     timed_out_ = false;
-    begun_ = buffer_.size() > 0;
+    if constexpr (!kTls) received_before_ = stream_.received();
     Expect(Phase::kReading, first ? server_.options.read_timeout : server_.options.idle_timeout);
-    if constexpr (!kTls) {
-      // A kept-alive client sends its next request only after reading this response, so a
-      // read now would fail with EAGAIN; waiting for readability first saves that system
-      // call per request. (Not over TLS, whose stream may hold decrypted bytes already.)
-      if (buffer_.size() == 0) {
-        return stream_.async_wait(tcp::socket::wait_read,
-                                  [self = this->shared_from_this()](beast::error_code ec) {
-                                    if (ec || self->phase_ != Phase::kReading) {
-                                      return self->OnRead(ec ? ec : asio::error::operation_aborted);
-                                    }
-                                    // Bytes have arrived. The read may take them from the
-                                    // socket before the parser sees them.
-                                    self->begun_ = true;
-                                    self->ReadRequest();
-                                  });
-      }
-    }
     ReadRequest();
+  }
+
+  // Whether a read of this request has taken bytes from the socket, which the parser may
+  // not have seen yet (its handler runs later). Not known over TLS, whose stream reads
+  // ahead into a buffer of its own.
+  bool ReadTookBytes() const {
+    if constexpr (!kTls) return stream_.received() != received_before_;
+    return false;
   }
 
   void ReadRequest() {
@@ -348,8 +349,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   SteadyTime deadline_ = SteadyTime::max();
   Phase phase_ = Phase::kHandling;
   bool timed_out_ = false;
-  // Bytes of the request being read have arrived (over TLS, only once they are parsed).
-  bool begun_ = false;
+  uint64_t received_before_ = 0;  // stream_.received() when the request's read began
   bool keep_alive_ = false;
   bool awaiting_ = false;  // request seq_ has not been answered yet
   uint64_t seq_ = 0;
@@ -383,7 +383,8 @@ void Server::Impl::Open(Worker& worker, tcp::socket socket) {
                                          std::move(remote))
         ->Run();
   } else {
-    std::make_shared<Session<tcp::socket>>(*this, worker, std::move(socket), std::move(remote))
+    std::make_shared<Session<DrainAwareSocket>>(*this, worker, DrainAwareSocket(std::move(socket)),
+                                                std::move(remote))
         ->Run();
   }
 }

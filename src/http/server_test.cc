@@ -170,6 +170,41 @@ TEST(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   }
 }
 
+// A read that empties the socket makes the next one wait for data: the rest of a request
+// sent in pieces, with pauses between them, must still be read.
+TEST(ServerTest, ARequestSentInPiecesIsAnswered) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  for (int round = 0; round < 2; ++round) {  // on a new connection, then a kept-alive one
+    client.Send("PUT /pieces HTTP/1.1\r\nHo");
+    std::this_thread::sleep_for(20ms);
+    client.Send("st: t\r\nContent-Length: 5\r\n\r\n");
+    std::this_thread::sleep_for(20ms);
+    client.Send("ab");
+    std::this_thread::sleep_for(20ms);
+    client.Send("cde");
+    std::string response = client.ReadResponse();
+    ASSERT_EQ(StatusOf(response), 200) << response;
+    EXPECT_EQ(BodyOf(response), R"({"method":"PUT","path":"/pieces","body_size":5})");
+  }
+}
+
+// A request longer than the buffer a connection starts with takes several reads, each
+// of which fills the buffer.
+TEST(ServerTest, ARequestLongerThanTheReadBufferIsAnswered) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  const std::string value(12000, 'v');
+  const std::string body(30000, 'b');
+  for (int round = 0; round < 2; ++round) {
+    client.Send("PUT /long HTTP/1.1\r\nHost: t\r\nX-Long: " + value +
+                "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    std::string response = client.ReadResponse();
+    ASSERT_EQ(StatusOf(response), 200) << response;
+    EXPECT_EQ(BodyOf(response), R"({"method":"PUT","path":"/long","body_size":30000})");
+  }
+}
+
 TEST(ServerTest, OversizeHeadersAre431) {
   ServerOptions options;
   options.max_header_bytes = 1024;
