@@ -75,11 +75,12 @@ class ApiTest : public ::testing::Test {
         MakeRequest(std::move(method), std::move(target), std::move(body), std::move(headers)));
   }
 
-  // A token for `username` from POST /auth/token.
-  std::string Login(const std::string& username) {
-    auto response =
-        Call("POST", "/auth/token",
-             R"({"username":")" + username + R"(","password":")" + username + R"(-password"})");
+  // A token for `username` from POST /auth/token (with the password it was created with,
+  // unless another is given).
+  std::string Login(const std::string& username, std::string password = "") {
+    if (password.empty()) password = username + "-password";
+    auto response = Call("POST", "/auth/token",
+                         R"({"username":")" + username + R"(","password":")" + password + R"("})");
     EXPECT_EQ(response.status, 201) << response.body;
     return std::string(boost::json::parse(response.body).at("access_token").as_string());
   }

@@ -212,6 +212,10 @@ std::expected<Principal, Response> SimpleAuthManager::Authenticate(const Request
   }
   std::optional<Role> current_role = user ? ParseRole(user->role) : std::nullopt;
   if (!current_role) return std::unexpected(Response::Detail(403, kInvalidToken));
+  // Issued before the user's last password change, or to an earlier user of the name.
+  if (claims->iat < user->tokens_valid_after) {
+    return std::unexpected(Response::Detail(403, kInvalidToken));
+  }
   Principal principal;
   principal.username = *claims->sub;
   principal.role = std::min(*token_role, *current_role);

@@ -126,6 +126,41 @@ TEST_F(AuthTest, RoleIsTheLowerOfTokenAndCurrentUser) {
   EXPECT_EQ(Call("GET", "/api/v2/dags", "", Bearer(token)).status, 200);
 }
 
+// A password change refuses the tokens issued before it, on their next request; a token
+// issued after it (also within the same second) is accepted.
+TEST_F(AuthTest, APasswordChangeRefusesTheUsersEarlierTokens) {
+  std::string before = Login("viewer");
+  std::string other = Login("admin");
+  clock_.Advance(5);
+  ASSERT_EQ(Call("GET", "/api/v2/dags", "", Bearer(before)).status, 200);
+  ASSERT_TRUE(
+      SetUserPassword(*store_, "viewer", "new-password", PasswordHashOptions::ForTests(), clock_)
+          .has_value());
+  auto refused = Call("GET", "/api/v2/dags", "", Bearer(before));
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.body, R"({"detail":"Invalid JWT token"})");
+  EXPECT_EQ(Call("GET", "/api/v2/dags", "", Cookie(before)).status, 403);
+  EXPECT_EQ(Call("GET", "/api/v2/dags", "", Bearer(other)).status, 200);  // another user's
+
+  EXPECT_EQ(Call("GET", "/api/v2/dags", "", Bearer(Login("viewer", "new-password"))).status, 200);
+}
+
+// A user deleted and created again under the same name does not inherit the tokens of
+// the one before.
+TEST_F(AuthTest, AUserCreatedAgainRefusesTheTokensOfTheEarlierOne) {
+  std::string earlier = Login("viewer");
+  ASSERT_TRUE(store_->DeleteUser("viewer").has_value());
+  clock_.Advance(60);
+  ASSERT_TRUE(CreateUser(*store_, "viewer", Role::kViewer, "another-password",
+                         PasswordHashOptions::ForTests(), clock_)
+                  .has_value());
+  auto refused = Call("GET", "/api/v2/dags", "", Bearer(earlier));
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.body, R"({"detail":"Invalid JWT token"})");
+  EXPECT_EQ(Call("GET", "/api/v2/dags", "", Bearer(Login("viewer", "another-password"))).status,
+            200);
+}
+
 TEST_F(AuthTest, HeaderBeatsCookie) {
   std::string viewer = Login("viewer"), admin = Login("admin");
   http::Headers both = Bearer(viewer);

@@ -47,10 +47,11 @@ Result<void> CreateUser(store::Store& store, std::string_view username, Role rol
 }
 
 Result<void> SetUserPassword(store::Store& store, std::string_view username,
-                             std::string_view password, const PasswordHashOptions& hashing) {
+                             std::string_view password, const PasswordHashOptions& hashing,
+                             const Clock& clock) {
   auto hash = HashPassword(password, hashing);
   if (!hash) return std::unexpected(hash.error());
-  return store.SetUserPassword(username, *hash);
+  return store.SetUserPassword(username, *hash, clock.NowSeconds());
 }
 
 Result<std::vector<GeneratedPassword>> EnsureInitialUsers(store::Store& store,

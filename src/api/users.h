@@ -43,8 +43,11 @@ Result<std::vector<GeneratedPassword>> EnsureInitialUsers(store::Store& store,
 Result<void> CreateUser(store::Store& store, std::string_view username, Role role,
                         std::string_view password, const PasswordHashOptions& hashing,
                         const Clock& clock);
+// Sets a user's password; the tokens issued to the user before now are refused from then
+// on (store::User::tokens_valid_after). NotFound, InvalidArgument for a bad password.
 Result<void> SetUserPassword(store::Store& store, std::string_view username,
-                             std::string_view password, const PasswordHashOptions& hashing);
+                             std::string_view password, const PasswordHashOptions& hashing,
+                             const Clock& clock);
 
 // Deletes expired rows of revoked_token every `interval` (2 × [api_auth]
 // jwt_expiration_time) on a background thread, until destroyed. Errors go to `on_error`.

@@ -71,12 +71,13 @@ void SetPassword(const UsersArgs& args) {
   auto store = OpenUserStore(args);
   bool generated = false;
   std::string password = NewPassword(args, &generated);
-  auto set = api::SetUserPassword(*store, args.username, password, {});
+  auto set = api::SetUserPassword(*store, args.username, password, {}, SystemClock::Instance());
   if (!set) {
     api::WipePassword(password);
     Exit(kExitFailure, set.error());
   }
-  std::cout << "Changed the password of user '" << args.username << "'\n";
+  std::cout << "Changed the password of user '" << args.username
+            << "'; the tokens issued to it before now are no longer accepted\n";
   if (generated) std::cout << "Password for user '" << args.username << "': " << password << "\n";
   api::WipePassword(password);
 }
@@ -119,8 +120,10 @@ void RegisterUsersCommands(CLI::App& app) {
   add("list", "List users and their roles", false, List);
   add("delete", "Delete a user (their tokens are refused at once)", true, Delete);
   auto [set, set_args] =
-      add("set-password", "Set a user's password (from stdin, or generated and printed once)", true,
-          SetPassword);
+      add("set-password",
+          "Set a user's password (from stdin, or generated and printed once); the user's "
+          "earlier tokens are refused",
+          true, SetPassword);
   set->add_flag("--password-stdin", set_args->password_stdin,
                 "Read the password from the first line of stdin");
 }

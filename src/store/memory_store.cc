@@ -649,7 +649,9 @@ Result<int64_t> MemoryStore::CountAudit() {
 Result<void> MemoryStore::CreateUser(const User& user) {
   if (auto ok = CheckTexts({user.username, user.password_hash, user.role}); !ok) return ok;
   std::lock_guard lock(mu_);
-  if (!users_.emplace(user.username, user).second) {
+  User stored = user;
+  stored.tokens_valid_after = user.created_at;
+  if (!users_.emplace(user.username, std::move(stored)).second) {
     return AlreadyExists("user " + Quoted(user.username) + " already exists");
   }
   return {};
@@ -669,13 +671,14 @@ Result<std::vector<User>> MemoryStore::ListUsers() {
   return users;
 }
 
-Result<void> MemoryStore::SetUserPassword(std::string_view username,
-                                          std::string_view password_hash) {
+Result<void> MemoryStore::SetUserPassword(std::string_view username, std::string_view password_hash,
+                                          int64_t now) {
   if (auto ok = CheckTexts({password_hash}); !ok) return ok;
   std::lock_guard lock(mu_);
   auto it = users_.find(username);
   if (it == users_.end()) return NotFound("user " + Quoted(username) + " does not exist");
   it->second.password_hash = password_hash;
+  it->second.tokens_valid_after = now;
   return {};
 }
 

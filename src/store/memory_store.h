@@ -95,7 +95,8 @@ class MemoryStore final : public Store {
   Result<void> CreateUser(const User& user) override;
   Result<User> GetUser(std::string_view username) override;
   Result<std::vector<User>> ListUsers() override;
-  Result<void> SetUserPassword(std::string_view username, std::string_view password_hash) override;
+  Result<void> SetUserPassword(std::string_view username, std::string_view password_hash,
+                               int64_t now) override;
   Result<void> DeleteUser(std::string_view username) override;
 
  private:

@@ -130,6 +130,12 @@ CREATE TABLE task_trigger (
     // Version 4 moves the audit log of a SQLite file database to a file of its own
     // (SqlStore::MoveAuditRowsToAuditFile). No statement: nothing changes elsewhere.
     "",
+    // Version 5: a password change refuses the tokens issued before it (User). A user
+    // refuses the tokens issued before its creation, to an earlier user of its name.
+    R"sql(
+ALTER TABLE "user" ADD COLUMN tokens_valid_after BIGINT NOT NULL DEFAULT 0;
+UPDATE "user" SET tokens_valid_after = created_at;
+)sql",
 };
 constexpr int kAuditFileMigration = 4;
 static_assert(std::size(kMigrations) == kSchemaVersion,
@@ -1473,14 +1479,16 @@ User ReadUser(const Row& row) {
   return User{.username = Str(row[0]),
               .password_hash = Str(row[1]),
               .role = Str(row[2]),
-              .created_at = Int(row[3])};
+              .created_at = Int(row[3]),
+              .tokens_valid_after = Int(row[4])};
 }
 }  // namespace
 
 Result<void> SqlStore::CreateUser(const User& user) {
-  auto result = Run(
-      R"(INSERT INTO "user" (username, password_hash, role, created_at) VALUES ($1, $2, $3, $4))",
-      {user.username, user.password_hash, user.role, user.created_at});
+  auto result =
+      Run(R"(INSERT INTO "user" (username, password_hash, role, created_at, tokens_valid_after) )"
+          R"(VALUES ($1, $2, $3, $4, $4))",
+          {user.username, user.password_hash, user.role, user.created_at});
   if (!result) {
     if (result.error().code() == ErrorCode::kAlreadyExists) {
       return AlreadyExists("user " + Quoted(user.username) + " already exists");
@@ -1492,7 +1500,8 @@ Result<void> SqlStore::CreateUser(const User& user) {
 
 Result<User> SqlStore::GetUser(std::string_view username) {
   auto result =
-      Run(R"(SELECT username, password_hash, role, created_at FROM "user" WHERE username = $1)",
+      Run(R"(SELECT username, password_hash, role, created_at, tokens_valid_after FROM "user" )"
+          R"(WHERE username = $1)",
           {username});
   if (!result) return std::unexpected(result.error());
   if (result->rows.empty()) return NotFound("user " + Quoted(username) + " does not exist");
@@ -1500,7 +1509,8 @@ Result<User> SqlStore::GetUser(std::string_view username) {
 }
 
 Result<std::vector<User>> SqlStore::ListUsers() {
-  auto result = Run(R"(SELECT username, password_hash, role, created_at FROM "user")", {});
+  auto result = Run(
+      R"(SELECT username, password_hash, role, created_at, tokens_valid_after FROM "user")", {});
   if (!result) return std::unexpected(result.error());
   std::vector<User> users;
   for (const Row& row : result->rows) users.push_back(ReadUser(row));
@@ -1509,9 +1519,11 @@ Result<std::vector<User>> SqlStore::ListUsers() {
   return users;
 }
 
-Result<void> SqlStore::SetUserPassword(std::string_view username, std::string_view password_hash) {
-  auto result =
-      Run(R"(UPDATE "user" SET password_hash = $2 WHERE username = $1)", {username, password_hash});
+Result<void> SqlStore::SetUserPassword(std::string_view username, std::string_view password_hash,
+                                       int64_t now) {
+  auto result = Run(R"(UPDATE "user" SET password_hash = $2, tokens_valid_after = $3 )"
+                    R"(WHERE username = $1)",
+                    {username, password_hash, now});
   if (!result) return std::unexpected(result.error());
   if (result->affected_rows == 0) return NotFound("user " + Quoted(username) + " does not exist");
   return {};

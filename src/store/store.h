@@ -36,7 +36,7 @@
 namespace airlock::store {
 
 // The newest schema version this binary knows (the number of its migrations).
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // Airflow's task-instance states (the subset airlock uses).
 enum class TaskState {
@@ -164,6 +164,11 @@ struct User {
   std::string password_hash;  // argon2id, encoded; the store never sees a plain password
   std::string role;           // VIEWER, USER, OP or ADMIN (checked by the auth manager)
   int64_t created_at = 0;
+  // Tokens issued (iat) before this second are not this user's: it is set to created_at
+  // when the user is created (a token of an earlier user of the same name is refused) and
+  // to the time of each password change (tokens issued before it are refused). Set by
+  // the store; CreateUser ignores the value given.
+  int64_t tokens_valid_after = 0;
 };
 
 // Why a heartbeat was refused (SPEC §4: 409 {"detail":{"reason":…}}).
@@ -341,9 +346,10 @@ class Store {
   virtual Result<void> CreateUser(const User& user) = 0;        // AlreadyExists
   virtual Result<User> GetUser(std::string_view username) = 0;  // NotFound
   virtual Result<std::vector<User>> ListUsers() = 0;            // by username
-  virtual Result<void> SetUserPassword(std::string_view username,
-                                       std::string_view password_hash) = 0;  // NotFound
-  virtual Result<void> DeleteUser(std::string_view username) = 0;            // NotFound
+  // Also sets tokens_valid_after to `now`. NotFound.
+  virtual Result<void> SetUserPassword(std::string_view username, std::string_view password_hash,
+                                       int64_t now) = 0;
+  virtual Result<void> DeleteUser(std::string_view username) = 0;  // NotFound
 };
 
 struct StoreOptions {

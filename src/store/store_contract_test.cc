@@ -1382,6 +1382,7 @@ TEST_P(StoreContractTest, UserCrud) {
              .password_hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
              .role = "ADMIN",
              .created_at = kNow};
+  admin.tokens_valid_after = kNow + 999;  // not the caller's to set
   ASSERT_OK(store_->CreateUser(admin));
   EXPECT_CODE(store_->CreateUser(admin), ErrorCode::kAlreadyExists);
   ASSERT_OK(store_->CreateUser({.username = "viewer", .password_hash = "h", .role = "VIEWER"}));
@@ -1390,9 +1391,12 @@ TEST_P(StoreContractTest, UserCrud) {
   EXPECT_EQ(got->password_hash, admin.password_hash);
   EXPECT_EQ(got->role, "ADMIN");
   EXPECT_EQ(got->created_at, kNow);
-  ASSERT_OK(store_->SetUserPassword("admin", "$argon2id$new"));
+  EXPECT_EQ(got->tokens_valid_after, kNow);  // the creation time
+  ASSERT_OK(store_->SetUserPassword("admin", "$argon2id$new", kNow + 60));
   EXPECT_EQ(store_->GetUser("admin")->password_hash, "$argon2id$new");
-  EXPECT_CODE(store_->SetUserPassword("nobody", "x"), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetUser("admin")->tokens_valid_after, kNow + 60);
+  EXPECT_EQ(store_->GetUser("viewer")->tokens_valid_after, 0);  // unchanged
+  EXPECT_CODE(store_->SetUserPassword("nobody", "x", kNow), ErrorCode::kNotFound);
   auto users = store_->ListUsers();
   ASSERT_TRUE(users.has_value());
   ASSERT_EQ(users->size(), 2u);

@@ -266,13 +266,20 @@ class RestApiSqliteTest(RestApiTestBase):
         listed = self.users("list")
         self.assertEqual(listed.stdout.splitlines(),
                          ["admin\tADMIN", "gen\tUSER", "olga\tOP", "viewer\tVIEWER"])
+        # Tokens are dated to the second: the password change refuses the tokens of the
+        # seconds before it.
+        time.sleep(1.1)
         changed = self.users("set-password", "--username", "olga", "--password-stdin",
                              stdin="olga-new-password\n")
         self.assertEqual(changed.returncode, 0, changed.stderr)
+        self.assertIn("no longer accepted", changed.stdout)
         self.passwords.append("olga-new-password")
         self.assertEqual(call(server.base + "/auth/token", "POST",
                               {"username": "olga", "password": "olga-secret-password"})[0], 401)
-        self.login(server, "olga", "olga-new-password")
+        # The token issued before the change is refused; one issued after it is accepted.
+        self.assertEqual(call(server.base + "/api/v2/dags", headers=bearer(token))[0], 403)
+        token = self.login(server, "olga", "olga-new-password")
+        self.assertEqual(call(server.base + "/api/v2/variables", headers=bearer(token))[0], 200)
         self.assertEqual(self.users("delete", "--username", "olga").returncode, 0)
         # A deleted user's token is refused at once.
         self.assertEqual(call(server.base + "/api/v2/dags", headers=bearer(token))[0], 403)
