@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -245,6 +246,85 @@ TEST(ClientTest, HttpsWithTrustedCertificate) {
   auto by_name = Send({.url = "https://localhost:" + std::to_string(server->port()) + "/jwks"},
                       {.ca_file = cert->cert});
   ASSERT_TRUE(by_name.has_value()) << by_name.error().ToString();
+}
+
+// A blocking TLS client on one connection, so that a test can send a request in pieces
+// and several requests on one kept-alive connection (Send() opens one per request).
+class TlsConnection {
+ public:
+  TlsConnection(uint16_t port, const fs::path& ca) {
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(ctx_, ca.c_str(), nullptr);
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    connected_ = SSL_connect(ssl_) == 1;
+  }
+  ~TlsConnection() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    ::close(fd_);
+    SSL_CTX_free(ctx_);
+  }
+  bool connected() const { return connected_; }
+
+  // One TLS record per call.
+  void Send(std::string_view data) {
+    ASSERT_EQ(SSL_write(ssl_, data.data(), static_cast<int>(data.size())),
+              static_cast<int>(data.size()));
+  }
+
+  // Reads until one response with a Content-Length body is complete.
+  std::string ReadResponse() {
+    for (;;) {
+      const size_t header_end = pending_.find("\r\n\r\n");
+      if (header_end != std::string::npos) {
+        const size_t cl = pending_.find("Content-Length: ");
+        const size_t body = cl < header_end ? std::stoul(pending_.substr(cl + 16)) : 0;
+        if (pending_.size() >= header_end + 4 + body) {
+          std::string out = pending_.substr(0, header_end + 4 + body);
+          pending_.erase(0, out.size());
+          return out;
+        }
+      }
+      char buf[4096];
+      const int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n <= 0) return pending_;
+      pending_.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string pending_;
+};
+
+// Over TLS, requests on one kept-alive connection are each read once they arrive, also
+// one sent in pieces with pauses between them: the server's reads wait for data after
+// a read that emptied the socket.
+TEST(ClientTest, HttpsKeepsAConnectionAliveAcrossRequestsSentInPieces) {
+  auto cert = MakeCertificate("IP:127.0.0.1");
+  auto server = StartServer({.tls_cert_file = cert->cert, .tls_key_file = cert->key});
+  TlsConnection client(server->port(), cert->cert);
+  ASSERT_TRUE(client.connected());
+  for (int round = 0; round < 3; ++round) {
+    client.Send("PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Le");
+    std::this_thread::sleep_for(20ms);
+    client.Send("ngth: 7\r\n\r\nround");
+    std::this_thread::sleep_for(20ms);
+    client.Send("-" + std::to_string(round));
+    const std::string response = client.ReadResponse();
+    EXPECT_EQ(response.substr(0, 12), "HTTP/1.1 200") << response;
+    EXPECT_EQ(response.substr(response.size() - 7), "round-" + std::to_string(round));
+  }
 }
 
 TEST(ClientTest, HttpsRefusesAnUntrustedCertificate) {

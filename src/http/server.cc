@@ -129,7 +129,7 @@ struct Server::Impl {
 
 namespace {
 
-// One connection. Stream is DrainAwareSocket or asio::ssl::stream<tcp::socket>; everything
+// One connection. Stream is DrainAwareSocket or asio::ssl::stream<DrainAwareSocket>; everything
 // here runs on the thread of `worker`, except the Respond of an asynchronous handler,
 // which posts its answer back to it.
 template <class Stream>
@@ -216,17 +216,22 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // kept-alive connection the next request may take up to the idle timeout, counted
     // from the end of the previous response (one deadline covers waiting and reading).
     timed_out_ = false;
-    if constexpr (!kTls) received_before_ = stream_.received();
+    received_before_ = Socket().received();
     Expect(Phase::kReading, first ? server_.options.read_timeout : server_.options.idle_timeout);
     ReadRequest();
   }
 
   // Whether a read of this request has taken bytes from the socket, which the parser may
-  // not have seen yet (its handler runs later). Not known over TLS, whose stream reads
-  // ahead into a buffer of its own.
-  bool ReadTookBytes() const {
-    if constexpr (!kTls) return stream_.received() != received_before_;
-    return false;
+  // not have seen yet (its handler runs later, and over TLS the bytes may still wait in
+  // the TLS stream's own buffer).
+  bool ReadTookBytes() const { return Socket().received() != received_before_; }
+
+  const DrainAwareSocket& Socket() const {
+    if constexpr (kTls) {
+      return stream_.next_layer();
+    } else {
+      return stream_;
+    }
   }
 
   void ReadRequest() {
@@ -378,9 +383,9 @@ void Server::Impl::Open(Worker& worker, tcp::socket socket) {
   std::string remote = ec ? "" : endpoint.address().to_string();
   socket.set_option(tcp::no_delay(true), ec);
   if (tls) {
-    using TlsStream = asio::ssl::stream<tcp::socket>;
-    std::make_shared<Session<TlsStream>>(*this, worker, TlsStream(std::move(socket), *tls),
-                                         std::move(remote))
+    using TlsStream = asio::ssl::stream<DrainAwareSocket>;
+    std::make_shared<Session<TlsStream>>(
+        *this, worker, TlsStream(DrainAwareSocket(std::move(socket)), *tls), std::move(remote))
         ->Run();
   } else {
     std::make_shared<Session<DrainAwareSocket>>(*this, worker, DrainAwareSocket(std::move(socket)),
