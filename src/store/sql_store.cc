@@ -1475,6 +1475,9 @@ Result<int64_t> SqlStore::CountAudit() {
 // --- Users ----------------------------------------------------------------------------
 
 namespace {
+constexpr std::string_view kUserColumns =
+    "username, password_hash, role, created_at, tokens_valid_after";
+
 User ReadUser(const Row& row) {
   return User{.username = Str(row[0]),
               .password_hash = Str(row[1]),
@@ -1499,18 +1502,17 @@ Result<void> SqlStore::CreateUser(const User& user) {
 }
 
 Result<User> SqlStore::GetUser(std::string_view username) {
-  auto result =
-      Run(R"(SELECT username, password_hash, role, created_at, tokens_valid_after FROM "user" )"
-          R"(WHERE username = $1)",
-          {username});
+  static const std::string sql =
+      "SELECT " + std::string(kUserColumns) + R"( FROM "user" WHERE username = $1)";
+  auto result = Run(sql, {username});
   if (!result) return std::unexpected(result.error());
   if (result->rows.empty()) return NotFound("user " + Quoted(username) + " does not exist");
   return ReadUser(result->rows[0]);
 }
 
 Result<std::vector<User>> SqlStore::ListUsers() {
-  auto result = Run(
-      R"(SELECT username, password_hash, role, created_at, tokens_valid_after FROM "user")", {});
+  static const std::string sql = "SELECT " + std::string(kUserColumns) + R"( FROM "user")";
+  auto result = Run(sql, {});
   if (!result) return std::unexpected(result.error());
   std::vector<User> users;
   for (const Row& row : result->rows) users.push_back(ReadUser(row));
