@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "http/server.h"
+#include "testing/http_response.h"
 
 namespace airlock::http {
 namespace {
@@ -282,15 +283,10 @@ class TlsConnection {
   // Reads until one response with a Content-Length body is complete.
   std::string ReadResponse() {
     for (;;) {
-      const size_t header_end = pending_.find("\r\n\r\n");
-      if (header_end != std::string::npos) {
-        const size_t cl = pending_.find("Content-Length: ");
-        const size_t body = cl < header_end ? std::stoul(pending_.substr(cl + 16)) : 0;
-        if (pending_.size() >= header_end + 4 + body) {
-          std::string out = pending_.substr(0, header_end + 4 + body);
-          pending_.erase(0, out.size());
-          return out;
-        }
+      if (const size_t n = test::CompleteResponseLength(pending_); n > 0) {
+        std::string out = pending_.substr(0, n);
+        pending_.erase(0, n);
+        return out;
       }
       char buf[4096];
       const int n = SSL_read(ssl_, buf, sizeof buf);

@@ -44,7 +44,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <memory>
-#include <type_traits>
 #include <utility>
 
 #if BOOST_VERSION / 100 != 1081

@@ -354,7 +354,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   SteadyTime deadline_ = SteadyTime::max();
   Phase phase_ = Phase::kHandling;
   bool timed_out_ = false;
-  uint64_t received_before_ = 0;  // stream_.received() when the request's read began
+  uint64_t received_before_ = 0;  // Socket().received() when the request's read began
   bool keep_alive_ = false;
   bool awaiting_ = false;  // request seq_ has not been answered yet
   uint64_t seq_ = 0;

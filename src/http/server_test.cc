@@ -19,6 +19,7 @@
 
 #include "http/blocking_pool.h"
 #include "http/router.h"
+#include "testing/http_response.h"
 
 namespace airlock::http {
 namespace {
@@ -52,7 +53,7 @@ class RawClient {
   // closes, or the deadline passes. Returns that response, or whatever arrived.
   std::string ReadResponse(std::chrono::milliseconds deadline = 5000ms) {
     auto end = std::chrono::steady_clock::now() + deadline;
-    while (CompleteLength() == 0 && !closed_) {
+    while (test::CompleteResponseLength(pending_) == 0 && !closed_) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           end - std::chrono::steady_clock::now());
       if (left <= 0ms) break;
@@ -66,7 +67,7 @@ class RawClient {
       }
       pending_.append(buf, static_cast<size_t>(n));
     }
-    size_t len = CompleteLength();
+    size_t len = test::CompleteResponseLength(pending_);
     if (len == 0) len = pending_.size();
     std::string out = pending_.substr(0, len);
     pending_.erase(0, len);
@@ -90,17 +91,6 @@ class RawClient {
   }
 
  private:
-  // The length of the first complete response in pending_, or 0 if it is incomplete.
-  size_t CompleteLength() const {
-    size_t header_end = pending_.find("\r\n\r\n");
-    if (header_end == std::string::npos) return 0;
-    size_t body = 0;
-    size_t cl = pending_.find("Content-Length: ");
-    if (cl != std::string::npos && cl < header_end) body = std::stoul(pending_.substr(cl + 16));
-    size_t total = header_end + 4 + body;
-    return pending_.size() >= total ? total : 0;
-  }
-
   int fd_ = -1;
   bool connected_ = false;
   bool closed_ = false;
