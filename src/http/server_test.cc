@@ -240,6 +240,38 @@ TEST(ServerTest, MalformedRequestIs400) {
   EXPECT_EQ(StatusOf(client.ReadResponse()), 400);
 }
 
+TEST(ServerTest, TheTargetIsSplitIntoADecodedPathAndARawQuery) {
+  auto server = StartServer({}, [](const Request& request) {
+    return Response::Json(200, "{\"path\":" + JsonQuote(request.path) +
+                                   ",\"query\":" + JsonQuote(request.query) + "}");
+  });
+  struct Case {
+    std::string_view target;
+    int status;
+    std::string_view body;
+  };
+  const Case cases[] = {
+      {"/execution/task-instances/0195f3a2-7c2e/heartbeat", 200,
+       R"({"path":"/execution/task-instances/0195f3a2-7c2e/heartbeat","query":""})"},
+      {"/a:b@c!$&'()*+,;=-._~/", 200, R"({"path":"/a:b@c!$&'()*+,;=-._~/","query":""})"},
+      {"//x", 200, R"({"path":"//x","query":""})"},
+      {"/a%2Fb%20c", 200, R"({"path":"/a/b c","query":""})"},
+      {"/a?x=%41&y", 200, R"({"path":"/a","query":"x=%41&y"})"},
+      {"/a?", 200, R"({"path":"/a","query":""})"},
+      {"/a|b", 400, R"({"detail":"Bad Request"})"},
+      {"/a%zz", 400, R"({"detail":"Bad Request"})"},
+      {"http://t/a", 400, R"({"detail":"Bad Request"})"},
+      {"*", 400, R"({"detail":"Bad Request"})"},
+  };
+  for (const Case& c : cases) {
+    RawClient client(server->port());
+    client.Send("GET " + std::string(c.target) + " HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::string response = client.ReadResponse();
+    EXPECT_EQ(StatusOf(response), c.status) << c.target;
+    EXPECT_EQ(BodyOf(response), c.body) << c.target;
+  }
+}
+
 TEST(ServerTest, HandlerThatThrowsIs500AndTheServerCarriesOn) {
   auto server = StartServer();
   RawClient client(server->port());
