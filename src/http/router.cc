@@ -2,22 +2,27 @@
 
 #include <future>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 
 namespace airlock::http {
 namespace {
 
-std::vector<std::string_view> SplitPath(std::string_view path) {
-  std::vector<std::string_view> out;
-  out.reserve(8);  // deeper than any route: one allocation per request
+// Splits `path` at its slashes (a leading one dropped) into `out`; the number of
+// segments, or nullopt if there are more than out can hold.
+std::optional<size_t> SplitPath(std::string_view path,
+                                std::array<std::string_view, kMaxPathSegments>& out) {
+  size_t n = 0;
   size_t pos = 0;
   if (!path.empty() && path[0] == '/') pos = 1;
   while (pos <= path.size()) {
+    if (n == out.size()) return std::nullopt;
     size_t slash = path.find('/', pos);
     if (slash == std::string_view::npos) slash = path.size();
-    out.push_back(path.substr(pos, slash - pos));
+    out[n++] = path.substr(pos, slash - pos);
     pos = slash + 1;
   }
-  return out;
+  return n;
 }
 
 bool IsCapture(std::string_view segment) {
@@ -27,29 +32,34 @@ bool IsCapture(std::string_view segment) {
 }  // namespace
 
 std::string_view PathParams::Get(std::string_view name) const {
-  for (const auto& [k, v] : params_) {
-    if (k == name) return v;
+  for (size_t i = 0; i < size_; ++i) {
+    if (params_[i].first == name) return params_[i].second;
   }
   return {};
 }
 
 Router& Router::Add(std::string method, std::string_view pattern, RouteHandler handler,
                     Blocks blocks) {
-  Route_ route{std::move(method), {}, std::move(handler), {}, blocks};
-  for (auto segment : SplitPath(pattern)) route.segments.emplace_back(segment);
-  routes_.push_back(std::move(route));
-  return *this;
+  return AddRoute({std::move(method), {}, std::move(handler), {}, blocks}, pattern);
 }
 
 Router& Router::AddAsync(std::string method, std::string_view pattern, AsyncRouteHandler handler,
                          Blocks blocks) {
-  Route_ route{std::move(method), {}, {}, std::move(handler), blocks};
-  for (auto segment : SplitPath(pattern)) route.segments.emplace_back(segment);
+  return AddRoute({std::move(method), {}, {}, std::move(handler), blocks}, pattern);
+}
+
+Router& Router::AddRoute(Route_ route, std::string_view pattern) {
+  std::array<std::string_view, kMaxPathSegments> segments;
+  auto n = SplitPath(pattern, segments);
+  if (!n)
+    throw std::invalid_argument("route pattern deeper than kMaxPathSegments: " +
+                                std::string(pattern));
+  route.segments.assign(segments.begin(), segments.begin() + *n);
   routes_.push_back(std::move(route));
   return *this;
 }
 
-bool Router::Match(const Route_& route, const std::vector<std::string_view>& path,
+bool Router::Match(const Route_& route, std::span<const std::string_view> path,
                    PathParams* params) {
   if (route.segments.size() != path.size()) return false;
   for (size_t i = 0; i < path.size(); ++i) {
@@ -63,14 +73,19 @@ bool Router::Match(const Route_& route, const std::vector<std::string_view>& pat
   if (params != nullptr) {
     for (size_t i = 0; i < path.size(); ++i) {
       const std::string& want = route.segments[i];
-      if (IsCapture(want)) params->Add(want.substr(1, want.size() - 2), std::string(path[i]));
+      if (IsCapture(want)) {
+        params->Add(std::string_view(want).substr(1, want.size() - 2), path[i]);
+      }
     }
   }
   return true;
 }
 
 void Router::Dispatch(const Request& request, Respond respond) const {
-  const auto path = SplitPath(request.path);
+  std::array<std::string_view, kMaxPathSegments> segments;
+  const auto n = SplitPath(request.path, segments);
+  if (!n) return respond(Response::Detail(404, "Not Found"));
+  const std::span<const std::string_view> path(segments.data(), *n);
   std::string allow;
   for (const auto& route : routes_) {
     if (!Match(route, path, nullptr)) continue;

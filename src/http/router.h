@@ -8,7 +8,10 @@
 // runner when one is set (RunBlockingOn), so that it never holds up the event loop that
 // received its request; one that never blocks runs on the caller's thread.
 
+#include <array>
+#include <cstddef>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,16 +20,21 @@
 
 namespace airlock::http {
 
+// A path with more segments than this matches no route (no route is that deep).
+inline constexpr size_t kMaxPathSegments = 16;
+
+// The segments a route's {name} captures matched. It holds views: of the route's pattern
+// and of the request's path, which outlive it while the request is answered.
 class PathParams {
  public:
   // The captured segment, or empty.
   std::string_view Get(std::string_view name) const;
-  void Add(std::string name, std::string value) {
-    params_.emplace_back(std::move(name), std::move(value));
-  }
+  // At most kMaxPathSegments.
+  void Add(std::string_view name, std::string_view value) { params_.at(size_++) = {name, value}; }
 
  private:
-  std::vector<std::pair<std::string, std::string>> params_;
+  std::array<std::pair<std::string_view, std::string_view>, kMaxPathSegments> params_;
+  size_t size_ = 0;
 };
 
 using RouteHandler = std::function<Response(const Request&, const PathParams&)>;
@@ -62,9 +70,10 @@ class Router {
     AsyncRouteHandler async_handler;
     Blocks blocks = Blocks::kMay;
   };
+  Router& AddRoute(Route_ route, std::string_view pattern);
   static void Run(const Route_& route, const Request& request, const PathParams& params,
                   Respond respond);
-  static bool Match(const Route_& route, const std::vector<std::string_view>& path,
+  static bool Match(const Route_& route, std::span<const std::string_view> path,
                     PathParams* params);
   std::vector<Route_> routes_;
   BlockingRunner blocking_;

@@ -57,6 +57,40 @@ TEST(RouterTest, CaptureDoesNotMatchEmptyOrSeveralSegments) {
   EXPECT_EQ(TestRouter().Route(Make("PATCH", "/task-instances//run")).status, 404);
 }
 
+// kMaxPathSegments bounds both: a route that deep still matches, with its captures; a
+// deeper request path is 404 without being split further, and a deeper pattern is refused.
+TEST(RouterTest, PathsAndPatternsDeeperThanTheLimit) {
+  std::string pattern;
+  std::string path;
+  for (size_t i = 0; i + 1 < kMaxPathSegments; ++i) {
+    pattern += "/s" + std::to_string(i);
+    path += "/s" + std::to_string(i);
+  }
+  pattern += "/{last}";
+  path += "/end";
+  Router router;
+  router.Add("GET", pattern, [](const Request&, const PathParams& p) {
+    return Response::Json(200, "\"" + std::string(p.Get("last")) + "\"");
+  });
+  Response r = router.Route(Make("GET", path));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "\"end\"");
+  EXPECT_EQ(router.Route(Make("GET", path + "/more")).status, 404);
+  EXPECT_EQ(router.Route(Make("GET", path + "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q")).status, 404);
+  EXPECT_THROW(router.Add("GET", pattern + "/x",
+                          [](const Request&, const PathParams&) { return Response::NoContent(); }),
+               std::invalid_argument);
+}
+
+TEST(RouterTest, SeveralCapturesAreEachFound) {
+  Router router;
+  router.Add("GET", "/a/{x}/b/{y}", [](const Request&, const PathParams& p) {
+    return Response::Json(200, "\"" + std::string(p.Get("x")) + std::string(p.Get("y")) +
+                                   std::string(p.Get("z")) + "\"");
+  });
+  EXPECT_EQ(router.Route(Make("GET", "/a/1/b/2")).body, "\"12\"");
+}
+
 TEST(MessageTest, DetailIsJsonEscaped) {
   Response r = Response::Detail(403, "Invalid auth token: \"x\"\n");
   EXPECT_EQ(r.body, R"({"detail":"Invalid auth token: \"x\"\n"})");

@@ -9,9 +9,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/url/parse.hpp>
 #include <boost/url/grammar/charset.hpp>
 #include <boost/url/grammar/lut_chars.hpp>
+#include <boost/url/parse.hpp>
 #include <boost/url/pct_string_view.hpp>
 #include <boost/url/rfc/pchars.hpp>
 #include <cstring>
@@ -45,11 +45,11 @@ bool IsSafeCorrelationId(std::string_view id) {
   return true;
 }
 
-// A version 4 UUID for a request that brought no correlation-id. Request ids must be
+// Sets `id` to a version 4 UUID, for a request that brought no correlation-id. Request ids must be
 // unique, not unpredictable: each thread draws one seed from the CSPRNG and steps a
 // SplitMix64 generator from it, where a CSPRNG draw per request cost a lock and a system
 // call on the hot path.
-std::string NewRequestId() {
+void NewRequestId(std::string& id) {
   thread_local uint64_t state = [] {
     uint64_t seed = 0;
     if (auto bytes = RandomBytes(sizeof seed)) std::memcpy(&seed, bytes->data(), sizeof seed);
@@ -64,7 +64,7 @@ std::string NewRequestId() {
   const uint64_t hi = (next() & ~0xF000ULL) | 0x4000ULL;        // version 4
   const uint64_t lo = (next() & ~(3ULL << 62)) | (2ULL << 62);  // variant 10
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(36, '-');
+  id.assign(36, '-');
   size_t pos = 0;
   auto put = [&](uint64_t v, int nibbles) {
     for (int i = nibbles - 1; i >= 0; --i) {
@@ -74,14 +74,14 @@ std::string NewRequestId() {
   };
   put(hi, 16);
   put(lo, 16);
-  return id;
 }
 
 // What an origin-form target without a query or a percent-encoding may hold: RFC 3986's
 // pchar, less pct-encoded, and '/'.
 constexpr auto kPlainPathChars = boost::urls::pchars + '/';
 
-// Splits the request target into a percent-decoded path and the raw query.
+// Splits the request target into a percent-decoded path and the raw query; both are
+// empty if the target is not in origin-form.
 bool SplitTarget(std::string_view target, std::string* path, std::string* query) {
   // A plain path is its own decoding. Most targets are plain, and for them this one scan
   // replaces parsing the target segment by segment and then decoding it.
@@ -93,7 +93,11 @@ bool SplitTarget(std::string_view target, std::string* path, std::string* query)
     return true;
   }
   auto parsed = boost::urls::parse_origin_form(target);
-  if (!parsed) return false;
+  if (!parsed) {
+    path->clear();
+    query->clear();
+    return false;
+  }
   *path = std::string(parsed->path());  // decoded
   *query = std::string(parsed->encoded_query());
   return true;
@@ -152,7 +156,9 @@ template <class Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
   Session(Server::Impl& server, Worker& worker, Stream stream, std::string remote)
-      : server_(server), worker_(worker), stream_(std::move(stream)), remote_(std::move(remote)) {
+      : server_(server), worker_(worker), stream_(std::move(stream)) {
+    request_.remote_address = std::move(remote);
+    request_.tls = kTls;
     // Beast reads into the buffer's spare capacity, at least 512 bytes. A request with a
     // token in it is longer than that, so without this every request took two reads and
     // a move of its first part.
@@ -277,18 +283,25 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void Handle(bhttp::request<bhttp::string_body> msg) {
     start_ = std::chrono::steady_clock::now();
-    request_ = Request{};
-    request_.method = std::string(msg.method_string());
-    request_.target = std::string(msg.target());
-    request_.remote_address = remote_;
-    request_.tls = kTls;
-    request_.headers.reserve(static_cast<size_t>(std::distance(msg.begin(), msg.end())));
+    // The strings are assigned, not replaced: the requests of a kept-alive connection are
+    // alike, so they mostly fit in what the previous request left allocated.
+    request_.method.assign(msg.method_string());
+    request_.target.assign(msg.target());
+    Headers& headers = request_.headers;
+    size_t n = 0;
     for (const auto& field : msg) {
-      request_.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+      if (n == headers.size()) headers.emplace_back();
+      headers[n].first.assign(field.name_string());
+      headers[n].second.assign(field.value());
+      ++n;
     }
+    headers.resize(n);
     std::string_view correlation = request_.Header("correlation-id");
-    request_.request_id =
-        IsSafeCorrelationId(correlation) ? std::string(correlation) : NewRequestId();
+    if (IsSafeCorrelationId(correlation)) {
+      request_.request_id.assign(correlation);
+    } else {
+      NewRequestId(request_.request_id);
+    }
     request_.body = std::move(msg.body());
     keep_alive_ = msg.keep_alive();
 
@@ -361,7 +374,6 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   Server::Impl& server_;
   Worker& worker_;
   Stream stream_;
-  std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string out_;  // the response being written

@@ -272,6 +272,41 @@ TEST(ServerTest, TheTargetIsSplitIntoADecodedPathAndARawQuery) {
   }
 }
 
+// A session reuses its request's strings; nothing of an earlier request on the connection
+// may show through in a later one: not a header it alone sent, not its correlation-id,
+// not its path when the later target cannot be parsed.
+TEST(ServerTest, KeptAliveRequestsSeeOnlyTheirOwnParts) {
+  std::mutex mu;
+  std::vector<std::string> logged_paths;
+  ServerOptions options;
+  options.on_response = [&](const Request& request, int, std::chrono::microseconds) {
+    std::lock_guard lock(mu);
+    logged_paths.push_back(request.path);
+  };
+  auto server = StartServer(options, [](const Request& request) {
+    return Response::Json(200, "{\"x\":" + JsonQuote(request.Header("x-only-first")) +
+                                   ",\"n\":" + std::to_string(request.headers.size()) +
+                                   ",\"body\":" + JsonQuote(request.body) + "}");
+  });
+  RawClient client(server->port());
+  client.Send(
+      "PUT /first/path HTTP/1.1\r\nHost: t\r\nx-only-first: a-long-value-of-the-first\r\n"
+      "correlation-id: first-request-id\r\nContent-Length: 5\r\n\r\nfirst");
+  std::string first = client.ReadResponse();
+  EXPECT_EQ(BodyOf(first), R"({"x":"a-long-value-of-the-first","n":4,"body":"first"})");
+  EXPECT_EQ(HeaderOf(first, "correlation-id"), "first-request-id");
+
+  client.Send("GET /second HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string second = client.ReadResponse();
+  EXPECT_EQ(BodyOf(second), R"({"x":"","n":1,"body":""})");
+  EXPECT_EQ(HeaderOf(second, "correlation-id").size(), 36u);
+
+  client.Send("GET /a|b HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(StatusOf(client.ReadResponse()), 400);
+  server->Shutdown();
+  EXPECT_EQ(logged_paths, (std::vector<std::string>{"/first/path", "/second", ""}));
+}
+
 TEST(ServerTest, HandlerThatThrowsIs500AndTheServerCarriesOn) {
   auto server = StartServer();
   RawClient client(server->port());
