@@ -317,6 +317,13 @@ TEST_F(ValidatorTest, VerifiedTokenCacheAnswersRepeatsAndStillChecksTime) {
   std::string tampered = token;
   tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
   EXPECT_FALSE(v->Validate(tampered).has_value());
+  // Nor is one with the cached token's signature, length and end (what the cache hashes)
+  // and a payload changed in one byte.
+  std::string same_end = token;
+  char& c = same_end[token.find('.') + 5];
+  c = c == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(v->Validate(same_end).has_value());
+  EXPECT_EQ(v->cache_hits(), 1u);
 
   // Expiry is checked on every call, cached or not, and a new key set bypasses every
   // entry: the rotated-out key's token is refused.
