@@ -340,7 +340,10 @@ Response HeartbeatResponse(const Result<store::HeartbeatRefusal>& refusal) {
 // PUT /task-instances/{id}/heartbeat: queued into the group commit, answered once written.
 void Heartbeat(HeartbeatBatcher& heartbeats, const Clock& clock, const Request& request,
                std::string_view id, http::Respond respond) {
-  auto body = ParseObject(request);
+  // A heartbeat's body is small: parsed into this buffer, it needs no allocation.
+  unsigned char buffer[512];
+  boost::json::monotonic_resource memory(buffer, sizeof buffer);
+  auto body = ParseObject(request, &memory);
   if (!body) return respond(std::move(body.error()));
   auto hostname = RequiredString(*body, "hostname");
   if (!hostname) return respond(std::move(hostname.error()));

@@ -262,6 +262,23 @@ TEST_F(ExecutionApiTest, HeartbeatRecordsAndRefuses) {
   EXPECT_EQ(r.status, 404);
 }
 
+// The heartbeat parses its body into a small buffer on the stack; a body larger than that
+// (a long hostname, fields it ignores) takes memory from the heap instead, and is read the
+// same way.
+TEST_F(ExecutionApiTest, AHeartbeatBodyLargerThanItsBufferIsReadTheSameWay) {
+  clock_.Set(kNow + 5);
+  const std::string ignored(4000, 'x');
+  auto r = Call(
+      "PUT", HeartbeatPath(kRunning), Token(kRunning),
+      R"({"extra":[")" + ignored + R"(",")" + ignored + R"("],"hostname":"worker-1","pid":100})");
+  EXPECT_EQ(r.status, 204) << r.body;
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->last_heartbeat_at, kNow + 5);
+  r = Call("PUT", HeartbeatPath(kRunning), Token(kRunning),
+           R"({"hostname":")" + std::string(600, 'h') + R"(","pid":100})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(json::parse(r.body).at("detail").at("reason"), "running_elsewhere");
+}
+
 TEST_F(ExecutionApiTest, MalformedBodiesAre422AndChangeNothing) {
   for (std::string body : {"", "{", "[]", R"({"hostname":"worker-1"})",
                            R"({"hostname":1,"pid":100})", R"({"hostname":"w","pid":-1})",

@@ -28,9 +28,10 @@ Response StoreFailure(const Error& error) {
 
 Response Unprocessable(std::string_view message) { return Response::Detail(422, message); }
 
-std::expected<json::object, Response> ParseObject(const http::Request& request) {
+std::expected<json::object, Response> ParseObject(const http::Request& request,
+                                                  json::storage_ptr sp) {
   boost::system::error_code ec;
-  json::value value = json::parse(request.body, ec);
+  json::value value = json::parse(request.body, ec, std::move(sp));
   if (ec) return std::unexpected(Unprocessable("Request body is not valid JSON"));
   if (!value.is_object())
     return std::unexpected(Unprocessable("Request body must be a JSON object"));

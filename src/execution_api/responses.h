@@ -3,6 +3,7 @@
 // trigger_routes.cc): Airflow's error shapes, and reading a JSON request body.
 
 #include <boost/json/object.hpp>
+#include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>
 #include <expected>
 #include <optional>
@@ -31,8 +32,10 @@ http::Response StoreFailure(const Error& error);
 // 422: the request body is not what the route takes. The message names the field.
 http::Response Unprocessable(std::string_view message);
 
-// The request body as a JSON object, or a 422.
-std::expected<boost::json::object, http::Response> ParseObject(const http::Request& request);
+// The request body as a JSON object, its memory from `sp` (the default resource if null),
+// or a 422.
+std::expected<boost::json::object, http::Response> ParseObject(const http::Request& request,
+                                                               boost::json::storage_ptr sp = {});
 
 // body[name] as a string, or a 422 naming the field.
 std::expected<std::string, http::Response> RequiredString(const boost::json::object& body,
