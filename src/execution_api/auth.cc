@@ -78,7 +78,8 @@ std::expected<Caller, http::Response> Authenticate(const http::Request& request,
         403, "Token type '" + std::string(TokenTypeName(caller.type)) +
                  "' not allowed for this endpoint. Allowed types: " + allowed));
   }
-  if (policy.ti_self && claims->sub.value_or("") != ti_id) {
+  // Compared as views: value_or("") would copy the subject into a new string.
+  if (policy.ti_self && (claims->sub ? std::string_view(*claims->sub) : "") != ti_id) {
     return std::unexpected(
         http::Response::Detail(403, "Token subject does not match task instance ID"));
   }
