@@ -102,8 +102,12 @@ Error SqliteConnection::LastError(std::string_view what) const {
 }
 
 Result<SqliteConnection::Statement*> SqliteConnection::Prepare(std::string_view sql) {
+  if (last_ != nullptr && last_->first == sql) return &last_->second;
   auto it = statements_.find(sql);
-  if (it != statements_.end()) return &it->second;
+  if (it != statements_.end()) {
+    last_ = &*it;
+    return &it->second;
+  }
   Statement statement;
   if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
                          &statement.stmt, nullptr) != SQLITE_OK) {
@@ -120,7 +124,8 @@ Result<SqliteConnection::Statement*> SqliteConnection::Prepare(std::string_view 
     }
     statement.param_positions.push_back(n - 1);
   }
-  return &statements_.emplace(std::string(sql), std::move(statement)).first->second;
+  last_ = &*statements_.emplace(std::string(sql), std::move(statement)).first;
+  return &last_->second;
 }
 
 Result<SqlResult> SqliteConnection::Execute(std::string_view sql,

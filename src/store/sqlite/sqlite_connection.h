@@ -45,6 +45,9 @@ class SqliteConnection final : public SqlConnection {
 
   sqlite3* db_;
   StringMap<Statement> statements_;  // SQL text → prepared statement
+  // The entry of statements_ used last: a batch runs one statement many times, and
+  // comparing its text is cheaper than hashing it. Null until the first statement.
+  StringMap<Statement>::value_type* last_ = nullptr;
 };
 
 }  // namespace airlock::store
