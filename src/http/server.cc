@@ -14,8 +14,10 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/pct_string_view.hpp>
 #include <boost/url/rfc/pchars.hpp>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <thread>
 
@@ -118,6 +120,50 @@ bool SplitTarget(std::string_view target, std::string* path, std::string* query)
 // The buffer a connection reads requests into starts this large: an Execution API
 // request (headers with a token, a small body) fits in one read.
 constexpr size_t kReadBufferBytes = 4096;
+
+// Memory for the header fields of the request a connection is reading. Beast allocates
+// each field on its own; taken from here, a request's fields need no allocation while
+// they fit, and the next request on the connection reuses the space. Fields that do not
+// fit go to the heap.
+class FieldMemory {
+ public:
+  void* Allocate(size_t bytes, size_t align) {
+    const size_t start = (used_ + align - 1) / align * align;
+    if (align <= alignof(std::max_align_t) && start + bytes <= sizeof buffer_) {
+      used_ = start + bytes;
+      return buffer_ + start;
+    }
+    return ::operator new(bytes, std::align_val_t(align));
+  }
+  void Deallocate(void* p, size_t bytes, size_t align) {
+    if (p >= buffer_ && p < buffer_ + sizeof buffer_) return;  // freed by Reset()
+    ::operator delete(p, bytes, std::align_val_t(align));
+  }
+  // Only once no field allocated here is alive.
+  void Reset() { used_ = 0; }
+
+ private:
+  alignas(std::max_align_t) std::byte buffer_[1024];
+  size_t used_ = 0;
+};
+
+template <class T>
+struct FieldAllocator {
+  using value_type = T;
+  explicit FieldAllocator(FieldMemory* memory) : memory(memory) {}
+  template <class U>
+  FieldAllocator(const FieldAllocator<U>& other) : memory(other.memory) {}
+  T* allocate(size_t n) { return static_cast<T*>(memory->Allocate(n * sizeof(T), alignof(T))); }
+  void deallocate(T* p, size_t n) { memory->Deallocate(p, n * sizeof(T), alignof(T)); }
+  template <class U>
+  bool operator==(const FieldAllocator<U>& other) const {
+    return memory == other.memory;
+  }
+  FieldMemory* memory;
+};
+
+using RequestParser = bhttp::request_parser<bhttp::string_body, FieldAllocator<char>>;
+using RequestMessage = RequestParser::value_type;
 
 // What a Worker needs of a connection, whatever its stream type.
 class SessionBase {
@@ -243,7 +289,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // While stopping, only a request that has begun is still read (Expect() keeps it
     // within the shutdown grace).
     if (server_.stopping && buffer_.size() == 0 && !BytesWaiting()) return Close();
-    parser_.emplace();
+    // The previous request's fields (in the parser, or in the message it released) are
+    // gone once the parser is: their memory can be reused.
+    parser_.reset();
+    field_memory_.Reset();
+    parser_.emplace(std::piecewise_construct, std::make_tuple(),
+                    std::make_tuple(FieldAllocator<char>(&field_memory_)));
     parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
     parser_->body_limit(server_.options.max_body_bytes);
     // The first request of a connection must be complete within the read timeout. On a
@@ -293,7 +344,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     Handle(parser_->release());
   }
 
-  void Handle(bhttp::request<bhttp::string_body> msg) {
+  void Handle(RequestMessage msg) {
     start_ = std::chrono::steady_clock::now();
     // The strings are assigned, not replaced: the requests of a kept-alive connection are
     // alike, so they mostly fit in what the previous request left allocated.
@@ -387,7 +438,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   Worker& worker_;
   Stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  FieldMemory field_memory_;  // before parser_, which may hold fields from it
+  std::optional<RequestParser> parser_;
   std::string out_;  // the response being written
   Request request_;  // the request being answered; valid until the next one is read
   SteadyTime start_;

@@ -296,6 +296,12 @@ TEST(ServerTest, KeptAliveRequestsSeeOnlyTheirOwnParts) {
   EXPECT_EQ(BodyOf(first), R"({"x":"a-long-value-of-the-first","n":4,"body":"first"})");
   EXPECT_EQ(HeaderOf(first, "correlation-id"), "first-request-id");
 
+  // Fields longer than the connection's field memory (1 KiB) take the heap.
+  const std::string long_value(3000, 'v');
+  client.Send("PUT /first/path HTTP/1.1\r\nHost: t\r\nx-only-first: " + long_value +
+              "\r\nx-pad: " + long_value + "\r\nContent-Length: 5\r\n\r\nfirst");
+  EXPECT_EQ(BodyOf(client.ReadResponse()), R"({"x":")" + long_value + R"(","n":4,"body":"first"})");
+
   client.Send("GET /second HTTP/1.1\r\nHost: t\r\n\r\n");
   std::string second = client.ReadResponse();
   EXPECT_EQ(BodyOf(second), R"({"x":"","n":1,"body":""})");
@@ -304,7 +310,7 @@ TEST(ServerTest, KeptAliveRequestsSeeOnlyTheirOwnParts) {
   client.Send("GET /a|b HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(StatusOf(client.ReadResponse()), 400);
   server->Shutdown();
-  EXPECT_EQ(logged_paths, (std::vector<std::string>{"/first/path", "/second", ""}));
+  EXPECT_EQ(logged_paths, (std::vector<std::string>{"/first/path", "/first/path", "/second", ""}));
 }
 
 TEST(ServerTest, HandlerThatThrowsIs500AndTheServerCarriesOn) {
