@@ -16,6 +16,7 @@
 #include <boost/url/rfc/pchars.hpp>
 #include <cstddef>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -47,10 +48,10 @@ bool IsSafeCorrelationId(std::string_view id) {
   return true;
 }
 
-// Sets `id` to a version 4 UUID, for a request that brought no correlation-id. Request ids must be
-// unique, not unpredictable: each thread draws one seed from the CSPRNG and steps a
-// SplitMix64 generator from it, where a CSPRNG draw per request cost a lock and a system
-// call on the hot path.
+// Sets `id` to a version 4 UUID, for a request that brought no correlation-id. Request
+// ids must be unique, not unpredictable: each thread draws one seed from the CSPRNG and
+// steps a SplitMix64 generator from it, where a CSPRNG draw per request cost a lock and a
+// system call on the hot path.
 void NewRequestId(std::string& id) {
   thread_local uint64_t state = [] {
     uint64_t seed = 0;
@@ -136,13 +137,20 @@ class FieldMemory {
     return ::operator new(bytes, std::align_val_t(align));
   }
   void Deallocate(void* p, size_t bytes, size_t align) {
-    if (p >= buffer_ && p < buffer_ + sizeof buffer_) return;  // freed by Reset()
+    if (Holds(p)) return;  // freed by Reset()
     ::operator delete(p, bytes, std::align_val_t(align));
   }
   // Only once no field allocated here is alive.
   void Reset() { used_ = 0; }
 
  private:
+  // std::less orders any two pointers, where < on pointers into different objects does
+  // not.
+  bool Holds(const void* p) const {
+    const auto* q = static_cast<const std::byte*>(p);
+    return !std::less<const std::byte*>()(q, buffer_) &&
+           std::less<const std::byte*>()(q, buffer_ + sizeof buffer_);
+  }
   alignas(std::max_align_t) std::byte buffer_[1024];
   size_t used_ = 0;
 };

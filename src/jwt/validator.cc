@@ -3,6 +3,7 @@
 #include <array>
 #include <boost/json/monotonic_resource.hpp>
 #include <cmath>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <tuple>
