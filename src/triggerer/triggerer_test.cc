@@ -375,7 +375,8 @@ TEST_F(TriggererTest, StopKillsUserTriggersAndWhatTheyStarted) {
   Start();
   const pid_t pid = PidFrom(pid_file);
   const pid_t grandchild = PidFrom(child_file);
-  EXPECT_EQ(triggerer_->stats().children, 1);
+  // The child may write its pid file before the triggerer, back from the spawn, counts it.
+  EXPECT_TRUE(WaitFor([&] { return triggerer_->stats().children == 1; }));
   triggerer_->Stop();
   EXPECT_TRUE(ProcessGone(pid));  // killed and reaped before Stop() returned
   EXPECT_TRUE(WaitFor([&] { return ProcessGone(grandchild); }));
