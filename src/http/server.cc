@@ -1,7 +1,6 @@
 #include "http/server.h"
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -80,19 +79,15 @@ void NewRequestId(std::string& id) {
 }
 
 // What an origin-form target without a query or a percent-encoding may hold: RFC 3986's
-// pchar, less pct-encoded, and '/'; as a table of bytes, which is faster to scan with than
-// Boost.URL's bit set.
-constexpr std::array<bool, 256> kPlainPathChars = [] {
-  constexpr auto chars = boost::urls::pchars + '/';
-  std::array<bool, 256> table{};
-  for (int c = 0; c < 256; ++c) table[c] = chars(static_cast<char>(c));
-  return table;
-}();
+// pchar, less pct-encoded, and '/'.
+constexpr auto kPlainPathChars = boost::urls::pchars + '/';
 
+// Tested a byte at a time against the set's own table: Boost.URL's find_if_not builds a
+// 16-byte mask per step, which costs more on targets of 50-80 bytes.
 bool IsPlainPath(std::string_view target) {
   if (!target.starts_with('/')) return false;
   for (char c : target) {
-    if (!kPlainPathChars[static_cast<unsigned char>(c)]) return false;
+    if (!kPlainPathChars(static_cast<unsigned char>(c))) return false;
   }
   return true;
 }
