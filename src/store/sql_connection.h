@@ -42,11 +42,30 @@ class SqlConnection {
   // names constraints but never the values.
   virtual Result<SqlResult> Execute(std::string_view sql, std::span<const SqlParam> params) = 0;
 
+  // Runs `sql` once for each `width` consecutive values of `params`, in order, and returns
+  // the rows each run changed. The runs are one transaction: the connection's open one if
+  // it has one, else one of their own, committed when the last run is done. After an error
+  // (the first run's that failed is returned) none of them has taken effect; an open
+  // transaction is then left for its owner to roll back. PostgreSQL is sent every run
+  // before it is asked for an answer (libpq's pipeline mode): one round trip for all.
+  virtual Result<std::vector<int64_t>> ExecuteEach(std::string_view sql, size_t width,
+                                                   std::span<const SqlParam> params) = 0;
+
   // Runs statements that take no parameters (DDL, BEGIN, COMMIT), several separated by ';'.
   virtual Result<void> ExecuteScript(const std::string& sql) = 0;
 
   // False once the connection is broken and must not go back into a pool.
   virtual bool Healthy() const = 0;
 };
+
+// How many runs of `width` values ExecuteEach() makes of `params`; InvalidArgument when
+// they do not divide evenly.
+inline Result<size_t> RunsOf(size_t width, size_t params) {
+  if (width == 0 || params % width != 0) {
+    return InvalidArgument(std::to_string(params) + " values do not make runs of " +
+                           std::to_string(width));
+  }
+  return params / width;
+}
 
 }  // namespace airlock::store

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <map>
 #include <set>
-#include <tuple>
 
 #include "common/clock.h"
 #include "common/thread_name.h"
@@ -808,12 +807,19 @@ Result<TaskInstance> SqlStore::StartTaskInstance(std::string_view id, std::strin
   return ReturnedTaskInstance(*result);
 }
 
+namespace {
+
+// A heartbeat is recorded when its task instance is running with the hostname and pid it
+// reports; parameters id, hostname, pid, now.
+constexpr std::string_view kHeartbeatSql =
+    "UPDATE task_instance SET last_heartbeat_at = $4 "
+    "WHERE id = $1 AND state = 'running' AND hostname = $2 AND pid = $3";
+
+}  // namespace
+
 Result<HeartbeatRefusal> SqlStore::HeartbeatOn(SqlConnection& connection,
                                                const HeartbeatRequest& r) {
-  static constexpr std::string_view kSql =
-      "UPDATE task_instance SET last_heartbeat_at = $4 "
-      "WHERE id = $1 AND state = 'running' AND hostname = $2 AND pid = $3";
-  auto result = Run(connection, kSql, {r.id, r.hostname, int64_t{r.pid}, r.now});
+  auto result = Run(connection, kHeartbeatSql, {r.id, r.hostname, int64_t{r.pid}, r.now});
   if (!result) return std::unexpected(result.error());
   if (result->affected_rows == 1) return HeartbeatRefusal::kNone;
   return HeartbeatRefusalOf(connection, r.id);
@@ -842,7 +848,7 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
     std::span<const HeartbeatRequest> requests) {
   std::vector<Result<HeartbeatRefusal>> results(requests.size(), HeartbeatRefusal::kNone);
   // Requests with text the database cannot hold are answered alone, so that one bad
-  // request cannot fail the others' statement.
+  // request cannot fail the others' transaction.
   std::vector<size_t> batch;
   for (size_t i = 0; i < requests.size(); ++i) {
     if (auto ok = CheckTexts({requests[i].id, requests[i].hostname}); !ok) {
@@ -853,69 +859,32 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
   }
   if (batch.empty()) return results;
 
-  auto write = WriteLock(true);
-  auto lease = Acquire();
+  // One transaction of the single-row UPDATE per request (on PostgreSQL one round trip,
+  // sql_connection.h). Concurrent batches (two writers here, other api-servers on one
+  // PostgreSQL) share rows; each takes its row locks in id order, so one waits for
+  // another instead of both waiting in a cycle (which PostgreSQL breaks only after
+  // deadlock_timeout, failing a batch). Each run is a primary-key lookup whatever the
+  // batch and the table, where one statement joining a VALUES list let the planner scan
+  // and hash the whole table for every batch (docs/PERFORMANCE.md).
+  std::ranges::stable_sort(batch, {}, [&](size_t i) { return requests[i].id; });
+  std::vector<SqlParam> params;
+  params.reserve(batch.size() * 4);
+  for (size_t i : batch) {
+    const HeartbeatRequest& r = requests[i];
+    params.insert(params.end(), {r.id, r.hostname, int64_t{r.pid}, r.now});
+  }
+
   auto fail_all = [&](const Error& error) {
     for (size_t i : batch) results[i] = std::unexpected(error);
     return results;
   };
+  auto write = WriteLock(true);
+  auto lease = Acquire();
   if (!lease) return fail_all(lease.error());
-
-  if (dialect_ == SqlDialect::kSqlite) {
-    // SQLite runs in this process: one transaction of the prepared single-row UPDATE per
-    // request shares the commit, and costs less than one statement with a VALUES list,
-    // whose text would be built, hashed and compared for every batch.
-    auto done = InTransaction(*lease, [&]() -> Result<void> {
-      for (size_t i : batch) {
-        auto refusal = HeartbeatOn(**lease, requests[i]);
-        if (!refusal && refusal.error().code() != ErrorCode::kNotFound) {
-          return std::unexpected(refusal.error());
-        }
-        results[i] = std::move(refusal);
-      }
-      return {};
-    });
-    if (!done) return fail_all(done.error());
-    return results;
-  }
-
-  // PostgreSQL is a round trip away: one statement for the whole batch. Concurrent
-  // batches (of this process and of other api-servers) share rows, so the rows are
-  // locked first, in id order, by the MATERIALIZED CTE; an UPDATE … FROM (VALUES …)
-  // alone would lock them in whatever order its join produces and deadlock with another
-  // batch (which PostgreSQL breaks only after deadlock_timeout, failing one of them).
-  // RETURNING tells which requests matched a running row with their hostname and pid.
-  // The VALUES list is padded to a power of two by repeating the last request, so that a
-  // connection prepares one statement per power of two rather than one per batch size; a
-  // repeated row matches what the original matches.
-  const size_t rows = std::bit_ceil(batch.size());
-  std::string sql = "WITH v (id, hostname, pid, at) AS (VALUES ";
-  std::vector<SqlParam> params;
-  params.reserve(rows * 4);
-  for (size_t n = 0; n < rows; ++n) {
-    const HeartbeatRequest& r = requests[batch[std::min(n, batch.size() - 1)]];
-    const size_t p = n * 4;
-    auto arg = [p](size_t k) { return "$" + std::to_string(p + k); };
-    sql += (n == 0 ? "(CAST(" : ", (CAST(") + arg(1) + " AS TEXT), CAST(" + arg(2) +
-           " AS TEXT), CAST(" + arg(3) + " AS BIGINT), CAST(" + arg(4) + " AS BIGINT))";
-    params.insert(params.end(), {r.id, r.hostname, int64_t{r.pid}, r.now});
-  }
-  sql +=
-      "), locked AS MATERIALIZED (SELECT task_instance.id FROM task_instance "
-      "WHERE task_instance.id IN (SELECT v.id FROM v) ORDER BY task_instance.id FOR UPDATE) "
-      "UPDATE task_instance SET last_heartbeat_at = v.at FROM v "
-      "WHERE task_instance.id = v.id AND task_instance.id IN (SELECT locked.id FROM locked) "
-      "AND task_instance.state = 'running' AND task_instance.hostname = v.hostname "
-      "AND task_instance.pid = v.pid "
-      "RETURNING task_instance.id, task_instance.hostname, task_instance.pid";
-  auto updated = Run(**lease, sql, params);
-  if (!updated) return fail_all(updated.error());
-  std::set<std::tuple<std::string, std::string, int64_t>> recorded;
-  for (const auto& row : updated->rows) recorded.emplace(Str(row[0]), Str(row[1]), Int(row[2]));
-  for (size_t i : batch) {
-    const HeartbeatRequest& r = requests[i];
-    if (recorded.contains({std::string(r.id), std::string(r.hostname), int64_t{r.pid}})) continue;
-    results[i] = HeartbeatRefusalOf(**lease, r.id);  // refused: find out why
+  auto changed = (**lease).ExecuteEach(kHeartbeatSql, 4, params);
+  if (!changed) return fail_all(changed.error());
+  for (size_t n = 0; n < batch.size(); ++n) {
+    if ((*changed)[n] != 1) results[batch[n]] = HeartbeatRefusalOf(**lease, requests[batch[n]].id);
   }
   return results;
 }

@@ -1307,6 +1307,11 @@ class TextRecordingConnection final : public SqlConnection {
     texts_.emplace(sql);
     return inner_->Execute(sql, params);
   }
+  Result<std::vector<int64_t>> ExecuteEach(std::string_view sql, size_t width,
+                                           std::span<const SqlParam> params) override {
+    texts_.emplace(sql);
+    return inner_->ExecuteEach(sql, width, params);
+  }
   Result<void> ExecuteScript(const std::string& sql) override { return inner_->ExecuteScript(sql); }
   bool Healthy() const override { return inner_->Healthy(); }
 
@@ -1316,9 +1321,9 @@ class TextRecordingConnection final : public SqlConnection {
 };
 
 // A connection prepares each statement text once and keeps it (sql_connection.h), so the
-// statements built for a batch (the PostgreSQL heartbeat, the audit insert) must not have a
-// text per batch size. Batches of 1 to 70 here: the heartbeat pads to a power of two (at
-// most 8 texts up to 128), the audit insert splits into powers of two up to 64 (at most 7).
+// statements of a batch must not have a text per batch size. Batches of 1 to 70 here: the
+// heartbeat runs one single-row UPDATE per request (one text), the audit insert splits
+// into powers of two up to 64 (at most 7).
 class SqlStoreStatementTest : public StoreContractTest {};
 
 TEST_P(SqlStoreStatementTest, BatchStatementsHaveAFewTextsWhateverTheBatchSize) {
@@ -1372,9 +1377,125 @@ TEST_P(SqlStoreStatementTest, BatchStatementsHaveAFewTextsWhateverTheBatchSize) 
     return std::count_if(texts.begin(), texts.end(),
                          [prefix](const std::string& t) { return t.starts_with(prefix); });
   };
-  EXPECT_LE(texts_starting("WITH v (id, hostname, pid, at)"), 8);
+  EXPECT_EQ(texts_starting("UPDATE task_instance SET last_heartbeat_at"), 1);
   EXPECT_LE(texts_starting("INSERT INTO audit_log"), 7);
   EXPECT_GE(texts_starting("INSERT INTO audit_log"), 1);
+}
+
+// SqlConnection::ExecuteEach on each driver, on a connection of its own.
+class SqlConnectionTest : public StoreContractTest {
+ protected:
+  void SetUp() override {
+    StoreContractTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    auto connection = Connect();
+    ASSERT_TRUE(connection.has_value()) << connection.error().ToString();
+    connection_ = std::move(*connection);
+  }
+  void TearDown() override {
+    connection_.reset();
+    StoreContractTest::TearDown();
+  }
+  // The variable `key`'s value as the database has it, or "(none)".
+  std::string ValueOf(std::string_view key) {
+    auto got = connection_->Execute("SELECT value FROM variable WHERE key = $1",
+                                    std::vector<SqlParam>{key});
+    EXPECT_TRUE(got.has_value()) << got.error().ToString();
+    if (!got || got->rows.empty()) return "(none)";
+    return got->rows[0][0].value_or("(null)");
+  }
+  static constexpr std::string_view kInsert =
+      "INSERT INTO variable (key, value, description) VALUES ($1, $2, '')";
+  static constexpr std::string_view kUpdate = "UPDATE variable SET value = $2 WHERE key = $1";
+
+  std::unique_ptr<SqlConnection> connection_;
+};
+
+TEST_P(SqlConnectionTest, ExecuteEachRunsInOrderAndCountsEachRunsRows) {
+  ASSERT_OK(connection_->ExecuteEach(kInsert, 2, std::vector<SqlParam>{"a", "0", "b", "0"}));
+  auto changed = connection_->ExecuteEach(
+      kUpdate, 2, std::vector<SqlParam>{"a", "1", "missing", "2", "a", "3", "b", "4"});
+  ASSERT_TRUE(changed.has_value()) << changed.error().ToString();
+  EXPECT_EQ(*changed, (std::vector<int64_t>{1, 0, 1, 1}));
+  EXPECT_EQ(ValueOf("a"), "3");  // the later run wins
+  EXPECT_EQ(ValueOf("b"), "4");
+  EXPECT_EQ(ValueOf("missing"), "(none)");
+}
+
+TEST_P(SqlConnectionTest, ExecuteEachIsAllOrNone) {
+  auto failed = connection_->ExecuteEach(
+      kInsert, 2, std::vector<SqlParam>{"x", "1", "y", "2", "x", "3", "z", "4"});
+  EXPECT_CODE(failed, ErrorCode::kAlreadyExists);  // the third run's error
+  EXPECT_EQ(ValueOf("x"), "(none)");
+  EXPECT_EQ(ValueOf("y"), "(none)");
+  EXPECT_EQ(ValueOf("z"), "(none)");
+  // The connection is left as it was, out of any transaction, and goes on working.
+  EXPECT_TRUE(connection_->Healthy());
+  auto again = connection_->ExecuteEach(kInsert, 2, std::vector<SqlParam>{"x", "5"});
+  ASSERT_TRUE(again.has_value()) << again.error().ToString();
+  EXPECT_EQ(*again, (std::vector<int64_t>{1}));
+  EXPECT_EQ(ValueOf("x"), "5");
+}
+
+TEST_P(SqlConnectionTest, ExecuteEachJoinsAnOpenTransaction) {
+  ASSERT_OK(connection_->ExecuteScript("BEGIN"));
+  auto changed = connection_->ExecuteEach(kInsert, 2, std::vector<SqlParam>{"p", "1", "q", "2"});
+  ASSERT_TRUE(changed.has_value()) << changed.error().ToString();
+  EXPECT_EQ(ValueOf("p"), "1");  // seen inside the transaction
+  ASSERT_OK(connection_->ExecuteScript("ROLLBACK"));
+  EXPECT_EQ(ValueOf("p"), "(none)");  // and gone with it
+  EXPECT_EQ(ValueOf("q"), "(none)");
+}
+
+TEST_P(SqlConnectionTest, ExecuteEachRefusesValuesThatDoNotMakeWholeRuns) {
+  EXPECT_CODE(connection_->ExecuteEach(kInsert, 2, std::vector<SqlParam>{"a", "1", "b"}),
+              ErrorCode::kInvalidArgument);
+  EXPECT_CODE(connection_->ExecuteEach(kInsert, 0, std::vector<SqlParam>{}),
+              ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ValueOf("a"), "(none)");
+  auto none = connection_->ExecuteEach(kInsert, 2, {});
+  ASSERT_TRUE(none.has_value()) << none.error().ToString();
+  EXPECT_TRUE(none->empty());
+  EXPECT_TRUE(connection_->Healthy());
+}
+
+// More runs than the socket buffers hold, both ways: PostgreSQL answers while the
+// pipeline is still being sent, and neither side may wait for the other for ever.
+TEST_P(SqlConnectionTest, ExecuteEachTakesALongPipeline) {
+  ASSERT_OK(connection_->ExecuteEach(kInsert, 2, std::vector<SqlParam>{"long", "0"}));
+  constexpr int kRuns = 20000;
+  const std::string value(64, 'v');
+  std::vector<SqlParam> params;
+  for (int run = 0; run < kRuns - 1; ++run) {
+    params.insert(params.end(), {std::string_view("no such key"), std::string_view(value)});
+  }
+  params.insert(params.end(), {std::string_view("long"), std::string_view("last")});
+  auto changed = connection_->ExecuteEach(kUpdate, 2, params);
+  ASSERT_TRUE(changed.has_value()) << changed.error().ToString();
+  ASSERT_EQ(changed->size(), static_cast<size_t>(kRuns));
+  EXPECT_EQ(std::count(changed->begin(), changed->end(), 0), kRuns - 1);
+  EXPECT_EQ(changed->back(), 1);
+  EXPECT_EQ(ValueOf("long"), "last");
+}
+
+class PostgresConnectionTest : public SqlConnectionTest {};
+
+// A server that goes away in the middle: an error saying so, and a connection no pool keeps.
+TEST_P(PostgresConnectionTest, ExecuteEachOnAConnectionTheServerEndedFailsCleanly) {
+  auto pid = connection_->Execute("SELECT pg_backend_pid()", {});
+  ASSERT_TRUE(pid.has_value()) << pid.error().ToString();
+  const std::string backend = pid->rows.at(0).at(0).value_or("");
+  auto ended = admin_->Execute("SELECT pg_terminate_backend(CAST($1 AS INTEGER))",
+                               std::vector<SqlParam>{std::string_view(backend)});
+  ASSERT_TRUE(ended.has_value()) << ended.error().ToString();
+  auto failed = connection_->ExecuteEach(kInsert, 2, std::vector<SqlParam>{"a", "1", "b", "2"});
+  EXPECT_CODE(failed, ErrorCode::kUnavailable);
+  EXPECT_FALSE(connection_->Healthy());
+  auto other = Connect();
+  ASSERT_TRUE(other.has_value()) << other.error().ToString();
+  auto count = (*other)->Execute("SELECT count(*) FROM variable", {});
+  ASSERT_TRUE(count.has_value()) << count.error().ToString();
+  EXPECT_EQ(count->rows.at(0).at(0), "0");
 }
 
 TEST_P(StoreContractTest, UserCrud) {
@@ -1612,6 +1733,10 @@ INSTANTIATE_TEST_SUITE_P(Backends, FreshStoreTest,
 // The memory store runs no SQL.
 INSTANTIATE_TEST_SUITE_P(Backends, SqlStoreStatementTest,
                          testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, SqlConnectionTest,
+                         testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, PostgresConnectionTest, testing::Values(Backend::kPostgres),
+                         BackendName);
 
 }  // namespace
 }  // namespace airlock::store

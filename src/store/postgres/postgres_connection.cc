@@ -4,6 +4,10 @@
 
 #include <charconv>
 #include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
 #include <vector>
 
 namespace airlock::store {
@@ -68,6 +72,31 @@ Error ResultError(PGconn* conn, const PGresult* result, std::string_view what) {
 
 void IgnoreNotice(void*, const char*) {}
 
+// Parameters as libpq takes them: text for every one (NUL-terminated, so each is copied),
+// a null pointer for SQL NULL.
+struct TextValues {
+  explicit TextValues(std::span<const SqlParam> params) : pointers(params.size(), nullptr) {
+    storage.reserve(params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (const auto* n = std::get_if<int64_t>(&params[i])) {
+        pointers[i] = storage.emplace_back(std::to_string(*n)).c_str();
+      } else if (const auto* s = std::get_if<std::string_view>(&params[i])) {
+        pointers[i] = storage.emplace_back(*s).c_str();
+      }
+    }
+  }
+  std::vector<std::string> storage;
+  std::vector<const char*> pointers;
+};
+
+// The rows an INSERT, UPDATE or DELETE changed; 0 for other commands.
+int64_t AffectedRows(PGresult* result) {
+  int64_t rows = 0;
+  const char* text = PQcmdTuples(result);
+  if (text != nullptr) std::from_chars(text, text + std::strlen(text), rows);
+  return rows;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<PostgresConnection>> PostgresConnection::Connect(const std::string& uri) {
@@ -90,35 +119,30 @@ Result<std::unique_ptr<PostgresConnection>> PostgresConnection::Connect(const st
 
 PostgresConnection::~PostgresConnection() { PQfinish(conn_); }
 
-bool PostgresConnection::Healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+bool PostgresConnection::Healthy() const { return !broken_ && PQstatus(conn_) == CONNECTION_OK; }
 
-Result<SqlResult> PostgresConnection::Execute(std::string_view sql,
-                                              std::span<const SqlParam> params) {
+Result<const std::string*> PostgresConnection::Prepared(std::string_view sql, size_t params) {
   auto it = statement_names_.find(sql);
   if (it == statement_names_.end()) {
     std::string name = "airlock_" + std::to_string(statement_names_.size());
     const std::string text(sql);
     ResultPtr prepared(
-        PQprepare(conn_, name.c_str(), text.c_str(), static_cast<int>(params.size()), nullptr));
+        PQprepare(conn_, name.c_str(), text.c_str(), static_cast<int>(params), nullptr));
     if (!prepared || PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
       return std::unexpected(ResultError(conn_, prepared.get(), "prepare"));
     }
     it = statement_names_.emplace(text, std::move(name)).first;
   }
+  return &it->second;
+}
 
-  // Text format for every parameter: libpq wants NUL-terminated values, so each is copied.
-  std::vector<std::string> storage;
-  storage.reserve(params.size());
-  std::vector<const char*> values(params.size(), nullptr);
-  for (size_t i = 0; i < params.size(); ++i) {
-    if (const auto* n = std::get_if<int64_t>(&params[i])) {
-      values[i] = storage.emplace_back(std::to_string(*n)).c_str();
-    } else if (const auto* s = std::get_if<std::string_view>(&params[i])) {
-      values[i] = storage.emplace_back(*s).c_str();
-    }
-  }
-  ResultPtr result(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(params.size()),
-                                  values.data(), nullptr, nullptr, /*resultFormat=*/0));
+Result<SqlResult> PostgresConnection::Execute(std::string_view sql,
+                                              std::span<const SqlParam> params) {
+  auto name = Prepared(sql, params.size());
+  if (!name) return std::unexpected(name.error());
+  const TextValues values(params);
+  ResultPtr result(PQexecPrepared(conn_, (*name)->c_str(), static_cast<int>(params.size()),
+                                  values.pointers.data(), nullptr, nullptr, /*resultFormat=*/0));
   const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     return std::unexpected(ResultError(conn_, result.get(), "execute"));
@@ -139,11 +163,63 @@ Result<SqlResult> PostgresConnection::Execute(std::string_view sql,
       }
     }
   }
-  const char* affected = PQcmdTuples(result.get());
-  if (affected != nullptr) {
-    std::from_chars(affected, affected + std::strlen(affected), out.affected_rows);
-  }
+  out.affected_rows = AffectedRows(result.get());
   return out;
+}
+
+Result<std::vector<int64_t>> PostgresConnection::ExecuteEach(std::string_view sql, size_t width,
+                                                             std::span<const SqlParam> params) {
+  auto runs = RunsOf(width, params.size());
+  if (!runs) return std::unexpected(runs.error());
+  if (*runs == 0) return std::vector<int64_t>{};
+  auto name = Prepared(sql, width);
+  if (!name) return std::unexpected(name.error());
+  const TextValues values(params);
+
+  // Every run is sent, then one Sync: the server runs them as one implicit transaction
+  // (or inside the open one), skips the rest after an error, and answers each in order.
+  // While libpq waits to send it reads what the server has answered meanwhile, so a long
+  // pipeline cannot block both sides.
+  if (PQenterPipelineMode(conn_) != 1) {
+    return std::unexpected(ResultError(conn_, nullptr, "enter pipeline mode"));
+  }
+  for (size_t run = 0; run < *runs; ++run) {
+    if (PQsendQueryPrepared(conn_, (*name)->c_str(), static_cast<int>(width),
+                            values.pointers.data() + run * width, nullptr, nullptr,
+                            /*resultFormat=*/0) != 1) {
+      broken_ = true;  // some runs are queued and others not: drop the connection
+      return std::unexpected(ResultError(conn_, nullptr, "send"));
+    }
+  }
+  if (PQpipelineSync(conn_) != 1) {
+    broken_ = true;
+    return std::unexpected(ResultError(conn_, nullptr, "send"));
+  }
+
+  std::vector<int64_t> changed(*runs, 0);
+  std::optional<Error> failed;
+  for (size_t run = 0; run < *runs; ++run) {
+    ResultPtr result(PQgetResult(conn_));
+    const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+      changed[run] = AffectedRows(result.get());
+    } else if (status != PGRES_PIPELINE_ABORTED && !failed) {
+      failed = ResultError(conn_, result.get(), "execute");
+    }
+    if (!result || ResultPtr(PQgetResult(conn_)) != nullptr) {
+      broken_ = true;  // not one result then the end of it, as each run gives
+      return std::unexpected(
+          failed.value_or(Error(ErrorCode::kInternal, "postgresql: a pipeline ended early")));
+    }
+  }
+  ResultPtr sync(PQgetResult(conn_));
+  if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC ||
+      PQexitPipelineMode(conn_) != 1) {
+    broken_ = true;
+    return std::unexpected(failed.value_or(ResultError(conn_, sync.get(), "sync")));
+  }
+  if (failed) return std::unexpected(*failed);
+  return changed;
 }
 
 Result<void> PostgresConnection::ExecuteScript(const std::string& sql) {

@@ -1,6 +1,7 @@
 #pragma once
 // PostgresConnection: one libpq connection with a cache of server-side prepared
-// statements (PQprepare once, PQexecPrepared after). See sql_connection.h for the contract.
+// statements (PQprepare once, PQexecPrepared after), and ExecuteEach() in libpq's pipeline
+// mode. See sql_connection.h for the contract.
 
 #include <memory>
 #include <string>
@@ -21,13 +22,18 @@ class PostgresConnection final : public SqlConnection {
   ~PostgresConnection() override;
 
   Result<SqlResult> Execute(std::string_view sql, std::span<const SqlParam> params) override;
+  Result<std::vector<int64_t>> ExecuteEach(std::string_view sql, size_t width,
+                                           std::span<const SqlParam> params) override;
   Result<void> ExecuteScript(const std::string& sql) override;
   bool Healthy() const override;
 
  private:
   explicit PostgresConnection(pg_conn* conn) : conn_(conn) {}
+  // The name `sql` is prepared under on this connection, preparing it the first time.
+  Result<const std::string*> Prepared(std::string_view sql, size_t params);
 
   pg_conn* conn_;
+  bool broken_ = false;  // a pipeline ended out of step: what the server holds is unknown
   StringMap<std::string> statement_names_;  // SQL text → name
 };
 

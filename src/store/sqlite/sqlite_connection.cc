@@ -185,6 +185,37 @@ Result<SqlResult> SqliteConnection::Execute(std::string_view sql,
   return result;
 }
 
+Result<std::vector<int64_t>> SqliteConnection::ExecuteEach(std::string_view sql, size_t width,
+                                                           std::span<const SqlParam> params) {
+  auto runs = RunsOf(width, params.size());
+  if (!runs) return std::unexpected(runs.error());
+  std::vector<int64_t> changed;
+  changed.reserve(*runs);
+  // SQLite runs in this process: running the prepared statement once per run costs
+  // nothing a round trip would save. A transaction of their own makes the runs all or
+  // none and shares one commit.
+  const bool own = sqlite3_get_autocommit(db_) != 0;
+  if (own) {
+    if (auto begun = ExecuteScript("BEGIN IMMEDIATE"); !begun)
+      return std::unexpected(begun.error());
+  }
+  for (size_t run = 0; run < *runs; ++run) {
+    auto done = Execute(sql, params.subspan(run * width, width));
+    if (!done) {
+      if (own && !ExecuteScript("ROLLBACK")) broken_ = true;
+      return std::unexpected(done.error());
+    }
+    changed.push_back(done->affected_rows);
+  }
+  if (own) {
+    if (auto committed = ExecuteScript("COMMIT"); !committed) {
+      if (sqlite3_get_autocommit(db_) == 0 && !ExecuteScript("ROLLBACK")) broken_ = true;
+      return std::unexpected(committed.error());
+    }
+  }
+  return changed;
+}
+
 Result<void> SqliteConnection::ExecuteScript(const std::string& sql) {
   // A single statement (BEGIN, COMMIT, ROLLBACK: one per transaction) is prepared once and
   // kept, as Execute() keeps its statements; sqlite3_exec would parse it every time.

@@ -29,8 +29,10 @@ class SqliteConnection final : public SqlConnection {
   ~SqliteConnection() override;
 
   Result<SqlResult> Execute(std::string_view sql, std::span<const SqlParam> params) override;
+  Result<std::vector<int64_t>> ExecuteEach(std::string_view sql, size_t width,
+                                           std::span<const SqlParam> params) override;
   Result<void> ExecuteScript(const std::string& sql) override;
-  bool Healthy() const override { return db_ != nullptr; }
+  bool Healthy() const override { return db_ != nullptr && !broken_; }
 
  private:
   struct Statement {
@@ -44,6 +46,7 @@ class SqliteConnection final : public SqlConnection {
   Error LastError(std::string_view what) const;
 
   sqlite3* db_;
+  bool broken_ = false;              // a transaction of ExecuteEach's own could not be rolled back
   StringMap<Statement> statements_;  // SQL text → prepared statement
   // The entry of statements_ used last: a batch runs one statement many times, and
   // comparing its text is cheaper than hashing it. Null until the first statement.
