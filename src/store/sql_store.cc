@@ -1,9 +1,9 @@
 #include "store/sql_store.h"
 
 #include <algorithm>
-#include <bit>
 #include <charconv>
 #include <chrono>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -1296,60 +1296,25 @@ Result<int> SqlStore::PurgeRevokedTokens(int64_t now) {
 
 namespace {
 
-// Audit rows are inserted in statements of up to kAuditRowsPerInsert rows: one statement
-// (on PostgreSQL one round trip) per chunk instead of per row; on SQLite the audit
-// thread's CPU went down by a quarter (docs/PERFORMANCE.md). Chunks are powers of two, so
-// that at most log2(kAuditRowsPerInsert) + 1 statements are ever prepared.
-constexpr size_t kAuditRowsPerInsert = 64;
-constexpr size_t kAuditColumns = 7;
-
-// The INSERT of `rows` audit rows, rows a power of two up to kAuditRowsPerInsert.
-const std::string& AuditInsertSql(size_t rows) {
-  static const std::vector<std::string> statements = [] {
-    std::vector<std::string> all;
-    for (size_t n = 1; n <= kAuditRowsPerInsert; n *= 2) {
-      std::string sql =
-          "INSERT INTO audit_log (time, component, jti, sub, method, path, status) VALUES ";
-      for (size_t row = 0; row < n; ++row) {
-        sql += row == 0 ? "(" : ", (";
-        for (size_t column = 1; column <= kAuditColumns; ++column) {
-          if (column > 1) sql += ", ";
-          sql += "$" + std::to_string(row * kAuditColumns + column);
-        }
-        sql += ")";
-      }
-      all.push_back(std::move(sql));
-    }
-    return all;
-  }();
-  return statements.at(static_cast<size_t>(std::countr_zero(rows)));
-}
+constexpr std::string_view kAuditColumns[] = {"time",   "component", "jti",   "sub",
+                                              "method", "path",      "status"};
 
 }  // namespace
 
 Result<void> SqlStore::AppendAudit(std::span<const AuditEntry> entries) {
   if (entries.empty()) return {};
+  std::vector<SqlParam> values;
+  values.reserve(entries.size() * std::size(kAuditColumns));
+  for (const AuditEntry& e : entries) {
+    if (auto ok = CheckTexts({e.component, e.jti, e.sub, e.method, e.path}); !ok) return ok;
+    values.insert(values.end(),
+                  {e.time, e.component, e.jti, e.sub, e.method, e.path, int64_t{e.status}});
+  }
   auto write = AuditWriteLock();
   auto lease = AcquireAudit();
   if (!lease) return std::unexpected(lease.error());
-  return InTransaction(*lease, [&]() -> Result<void> {
-    std::vector<SqlParam> params;
-    params.reserve(std::min(entries.size(), kAuditRowsPerInsert) * kAuditColumns);
-    for (size_t start = 0; start < entries.size();) {
-      const size_t left = std::min(entries.size() - start, kAuditRowsPerInsert);
-      const size_t rows = std::bit_floor(left);
-      params.clear();
-      for (size_t i = start; i < start + rows; ++i) {
-        const AuditEntry& e = entries[i];
-        params.insert(params.end(),
-                      {e.time, e.component, e.jti, e.sub, e.method, e.path, int64_t{e.status}});
-      }
-      auto inserted = Run(**lease, AuditInsertSql(rows), params);
-      if (!inserted) return std::unexpected(inserted.error());
-      start += rows;
-    }
-    return {};
-  });
+  // One COPY on PostgreSQL, INSERTs of up to 64 rows on SQLite (sql_connection.h).
+  return (**lease).AppendRows("audit_log", kAuditColumns, values);
 }
 
 Result<std::vector<AuditEntry>> SqlStore::ListAudit(int limit, int offset) {

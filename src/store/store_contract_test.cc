@@ -1312,6 +1312,11 @@ class TextRecordingConnection final : public SqlConnection {
     texts_.emplace(sql);
     return inner_->ExecuteEach(sql, width, params);
   }
+  Result<void> AppendRows(std::string_view table, std::span<const std::string_view> columns,
+                          std::span<const SqlParam> values) override {
+    texts_.emplace("append to " + std::string(table));
+    return inner_->AppendRows(table, columns, values);
+  }
   Result<void> ExecuteScript(const std::string& sql) override { return inner_->ExecuteScript(sql); }
   bool Healthy() const override { return inner_->Healthy(); }
 
@@ -1322,8 +1327,8 @@ class TextRecordingConnection final : public SqlConnection {
 
 // A connection prepares each statement text once and keeps it (sql_connection.h), so the
 // statements of a batch must not have a text per batch size. Batches of 1 to 70 here: the
-// heartbeat runs one single-row UPDATE per request (one text), the audit insert splits
-// into powers of two up to 64 (at most 7).
+// heartbeat runs one single-row UPDATE per request (one text); the audit rows are handed
+// to the driver whole (AppendRows; its texts are SqliteAppendRowsTest's).
 class SqlStoreStatementTest : public StoreContractTest {};
 
 TEST_P(SqlStoreStatementTest, BatchStatementsHaveAFewTextsWhateverTheBatchSize) {
@@ -1378,8 +1383,8 @@ TEST_P(SqlStoreStatementTest, BatchStatementsHaveAFewTextsWhateverTheBatchSize) 
                          [prefix](const std::string& t) { return t.starts_with(prefix); });
   };
   EXPECT_EQ(texts_starting("UPDATE task_instance SET last_heartbeat_at"), 1);
-  EXPECT_LE(texts_starting("INSERT INTO audit_log"), 7);
-  EXPECT_GE(texts_starting("INSERT INTO audit_log"), 1);
+  EXPECT_EQ(texts_starting("append to audit_log"), 1);
+  EXPECT_EQ(texts_starting("INSERT INTO audit_log"), 0);
 }
 
 // SqlConnection::ExecuteEach on each driver, on a connection of its own.
@@ -1476,6 +1481,81 @@ TEST_P(SqlConnectionTest, ExecuteEachTakesALongPipeline) {
   EXPECT_EQ(std::count(changed->begin(), changed->end(), 0), kRuns - 1);
   EXPECT_EQ(changed->back(), 1);
   EXPECT_EQ(ValueOf("long"), "last");
+}
+
+// AppendRows: every value back as it was given, whatever it holds.
+TEST_P(SqlConnectionTest, AppendRowsStoresEveryValueAsGiven) {
+  const std::vector<std::string> texts = {
+      "plain", "tab\there", "new\nline", "carriage\rreturn", "back\\slash", "\\.",
+      "\\N",   "",          "ünïcødé ✓", "trailing\\",       " spaces ",    "a\\tb"};
+  const std::vector<std::string_view> columns = {"key", "value", "description"};
+  std::vector<std::string> keys;
+  std::vector<SqlParam> values;
+  for (size_t i = 0; i < texts.size(); ++i) keys.push_back("k" + std::to_string(i));
+  for (size_t i = 0; i < texts.size(); ++i) {
+    values.insert(values.end(), {std::string_view(keys[i]), std::string_view(texts[i]),
+                                 std::string_view(texts[texts.size() - 1 - i])});
+  }
+  ASSERT_OK(connection_->AppendRows("variable", columns, values));
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto got = connection_->Execute("SELECT value, description FROM variable WHERE key = $1",
+                                    std::vector<SqlParam>{std::string_view(keys[i])});
+    ASSERT_TRUE(got.has_value()) << got.error().ToString();
+    ASSERT_EQ(got->rows.size(), 1u) << keys[i];
+    EXPECT_EQ(got->rows[0][0], texts[i]);
+    EXPECT_EQ(got->rows[0][1], texts[texts.size() - 1 - i]);
+  }
+}
+
+TEST_P(SqlConnectionTest, AppendRowsIsAllOrNone) {
+  const std::vector<std::string_view> columns = {"key", "value", "description"};
+  // The third row's NULL breaks a NOT NULL constraint; the second repeats no key.
+  EXPECT_FALSE(connection_->AppendRows(
+      "variable", columns,
+      std::vector<SqlParam>{"r1", "1", "", "r2", "2", "", "r3", nullptr, "", "r4", "4", ""}));
+  // A duplicate key among many rows (more than one INSERT on SQLite).
+  std::vector<std::string> keys;
+  for (int i = 0; i < 100; ++i) keys.push_back("d" + std::to_string(i));
+  keys.back() = "d0";
+  std::vector<SqlParam> values;
+  for (const auto& key : keys) values.insert(values.end(), {std::string_view(key), "v", ""});
+  EXPECT_CODE(connection_->AppendRows("variable", columns, values), ErrorCode::kAlreadyExists);
+  auto count = connection_->Execute("SELECT count(*) FROM variable", {});
+  ASSERT_TRUE(count.has_value()) << count.error().ToString();
+  EXPECT_EQ(count->rows.at(0).at(0), "0");
+  EXPECT_TRUE(connection_->Healthy());
+  // Inside an open transaction the rows go with it.
+  ASSERT_OK(connection_->ExecuteScript("BEGIN"));
+  ASSERT_OK(connection_->AppendRows("variable", columns, std::vector<SqlParam>{"t", "1", ""}));
+  EXPECT_EQ(ValueOf("t"), "1");
+  ASSERT_OK(connection_->ExecuteScript("ROLLBACK"));
+  EXPECT_EQ(ValueOf("t"), "(none)");
+  EXPECT_CODE(connection_->AppendRows("variable", columns, std::vector<SqlParam>{"a", "b"}),
+              ErrorCode::kInvalidArgument);
+  ASSERT_OK(connection_->AppendRows("variable", columns, {}));
+}
+
+// SQLite inserts in chunks of a power of two rows up to 64: appending 1 to 200 rows
+// prepares at most seven INSERT texts (a connection keeps every text it prepared).
+TEST(SqliteAppendRowsTest, AppendingAnyNumberOfRowsPreparesAtMostSevenTexts) {
+  auto connection = SqliteConnection::Open(":memory:", std::chrono::seconds(1));
+  ASSERT_TRUE(connection.has_value()) << connection.error().ToString();
+  SqliteConnection& db = **connection;
+  ASSERT_OK(db.ExecuteScript("CREATE TABLE t (a INTEGER NOT NULL, b TEXT NOT NULL)"));
+  const size_t before = db.PreparedStatements();
+  int64_t appended = 0;
+  for (int64_t rows = 1; rows <= 200; ++rows) {
+    std::vector<SqlParam> values;
+    for (int64_t r = 0; r < rows; ++r) values.insert(values.end(), {r, "text"});
+    const std::vector<std::string_view> columns = {"a", "b"};
+    ASSERT_OK(db.AppendRows("t", columns, values));
+    appended += rows;
+  }
+  auto count = db.Execute("SELECT count(*) FROM t", {});
+  ASSERT_TRUE(count.has_value()) << count.error().ToString();
+  EXPECT_EQ(count->rows.at(0).at(0), std::to_string(appended));
+  // Seven INSERT texts, plus BEGIN IMMEDIATE and COMMIT (and this SELECT).
+  EXPECT_LE(db.PreparedStatements() - before, 7u + 3u);
 }
 
 class PostgresConnectionTest : public SqlConnectionTest {};

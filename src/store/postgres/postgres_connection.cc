@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <optional>
@@ -220,6 +221,73 @@ Result<std::vector<int64_t>> PostgresConnection::ExecuteEach(std::string_view sq
   }
   if (failed) return std::unexpected(*failed);
   return changed;
+}
+
+Result<void> PostgresConnection::AppendRows(std::string_view table,
+                                            std::span<const std::string_view> columns,
+                                            std::span<const SqlParam> values) {
+  auto rows = RunsOf(columns.size(), values.size());
+  if (!rows) return std::unexpected(rows.error());
+  if (*rows == 0) return {};
+  std::string copy = "COPY ";
+  copy += table;
+  copy += " (";
+  for (size_t c = 0; c < columns.size(); ++c) {
+    if (c > 0) copy += ", ";
+    copy += columns[c];
+  }
+  copy += ") FROM STDIN";
+  // COPY's text format: a tab between values, a newline after each row, \N for NULL,
+  // and a backslash escape for the backslash and the characters that delimit.
+  std::string data;
+  data.reserve(values.size() * 16);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (const auto* n = std::get_if<int64_t>(&values[i])) {
+      data += std::to_string(*n);
+    } else if (const auto* text = std::get_if<std::string_view>(&values[i])) {
+      for (char ch : *text) {
+        switch (ch) {
+          case '\\':
+            data += "\\\\";
+            break;
+          case '\t':
+            data += "\\t";
+            break;
+          case '\n':
+            data += "\\n";
+            break;
+          case '\r':
+            data += "\\r";
+            break;
+          default:
+            data += ch;
+        }
+      }
+    } else {
+      data += "\\N";
+    }
+    data += (i + 1) % columns.size() == 0 ? '\n' : '\t';
+  }
+
+  ResultPtr started(PQexec(conn_, copy.c_str()));
+  if (!started || PQresultStatus(started.get()) != PGRES_COPY_IN) {
+    return std::unexpected(ResultError(conn_, started.get(), "copy"));
+  }
+  constexpr size_t kChunk = size_t{1} << 20;  // PQputCopyData takes an int length
+  bool sent = true;
+  for (size_t at = 0; sent && at < data.size(); at += kChunk) {
+    const size_t n = std::min(kChunk, data.size() - at);
+    sent = PQputCopyData(conn_, data.data() + at, static_cast<int>(n)) == 1;
+  }
+  sent = sent && PQputCopyEnd(conn_, nullptr) == 1;
+  ResultPtr result(PQgetResult(conn_));
+  while (ResultPtr(PQgetResult(conn_)) != nullptr) {
+  }
+  if (!sent) broken_ = true;
+  if (!sent || !result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
+    return std::unexpected(ResultError(conn_, result.get(), "copy"));
+  }
+  return {};
 }
 
 Result<void> PostgresConnection::ExecuteScript(const std::string& sql) {

@@ -1,7 +1,7 @@
 #pragma once
 // PostgresConnection: one libpq connection with a cache of server-side prepared
-// statements (PQprepare once, PQexecPrepared after), and ExecuteEach() in libpq's pipeline
-// mode. See sql_connection.h for the contract.
+// statements (PQprepare once, PQexecPrepared after), ExecuteEach() in libpq's pipeline
+// mode and AppendRows() as COPY. See sql_connection.h for the contract.
 
 #include <memory>
 #include <string>
@@ -24,6 +24,8 @@ class PostgresConnection final : public SqlConnection {
   Result<SqlResult> Execute(std::string_view sql, std::span<const SqlParam> params) override;
   Result<std::vector<int64_t>> ExecuteEach(std::string_view sql, size_t width,
                                            std::span<const SqlParam> params) override;
+  Result<void> AppendRows(std::string_view table, std::span<const std::string_view> columns,
+                          std::span<const SqlParam> values) override;
   Result<void> ExecuteScript(const std::string& sql) override;
   bool Healthy() const override;
 

@@ -4,6 +4,8 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -185,6 +187,21 @@ Result<SqlResult> SqliteConnection::Execute(std::string_view sql,
   return result;
 }
 
+Result<void> SqliteConnection::InTransaction(const std::function<Result<void>()>& body) {
+  const bool own = sqlite3_get_autocommit(db_) != 0;
+  if (own) {
+    if (auto begun = ExecuteScript("BEGIN IMMEDIATE"); !begun) return begun;
+  }
+  auto done = body();
+  if (own && done) done = ExecuteScript("COMMIT");
+  // A failed COMMIT may have ended the transaction already. If one is still open and
+  // cannot be rolled back, the connection must not serve anyone else.
+  if (own && !done && sqlite3_get_autocommit(db_) == 0 && !ExecuteScript("ROLLBACK")) {
+    broken_ = true;
+  }
+  return done;
+}
+
 Result<std::vector<int64_t>> SqliteConnection::ExecuteEach(std::string_view sql, size_t width,
                                                            std::span<const SqlParam> params) {
   auto runs = RunsOf(width, params.size());
@@ -192,28 +209,65 @@ Result<std::vector<int64_t>> SqliteConnection::ExecuteEach(std::string_view sql,
   std::vector<int64_t> changed;
   changed.reserve(*runs);
   // SQLite runs in this process: running the prepared statement once per run costs
-  // nothing a round trip would save. A transaction of their own makes the runs all or
-  // none and shares one commit.
-  const bool own = sqlite3_get_autocommit(db_) != 0;
-  if (own) {
-    if (auto begun = ExecuteScript("BEGIN IMMEDIATE"); !begun)
-      return std::unexpected(begun.error());
-  }
-  for (size_t run = 0; run < *runs; ++run) {
-    auto done = Execute(sql, params.subspan(run * width, width));
-    if (!done) {
-      if (own && !ExecuteScript("ROLLBACK")) broken_ = true;
-      return std::unexpected(done.error());
+  // nothing a round trip would save; one transaction shares the commit.
+  auto done = InTransaction([&]() -> Result<void> {
+    for (size_t run = 0; run < *runs; ++run) {
+      auto result = Execute(sql, params.subspan(run * width, width));
+      if (!result) return std::unexpected(result.error());
+      changed.push_back(result->affected_rows);
     }
-    changed.push_back(done->affected_rows);
-  }
-  if (own) {
-    if (auto committed = ExecuteScript("COMMIT"); !committed) {
-      if (sqlite3_get_autocommit(db_) == 0 && !ExecuteScript("ROLLBACK")) broken_ = true;
-      return std::unexpected(committed.error());
-    }
-  }
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
   return changed;
+}
+
+const std::string& SqliteConnection::InsertText(std::string_view table,
+                                                std::span<const std::string_view> columns,
+                                                size_t rows) {
+  for (const InsertTextEntry& entry : insert_texts_) {
+    if (entry.rows == rows && entry.table == table && std::ranges::equal(entry.columns, columns)) {
+      return entry.sql;
+    }
+  }
+  std::string sql = "INSERT INTO ";
+  sql += table;
+  sql += " (";
+  for (size_t c = 0; c < columns.size(); ++c) {
+    if (c > 0) sql += ", ";
+    sql += columns[c];
+  }
+  sql += ") VALUES ";
+  for (size_t row = 0; row < rows; ++row) {
+    sql += row == 0 ? "(" : ", (";
+    for (size_t c = 0; c < columns.size(); ++c) {
+      if (c > 0) sql += ", ";
+      sql += "$" + std::to_string(row * columns.size() + c + 1);
+    }
+    sql += ")";
+  }
+  return insert_texts_
+      .emplace_back(std::string(table), std::vector<std::string>(columns.begin(), columns.end()),
+                    rows, std::move(sql))
+      .sql;
+}
+
+Result<void> SqliteConnection::AppendRows(std::string_view table,
+                                          std::span<const std::string_view> columns,
+                                          std::span<const SqlParam> values) {
+  constexpr size_t kMaxRowsPerInsert = 64;
+  auto rows = RunsOf(columns.size(), values.size());
+  if (!rows) return std::unexpected(rows.error());
+  return InTransaction([&]() -> Result<void> {
+    for (size_t start = 0; start < *rows;) {
+      const size_t chunk = std::bit_floor(std::min(*rows - start, kMaxRowsPerInsert));
+      auto inserted = Execute(InsertText(table, columns, chunk),
+                              values.subspan(start * columns.size(), chunk * columns.size()));
+      if (!inserted) return std::unexpected(inserted.error());
+      start += chunk;
+    }
+    return {};
+  });
 }
 
 Result<void> SqliteConnection::ExecuteScript(const std::string& sql) {

@@ -3,6 +3,7 @@
 // and a cache of prepared statements. See sql_connection.h for the contract.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,8 +32,12 @@ class SqliteConnection final : public SqlConnection {
   Result<SqlResult> Execute(std::string_view sql, std::span<const SqlParam> params) override;
   Result<std::vector<int64_t>> ExecuteEach(std::string_view sql, size_t width,
                                            std::span<const SqlParam> params) override;
+  Result<void> AppendRows(std::string_view table, std::span<const std::string_view> columns,
+                          std::span<const SqlParam> values) override;
   Result<void> ExecuteScript(const std::string& sql) override;
   bool Healthy() const override { return db_ != nullptr && !broken_; }
+  // How many statement texts this connection has prepared and keeps.
+  size_t PreparedStatements() const { return statements_.size(); }
 
  private:
   struct Statement {
@@ -43,9 +48,22 @@ class SqliteConnection final : public SqlConnection {
   };
   explicit SqliteConnection(sqlite3* db) : db_(db) {}
   Result<Statement*> Prepare(std::string_view sql);
+  // The INSERT of `rows` rows into `table`, built the first time it is asked for.
+  const std::string& InsertText(std::string_view table, std::span<const std::string_view> columns,
+                                size_t rows);
+  // Runs `body` in the open transaction, or in one of its own (BEGIN IMMEDIATE) that it
+  // commits, or rolls back when `body` fails.
+  Result<void> InTransaction(const std::function<Result<void>()>& body);
   Error LastError(std::string_view what) const;
 
   sqlite3* db_;
+  struct InsertTextEntry {
+    std::string table;
+    std::vector<std::string> columns;
+    size_t rows;
+    std::string sql;
+  };
+  std::vector<InsertTextEntry> insert_texts_;  // few: a power of two of rows per table
   bool broken_ = false;              // a transaction of ExecuteEach's own could not be rolled back
   StringMap<Statement> statements_;  // SQL text → prepared statement
   // The entry of statements_ used last: a batch runs one statement many times, and
