@@ -6,6 +6,7 @@
 #include <iterator>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "common/clock.h"
 #include "common/thread_name.h"
@@ -844,6 +845,67 @@ Result<HeartbeatRefusal> SqlStore::Heartbeat(std::string_view id, std::string_vi
   return HeartbeatOn(**lease, {.id = id, .hostname = hostname, .pid = pid, .now = now});
 }
 
+namespace {
+
+// Appends `text` to a PostgreSQL array literal as one quoted element.
+void AppendArrayElement(std::string& array, std::string_view text) {
+  array += array.size() == 1 ? "\"" : ",\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') array += '\\';
+    array += c;
+  }
+  array += '"';
+}
+
+// The heartbeats of a batch as one statement on PostgreSQL: $1..$4 are arrays of ids,
+// hostnames, pids and times. The LATERAL subquery locks each request's row (if it is
+// running with that hostname and pid) in the order of the sorted ids, one row at a time,
+// so concurrent batches queue instead of deadlocking; it cannot be merged into the join
+// (it locks rows), so each request costs one primary-key lookup whatever the table's
+// size. The UPDATE then reaches each locked row by its ctid. RETURNING gives the position
+// of each request it recorded.
+// One case records nothing although the request is recordable: a row that another
+// transaction changed after this statement's snapshot was taken is locked in its new
+// version, which the snapshot cannot see, so the UPDATE does not find it. The caller
+// sends such requests again (Heartbeats).
+constexpr std::string_view kHeartbeatBatchSql =
+    "UPDATE task_instance SET last_heartbeat_at = l.at "
+    "FROM (SELECT v.n, v.at, x.row FROM ("
+    "SELECT * FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS BIGINT[]), "
+    "CAST($4 AS BIGINT[])) WITH ORDINALITY AS u (id, hostname, pid, at, n) "
+    "ORDER BY u.id COLLATE \"C\") AS v "
+    "CROSS JOIN LATERAL (SELECT t.ctid AS row FROM task_instance AS t WHERE t.id = v.id "
+    "AND t.state = 'running' AND t.hostname = v.hostname AND t.pid = v.pid "
+    "FOR NO KEY UPDATE) AS x) AS l "
+    "WHERE task_instance.ctid = l.row RETURNING l.n";
+
+}  // namespace
+
+Result<std::vector<bool>> SqlStore::RecordHeartbeatsAtOnce(
+    SqlConnection& connection, std::span<const HeartbeatRequest> requests,
+    std::span<const size_t> batch) {
+  std::string ids = "{", hostnames = "{", pids = "{", ats = "{";
+  for (size_t i : batch) {
+    const HeartbeatRequest& r = requests[i];
+    AppendArrayElement(ids, r.id);
+    AppendArrayElement(hostnames, r.hostname);
+    if (pids.size() > 1) pids += ',';
+    pids += std::to_string(r.pid);
+    if (ats.size() > 1) ats += ',';
+    ats += std::to_string(r.now);
+  }
+  for (std::string* array : {&ids, &hostnames, &pids, &ats}) *array += '}';
+  auto updated = Run(connection, kHeartbeatBatchSql, {ids, hostnames, pids, ats});
+  if (!updated) return std::unexpected(updated.error());
+  std::vector<bool> recorded(batch.size(), false);
+  for (const auto& row : updated->rows) {
+    const int64_t n = Int(row[0]);  // WITH ORDINALITY counts from 1
+    if (n >= 1 && static_cast<size_t>(n) <= batch.size())
+      recorded[static_cast<size_t>(n - 1)] = true;
+  }
+  return recorded;
+}
+
 std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
     std::span<const HeartbeatRequest> requests) {
   std::vector<Result<HeartbeatRefusal>> results(requests.size(), HeartbeatRefusal::kNone);
@@ -859,21 +921,15 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
   }
   if (batch.empty()) return results;
 
-  // One transaction of the single-row UPDATE per request (on PostgreSQL one round trip,
-  // sql_connection.h). Concurrent batches (two writers here, other api-servers on one
-  // PostgreSQL) share rows; each takes its row locks in id order, so one waits for
+  // In id order: concurrent batches (two writers here, other api-servers on one
+  // PostgreSQL) share rows, and each takes its row locks in this order, so one waits for
   // another instead of both waiting in a cycle (which PostgreSQL breaks only after
-  // deadlock_timeout, failing a batch). Each run is a primary-key lookup whatever the
-  // batch and the table, where one statement joining a VALUES list let the planner scan
-  // and hash the whole table for every batch (docs/PERFORMANCE.md).
-  std::ranges::stable_sort(batch, {}, [&](size_t i) { return requests[i].id; });
-  std::vector<SqlParam> params;
-  params.reserve(batch.size() * 4);
-  for (size_t i : batch) {
+  // deadlock_timeout, failing a batch). Requests for one instance follow each other, the
+  // latest last, so that the last one written is the latest.
+  std::ranges::stable_sort(batch, {}, [&](size_t i) {
     const HeartbeatRequest& r = requests[i];
-    params.insert(params.end(), {r.id, r.hostname, int64_t{r.pid}, r.now});
-  }
-
+    return std::tuple(r.id, r.hostname, r.pid, r.now);
+  });
   auto fail_all = [&](const Error& error) {
     for (size_t i : batch) results[i] = std::unexpected(error);
     return results;
@@ -881,10 +937,53 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
   auto write = WriteLock(true);
   auto lease = Acquire();
   if (!lease) return fail_all(lease.error());
-  auto changed = (**lease).ExecuteEach(kHeartbeatSql, 4, params);
-  if (!changed) return fail_all(changed.error());
-  for (size_t n = 0; n < batch.size(); ++n) {
-    if ((*changed)[n] != 1) results[batch[n]] = HeartbeatRefusalOf(**lease, requests[batch[n]].id);
+
+  // What is left to write: on SQLite every request; on PostgreSQL those its one
+  // statement did not record: refused ones, rows another transaction changed meanwhile,
+  // and, since one statement updates a row once, all but the first (earliest) request for
+  // one instance, host and pid, which follow it in time order.
+  std::vector<size_t> left;
+  if (dialect_ == SqlDialect::kPostgres) {
+    std::vector<size_t> firsts;  // positions in `batch`
+    std::vector<size_t> sent;    // the requests at those positions
+    for (size_t n = 0; n < batch.size(); ++n) {
+      const HeartbeatRequest& r = requests[batch[n]];
+      const HeartbeatRequest* previous = n > 0 ? &requests[batch[n - 1]] : nullptr;
+      if (previous == nullptr || previous->id != r.id || previous->hostname != r.hostname ||
+          previous->pid != r.pid) {
+        firsts.push_back(n);
+        sent.push_back(batch[n]);
+      }
+    }
+    auto recorded = RecordHeartbeatsAtOnce(**lease, requests, sent);
+    if (!recorded) return fail_all(recorded.error());
+    std::vector<bool> done(batch.size(), false);
+    for (size_t k = 0; k < firsts.size(); ++k) done[firsts[k]] = (*recorded)[k];
+    for (size_t n = 0; n < batch.size(); ++n) {
+      if (!done[n]) left.push_back(batch[n]);
+    }
+  } else {
+    left = std::move(batch);
+  }
+
+  // One transaction of the single-row UPDATE per request left (on PostgreSQL one round
+  // trip: sql_connection.h), in id order as well.
+  if (!left.empty()) {
+    std::vector<SqlParam> params;
+    params.reserve(left.size() * 4);
+    for (size_t i : left) {
+      const HeartbeatRequest& r = requests[i];
+      params.insert(params.end(), {r.id, r.hostname, int64_t{r.pid}, r.now});
+    }
+    auto changed = (**lease).ExecuteEach(kHeartbeatSql, 4, params);
+    if (!changed) {
+      for (size_t i : left) results[i] = std::unexpected(changed.error());
+    } else {
+      for (size_t n = 0; n < left.size(); ++n) {
+        if ((*changed)[n] != 1)
+          results[left[n]] = HeartbeatRefusalOf(**lease, requests[left[n]].id);
+      }
+    }
   }
   return results;
 }

@@ -215,6 +215,12 @@ class SqlStore final : public Store {
                                               const HeartbeatRequest& request);
   static Result<HeartbeatRefusal> HeartbeatRefusalOf(SqlConnection& connection,
                                                      std::string_view id);
+  // PostgreSQL: records the heartbeats of `batch` (indexes into `requests`, in id order)
+  // with one statement; for each, whether it was recorded. One that was not may still be
+  // recordable (sql_store.cc: kHeartbeatBatchSql).
+  static Result<std::vector<bool>> RecordHeartbeatsAtOnce(
+      SqlConnection& connection, std::span<const HeartbeatRequest> requests,
+      std::span<const size_t> batch);
   // After a conditional update changed nothing: NotFound, or FailedPrecondition naming the
   // state the task instance is in and the ones that were required.
   std::unexpected<Error> LostTaskInstanceRace(std::string_view id, std::string_view required);

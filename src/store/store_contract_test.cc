@@ -983,6 +983,72 @@ TEST_P(StoreContractTest, HeartbeatsAnswerEachRequestAsHeartbeatWould) {
   EXPECT_TRUE(store_->Heartbeats({}).empty());
 }
 
+// Requests for one instance, host and pid in one batch are all recorded, and the row keeps
+// the latest time whatever their order; hostnames with the characters of a PostgreSQL
+// array literal (quotes, backslashes, commas, braces) match exactly.
+TEST_P(StoreContractTest, HeartbeatsOfOneInstanceInOneBatchKeepTheLatestTime) {
+  CreateRun();
+  TaskInstance a = CreateTi(TaskState::kRunning, "a");  // worker-1, pid 4242
+  TaskInstance odd{.id = NewId(),
+                   .dag_id = "dag",
+                   .run_id = "run",
+                   .task_id = "odd",
+                   .state = TaskState::kRunning,
+                   .hostname = "we\"ird\\, {host} NULL",
+                   .pid = 7,
+                   .start_date = kNow};
+  ASSERT_OK(store_->CreateTaskInstance(odd));
+  std::vector<Store::HeartbeatRequest> requests = {
+      {a.id, "worker-1", 4242, kNow + 7},
+      {odd.id, odd.hostname, 7, kNow + 3},
+      {a.id, "worker-1", 4242, kNow + 6},
+      {odd.id, "we\"ird\\, {host}", 7, kNow + 4},  // not the same hostname
+      {a.id, "worker-1", 4242, kNow + 7},
+  };
+  auto results = store_->Heartbeats(requests);
+  ASSERT_EQ(results.size(), requests.size());
+  EXPECT_EQ(results[0].value(), HeartbeatRefusal::kNone);
+  EXPECT_EQ(results[1].value(), HeartbeatRefusal::kNone);
+  EXPECT_EQ(results[2].value(), HeartbeatRefusal::kNone);
+  EXPECT_EQ(results[3].value(), HeartbeatRefusal::kRunningElsewhere);
+  EXPECT_EQ(results[4].value(), HeartbeatRefusal::kNone);
+  EXPECT_EQ(store_->GetTaskInstance(a.id)->last_heartbeat_at, kNow + 7);
+  EXPECT_EQ(store_->GetTaskInstance(odd.id)->last_heartbeat_at, kNow + 3);
+}
+
+// A row another transaction changes while a batch waits for it is still recorded (on
+// PostgreSQL the one-statement write cannot see the row's new version, and the batch
+// sends that request again: sql_store.cc).
+class SqlHeartbeatTest : public StoreContractTest {};
+
+TEST_P(SqlHeartbeatTest, HeartbeatsWaitingForAnotherWritersRowAreRecorded) {
+  CreateRun();
+  TaskInstance a = CreateTi(TaskState::kRunning, "a");
+  TaskInstance b = CreateTi(TaskState::kRunning, "b");
+  auto other = Connect();
+  ASSERT_TRUE(other.has_value()) << other.error().ToString();
+  const bool sqlite = GetParam() == Backend::kSqlite;
+  ASSERT_OK((*other)->ExecuteScript(sqlite ? "BEGIN IMMEDIATE" : "BEGIN"));
+  ASSERT_OK((*other)->Execute("UPDATE task_instance SET last_heartbeat_at = 1 WHERE id = $1",
+                              std::vector<SqlParam>{std::string_view(a.id)}));
+  std::vector<Result<HeartbeatRefusal>> results;
+  std::thread batch([&] {
+    std::vector<Store::HeartbeatRequest> requests = {{a.id, "worker-1", 4242, kNow + 5},
+                                                     {b.id, "worker-1", 4242, kNow + 5}};
+    results = store_->Heartbeats(requests);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the batch waits for the row
+  ASSERT_OK((*other)->ExecuteScript("COMMIT"));
+  batch.join();
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& result : results) {
+    ASSERT_TRUE(result.has_value()) << result.error().ToString();
+    EXPECT_EQ(*result, HeartbeatRefusal::kNone);
+  }
+  EXPECT_EQ(store_->GetTaskInstance(a.id)->last_heartbeat_at, kNow + 5);
+  EXPECT_EQ(store_->GetTaskInstance(b.id)->last_heartbeat_at, kNow + 5);
+}
+
 // Batches from several writers (of one api-server and of two) that share task instances,
 // each listing them in another order, all succeed: none waits for another's row locks in a
 // cycle (PostgreSQL would break the deadlock after a second by failing one batch).
@@ -1327,8 +1393,8 @@ class TextRecordingConnection final : public SqlConnection {
 
 // A connection prepares each statement text once and keeps it (sql_connection.h), so the
 // statements of a batch must not have a text per batch size. Batches of 1 to 70 here: the
-// heartbeat runs one single-row UPDATE per request (one text); the audit rows are handed
-// to the driver whole (AppendRows; its texts are SqliteAppendRowsTest's).
+// heartbeat's statements take the batch as runs or arrays (one or two texts); the audit
+// rows are handed to the driver whole (AppendRows; its texts are SqliteAppendRowsTest's).
 class SqlStoreStatementTest : public StoreContractTest {};
 
 TEST_P(SqlStoreStatementTest, BatchStatementsHaveAFewTextsWhateverTheBatchSize) {
@@ -1382,7 +1448,9 @@ TEST_P(SqlStoreStatementTest, BatchStatementsHaveAFewTextsWhateverTheBatchSize) 
     return std::count_if(texts.begin(), texts.end(),
                          [prefix](const std::string& t) { return t.starts_with(prefix); });
   };
-  EXPECT_EQ(texts_starting("UPDATE task_instance SET last_heartbeat_at"), 1);
+  // SQLite: the single-row UPDATE; PostgreSQL: its one-statement batch, and the single-row
+  // UPDATE for the requests that statement left (here a batch repeats instances).
+  EXPECT_EQ(texts_starting("UPDATE task_instance SET last_heartbeat_at"), sqlite ? 1 : 2);
   EXPECT_EQ(texts_starting("append to audit_log"), 1);
   EXPECT_EQ(texts_starting("INSERT INTO audit_log"), 0);
 }
@@ -1812,6 +1880,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, FreshStoreTest,
                          BackendName);
 // The memory store runs no SQL.
 INSTANTIATE_TEST_SUITE_P(Backends, SqlStoreStatementTest,
+                         testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, SqlHeartbeatTest,
                          testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 INSTANTIATE_TEST_SUITE_P(Backends, SqlConnectionTest,
                          testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
