@@ -54,10 +54,10 @@ class SqlConnection {
   // Appends rows to `table`: `values` holds one value for each of `columns`, row after
   // row. Table and column names are written in the code, never taken from input. All or
   // none, inside the connection's open transaction if it has one. PostgreSQL is sent the
-  // rows as one COPY … FROM STDIN, which costs its server about half of what INSERT
-  // statements of the same rows cost (docs/PERFORMANCE.md); SQLite inserts them with
-  // INSERT statements of up to 64 rows, in a power of two of rows each, so that a
-  // connection prepares at most seven texts per table.
+  // rows as one COPY … FROM STDIN, which costs its server less than INSERT statements of
+  // the same rows (docs/PERFORMANCE.md, stop 18); SQLite inserts them with INSERT
+  // statements of up to 64 rows, in a power of two of rows each, so that a connection
+  // prepares at most seven texts per table.
   virtual Result<void> AppendRows(std::string_view table, std::span<const std::string_view> columns,
                                   std::span<const SqlParam> values) = 0;
 

@@ -859,11 +859,11 @@ void AppendArrayElement(std::string& array, std::string_view text) {
 
 // The heartbeats of a batch as one statement on PostgreSQL: $1..$4 are arrays of ids,
 // hostnames, pids and times. The LATERAL subquery locks each request's row (if it is
-// running with that hostname and pid) in the order of the sorted ids, one row at a time,
-// so concurrent batches queue instead of deadlocking; it cannot be merged into the join
-// (it locks rows), so each request costs one primary-key lookup whatever the table's
-// size. The UPDATE then reaches each locked row by its ctid. RETURNING gives the position
-// of each request it recorded.
+// running with that hostname and pid) one row at a time, in the ids' byte order (COLLATE
+// "C", the order Heartbeats sorts its fallback in), so concurrent batches queue instead
+// of deadlocking; it cannot be merged into the join (it locks rows), so each request
+// costs one primary-key lookup whatever the table's size. The UPDATE then reaches each
+// locked row by its ctid. RETURNING gives the position of each request it recorded.
 // One case records nothing although the request is recordable: a row that another
 // transaction changed after this statement's snapshot was taken is locked in its new
 // version, which the snapshot cannot see, so the UPDATE does not find it. The caller
