@@ -78,4 +78,17 @@ inline Result<size_t> RunsOf(size_t width, size_t params) {
   return params / width;
 }
 
+// "table (column, column, …)", as INSERT and COPY name the columns they fill.
+inline std::string TableAndColumns(std::string_view table,
+                                   std::span<const std::string_view> columns) {
+  std::string text(table);
+  text += " (";
+  for (size_t c = 0; c < columns.size(); ++c) {
+    if (c > 0) text += ", ";
+    text += columns[c];
+  }
+  text += ')';
+  return text;
+}
+
 }  // namespace airlock::store

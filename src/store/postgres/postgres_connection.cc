@@ -229,14 +229,7 @@ Result<void> PostgresConnection::AppendRows(std::string_view table,
   auto rows = RunsOf(columns.size(), values.size());
   if (!rows) return std::unexpected(rows.error());
   if (*rows == 0) return {};
-  std::string copy = "COPY ";
-  copy += table;
-  copy += " (";
-  for (size_t c = 0; c < columns.size(); ++c) {
-    if (c > 0) copy += ", ";
-    copy += columns[c];
-  }
-  copy += ") FROM STDIN";
+  const std::string copy = "COPY " + TableAndColumns(table, columns) + " FROM STDIN";
   // COPY's text format: a tab between values, a newline after each row, \N for NULL,
   // and a backslash escape for the backslash and the characters that delimit.
   std::string data;

@@ -230,14 +230,7 @@ const std::string& SqliteConnection::InsertText(std::string_view table,
       return entry.sql;
     }
   }
-  std::string sql = "INSERT INTO ";
-  sql += table;
-  sql += " (";
-  for (size_t c = 0; c < columns.size(); ++c) {
-    if (c > 0) sql += ", ";
-    sql += columns[c];
-  }
-  sql += ") VALUES ";
+  std::string sql = "INSERT INTO " + TableAndColumns(table, columns) + " VALUES ";
   for (size_t row = 0; row < rows; ++row) {
     sql += row == 0 ? "(" : ", (";
     for (size_t c = 0; c < columns.size(); ++c) {

@@ -64,7 +64,7 @@ class SqliteConnection final : public SqlConnection {
     std::string sql;
   };
   std::vector<InsertTextEntry> insert_texts_;  // few: a power of two of rows per table
-  bool broken_ = false;              // a transaction of ExecuteEach's own could not be rolled back
+  bool broken_ = false;  // a transaction of InTransaction's own could not be rolled back
   StringMap<Statement> statements_;  // SQL text → prepared statement
   // The entry of statements_ used last: a batch runs one statement many times, and
   // comparing its text is cheaper than hashing it. Null until the first statement.
