@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/thread_name.h"
 #include "store/checks.h"
+#include "store/text_escape.h"
 
 namespace airlock::store {
 namespace {
@@ -849,11 +850,9 @@ namespace {
 
 // Appends `text` to a PostgreSQL array literal as one quoted element.
 void AppendArrayElement(std::string& array, std::string_view text) {
+  static constexpr EscapeTable kArrayElementEscapes = MakeEscapeTable("\"\\", "\"\\");
   array += array.size() == 1 ? "\"" : ",\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') array += '\\';
-    array += c;
-  }
+  AppendEscaped(array, text, kArrayElementEscapes);
   array += '"';
 }
 
@@ -890,9 +889,9 @@ Result<std::vector<bool>> SqlStore::RecordHeartbeatsAtOnce(
     AppendArrayElement(ids, r.id);
     AppendArrayElement(hostnames, r.hostname);
     if (pids.size() > 1) pids += ',';
-    pids += std::to_string(r.pid);
+    AppendDecimal(pids, r.pid);
     if (ats.size() > 1) ats += ',';
-    ats += std::to_string(r.now);
+    AppendDecimal(ats, r.now);
   }
   for (std::string* array : {&ids, &hostnames, &pids, &ats}) *array += '}';
   auto updated = Run(connection, kHeartbeatBatchSql, {ids, hostnames, pids, ats});

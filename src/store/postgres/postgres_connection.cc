@@ -11,6 +11,8 @@
 #include <variant>
 #include <vector>
 
+#include "store/text_escape.h"
+
 namespace airlock::store {
 namespace {
 
@@ -232,30 +234,19 @@ Result<void> PostgresConnection::AppendRows(std::string_view table,
   const std::string copy = "COPY " + TableAndColumns(table, columns) + " FROM STDIN";
   // COPY's text format: a tab between values, a newline after each row, \N for NULL,
   // and a backslash escape for the backslash and the characters that delimit.
+  static constexpr EscapeTable kCopyEscapes = MakeEscapeTable("\\\t\n\r", "\\tnr");
   std::string data;
-  data.reserve(values.size() * 16);
+  size_t size = 0;  // each value unescaped, and its delimiter
+  for (const SqlParam& value : values) {
+    const auto* text = std::get_if<std::string_view>(&value);
+    size += text != nullptr ? text->size() + 1 : 21;  // "-9223372036854775808" is 20
+  }
+  data.reserve(size);
   for (size_t i = 0; i < values.size(); ++i) {
     if (const auto* n = std::get_if<int64_t>(&values[i])) {
-      data += std::to_string(*n);
+      AppendDecimal(data, *n);
     } else if (const auto* text = std::get_if<std::string_view>(&values[i])) {
-      for (char ch : *text) {
-        switch (ch) {
-          case '\\':
-            data += "\\\\";
-            break;
-          case '\t':
-            data += "\\t";
-            break;
-          case '\n':
-            data += "\\n";
-            break;
-          case '\r':
-            data += "\\r";
-            break;
-          default:
-            data += ch;
-        }
-      }
+      AppendEscaped(data, *text, kCopyEscapes);
     } else {
       data += "\\N";
     }
