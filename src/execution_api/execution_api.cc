@@ -153,11 +153,13 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
           std::move(respond));
     }
   }
-  // On the task instance's own routes, 404 and 409 mean it is gone or no longer running
-  // (or never started): the token is dead and is not renewed.
+  // Where the handler enforces liveness, only a success shows that it found the task
+  // instance (or trigger) alive: 404 and 409 mean gone or no longer running, and a request
+  // refused before the handler reached the row (422, 5xx) shows nothing. Only a success
+  // renews the token.
   auto still_alive = [&route](const Response& response) {
     return route.liveness != Route::Liveness::kByHandler ||
-           (response.status != 404 && response.status != 409);
+           (response.status >= 200 && response.status < 300);
   };
   if (route.async_handler) {
     // The route keeps `route` and the server keeps `request` until `respond` is called;

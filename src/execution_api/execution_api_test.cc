@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <boost/json.hpp>
 
 #include "execution_api/auth.h"
@@ -26,7 +27,8 @@ constexpr char kMissing[] = "0b9f4b6e-1f4c-4d7a-9c1e-0000000000ff";
 constexpr char kFernetKey[] = "test-fernet-key-of-at-least-32-characters";
 
 // One Dag run "run1" with a running, a queued, a finished and a second running task, and
-// a second run with one running task; an Execution API over the in-memory store.
+// a second run with one running task; an Execution API over the in-memory store, served
+// on a loopback port: every Call is a real HTTP request.
 class ExecutionApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -63,6 +65,39 @@ class ExecutionApiTest : public ::testing::Test {
     api_ = std::make_unique<ExecutionApi>(*store_, *validator_, *signer_, clock_, audit_.get(),
                                           ExecutionApiOptions{});
     api_->AddRoutes(router_, "/execution");
+    server_ = Serve(router_);
+    ASSERT_NE(server_, nullptr);
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+  }
+
+  // A server on a free loopback port that hands each request to `router`, as the
+  // api-server does: the tests speak HTTP to it.
+  static std::unique_ptr<http::Server> Serve(const http::Router& router) {
+    auto server = http::Server::Start({.threads = 2},
+                                      [&router](const http::Request& r, http::Respond respond) {
+                                        router.Dispatch(r, std::move(respond));
+                                      });
+    EXPECT_TRUE(server.has_value()) << server.error().ToString();
+    return server ? std::move(*server) : nullptr;
+  }
+
+  // Sends `request` (its method, target or else path, headers and body) to `server` (the
+  // fixture's unless given) over a new connection; the answer as the client read it.
+  http::Response Send(const http::Request& request, const http::Server* server = nullptr) {
+    if (server == nullptr) server = server_.get();
+    const std::string& target = request.target.empty() ? request.path : request.target;
+    auto answer = http::Send({.method = request.method,
+                              .url = "http://127.0.0.1:" + std::to_string(server->port()) + target,
+                              .headers = request.headers,
+                              .body = request.body});
+    EXPECT_TRUE(answer.has_value())
+        << request.method << " " << target << ": " << answer.error().ToString();
+    if (!answer) return http::Response{.status = 0};
+    return http::Response{
+        .status = answer->status, .headers = answer->headers, .body = std::move(answer->body)};
   }
 
   void AddTask(const std::string& id, const std::string& run_id, const std::string& task_id,
@@ -86,17 +121,13 @@ class ExecutionApiTest : public ::testing::Test {
     return token.value_or("");
   }
 
+  // `target` is sent as written: percent-encode what a URL may not hold.
   http::Response Call(std::string method, std::string target, const std::string& token,
                       std::string body = "") {
-    http::Request request;
-    request.method = std::move(method);
-    request.target = target;
-    size_t q = target.find('?');
-    request.path = target.substr(0, q);
-    if (q != std::string::npos) request.query = target.substr(q + 1);
+    http::Request request{.method = std::move(method), .target = std::move(target)};
     if (!token.empty()) request.headers.emplace_back("Authorization", "Bearer " + token);
     request.body = std::move(body);
-    return router_.Route(request);
+    return Send(request);
   }
 
   static std::string HeartbeatPath(const std::string& id) {
@@ -116,6 +147,7 @@ class ExecutionApiTest : public ::testing::Test {
   std::unique_ptr<AuditWriter> audit_;
   std::unique_ptr<ExecutionApi> api_;
   http::Router router_;
+  std::unique_ptr<http::Server> server_;  // serves router_
 };
 
 constexpr char kHeartbeatBody[] = R"({"hostname":"worker-1","pid":100})";
@@ -156,7 +188,7 @@ TEST_F(ExecutionApiTest, OnlyTheHeartbeatAndHealthRunOnTheCallersThread) {
 
 TEST_F(ExecutionApiTest, MissingOrNonBearerAuthorizationIs401) {
   auto expect_401 = [&](const http::Request& request) {
-    auto r = router_.Route(request);
+    auto r = Send(request);
     EXPECT_EQ(r.status, 401);
     EXPECT_EQ(r.body, R"({"detail":"Missing auth token"})");
   };
@@ -169,7 +201,7 @@ TEST_F(ExecutionApiTest, MissingOrNonBearerAuthorizationIs401) {
   }
   // The scheme is case-insensitive (RFC 7235): "bearer <valid token>" is accepted.
   request.headers = {{"Authorization", "bearer " + Token(kRunning)}};
-  EXPECT_EQ(router_.Route(request).status, 204);
+  EXPECT_EQ(Send(request).status, 204);
 }
 
 TEST_F(ExecutionApiTest, TokenThatFailsValidationIs403WithReason) {
@@ -380,10 +412,12 @@ TEST_F(ExecutionApiTest, ReissueThresholdHasA30SecondFloor) {
                          {.token_validity_seconds = 100});
   http::Router router;
   short_api.AddRoutes(router, "/execution");
+  auto server = Serve(router);
+  ASSERT_NE(server, nullptr);
   auto call = [&](const std::string& token) {
     http::Request request{.method = "PUT", .path = HeartbeatPath(kRunning), .body = kHeartbeatBody};
     request.headers = {{"Authorization", "Bearer " + token}};
-    return router.Route(request);
+    return Send(request, server.get());
   };
   std::string token = Token(kRunning, "execution", 100);
   clock_.Set(kNow + 100 - 31);  // 0.2 × 100 = 20 < 30, so the threshold is 30
@@ -434,7 +468,18 @@ TEST_F(ExecutionApiTest, TokenOfFinishedTaskIsDeadOnEveryRoute) {
   EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
   r = Call("PATCH", state_path, token, R"({"state":"failed"})");
   EXPECT_EQ(r.status, 409);
+  EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
   EXPECT_EQ(store_->GetTaskInstance(kRunning)->state, TaskState::kSuccess);
+  // A body refused before the handler reaches the task instance renews nothing either:
+  // only an answer that found the task alive does.
+  for (auto [method, path, body] : std::vector<std::array<std::string, 3>>{
+           {"PUT", HeartbeatPath(kRunning), "{}"},
+           {"PATCH", state_path, R"({"state":"bogus"})"},
+           {"PATCH", std::string("/execution/task-instances/") + kRunning + "/run", "[]"}}) {
+    r = Call(method, path, token, body);
+    EXPECT_EQ(r.status, 422) << method << " " << path;
+    EXPECT_TRUE(r.Header("Refreshed-API-Token").empty()) << method << " " << path;
+  }
 
   // The token of a task that never existed is dead too.
   EXPECT_EQ(Call("GET", "/execution/variables/v", Token(kMissing)).body, dead);
@@ -560,8 +605,8 @@ TEST_F(ExecutionApiTest, EveryCallIsAuditedWithTheTokensJti) {
 // audited too: before, its batch failed at every retry and no entry was written again.
 TEST_F(ExecutionApiTest, AHostilePathIsAuditedAndHoldsBackNoLaterEntry) {
   std::string token = Token(kRunning);
-  // As the server hands it over, decoded from "/execution/variables/%ff%00x".
-  EXPECT_EQ(Call("GET", std::string("/execution/variables/\xff\0x", 24), "").status, 401);
+  // The server decodes the path to "/execution/variables/\xff\0x".
+  EXPECT_EQ(Call("GET", "/execution/variables/%ff%00x", "").status, 401);
   EXPECT_EQ(Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody).status, 204);
   ASSERT_TRUE(audit_->Flush().has_value());
   auto entries = store_->ListAudit(10, 0);
