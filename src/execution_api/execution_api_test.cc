@@ -485,6 +485,40 @@ TEST_F(ExecutionApiTest, TokenOfFinishedTaskIsDeadOnEveryRoute) {
   EXPECT_EQ(Call("GET", "/execution/variables/v", Token(kMissing)).body, dead);
 }
 
+// A retried task's next try is a task instance of its own id, so the tokens of the try
+// that failed stay dead while the next one is queued or running.
+TEST_F(ExecutionApiTest, TokensOfAFailedTryStayDeadForTheNextTry) {
+  const std::string next_try = "0b9f4b6e-1f4c-4d7a-9c1e-000000000006";
+  const std::string token = Token(kRunning);
+  const std::string workload = Token(kRunning, "workload", 3600);
+  ASSERT_TRUE(store_->SetVariable({.key = "v", .value = "1"}).has_value());
+  auto r = Call("PATCH", std::string("/execution/task-instances/") + kRunning + "/state", token,
+                R"({"state":"up_for_retry"})");
+  ASSERT_EQ(r.status, 204) << r.body;
+  ASSERT_TRUE(store_->RetryTaskInstance(kRunning, next_try).has_value());
+  ASSERT_TRUE(
+      store_->TransitionTaskInstance(next_try, TaskState::kScheduled, TaskState::kQueued, kNow)
+          .has_value());
+
+  EXPECT_EQ(Call("GET", "/execution/variables/v", token).body,
+            R"({"detail":"Invalid auth token: task instance is not queued or running"})");
+  const std::string start = R"({"hostname":"worker-2","pid":7})";
+  EXPECT_EQ(
+      Call("PATCH", std::string("/execution/task-instances/") + kRunning + "/run", workload, start)
+          .status,
+      404);
+  EXPECT_EQ(Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody).status, 404);
+  // On the next try's routes they are another task instance's tokens.
+  r = Call("PATCH", "/execution/task-instances/" + next_try + "/run", workload, start);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, R"({"detail":"Token subject does not match task instance ID"})");
+  EXPECT_EQ(store_->GetTaskInstance(next_try)->state, TaskState::kQueued);
+  // The next try's own workload token starts it.
+  r = Call("PATCH", "/execution/task-instances/" + next_try + "/run",
+           Token(next_try, "workload", 3600), start);
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
 TEST_F(ExecutionApiTest, RetiredSigningKeyKillsItsTokens) {
   std::string token = Token(kRunning);
   EXPECT_EQ(Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody).status, 204);

@@ -294,13 +294,19 @@ void Scheduler::ProcessRun(RunContext& context, int& free_slots, PassStats& stat
 
     if (ti.state == TaskState::kUpForRetry &&
         now >= ti.end_date.value_or(0) + task->retry_delay_seconds) {
-      auto retried = store_.RetryTaskInstance(ti.id);
+      // The next try gets an id of its own: the failed try's tokens name the old one.
+      auto next_id = Uuid4();
+      auto retried = next_id ? store_.RetryTaskInstance(ti.id, *next_id)
+                             : Result<TaskInstance>(std::unexpected(next_id.error()));
       if (retried) {
         ti = std::move(*retried);
         ++stats.tis_retried;
       } else if (retried.error().code() == ErrorCode::kFailedPrecondition) {
         ++stats.races_lost;
         if (auto current = store_.GetTaskInstance(ti.id)) ti = std::move(*current);
+      } else if (retried.error().code() == ErrorCode::kNotFound) {
+        ++stats.races_lost;  // another scheduler started the next try, under a new id
+        continue;
       } else {
         error("task " + ti.task_id, retried.error());
       }

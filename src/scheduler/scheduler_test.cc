@@ -261,6 +261,7 @@ TEST_F(SchedulerTest, FailingFirstTryIsRetriedAfterRetryDelayWithTheNextTryNumbe
   RunWorkloads({{"flaky", {.state = "failed"}}});  // the supervisor reports failed
   Pass(*scheduler);
   EXPECT_EQ(StateOf("d", "manual__1", "flaky"), TaskState::kUpForRetry);
+  const std::string first_try_id = store_->ListTaskInstances("d", "manual__1").value().at(0).id;
   clock_.Advance(10);
   EXPECT_EQ(Pass(*scheduler).tis_queued, 0);
   clock_.Advance(25);
@@ -271,6 +272,8 @@ TEST_F(SchedulerTest, FailingFirstTryIsRetriedAfterRetryDelayWithTheNextTryNumbe
   ASSERT_EQ(workloads.size(), 1u);
   json::object w = json::parse(workloads[0]).as_object();
   EXPECT_EQ(w.at("ti").as_object().at("try_number"), 2);
+  // The second try is a task instance of its own: the first try's tokens name another.
+  EXPECT_NE(w.at("ti").as_object().at("id").as_string(), first_try_id);
   EXPECT_EQ(w.at("log_path"), "dag_id=d/run_id=manual__1/task_id=flaky/attempt=2.log");
   // Hand it back and run it: the second try succeeds.
   ASSERT_TRUE(executor_.Submit(workloads[0]).has_value());

@@ -296,11 +296,20 @@ Result<TaskInstance> MemoryStore::TransitionTaskInstance(std::string_view id,
   return *ti;
 }
 
-Result<TaskInstance> MemoryStore::RetryTaskInstance(std::string_view id) {
+Result<TaskInstance> MemoryStore::RetryTaskInstance(std::string_view id, std::string_view next_id) {
+  if (auto ok = CheckTexts({id, next_id}); !ok) return std::unexpected(ok.error());
   std::lock_guard lock(mu_);
   TaskInstance* ti = FindTaskInstance(id);
   if (ti == nullptr) return NotFound("task instance " + Quoted(id) + " does not exist");
   if (ti->state != TaskState::kUpForRetry) return LostRace(*ti, "up_for_retry");
+  if (next_id != id && tis_.contains(next_id)) {
+    return AlreadyExists("task instance " + Quoted(next_id) + " already exists");
+  }
+  std::erase_if(triggers_, [&](const auto& entry) { return entry.second.ti_id == id; });
+  auto node = tis_.extract(tis_.find(id));
+  node.key() = std::string(next_id);
+  ti = &node.mapped();
+  ti->id = std::string(next_id);
   ti->state = TaskState::kScheduled;
   ti->try_number += 1;
   ti->hostname.clear();
@@ -310,7 +319,9 @@ Result<TaskInstance> MemoryStore::RetryTaskInstance(std::string_view id) {
   ti->end_date.reset();
   ti->last_heartbeat_at.reset();
   ti->trigger_event_json.clear();
-  return *ti;
+  TaskInstance next = *ti;
+  tis_.insert(std::move(node));
+  return next;
 }
 
 // --- Deferral -------------------------------------------------------------------------

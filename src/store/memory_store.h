@@ -53,7 +53,7 @@ class MemoryStore final : public Store {
   Result<TaskInstance> TransitionTaskInstance(std::string_view id,
                                               const std::vector<TaskState>& from, TaskState to,
                                               int64_t now) override;
-  Result<TaskInstance> RetryTaskInstance(std::string_view id) override;
+  Result<TaskInstance> RetryTaskInstance(std::string_view id, std::string_view next_id) override;
 
   Result<Trigger> DeferTaskInstance(std::string_view id, const Trigger& trigger) override;
   Result<Trigger> GetTrigger(int64_t trigger_id) override;

@@ -1037,16 +1037,33 @@ Result<TaskInstance> SqlStore::TransitionTaskInstance(std::string_view id,
   return ReturnedTaskInstance(*result);
 }
 
-Result<TaskInstance> SqlStore::RetryTaskInstance(std::string_view id) {
+Result<TaskInstance> SqlStore::RetryTaskInstance(std::string_view id, std::string_view next_id) {
+  if (auto ok = CheckTexts({id, next_id}); !ok) return std::unexpected(ok.error());
   static const std::string sql =
-      "UPDATE task_instance SET state = 'scheduled', try_number = try_number + 1, hostname = '', "
-      "pid = 0, queued_at = NULL, start_date = NULL, end_date = NULL, last_heartbeat_at = NULL, "
-      "trigger_event = NULL WHERE id = $1 AND state = 'up_for_retry' RETURNING " +
+      "UPDATE task_instance SET id = $2, state = 'scheduled', try_number = try_number + 1, "
+      "hostname = '', pid = 0, queued_at = NULL, start_date = NULL, end_date = NULL, "
+      "last_heartbeat_at = NULL, trigger_event = NULL WHERE id = $1 AND state = 'up_for_retry' "
+      "RETURNING " +
       std::string(kTaskInstanceColumns);
-  auto result = Run(sql, {id});
-  if (!result) return std::unexpected(result.error());
-  if (result->rows.empty()) return LostTaskInstanceRace(id, "up_for_retry");
-  return ReturnedTaskInstance(*result);
+  auto write = WriteLock(true);
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  TaskInstance next;
+  auto done = InTransaction(*lease, [&]() -> Result<void> {
+    // A trigger row would keep the old id, and its foreign key refuse the rename; all of
+    // this is rolled back unless the task instance was up_for_retry.
+    auto cleared = Run(**lease, "DELETE FROM task_trigger WHERE ti_id = $1", {id});
+    if (!cleared) return std::unexpected(cleared.error());
+    auto result = Run(**lease, sql, {id, next_id});
+    if (!result) return std::unexpected(result.error());
+    if (result->rows.empty()) return LostRaceInTransaction(**lease, id, "up_for_retry");
+    auto returned = ReturnedTaskInstance(*result);
+    if (!returned) return std::unexpected(returned.error());
+    next = std::move(*returned);
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return next;
 }
 
 // --- Deferral -------------------------------------------------------------------------

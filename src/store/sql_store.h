@@ -79,7 +79,7 @@ class SqlStore final : public Store {
   Result<TaskInstance> TransitionTaskInstance(std::string_view id,
                                               const std::vector<TaskState>& from, TaskState to,
                                               int64_t now) override;
-  Result<TaskInstance> RetryTaskInstance(std::string_view id) override;
+  Result<TaskInstance> RetryTaskInstance(std::string_view id, std::string_view next_id) override;
 
   Result<Trigger> DeferTaskInstance(std::string_view id, const Trigger& trigger) override;
   Result<Trigger> GetTrigger(int64_t trigger_id) override;

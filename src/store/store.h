@@ -265,9 +265,13 @@ class Store {
     return TransitionTaskInstance(id, std::vector<TaskState>{from}, to, now);
   }
   // up_for_retry → scheduled, for the next try: try_number + 1; hostname "" and pid 0;
-  // queued_at, start_date, end_date and last_heartbeat_at cleared. The row as written;
-  // FailedPrecondition if it was not up_for_retry (another scheduler retried it first).
-  virtual Result<TaskInstance> RetryTaskInstance(std::string_view id) = 0;
+  // queued_at, start_date, end_date and last_heartbeat_at cleared; its trigger, if any,
+  // deleted. The next try is a task instance of its own, named `next_id` from then on (as
+  // in Airflow 3): what names the failed try, such as its tokens' `sub`, never names the
+  // next one. The row as written; FailedPrecondition if it is not up_for_retry; NotFound
+  // if no task instance has `id`, which is what a scheduler that lost the race to retry
+  // it sees (the winner renamed it); AlreadyExists if `next_id` is taken.
+  virtual Result<TaskInstance> RetryTaskInstance(std::string_view id, std::string_view next_id) = 0;
 
   // Deferral. DeferTaskInstance moves a running task instance to deferred and stores its
   // trigger (`trigger.ti_id` = id; id, triggerer_id and lease ignored), clearing any

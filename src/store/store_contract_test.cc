@@ -564,8 +564,10 @@ TEST_P(StoreContractTest, RetryTaskInstanceStartsTheNextTryFromScratch) {
   CreateRun();
   TaskInstance ti = CreateTi(TaskState::kRunning);
   ASSERT_OK(store_->FinishTaskInstance(ti.id, TaskState::kUpForRetry, kNow + 5));
-  auto retried = store_->RetryTaskInstance(ti.id);
+  const std::string next_id = NewId();
+  auto retried = store_->RetryTaskInstance(ti.id, next_id);
   ASSERT_TRUE(retried.has_value()) << retried.error().ToString();
+  EXPECT_EQ(retried->id, next_id);
   EXPECT_EQ(retried->state, TaskState::kScheduled);
   EXPECT_EQ(retried->try_number, 2);
   EXPECT_EQ(retried->hostname, "");
@@ -574,17 +576,34 @@ TEST_P(StoreContractTest, RetryTaskInstanceStartsTheNextTryFromScratch) {
   EXPECT_FALSE(retried->start_date);
   EXPECT_FALSE(retried->end_date);
   EXPECT_FALSE(retried->last_heartbeat_at);
-  auto stored = store_->GetTaskInstance(ti.id);
+  auto stored = store_->GetTaskInstance(next_id);
   ASSERT_TRUE(stored.has_value());
   EXPECT_EQ(stored->try_number, 2);
   EXPECT_EQ(stored->state, TaskState::kScheduled);
+  EXPECT_EQ(stored->task_id, ti.task_id);
+  // The failed try's id names nothing any more: what was issued for it is dead.
+  EXPECT_CODE(store_->GetTaskInstance(ti.id), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->RetryTaskInstance(ti.id, NewId()), ErrorCode::kNotFound);
 
   // Conditional: only from up_for_retry, so a second scheduler cannot bump it twice.
-  auto again = store_->RetryTaskInstance(ti.id);
+  auto again = store_->RetryTaskInstance(next_id, NewId());
   ASSERT_FALSE(again.has_value());
   EXPECT_EQ(again.error().code(), ErrorCode::kFailedPrecondition);
   EXPECT_THAT(again.error().message(), HasSubstr("is scheduled, not up_for_retry"));
-  EXPECT_CODE(store_->RetryTaskInstance(NewId()), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->RetryTaskInstance(NewId(), NewId()), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, RetryToATakenIdChangesNothing) {
+  CreateRun();
+  TaskInstance ti = CreateTi(TaskState::kRunning);
+  TaskInstance other = CreateTi(TaskState::kScheduled, "other");
+  ASSERT_OK(store_->FinishTaskInstance(ti.id, TaskState::kUpForRetry, kNow + 5));
+  EXPECT_CODE(store_->RetryTaskInstance(ti.id, other.id), ErrorCode::kAlreadyExists);
+  auto stored = store_->GetTaskInstance(ti.id);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->state, TaskState::kUpForRetry);
+  EXPECT_EQ(stored->try_number, 1);
+  EXPECT_EQ(store_->GetTaskInstance(other.id)->task_id, "other");
 }
 
 TEST_P(StoreContractTest, ListDagRunsInStatesSpansDags) {
@@ -691,7 +710,7 @@ TEST_P(StoreContractTest, ConcurrentWritersOnTwoStoresExactlyOneWins) {
   ExpectExactlyOneWinnerPerRound(*store_, {store_.get(), other.get()});
 }
 
-// Two schedulers retrying the same task instance: exactly one bumps try_number.
+// Two schedulers retrying the same task instance: exactly one starts the next try.
 void ExpectExactlyOneRetryPerRound(Store& store, const std::vector<Store*>& stores) {
   for (int round = 0; round < 5; ++round) {
     TaskInstance ti{.id = NewId(),
@@ -701,11 +720,25 @@ void ExpectExactlyOneRetryPerRound(Store& store, const std::vector<Store*>& stor
                     .state = TaskState::kUpForRetry};
     ASSERT_OK(store.CreateTaskInstance(ti));
     std::vector<ErrorCode> losers;
+    std::vector<std::string> next_ids;
+    for (int i = 0; i < 8; ++i) next_ids.push_back(NewId());
     const int wins = RaceOnce(
-        8, stores, [&](int, Store& s) { return s.RetryTaskInstance(ti.id); }, &losers);
+        8, stores,
+        [&](int i, Store& s) {
+          return s.RetryTaskInstance(ti.id, next_ids[static_cast<size_t>(i)]);
+        },
+        &losers);
     EXPECT_EQ(wins, 1) << "round " << round;
-    for (ErrorCode code : losers) EXPECT_EQ(code, ErrorCode::kFailedPrecondition);
-    EXPECT_EQ(store.GetTaskInstance(ti.id)->try_number, 2);
+    // The winner renamed it: the losers find no task instance of the old id.
+    for (ErrorCode code : losers) EXPECT_EQ(code, ErrorCode::kNotFound);
+    int found = 0;
+    for (const std::string& id : next_ids) {
+      if (auto next = store.GetTaskInstance(id)) {
+        ++found;
+        EXPECT_EQ(next->try_number, 2);
+      }
+    }
+    EXPECT_EQ(found, 1) << "round " << round;
   }
 }
 
@@ -812,9 +845,24 @@ TEST_P(StoreContractTest, FailTriggerFailsTheTaskAndRetryClearsTheEvent) {
   ASSERT_OK(store_->StartTaskInstance(other.id, "w", 7, kNow));
   EXPECT_EQ(store_->GetTaskInstance(other.id)->trigger_event_json, R"({"ok":true})");
   ASSERT_OK(store_->FinishTaskInstance(other.id, TaskState::kUpForRetry, kNow));
-  auto retried = store_->RetryTaskInstance(other.id);
+  auto retried = store_->RetryTaskInstance(other.id, NewId());
   ASSERT_OK(retried);
   EXPECT_EQ(retried->trigger_event_json, "");
+}
+
+// A task instance can be up_for_retry with its trigger still stored (moved on from
+// deferred by hand, say); the next try starts without it, and the rename is not refused.
+TEST_P(StoreContractTest, RetryDropsATriggerLeftBehind) {
+  CreateRun();
+  TaskInstance ti = CreateTi(TaskState::kRunning);
+  auto trigger = store_->DeferTaskInstance(ti.id, DateTrigger());
+  ASSERT_OK(trigger);
+  ASSERT_OK(
+      store_->TransitionTaskInstance(ti.id, TaskState::kDeferred, TaskState::kUpForRetry, kNow));
+  const std::string next_id = NewId();
+  ASSERT_OK(store_->RetryTaskInstance(ti.id, next_id));
+  EXPECT_CODE(store_->GetTrigger(trigger->id), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetTaskInstance(next_id)->state, TaskState::kScheduled);
 }
 
 TEST_P(StoreContractTest, TriggerOfATaskNoLongerDeferredCannotFireOrFail) {
