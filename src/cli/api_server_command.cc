@@ -48,6 +48,10 @@ constexpr size_t kVerifiedTokenCacheCapacity = 16384;
 // and the checkpointer use too.
 constexpr int kBlockingThreads = 4;
 
+// The most I/O threads `[api] workers` may ask for: each is a thread with its own event
+// loop, and a typo such as 10000 should be refused, not started.
+constexpr int64_t kMaxServerThreads = 256;
+
 // GET /.well-known/jwks.json: the public keys that validate tokens, for components and
 // other services that check airlock's tokens themselves. Secrets are never listed.
 http::Response JwksResponse(const jwt::KeySource& keys) {
@@ -139,7 +143,13 @@ void RunApiServer(const ApiServerArgs& args) {
   int64_t port = args.port >= 0 ? args.port : OrFail(config.GetInt("api", "port"));
   if (port < 0 || port > 65535) Fail(Error(ErrorCode::kInvalidArgument, "port out of range"));
   options.port = static_cast<uint16_t>(port);
-  options.threads = static_cast<int>(OrFail(config.GetInt("api", "workers")));
+  const int64_t workers = OrFail(config.GetInt("api", "workers"));
+  if (workers < 0 || workers > kMaxServerThreads) {
+    Fail(Error(ErrorCode::kInvalidArgument,
+               "[api] workers must be from 0 (one thread per CPU core) to " +
+                   std::to_string(kMaxServerThreads) + ", not " + std::to_string(workers)));
+  }
+  options.threads = static_cast<int>(workers);
   if (auto cert = config.GetPath("api", "ssl_cert"); cert) options.tls_cert_file = *cert;
   if (auto key = config.GetPath("api", "ssl_key"); key) options.tls_key_file = *key;
   options.on_response = [](const http::Request& request, int status,

@@ -76,7 +76,7 @@ TEST(SchemaTest, BuiltinSchemaHasTheSpecifiedDefaults) {
       {"database", "sql_alchemy_conn", "sqlite:///{AIRLOCK_HOME}/airlock.db", true},
       {"api", "host", "0.0.0.0", false},
       {"api", "port", "8080", false},
-      {"api", "workers", "4", false},
+      {"api", "workers", "0", false},
       {"api", "ssl_cert", std::nullopt, false},
       {"api", "ssl_key", std::nullopt, true},
       {"api", "secret_key", std::nullopt, true},

@@ -163,6 +163,16 @@ class ApiServerSqliteTest(ApiServerTestBase):
         self.assertEqual(result.returncode, 1)
         self.assertIn("no signing key", result.stderr)
 
+    def test_workers_out_of_range_is_refused_with_the_range(self):
+        for workers in ("-1", "257"):
+            env = dict(self.env)
+            env["AIRLOCK__API__WORKERS"] = workers
+            result = subprocess.run([BIN, "api-server", "--port", "0", "--migrate"], env=env,
+                                    capture_output=True, text=True, timeout=30)
+            self.assertEqual(result.returncode, 1, result.stderr)
+            self.assertIn("[api] workers must be from 0 (one thread per CPU core) to 256, not "
+                          + workers, result.stderr)
+
     def test_strict_secrets_refuses_a_secret_the_component_does_not_need(self):
         # heartbeat-fixture starts as the scheduler, which does not need [api] secret_key.
         env = dict(self.env)
