@@ -17,8 +17,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # the throw-away server of scripts/with-postgres.sh (PostgreSQL store tests)
   postgresql
-  # interoperability tests and the PyJWT benchmark peer (Debian's own python3)
-  python3 python3-jwt python3-cryptography
+  # interoperability tests and the PyJWT benchmark peer (Debian's own python3); the openssl
+  # command makes the api-server's test certificate (tests/integration/api_server_test.py)
+  python3 python3-jwt python3-cryptography openssl
 )
 
 # The UI's browser test (tests/browser): Debian's chromium, and node/npm for playwright-core.

@@ -1,17 +1,20 @@
 """End-to-end tests of `airlock api-server`: the real binary, configured through the
 environment as an operator would, answering real HTTP on a free loopback port.
 
-Covers start-up (migrations, the per-component secrets check), the Execution API through
-`airlock bench heartbeat-fixture` tokens, the JWKS document, the audit log reaching the
-database, graceful shutdown on SIGTERM under load without losing an accepted write, and
-two api-servers sharing one PostgreSQL database (AIRLOCK_TEST_POSTGRES_URL, provided by
-scripts/with-postgres.sh).
+Covers start-up (migrations, the per-component secrets check, [api] workers, HTTPS with
+[api] ssl_cert and ssl_key), the Execution API through `airlock bench heartbeat-fixture`
+tokens and a `task-fixture` workload token exchanged on /run, the JWKS document, the audit
+log reaching the database, graceful shutdown on SIGTERM under load without losing an
+accepted write, and two api-servers sharing one PostgreSQL database
+(AIRLOCK_TEST_POSTGRES_URL, provided by scripts/with-postgres.sh).
 """
 
+import base64
 import json
 import os
 import signal
 import sqlite3
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -21,14 +24,21 @@ import urllib.error
 import urllib.request
 
 BIN = os.environ.get("AIRLOCK_BIN", "")
+
+
+def claims_of(token):
+    """The claims of a JWT, unverified (the server checked the signature)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 POSTGRES_URL = os.environ.get("AIRLOCK_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("AIRLOCK_REQUIRE_POSTGRES") == "1"
 
 SECRET = "k" * 40 + "-api-server-integration-test-secret-" + "z" * 20  # ≥ 64 bytes
 
 
-def request(url, method="GET", token=None, body=None, timeout=10):
-    """(status, headers, body text) of one HTTP request; HTTP errors are answers too."""
+def request(url, method="GET", token=None, body=None, timeout=10, context=None):
+    """(status, headers, body text) of one HTTP request; HTTP errors are answers too.
+    `context`: the ssl.SSLContext for an https URL."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method)
     if token:
@@ -36,7 +46,7 @@ def request(url, method="GET", token=None, body=None, timeout=10):
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             return resp.status, dict(resp.headers), resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read().decode()
@@ -125,6 +135,62 @@ class ApiServerSqliteTest(ApiServerTestBase):
         self.assertEqual(status, 403)
         self.assertEqual(json.loads(body),
                          {"detail": "Token subject does not match task instance ID"})
+
+    def test_fixture_tokens_are_execution_tokens_for_an_hour(self):
+        for ti_id, token in self.fixture(2):
+            claims = claims_of(token)
+            self.assertEqual(claims["sub"], ti_id)
+            self.assertEqual(claims["scope"], "execution")
+            self.assertEqual(claims["aud"], "urn:airflow.apache.org:task")
+            self.assertEqual(claims["exp"] - claims["iat"], 3600)
+
+    def test_run_exchanges_the_workload_token_for_one_of_jwt_expiration_time(self):
+        env = dict(self.env)
+        env["AIRLOCK__EXECUTION_API__JWT_EXPIRATION_TIME"] = "300"
+        workload_file = os.path.join(self.home, "workload.json")
+        made = subprocess.run(
+            [BIN, "bench", "task-fixture", "--task", '{"task_id":"t","command":["true"]}',
+             "--workload-out", workload_file], env=env, capture_output=True, text=True,
+            timeout=60)
+        self.assertEqual(made.returncode, 0, made.stderr)
+        with open(workload_file) as f:
+            workload = json.load(f)
+        ti_id = workload["ti"]["id"]
+        self.assertEqual(claims_of(workload["token"])["scope"], "workload")
+        server = self.start(env)
+        url = server.base + "/execution/task-instances/%s/run" % ti_id
+        status, headers, body = request(url, "PATCH", workload["token"],
+                                        {"hostname": "h", "pid": 7})
+        self.assertEqual(status, 200, body)
+        claims = claims_of(headers["Refreshed-API-Token"])
+        self.assertEqual(claims["scope"], "execution")
+        self.assertEqual(claims["sub"], ti_id)
+        self.assertEqual(claims["exp"] - claims["iat"], 300)
+        # The workload token has done its work: the task instance is no longer queued.
+        status, _, body = request(url, "PATCH", workload["token"], {"hostname": "h", "pid": 7})
+        self.assertEqual(status, 409, body)
+
+    def test_serves_https_with_ssl_cert_and_key(self):
+        cert = os.path.join(self.home, "cert.pem")
+        key = os.path.join(self.home, "key.pem")
+        made = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(made.returncode, 0, made.stderr)
+        env = dict(self.env)
+        env["AIRLOCK__API__SSL_CERT"] = cert
+        env["AIRLOCK__API__SSL_KEY"] = key
+        server = self.start(env)
+        self.assertTrue(server.base.startswith("https://127.0.0.1:"), server.base)
+        trusting = ssl.create_default_context(cafile=cert)
+        status, _, body = request(server.base + "/execution/health", context=trusting)
+        self.assertEqual((status, json.loads(body)), (200, {"status": "healthy"}))
+        # Plain HTTP is not answered as HTTP on that port.
+        with self.assertRaises(Exception):
+            request(server.base.replace("https://", "http://") + "/execution/health",
+                    timeout=5)
 
     def test_health_missing_token_and_unknown_route(self):
         server = self.start()
