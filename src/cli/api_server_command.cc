@@ -84,9 +84,15 @@ void RunApiServer(const ApiServerArgs& args) {
   auto validator = OrFail(jwt::Validator::Create(validation_keys, validator_options, clock));
   jwt::TokenSigner signer(signing_keys, clock);
 
-  execution_api::AuditWriter audit(*store, {.on_error = [](const Error& e) {
-    LogError("audit log write failed: " + e.message());
-  }});
+  execution_api::AuditWriter audit(
+      *store,
+      {.on_error = [](const Error& e) { LogError("audit log write failed: " + e.message()); },
+       .on_dropped =
+           [](size_t n) {
+             LogError("audit log: " + std::to_string(n) +
+                      " entries dropped: too many were waiting while the database could not "
+                      "be written");
+           }});
   execution_api::ExecutionApi execution_api(
       *store, *validator, signer, clock, &audit,
       {.token_validity_seconds = OrFail(config.GetInt("execution_api", "jwt_expiration_time")),

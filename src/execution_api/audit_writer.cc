@@ -81,10 +81,21 @@ Result<void> AuditWriter::WriteBatch(std::unique_lock<std::mutex>& lock) {
   return written;
 }
 
+void AuditWriter::ReportDropped(std::unique_lock<std::mutex>& lock) {
+  const size_t dropped = dropped_ - dropped_reported_;
+  if (dropped == 0 || !options_.on_dropped) return;
+  dropped_reported_ = dropped_;
+  lock.unlock();
+  options_.on_dropped(dropped);
+  lock.lock();
+}
+
 Result<void> AuditWriter::Flush() {
   std::unique_lock lock(mu_);
   if (pending_count_ == 0) return {};
-  return WriteBatch(lock);
+  Result<void> written = WriteBatch(lock);
+  ReportDropped(lock);
+  return written;
 }
 
 void AuditWriter::Run(std::stop_token stop) {
@@ -93,6 +104,7 @@ void AuditWriter::Run(std::stop_token stop) {
     cv_.wait_for(lock, stop, options_.flush_interval,
                  [&] { return pending_count_ >= options_.max_batch; });
     if (pending_count_ > 0) (void)WriteBatch(lock);
+    ReportDropped(lock);
   }
 }
 

@@ -34,6 +34,9 @@ class AuditWriter {
     // without bound while the database is down.
     size_t max_pending = 100000;
     std::function<void(const Error&)> on_error;
+    // Called on the writer's thread after a write (or Flush) with the number of entries
+    // dropped since the last call, when there are any: the loss is never silent.
+    std::function<void(size_t)> on_dropped;
   };
 
   // One entry, as its caller holds it; Append() copies it.
@@ -58,6 +61,8 @@ class AuditWriter {
  private:
   void Run(std::stop_token stop);
   Result<void> WriteBatch(std::unique_lock<std::mutex>& lock);
+  // Tells options_.on_dropped of the entries dropped since it was last told, outside mu_.
+  void ReportDropped(std::unique_lock<std::mutex>& lock);
 
   store::Store& store_;
   const Options options_;
@@ -68,6 +73,7 @@ class AuditWriter {
   std::vector<store::AuditEntry> pending_;  // Guarded by mu_.
   size_t pending_count_ = 0;                // Guarded by mu_.
   size_t dropped_ = 0;                      // Guarded by mu_.
+  size_t dropped_reported_ = 0;             // Guarded by mu_.
   std::mutex write_mu_;                     // Taken before mu_; one batch is written at a time.
   // The batch being written, then its slots, spare, until the next batch is taken.
   std::vector<store::AuditEntry> writing_;  // Guarded by write_mu_.

@@ -112,14 +112,25 @@ TEST_F(AuditWriterTest, BytesTheStoreRefusesAreReplacedAndHoldNothingBack) {
   EXPECT_EQ(errors_, 0);
 }
 
-TEST_F(AuditWriterTest, EntriesBeyondMaxPendingAreDroppedAndCounted) {
+TEST_F(AuditWriterTest, EntriesBeyondMaxPendingAreDroppedCountedAndReported) {
   auto options = Manual();
   options.max_pending = 2;
+  std::vector<size_t> reported;
+  options.on_dropped = [&reported](size_t n) { reported.push_back(n); };
   AuditWriter writer(*store_, options);
   for (const char* path : {"/1", "/2", "/3", "/4"}) writer.Append(At(path));
   EXPECT_EQ(writer.dropped(), 2u);
   ASSERT_TRUE(writer.Flush().has_value());
   EXPECT_EQ(Paths(), (std::vector<std::string>{"/1", "/2"}));
+  EXPECT_EQ(reported, std::vector<size_t>{2});
+  // Each loss is reported once, and only what was lost since.
+  writer.Append(At("/5"));
+  ASSERT_TRUE(writer.Flush().has_value());
+  EXPECT_EQ(reported, std::vector<size_t>{2});
+  for (const char* path : {"/6", "/7", "/8"}) writer.Append(At(path));
+  ASSERT_TRUE(writer.Flush().has_value());
+  EXPECT_EQ(reported, (std::vector<size_t>{2, 1}));
+  EXPECT_EQ(writer.dropped(), 3u);
 }
 
 }  // namespace

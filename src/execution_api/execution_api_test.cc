@@ -221,6 +221,7 @@ TEST_F(ExecutionApiTest, TokenThatFailsValidationIs403WithReason) {
 
   r = Call("PUT", HeartbeatPath(kRunning), "not.a.token", kHeartbeatBody);
   EXPECT_EQ(r.status, 403);
+  EXPECT_TRUE(Detail(r).starts_with(R"("Invalid auth token: )")) << r.body;
 }
 
 TEST_F(ExecutionApiTest, ExpiryHonoursLeeway) {
@@ -373,6 +374,13 @@ TEST_F(ExecutionApiTest, RunWithExecutionTokenGetsNoExchange) {
   auto path = std::string("/execution/task-instances/") + kQueued + "/run";
   auto r = Call("PATCH", path, Token(kQueued), R"({"hostname":"w","pid":1})");
   EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
+}
+
+TEST_F(ExecutionApiTest, StateOfMissingTaskIs404) {
+  auto path = std::string("/execution/task-instances/") + kMissing + "/state";
+  auto r = Call("PATCH", path, Token(kMissing), R"({"state":"success"})");
+  EXPECT_EQ(r.status, 404);
   EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
 }
 
