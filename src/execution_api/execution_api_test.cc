@@ -527,7 +527,9 @@ TEST_F(ExecutionApiTest, TokensOfAFailedTryStayDeadForTheNextTry) {
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
-TEST_F(ExecutionApiTest, RetiredSigningKeyKillsItsTokens) {
+// A revoked signing key is one taken out of the key set (a retired key still validates,
+// SPEC §2): its tokens are refused from then on, on the next request.
+TEST_F(ExecutionApiTest, RevokedSigningKeyKillsItsTokens) {
   std::string token = Token(kRunning);
   EXPECT_EQ(Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody).status, 204);
   auto next = *jwt::Key::Generate(jwt::KeyType::kEd25519);
