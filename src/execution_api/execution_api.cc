@@ -408,6 +408,15 @@ std::expected<store::XComKey, Response> AuthorizedXComKey(store::Store& store, c
 
 void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) const {
   const std::string p(prefix);
+  // A call under the prefix that no route takes (404, 405) is audited too, with the
+  // caller's token when it validates; the token is never renewed there.
+  router.OnMiss(p, [this](const Request& request, Response response, http::Respond respond) {
+    std::optional<Caller> caller;
+    if (auto token = BearerToken(request); token) {
+      if (auto claims = validator_.ValidateShared(*token); claims) caller = Caller{*claims};
+    }
+    Finish(caller ? &*caller : nullptr, false, request, std::move(response), std::move(respond));
+  });
   router.Add(
       "GET", p + "/health",
       [](const Request&, const PathParams&) {

@@ -644,6 +644,37 @@ TEST_F(ExecutionApiTest, EveryCallIsAuditedWithTheTokensJti) {
   EXPECT_EQ((*entries)[2].time, kNow * 1000000);
 }
 
+// A call under /execution that no route takes is audited too, with the token's jti when
+// the token validates, and no token is renewed there.
+TEST_F(ExecutionApiTest, CallsNoRouteTakesAreAuditedToo) {
+  std::string token = Token(kRunning, "execution", 600);
+  auto jti = validator_->Validate(token)->jti.value();
+  clock_.Set(kNow + 590);  // inside the reissue threshold
+  auto r = Call("GET", "/execution/admin/keys", token);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
+  r = Call("DELETE", HeartbeatPath(kRunning), token);
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.Header("Allow"), "PUT");
+  EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
+  EXPECT_EQ(Call("GET", "/execution/admin/keys", "not.a.token").status, 404);
+  EXPECT_EQ(Call("GET", "/nothing-under-execution", token).status, 404);  // not audited
+  ASSERT_TRUE(audit_->Flush().has_value());
+  auto entries = store_->ListAudit(10, 0);
+  ASSERT_TRUE(entries.has_value());
+  ASSERT_EQ(entries->size(), 3u);
+  // Newest first.
+  EXPECT_EQ((*entries)[0].jti, "");
+  EXPECT_EQ((*entries)[0].status, 404);
+  EXPECT_EQ((*entries)[1].jti, jti);
+  EXPECT_EQ((*entries)[1].sub, kRunning);
+  EXPECT_EQ((*entries)[1].method, "DELETE");
+  EXPECT_EQ((*entries)[1].status, 405);
+  EXPECT_EQ((*entries)[2].jti, jti);
+  EXPECT_EQ((*entries)[2].path, "/execution/admin/keys");
+  EXPECT_EQ((*entries)[2].status, 404);
+}
+
 // A path is percent-decoded, so an unauthenticated caller can put any byte in it. Such
 // a call is audited with U+FFFD for what the store refuses, and the calls after it are
 // audited too: before, its batch failed at every retry and no entry was written again.

@@ -84,7 +84,7 @@ bool Router::Match(const Route_& route, std::span<const std::string_view> path,
 void Router::Dispatch(const Request& request, Respond respond) const {
   std::array<std::string_view, kMaxPathSegments> segments;
   const auto n = SplitPath(request.path, segments);
-  if (!n) return respond(Response::Detail(404, "Not Found"));
+  if (!n) return Miss(request, Response::Detail(404, "Not Found"), std::move(respond));
   const std::span<const std::string_view> path(segments.data(), *n);
   std::string allow;
   for (const auto& route : routes_) {
@@ -119,13 +119,27 @@ void Router::Dispatch(const Request& request, Respond respond) const {
     if (!allow.empty()) allow += ", ";
     allow += route.method;
   }
-  if (allow.empty()) return respond(Response::Detail(404, "Not Found"));
+  if (allow.empty()) return Miss(request, Response::Detail(404, "Not Found"), std::move(respond));
   Response r = Response::Detail(405, "Method Not Allowed");
   r.SetHeader("Allow", allow);
-  respond(std::move(r));
+  Miss(request, std::move(r), std::move(respond));
+}
+
+void Router::Miss(const Request& request, Response response, Respond respond) const {
+  const std::string_view path = request.path;
+  for (const auto& [prefix, handler] : miss_handlers_) {
+    if (path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/')) {
+      return handler(request, std::move(response), std::move(respond));
+    }
+  }
+  respond(std::move(response));
 }
 
 void Router::RunBlockingOn(BlockingRunner runner) { blocking_ = std::move(runner); }
+
+void Router::OnMiss(std::string prefix, MissHandler handler) {
+  miss_handlers_.emplace_back(std::move(prefix), std::move(handler));
+}
 
 void Router::Run(const Route_& route, const Request& request, const PathParams& params,
                  Respond respond) {

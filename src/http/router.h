@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "http/message.h"
@@ -40,6 +41,9 @@ class PathParams {
 using RouteHandler = std::function<Response(const Request&, const PathParams&)>;
 // Answers through `respond`, possibly later and from another thread (see Respond).
 using AsyncRouteHandler = std::function<void(const Request&, const PathParams&, Respond)>;
+// Answers a request under a prefix that no route takes: given the router's own answer
+// (404 or 405), it must pass it, or another, to `respond`.
+using MissHandler = std::function<void(const Request&, Response, Respond)>;
 // Runs one piece of work, on another thread, soon (BlockingPool::Runner).
 using BlockingRunner = std::function<void(std::move_only_function<void()>)>;
 // Whether a handler may block its thread before it answers (or hands its work on).
@@ -55,6 +59,10 @@ class Router {
   // Where the handlers that may block run from now on (before serving). Without one they
   // run on the caller's thread. A handler that throws there is answered 500.
   void RunBlockingOn(BlockingRunner runner);
+  // Requests whose path is `prefix` or below it ("/execution/…") and that no route takes
+  // go, with the 404 or 405 they would be answered, to `handler` (on the caller's thread:
+  // it must not block), for instance to audit them. Before serving.
+  void OnMiss(std::string prefix, MissHandler handler);
 
   // Runs the handler of the first route matching the request's method and path; 404 or
   // 405 as described above otherwise. The answer goes to `respond`.
@@ -75,8 +83,12 @@ class Router {
                   Respond respond);
   static bool Match(const Route_& route, std::span<const std::string_view> path,
                     PathParams* params);
+  // Answers `response`, a 404 or 405 of the router's own, through the miss handler of the
+  // request's prefix if one is set.
+  void Miss(const Request& request, Response response, Respond respond) const;
   std::vector<Route_> routes_;
   BlockingRunner blocking_;
+  std::vector<std::pair<std::string, MissHandler>> miss_handlers_;
 };
 
 }  // namespace airlock::http

@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -49,6 +50,29 @@ TEST(RouterTest, KnownPathWithOtherMethodIs405WithAllow) {
   Response r = TestRouter().Route(Make("POST", "/variables/x"));
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(r.Header("Allow"), "GET, DELETE");
+}
+
+// The miss handler of a prefix gets what no route takes below it, with the router's
+// answer; other paths (and a path that only begins with the prefix's letters) do not.
+TEST(RouterTest, MissesUnderAPrefixGoToItsHandler) {
+  Router router = TestRouter();
+  std::vector<std::string> missed;
+  router.OnMiss("/variables", [&missed](const Request& r, Response response, Respond respond) {
+    missed.push_back(r.method + " " + r.path + " " + std::to_string(response.status));
+    response.SetHeader("X-Seen", "1");
+    respond(std::move(response));
+  });
+  Response r = router.Route(Make("POST", "/variables/x"));
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.Header("Allow"), "GET, DELETE");
+  EXPECT_EQ(r.Header("X-Seen"), "1");
+  EXPECT_EQ(router.Route(Make("GET", "/variables/a/b")).status, 404);
+  EXPECT_EQ(router.Route(Make("GET", "/variables")).status, 404);
+  EXPECT_EQ(router.Route(Make("GET", "/variablesx/a")).status, 404);
+  EXPECT_EQ(router.Route(Make("GET", "/nothing/here")).status, 404);
+  EXPECT_EQ(router.Route(Make("GET", "/variables/a")).status, 200);  // a route took it
+  EXPECT_EQ(missed, (std::vector<std::string>{"POST /variables/x 405", "GET /variables/a/b 404",
+                                              "GET /variables 404"}));
 }
 
 TEST(RouterTest, CaptureDoesNotMatchEmptyOrSeveralSegments) {
