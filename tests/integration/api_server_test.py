@@ -5,8 +5,8 @@ Covers start-up (migrations, the per-component secrets check, [api] workers, HTT
 [api] ssl_cert and ssl_key), the Execution API through `airlock bench heartbeat-fixture`
 tokens and a `task-fixture` workload token exchanged on /run, the JWKS document, the audit
 log reaching the database, graceful shutdown on SIGTERM under load without losing an
-accepted write, and two api-servers sharing one PostgreSQL database
-(AIRLOCK_TEST_POSTGRES_URL, provided by scripts/with-postgres.sh).
+accepted write (on SQLite and on PostgreSQL), and two api-servers sharing one PostgreSQL
+database (AIRLOCK_TEST_POSTGRES_URL, provided by scripts/with-postgres.sh).
 """
 
 import base64
@@ -116,6 +116,45 @@ class ApiServerTestBase(unittest.TestCase):
         self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
         with open(out) as f:
             return [tuple(line.split()) for line in f.read().splitlines()]
+
+    def sigterm_under_load(self, server, clients, send, wanted, enough):
+        """Calls send(n, i) -> (status, body, record) in a loop on `clients` threads until
+        the server stops accepting, and stops the server (SIGTERM) once `enough` answers
+        had status `wanted`, or after 10 s. Returns (exit code, stderr, the records of the
+        `wanted` answers, [(status, body)] of the others)."""
+        accepted = []
+        others = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def client(n):
+            i = 0
+            while not stop.is_set():
+                try:
+                    status, body, record = send(n, i)
+                except OSError:
+                    return  # the server has stopped accepting
+                with lock:
+                    if status == wanted:
+                        accepted.append(record)
+                    else:
+                        others.append((status, body))
+                i += 1
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with lock:
+                if len(accepted) >= enough:
+                    break
+            time.sleep(0.01)
+        code, err = server.stop()
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        return code, err, accepted, others
 
 
 class ApiServerSqliteTest(ApiServerTestBase):
@@ -269,45 +308,6 @@ class ApiServerSqliteTest(ApiServerTestBase):
         self.assertNotIn(SECRET, err)    # ...and neither the secret
         self.assertNotIn(token, err)     # nor the token is
 
-    def sigterm_under_load(self, server, clients, send, wanted, enough):
-        """Calls send(n, i) -> (status, body, record) in a loop on `clients` threads until
-        the server stops accepting, and stops the server (SIGTERM) once `enough` answers
-        had status `wanted`, or after 10 s. Returns (exit code, stderr, the records of the
-        `wanted` answers, [(status, body)] of the others)."""
-        accepted = []
-        others = []
-        lock = threading.Lock()
-        stop = threading.Event()
-
-        def client(n):
-            i = 0
-            while not stop.is_set():
-                try:
-                    status, body, record = send(n, i)
-                except OSError:
-                    return  # the server has stopped accepting
-                with lock:
-                    if status == wanted:
-                        accepted.append(record)
-                    else:
-                        others.append((status, body))
-                i += 1
-
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with lock:
-                if len(accepted) >= enough:
-                    break
-            time.sleep(0.01)
-        code, err = server.stop()
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
-        return code, err, accepted, others
-
     def test_sigterm_under_load_loses_no_accepted_write(self):
         server = self.start()
         pairs = self.fixture(1)
@@ -363,6 +363,7 @@ class ApiServerSqliteTest(ApiServerTestBase):
         ).fetchone()[0]
         self.assertGreaterEqual(audited, len(answered))
 
+
 @unittest.skipUnless(POSTGRES_URL or REQUIRE_POSTGRES,
                      "AIRLOCK_TEST_POSTGRES_URL not set (run under scripts/with-postgres.sh)")
 class ApiServerPostgresTest(ApiServerTestBase):
@@ -371,6 +372,41 @@ class ApiServerPostgresTest(ApiServerTestBase):
     def setUp(self):
         self.assertTrue(POSTGRES_URL, "AIRLOCK_REQUIRE_POSTGRES=1 but no PostgreSQL URL")
         super().setUp()
+
+    def psql(self, sql):
+        """Rows of one query, as lists of text, through Debian's psql."""
+        result = subprocess.run(["psql", POSTGRES_URL, "-At", "-F", "\t", "-c", sql],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return [line.split("\t") for line in result.stdout.splitlines()]
+
+    def test_sigterm_under_load_answers_every_heartbeat_it_accepted(self):
+        # As on SQLite: every heartbeat answered 204 before SIGTERM was written and
+        # audited in PostgreSQL, and the api-server exits 0.
+        server = self.start()
+        pairs = self.fixture(8)
+
+        def beat(n, _):
+            ti_id, token = pairs[n]
+            sent = int(time.time())
+            status, _, body = request(
+                server.base + "/execution/task-instances/%s/heartbeat" % ti_id, "PUT", token,
+                {"hostname": "bench", "pid": 1}, timeout=5)
+            return status, body, (ti_id, sent)
+
+        code, err, answered, failures = self.sigterm_under_load(server, 8, beat, 204, 200)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(failures, [])
+        self.assertGreaterEqual(len(answered), 200)
+        ids = ", ".join("'%s'" % ti_id for ti_id, _ in pairs)
+        last = {row[0]: int(row[1]) for row in self.psql(
+            "SELECT id, last_heartbeat_at FROM task_instance WHERE id IN (%s)" % ids)}
+        for ti_id, sent in answered:
+            self.assertGreaterEqual(last[ti_id], sent)
+        paths = ", ".join("'/execution/task-instances/%s/heartbeat'" % ti_id for ti_id, _ in pairs)
+        audited = int(self.psql(
+            "SELECT COUNT(*) FROM audit_log WHERE status = 204 AND path IN (%s)" % paths)[0][0])
+        self.assertGreaterEqual(audited, len(answered))
 
     def test_two_api_servers_share_one_database(self):
         first, second = self.start(), self.start()
