@@ -130,6 +130,14 @@ class ExecutionApiTest : public ::testing::Test {
     return Send(request);
   }
 
+  // Every audit entry, newest first, once all that was appended is written.
+  std::vector<store::AuditEntry> Audited() {
+    EXPECT_TRUE(audit_->Flush().has_value());
+    auto entries = store_->ListAudit(1000, 0);
+    EXPECT_TRUE(entries.has_value()) << entries.error().ToString();
+    return entries.value_or(std::vector<store::AuditEntry>{});
+  }
+
   static std::string HeartbeatPath(const std::string& id) {
     return "/execution/task-instances/" + id + "/heartbeat";
   }
@@ -627,21 +635,19 @@ TEST_F(ExecutionApiTest, EveryCallIsAuditedWithTheTokensJti) {
   Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody);
   Call("GET", "/execution/variables/none", token);
   Call("PUT", HeartbeatPath(kRunning), "", kHeartbeatBody);
-  ASSERT_TRUE(audit_->Flush().has_value());
-  auto entries = store_->ListAudit(10, 0);
-  ASSERT_TRUE(entries.has_value());
-  ASSERT_EQ(entries->size(), 3u);
+  const std::vector<store::AuditEntry> entries = Audited();
+  ASSERT_EQ(entries.size(), 3u);
   // Newest first.
-  EXPECT_EQ((*entries)[0].status, 401);
-  EXPECT_EQ((*entries)[0].jti, "");
-  EXPECT_EQ((*entries)[1].jti, jti);
-  EXPECT_EQ((*entries)[1].method, "GET");
-  EXPECT_EQ((*entries)[1].path, "/execution/variables/none");
-  EXPECT_EQ((*entries)[1].status, 404);
-  EXPECT_EQ((*entries)[2].sub, kRunning);
-  EXPECT_EQ((*entries)[2].status, 204);
-  EXPECT_EQ((*entries)[2].component, "api-server");
-  EXPECT_EQ((*entries)[2].time, kNow * 1000000);
+  EXPECT_EQ(entries[0].status, 401);
+  EXPECT_EQ(entries[0].jti, "");
+  EXPECT_EQ(entries[1].jti, jti);
+  EXPECT_EQ(entries[1].method, "GET");
+  EXPECT_EQ(entries[1].path, "/execution/variables/none");
+  EXPECT_EQ(entries[1].status, 404);
+  EXPECT_EQ(entries[2].sub, kRunning);
+  EXPECT_EQ(entries[2].status, 204);
+  EXPECT_EQ(entries[2].component, "api-server");
+  EXPECT_EQ(entries[2].time, kNow * 1000000);
 }
 
 // A call under /execution that no route takes is audited too, with the token's jti when
@@ -659,20 +665,18 @@ TEST_F(ExecutionApiTest, CallsNoRouteTakesAreAuditedToo) {
   EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
   EXPECT_EQ(Call("GET", "/execution/admin/keys", "not.a.token").status, 404);
   EXPECT_EQ(Call("GET", "/nothing-under-execution", token).status, 404);  // not audited
-  ASSERT_TRUE(audit_->Flush().has_value());
-  auto entries = store_->ListAudit(10, 0);
-  ASSERT_TRUE(entries.has_value());
-  ASSERT_EQ(entries->size(), 3u);
+  const std::vector<store::AuditEntry> entries = Audited();
+  ASSERT_EQ(entries.size(), 3u);
   // Newest first.
-  EXPECT_EQ((*entries)[0].jti, "");
-  EXPECT_EQ((*entries)[0].status, 404);
-  EXPECT_EQ((*entries)[1].jti, jti);
-  EXPECT_EQ((*entries)[1].sub, kRunning);
-  EXPECT_EQ((*entries)[1].method, "DELETE");
-  EXPECT_EQ((*entries)[1].status, 405);
-  EXPECT_EQ((*entries)[2].jti, jti);
-  EXPECT_EQ((*entries)[2].path, "/execution/admin/keys");
-  EXPECT_EQ((*entries)[2].status, 404);
+  EXPECT_EQ(entries[0].jti, "");
+  EXPECT_EQ(entries[0].status, 404);
+  EXPECT_EQ(entries[1].jti, jti);
+  EXPECT_EQ(entries[1].sub, kRunning);
+  EXPECT_EQ(entries[1].method, "DELETE");
+  EXPECT_EQ(entries[1].status, 405);
+  EXPECT_EQ(entries[2].jti, jti);
+  EXPECT_EQ(entries[2].path, "/execution/admin/keys");
+  EXPECT_EQ(entries[2].status, 404);
 }
 
 // A path is percent-decoded, so an unauthenticated caller can put any byte in it. Such
@@ -683,13 +687,11 @@ TEST_F(ExecutionApiTest, AHostilePathIsAuditedAndHoldsBackNoLaterEntry) {
   // The server decodes the path to "/execution/variables/\xff\0x".
   EXPECT_EQ(Call("GET", "/execution/variables/%ff%00x", "").status, 401);
   EXPECT_EQ(Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody).status, 204);
-  ASSERT_TRUE(audit_->Flush().has_value());
-  auto entries = store_->ListAudit(10, 0);
-  ASSERT_TRUE(entries.has_value());
-  ASSERT_EQ(entries->size(), 2u);
-  EXPECT_EQ((*entries)[1].path, "/execution/variables/\uFFFD\uFFFDx");
-  EXPECT_EQ((*entries)[1].status, 401);
-  EXPECT_EQ((*entries)[0].status, 204);
+  const std::vector<store::AuditEntry> entries = Audited();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[1].path, "/execution/variables/\uFFFD\uFFFDx");
+  EXPECT_EQ(entries[1].status, 401);
+  EXPECT_EQ(entries[0].status, 204);
 }
 
 TEST_F(ExecutionApiTest, ServedOverHttp) {
