@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Load-tests PUT /execution/task-instances/<id>/heartbeat (SPEC §10: p99 < 10 ms at 256
 # connections, no errors, >= 10 x FastAPI + PyJWT, >= 0.5 x nginx) with wrk, and prints
-# one RESULT line per (server, connections), all measured in the same run:
+# one line per (server, connections), all measured in the same run:
 #   airlock on SQLite; the FastAPI + PyJWT peer (scripts/bench/fastapi_heartbeat.py, two
 #   uvicorn workers) on the same kind of fixture; nginx answering `return 204`
 #   (scripts/bench/nginx.conf), with plain wrk and with the heartbeat script; airlock on
-#   PostgreSQL.
+#   PostgreSQL;
+# then one TARGETS line: each SPEC §10 target at 256 connections, met or missed.
 #   scripts/bench-heartbeat.sh [SECONDS] [COUNT] [hs512|eddsa]
 # The tokens are HS512 ([api_auth] jwt_secret) or EdDSA (an Ed25519 jwt_private_key_path).
 # Builds a Release binary in build-release/ (unless AIRLOCK_BIN is set), installs wrk,
@@ -44,6 +45,8 @@ cleanup() {
   if ((${#scratch[@]})); then rm -rf "${scratch[@]}"; fi
 }
 trap cleanup EXIT
+results=$(mktemp)  # every line load prints, for the TARGETS line
+scratch+=("$results")
 
 stop_server() {
   kill -TERM "$server_pid"
@@ -72,6 +75,10 @@ make_fixture() {  # [DATABASE_URL]
 }
 
 load() {  # NAME URL CONNECTIONS [SCRIPT]
+  load_once "$@" | tee -a "$results"
+}
+
+load_once() {  # NAME URL CONNECTIONS [SCRIPT]
   echo -n "server=$1 alg=$alg connections=$3 "
   if [[ -n "${4:-}" ]]; then
     TOKENS_FILE=$home/tokens wrk -t2 -c"$3" -d"${seconds}s" --latency -s "$4" "$2" |
@@ -79,8 +86,46 @@ load() {  # NAME URL CONNECTIONS [SCRIPT]
   else
     wrk -t2 -c"$3" -d"${seconds}s" --latency "$2" |
       awk '/99%/ {p99=$2} /Requests\/sec/ {rps=$2} /Non-2xx/ {err=$NF}
-           END {printf "rps=%.0f p99=%s non2xx=%d\n", rps, p99, err}'
+           /Socket errors/ {gsub(",", ""); sock=$4+$6+$8+$10}
+           END {printf "rps=%.0f p99=%s non2xx=%d socket_errors=%d\n", rps, p99, err, sock}'
   fi
+}
+
+# Prints the TARGETS line from the lines in $results (SPEC §10: the rates and the p99 at
+# 256 connections; errors on every line).
+print_targets() {
+  awk '
+    function field(name,   i, kv) {
+      for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == name) return kv[2] }
+      return ""
+    }
+    function verdict(ok) { return ok ? "met" : "MISSED" }
+    { errors += field("non2xx") + field("socket_errors") }
+    field("connections") == 256 {
+      server = field("server"); rps[server] = field("rps") + 0
+      p99[server] = field("p99_ms") + 0
+    }
+    END {
+      line = "TARGETS (256 connections):"
+      for (i = 1; i <= 2; i++) {
+        s = i == 1 ? "airlock-sqlite" : "airlock-postgresql"
+        if (!(s in rps)) continue
+        line = line sprintf(" %s p99 %.2f ms < 10 %s;", s, p99[s], verdict(p99[s] < 10))
+      }
+      if (rps["fastapi-pyjwt"] > 0)
+        line = line sprintf(" SQLite %.1f x FastAPI >= 10 %s;",
+                            rps["airlock-sqlite"] / rps["fastapi-pyjwt"],
+                            verdict(rps["airlock-sqlite"] >= 10 * rps["fastapi-pyjwt"]))
+      split("nginx-plain-wrk nginx", peers, " ")
+      for (i = 1; i <= 2; i++) {
+        n = peers[i]
+        if (rps[n] > 0)
+          line = line sprintf(" SQLite %.3f x %s >= 0.5 %s;", rps["airlock-sqlite"] / rps[n],
+                              n, verdict(rps["airlock-sqlite"] >= 0.5 * rps[n]))
+      }
+      line = line sprintf(" errors (all lines) %d %s", errors, verdict(errors == 0))
+      print line
+    }' "$results"
 }
 
 wait_for_port() {  # PORT
@@ -139,5 +184,6 @@ if [[ -n "${AIRLOCK_TEST_POSTGRES_URL:-}" ]]; then
   run_backend postgresql "$AIRLOCK_TEST_POSTGRES_URL"
 else
   AIRLOCK_BENCH_INNER=1 scripts/with-postgres.sh bash -c \
-    "$(declare -f cleanup stop_server make_fixture load run_backend); server_pid=; scratch=(); trap cleanup EXIT; count=$count seconds=$seconds alg=$alg; run_backend postgresql \"\$AIRLOCK_TEST_POSTGRES_URL\""
+    "$(declare -f cleanup stop_server make_fixture load load_once run_backend); server_pid=; scratch=(); trap cleanup EXIT; count=$count seconds=$seconds alg=$alg results=$results; run_backend postgresql \"\$AIRLOCK_TEST_POSTGRES_URL\""
 fi
+print_targets
