@@ -168,6 +168,15 @@ struct FieldAllocator {
 using RequestParser = bhttp::request_parser<bhttp::string_body, FieldAllocator<char>>;
 using RequestMessage = RequestParser::value_type;
 
+// Whether a request's body, if it has a Transfer-Encoding at all, is in chunked coding
+// and no other, the one coding the parser decodes. Two Transfer-Encoding fields make one
+// list of codings, so they are refused too. (The parser trims a field's value.)
+bool IsChunkedAlone(const RequestMessage& header) {
+  auto [first, last] = header.equal_range(bhttp::field::transfer_encoding);
+  if (first == last) return true;
+  return std::next(first) == last && beast::iequals(first->value(), "chunked");
+}
+
 // What a Worker needs of a connection, whatever its stream type.
 class SessionBase {
  public:
@@ -322,10 +331,54 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
   }
 
+  // The header first, so that what it asks of the body is settled before any of the body
+  // is read (OnHeader); then the body.
   void ReadRequest() {
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void ReadBody() {
+    // The body mostly arrives with the header: what of it is here already is parsed at
+    // once, since one more asynchronous read would cost a tenth more per request.
+    parser_->eager(true);
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      beast::error_code ec;
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == bhttp::error::need_more) break;
+      if (ec) return OnRead(ec);
+      if (used == 0) break;
+    }
+    if (parser_->is_done()) return OnRead({});
     bhttp::async_read(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec || phase_ == Phase::kClosed) return OnRead(ec);
+    const RequestMessage& header = parser_->get();
+    // The parser reads a body in any other transfer coding as no body, and what follows
+    // as the next request (RFC 9112 §6.1: a coding the server does not implement is 501).
+    if (!IsChunkedAlone(header)) {
+      phase_ = Phase::kHandling;
+      return WriteError(501, "Not Implemented");
+    }
+    if (parser_->is_done()) return OnRead(ec);
+    // A client that sends "Expect: 100-continue" waits for this before it sends the body
+    // (curl for a second; others for good). Not needed once some of the body is here.
+    if (header.version() == 11 && buffer_.size() == 0 &&
+        beast::iequals(header[bhttp::field::expect], "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                               [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                                 if (ec) return self->OnRead(ec);
+                                 self->ReadBody();
+                               });
+    }
+    ReadBody();
   }
 
   void OnRead(beast::error_code ec) {

@@ -7,11 +7,14 @@
 //   connection's I/O needs no lock;
 // - limits, each answered before the oversize input is read: headers over
 //   max_header_bytes → 431, a body over max_body_bytes → 413 (by Content-Length, before
-//   any body byte is read), a request not complete within read_timeout → 408;
-//   an idle keep-alive connection is closed after idle_timeout; a response not written
-//   within read_timeout closes the connection. Deadlines are checked by one sweep per
+//   any body byte is read), a body in a transfer coding other than chunked alone → 501
+//   (the parser would read it as no body), a request not complete within read_timeout →
+//   408; an idle keep-alive connection is closed after idle_timeout; a response not
+//   written within read_timeout closes the connection. Deadlines are checked by one sweep per
 //   thread every quarter of the shorter timeout (10 ms to 1 s), so a timeout fires up to
 //   a quarter late; the time a handler takes is not limited;
+// - "Expect: 100-continue" is answered "100 Continue" once the header has passed the
+//   limits above, unless some of the body has come already;
 // - HTTPS when a certificate and key are given (TLS 1.2 and later);
 // - a correlation-id: echoed from the request's "correlation-id" header if it is a short
 //   token of safe characters, else a new uuid4; handlers see it as Request::request_id;

@@ -215,6 +215,54 @@ TEST(ServerTest, OversizeBodyIs413BeforeTheBodyIsSent) {
   EXPECT_EQ(StatusOf(client.ReadResponse()), 413);
 }
 
+TEST(ServerTest, ABodyInATransferCodingOtherThanChunkedAloneIs501) {
+  auto server = StartServer();
+  const std::string body = "1c\r\n{\"hostname\":\"bench\",\"pid\":1}\r\n0\r\n\r\n";
+  for (std::string_view codings :
+       {"Transfer-Encoding: gzip, chunked\r\n", "Transfer-Encoding: gzip\r\n",
+        "Transfer-Encoding: chunked, chunked\r\n",
+        "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"}) {
+    RawClient client(server->port());
+    client.Send("PUT /x HTTP/1.1\r\nHost: t\r\n" + std::string(codings) + "\r\n" + body);
+    const std::string response = client.ReadResponse();
+    EXPECT_EQ(StatusOf(response), 501) << codings;
+    EXPECT_EQ(BodyOf(response), R"({"detail":"Not Implemented"})") << codings;
+    EXPECT_TRUE(client.WaitClosed()) << codings;
+  }
+  // Chunked alone, in any case and with spaces around it, is read.
+  RawClient client(server->port());
+  client.Send("PUT /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:  Chunked \r\n\r\n" + body);
+  const std::string response = client.ReadResponse();
+  EXPECT_EQ(StatusOf(response), 200);
+  EXPECT_EQ(BodyOf(response), R"({"method":"PUT","path":"/x","body_size":28})");
+}
+
+TEST(ServerTest, AnExpectedContinueIsSentBeforeTheBodyIsRead) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  client.Send("PUT /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(client.ReadResponse(), "HTTP/1.1 100 Continue\r\n\r\n");
+  client.Send("hello");
+  const std::string response = client.ReadResponse();
+  EXPECT_EQ(StatusOf(response), 200);
+  EXPECT_EQ(BodyOf(response), R"({"method":"PUT","path":"/x","body_size":5})");
+  // The connection goes on; a body sent along with the header gets no 100 Continue.
+  client.Send("PUT /y HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi");
+  const std::string second = client.ReadResponse();
+  EXPECT_EQ(StatusOf(second), 200);
+  EXPECT_EQ(BodyOf(second), R"({"method":"PUT","path":"/y","body_size":2})");
+}
+
+TEST(ServerTest, AnExpectedContinueForAnOversizeBodyIs413Instead) {
+  ServerOptions options;
+  options.max_body_bytes = 1024;
+  auto server = StartServer(options);
+  RawClient client(server->port());
+  client.Send("PUT /x HTTP/1.1\r\nHost: t\r\nContent-Length: 4096\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(StatusOf(client.ReadResponse()), 413);
+  EXPECT_TRUE(client.WaitClosed());
+}
+
 TEST(ServerTest, IncompleteRequestIs408) {
   ServerOptions options;
   options.read_timeout = 200ms;
