@@ -7,6 +7,7 @@
 
 #include "api/form.h"
 #include "common/time_format.h"
+#include "http/json_checks.h"
 
 namespace airlock::api {
 
@@ -73,6 +74,11 @@ std::expected<json::object, Response> BodyObject(const Request& request) {
   if (ec) return std::unexpected(Unprocessable("Request body is not valid JSON"));
   if (!value.is_object()) {
     return std::unexpected(Unprocessable("Request body must be a JSON object"));
+  }
+  // Boost.JSON would write such a number back as `Infinity`, which is not JSON.
+  if (http::HoldsNonFiniteNumber(value)) {
+    return std::unexpected(
+        Unprocessable("Request body holds a number out of range (beyond ±1.8e308)"));
   }
   return std::move(value.as_object());
 }
@@ -513,12 +519,13 @@ Response DeleteVariable(const Ctx& ctx, const Request&, const PathParams& params
 constexpr std::string_view kMasked = "***";
 
 // The extra with the values of sensitive keys replaced (recursively); text that is not a
-// JSON object is answered "***" whole, since it cannot be inspected.
+// JSON object is answered "***" whole, since it cannot be inspected, and so is one with a
+// number out of range, which would be written back as `Infinity`, not JSON.
 json::value MaskedExtra(const std::string& extra) {
   if (extra.empty()) return nullptr;
   boost::system::error_code ec;
   json::value parsed = json::parse(extra, ec);
-  if (ec || !parsed.is_object()) return json::value(kMasked);
+  if (ec || !parsed.is_object() || http::HoldsNonFiniteNumber(parsed)) return json::value(kMasked);
   std::function<void(json::value&)> mask = [&](json::value& v) {
     if (v.is_object()) {
       for (auto& [k, child] : v.as_object()) {
@@ -584,6 +591,9 @@ std::optional<Response> ApplyConnectionFields(const json::object& body, store::C
     boost::system::error_code ec;
     json::value parsed = json::parse(c.extra, ec);
     if (ec || !parsed.is_object()) return Unprocessable("Field 'extra' must be a JSON object");
+    if (http::HoldsNonFiniteNumber(parsed)) {
+      return Unprocessable("Field 'extra' holds a number out of range (beyond ±1.8e308)");
+    }
   }
   return std::nullopt;
 }

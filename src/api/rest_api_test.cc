@@ -214,6 +214,47 @@ TEST_F(RestApiTest, TriggerCreatesAQueuedRun) {
   EXPECT_EQ(list.at("total_entries").as_int64(), 3);
 }
 
+TEST_F(RestApiTest, AConfWithANumberOutOfRangeIsRefusedAndNoRunIsMade) {
+  auto token = tokens_[Role::kUser];
+  const size_t runs = store_->ListDagRuns("etl")->size();
+  auto r = Call("POST", "/api/v2/dags/etl/dagRuns", R"({"conf":{"n":[1e309]}})", Bearer(token));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body,
+            R"json({"detail":"Request body holds a number out of range (beyond ±1.8e308)"})json");
+  EXPECT_EQ(store_->ListDagRuns("etl")->size(), runs);
+}
+
+TEST_F(RestApiTest, AConnectionExtraWithANumberOutOfRangeIsRefusedOrMasked) {
+  auto token = tokens_[Role::kOp];
+  auto r =
+      Call("POST", "/api/v2/connections",
+           R"({"connection_id":"big","conn_type":"x","extra":"{\"n\":1e309}"})", Bearer(token));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body,
+            R"json({"detail":"Field 'extra' holds a number out of range (beyond ±1.8e308)"})json");
+  EXPECT_EQ(store_->GetConnection("big").error().code(), ErrorCode::kNotFound);
+  // One stored some other way is answered masked whole, never as `Infinity`.
+  ASSERT_TRUE(store_->SetConnection({.conn_id = "big", .conn_type = "x", .extra = R"({"n":1e309})"})
+                  .has_value());
+  auto got = json::parse(Call("GET", "/api/v2/connections/big", "", Bearer(token)).body);
+  EXPECT_EQ(got.at("extra").as_string(), "***");
+}
+
+TEST_F(RestApiTest, AnswersQuotingBytesThatAreNotUtf8AreStillJson) {
+  auto r = Call("GET",
+                "/api/v2/dags/a\xFF"
+                "b",
+                "", Bearer(tokens_[Role::kViewer]));
+  EXPECT_EQ(r.status, 404);
+  boost::system::error_code ec;
+  json::value body = json::parse(r.body, ec);
+  ASSERT_FALSE(ec) << r.body;
+  EXPECT_NE(body.at("detail").as_string().find("a\xEF\xBF\xBD"
+                                               "b"),
+            json::string::npos)
+      << r.body;
+}
+
 TEST_F(RestApiTest, TaskInstancesAndLogs) {
   auto token = tokens_[Role::kViewer];
   auto tis = json::parse(

@@ -8,6 +8,7 @@
 #include "execution_api/dag_routes.h"
 #include "execution_api/responses.h"
 #include "execution_api/trigger_routes.h"
+#include "http/json_checks.h"
 
 namespace airlock::execution_api {
 
@@ -621,6 +622,7 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
         boost::system::error_code ec;
         json::value value = json::parse(request.body, ec);
         if (ec) return Unprocessable("Request body is not valid JSON");
+        if (http::HoldsNonFiniteNumber(value)) return NumberOutOfRange();
         auto set = api.store_.SetXCom(*key, json::serialize(value));
         if (!set) {
           if (set.error().code() == ErrorCode::kInvalidArgument) {

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <boost/json.hpp>
+#include <random>
 
 #include "execution_api/auth.h"
 #include "execution_api/trigger_routes.h"
@@ -724,6 +725,227 @@ TEST_F(ExecutionApiTest, ServedOverHttp) {
   EXPECT_EQ(oversize->status, 413);
   EXPECT_EQ(store_->GetTaskInstance(kRunning)->last_heartbeat_at, kNow + 7);
   (*server)->Shutdown();
+}
+
+// Boost.JSON reads 1e309 as an infinity and would write it back as `Infinity`, which is
+// not JSON: stored, such a value would answer 500 on every later read.
+TEST_F(ExecutionApiTest, ANumberTooLargeForADoubleIsRefusedAndNothingIsStored) {
+  const std::string expected =
+      R"json({"detail":"Request body holds a number out of range (beyond ±1.8e308)"})json";
+  const std::string xcom = "/execution/xcoms/etl/run1/extract/big";
+  auto r = Call("POST", xcom, Token(kRunning), R"({"rows":[1,-1e309]})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body, expected);
+  EXPECT_EQ(Call("GET", xcom, Token(kRunning)).status, 404);
+  // An object body, whichever route it is for, is checked as it is parsed.
+  r = Call("PUT", HeartbeatPath(kRunning), Token(kRunning),
+           R"({"hostname":"worker-1","pid":100,"extra":{"n":1e400}})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body, expected);
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->last_heartbeat_at, kNow);
+  // The largest double is a number like any other.
+  EXPECT_EQ(Call("POST", xcom, Token(kRunning), "1.7976931348623157e308").status, 201);
+  EXPECT_EQ(Call("GET", xcom, Token(kRunning)).status, 200);
+}
+
+// A message that quotes a request's path carries U+FFFD for its bytes that are not UTF-8,
+// so that the answer is still JSON.
+TEST_F(ExecutionApiTest, AnswersQuotingBytesThatAreNotUtf8AreStillJson) {
+  for (const char* target : {"/execution/variables/a%FFb", "/execution/connections/a%C0%AFb",
+                             "/execution/xcoms/etl/run1/extract/a%ED%A0%80b"}) {
+    auto r = Call("GET", target, Token(kRunning));
+    EXPECT_EQ(r.status, 404) << target;
+    boost::system::error_code ec;
+    json::value body = json::parse(r.body, ec);
+    ASSERT_FALSE(ec) << target << ": " << r.body;
+    const std::string message(body.at("detail").at("message").as_string());
+    EXPECT_NE(message.find("a\xEF\xBF\xBD"), std::string::npos) << message;
+  }
+}
+
+// What the Execution API's requests can change, as text: compared before and after a
+// refused request.
+std::string StoreState(store::Store& store) {
+  std::string out;
+  for (const char* run_id : {"run1", "run2"}) {
+    const auto tis = store.ListTaskInstances("etl", run_id).value();
+    for (const store::TaskInstance& ti : tis) {
+      out += ti.id + " " + std::string(store::TaskStateName(ti.state)) + " " + ti.hostname + " " +
+             std::to_string(ti.pid) + " " + std::to_string(ti.try_number) + " " +
+             std::to_string(ti.start_date.value_or(-1)) + " " +
+             std::to_string(ti.end_date.value_or(-1)) + " " +
+             std::to_string(ti.last_heartbeat_at.value_or(-1)) + "\n";
+    }
+  }
+  const auto variables = store.ListVariables().value();
+  for (const store::Variable& v : variables) {
+    out += "variable " + v.key + "=" + v.value + " (" + v.description + ")\n";
+  }
+  const auto connections = store.ListConnections().value();
+  for (const store::Connection& c : connections) {
+    out += "connection " + c.conn_id + " " + c.host + "\n";
+  }
+  for (const char* task_id : {"extract", "report"}) {
+    auto xcom = store.GetXCom(
+        {.dag_id = "etl", .run_id = "run1", .task_id = task_id, .map_index = -1, .key = "k"});
+    out += std::string("xcom ") + task_id + "=" + xcom.value_or("(none)") + "\n";
+  }
+  return out;
+}
+
+// A deterministic stream of hostile variations of valid requests, on every route a task's
+// token may call: each is answered 2xx or 4xx with a {"detail": …} body, never 5xx or a
+// dropped connection, and each that is refused leaves the store as it was.
+TEST_F(ExecutionApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) {
+  ASSERT_TRUE(store_->SetVariable({.key = "v", .value = "1", .description = "d"}).has_value());
+  ASSERT_TRUE(
+      store_->SetConnection({.conn_id = "c", .conn_type = "http", .host = "h"}).has_value());
+  ASSERT_TRUE(store_
+                  ->SetXCom({.dag_id = "etl",
+                             .run_id = "run1",
+                             .task_id = "extract",
+                             .map_index = -1,
+                             .key = "k"},
+                            "1")
+                  .has_value());
+  struct Base {
+    std::string method, target, body, sub;
+  };
+  const std::string ti = "/execution/task-instances/";
+  const std::string xcom = "/execution/xcoms/etl/run1/extract/k";
+  const std::vector<Base> bases = {
+      {"PUT", HeartbeatPath(kRunning), kHeartbeatBody, kRunning},
+      {"PATCH", ti + kQueued + "/run",
+       R"({"hostname":"w","pid":7,"start_date":"2027-01-15T08:00:00Z"})", kQueued},
+      {"PATCH", ti + kOtherRunning + "/state",
+       R"({"state":"failed","end_date":"2027-01-15T08:00:00Z"})", kOtherRunning},
+      {"PUT", "/execution/variables/v", R"({"value":"2","description":"e"})", kRunning},
+      {"GET", "/execution/variables/v", "", kRunning},
+      {"DELETE", "/execution/variables/v", "", kRunning},
+      {"GET", "/execution/connections/c", "", kRunning},
+      {"POST", xcom + "?map_index=-1", R"({"rows":[1,2.5,"x",null,{"a":true}]})", kRunning},
+      {"GET", xcom, "", kRunning},
+      {"DELETE", xcom, "", kRunning},
+  };
+  const std::vector<std::string> hostile_values = {"null",
+                                                   "true",
+                                                   "[]",
+                                                   "{}",
+                                                   "0",
+                                                   "-1",
+                                                   "1e309",
+                                                   "-0",
+                                                   "99999999999999999999",
+                                                   "2147483648",
+                                                   "1.5",
+                                                   R"("")",
+                                                   R"("\u0000")",
+                                                   R"("\ud800")",
+                                                   "\"\xff\xfe\"",
+                                                   "\"" + std::string(5000, 'a') + "\"",
+                                                   std::string(40, '[') + std::string(40, ']'),
+                                                   R"("2027-02-30T25:61:00Z")",
+                                                   R"("running")",
+                                                   R"("success")"};
+  const std::vector<std::string> hostile_segments = {
+      "",       "%00",         "..",      "%2e%2e",       "a%2Fb", std::string(300, 'a'),
+      kMissing, kOtherRunning, kFinished, "%F0%9F%99%82", "%FF",   "a%20b"};
+  const std::vector<std::string> hostile_queries = {"?map_index=abc",
+                                                    "?map_index=-2",
+                                                    "?map_index=99999999999999999999",
+                                                    "?map_index=",
+                                                    "?map_index=1&map_index=2",
+                                                    "?%00=1",
+                                                    "?map_index=0x10",
+                                                    "?map_index=%2B1"};
+
+  std::mt19937 random(20261206);
+  auto pick = [&](const auto& list) -> const auto& {
+    return list[std::uniform_int_distribution<size_t>(0, list.size() - 1)(random)];
+  };
+  auto below = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(random); };
+  // One mutation of a request's target or body.
+  auto mutate = [&](Base& r) -> std::string {
+    switch (below(6)) {
+      case 0: {  // one byte of the body replaced
+        if (r.body.empty()) return "no-op";
+        const size_t at = below(r.body.size());
+        const char bytes[] = {'\0', '\xff', '"', '\\', '{', '}', ',', ':', '\x7f', 'x'};
+        r.body[at] = bytes[below(sizeof bytes)];
+        return "byte " + std::to_string(at);
+      }
+      case 1:  // the body cut short
+        r.body.resize(r.body.empty() ? 0 : below(r.body.size()));
+        return "cut";
+      case 2: {  // one field's value replaced by one of another type or range
+        boost::system::error_code ec;
+        json::value body = json::parse(r.body, ec);
+        if (ec || !body.is_object() || body.as_object().empty()) {
+          r.body = pick(hostile_values);
+          return "body " + r.body.substr(0, 40);
+        }
+        json::object& fields = body.as_object();
+        auto it = std::next(fields.begin(), static_cast<std::ptrdiff_t>(below(fields.size())));
+        const std::string value = pick(hostile_values);
+        std::string serialized = json::serialize(body);
+        const std::string key = std::string(it->key());
+        // Spliced in as text: some of the values are not valid JSON on purpose.
+        it->value() = "\x01marker\x01";
+        serialized = json::serialize(body);
+        const std::string marker = "\"\\u0001marker\\u0001\"";
+        serialized.replace(serialized.find(marker), marker.size(), value);
+        r.body = serialized;
+        return key + "=" + value.substr(0, 40);
+      }
+      case 3: {  // a field added twice or an unknown one
+        if (r.body.size() < 2 || r.body.front() != '{') return "no-op";
+        const std::string field = below(2) ? R"("pid":0,)" : R"("unknown":[1],)";
+        r.body.insert(1, field);
+        return "field " + field;
+      }
+      case 4: {  // a path segment replaced
+        std::vector<size_t> slashes;
+        for (size_t i = 1; i < r.target.size(); ++i) {
+          if (r.target[i] == '/') slashes.push_back(i);
+        }
+        const size_t start = pick(slashes) + 1;
+        size_t end = r.target.find_first_of("/?", start);
+        if (end == std::string::npos) end = r.target.size();
+        const std::string segment = pick(hostile_segments);
+        r.target.replace(start, end - start, segment);
+        return "segment " + segment.substr(0, 40);
+      }
+      default: {  // a query added
+        const std::string query = pick(hostile_queries);
+        r.target = r.target.substr(0, r.target.find('?')) + query;
+        return "query " + query;
+      }
+    }
+  };
+
+  int refused = 0, accepted = 0;
+  for (int round = 0; round < 600; ++round) {
+    Base r = pick(bases);
+    std::string what = r.method + " " + r.target + ":";
+    for (size_t n = 1 + below(2); n > 0; --n) what += " " + mutate(r);
+    const std::string before = StoreState(*store_);
+    const http::Response answer = Call(r.method, r.target, Token(r.sub), r.body);
+    ASSERT_GE(answer.status, 200) << what;
+    ASSERT_LT(answer.status, 500) << what << " → " << answer.body;
+    if (answer.status < 400) {
+      ++accepted;
+      continue;
+    }
+    ++refused;
+    EXPECT_EQ(StoreState(*store_), before) << what << " → " << answer.status << " " << answer.body;
+    boost::system::error_code ec;
+    const json::value body = json::parse(answer.body, ec);
+    EXPECT_TRUE(!ec && body.is_object() && body.as_object().contains("detail"))
+        << what << " → " << answer.status << " " << answer.body;
+  }
+  // Both kinds were exercised.
+  EXPECT_GT(refused, 100);
+  EXPECT_GT(accepted, 20);
 }
 
 // --- The dag-processor's routes -----------------------------------------------------------

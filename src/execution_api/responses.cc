@@ -2,6 +2,9 @@
 
 #include <boost/json.hpp>
 
+#include "common/utf8.h"
+#include "http/json_checks.h"
+
 namespace airlock::execution_api {
 
 namespace json = boost::json;
@@ -13,7 +16,8 @@ Response JsonResponse(int status, const json::value& value) {
 
 Response ReasonResponse(int status, std::string_view reason, std::string_view message,
                         std::optional<store::TaskState> previous_state) {
-  json::object detail{{"reason", reason}, {"message", message}};
+  // A message may quote a request's path, whose bytes need not be UTF-8.
+  json::object detail{{"reason", reason}, {"message", ValidUtf8(message)}};
   if (previous_state) detail["previous_state"] = store::TaskStateName(*previous_state);
   return JsonResponse(status, json::object{{"detail", std::move(detail)}});
 }
@@ -28,6 +32,10 @@ Response StoreFailure(const Error& error) {
 
 Response Unprocessable(std::string_view message) { return Response::Detail(422, message); }
 
+Response NumberOutOfRange() {
+  return Unprocessable("Request body holds a number out of range (beyond ±1.8e308)");
+}
+
 std::expected<json::object, Response> ParseObject(const http::Request& request,
                                                   json::storage_ptr sp) {
   boost::system::error_code ec;
@@ -35,6 +43,7 @@ std::expected<json::object, Response> ParseObject(const http::Request& request,
   if (ec) return std::unexpected(Unprocessable("Request body is not valid JSON"));
   if (!value.is_object())
     return std::unexpected(Unprocessable("Request body must be a JSON object"));
+  if (http::HoldsNonFiniteNumber(value)) return std::unexpected(NumberOutOfRange());
   return std::move(value.as_object());
 }
 

@@ -32,8 +32,11 @@ http::Response StoreFailure(const Error& error);
 // 422: the request body is not what the route takes. The message names the field.
 http::Response Unprocessable(std::string_view message);
 
-// The request body as a JSON object, its memory from `sp` (the default resource if null),
-// or a 422.
+// 422: the request body holds a number too large for a double (http/json_checks.h).
+http::Response NumberOutOfRange();
+
+// The request body as a JSON object (with no number out of range), its memory from `sp` (the
+// default resource if null), or a 422.
 std::expected<boost::json::object, http::Response> ParseObject(const http::Request& request,
                                                                boost::json::storage_ptr sp = {});
 

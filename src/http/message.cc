@@ -7,6 +7,8 @@
 #include <exception>
 #include <iostream>
 
+#include "common/utf8.h"
+
 namespace airlock::http {
 
 Response HandlerThrew(const Request& request) {
@@ -59,6 +61,13 @@ Response Response::NoContent() {
   return r;
 }
 
-std::string JsonQuote(std::string_view s) { return boost::json::serialize(boost::json::string(s)); }
+std::string JsonQuote(std::string_view s) {
+  // Boost.JSON writes a string's bytes as they are: bytes that are not UTF-8 (a request's
+  // path quoted in a message, say) would make the document invalid JSON.
+  if (FirstInvalidUtf8(s) != std::string_view::npos) {
+    return boost::json::serialize(boost::json::string(ValidUtf8(s)));
+  }
+  return boost::json::serialize(boost::json::string(s));
+}
 
 }  // namespace airlock::http

@@ -60,7 +60,7 @@ using AsyncHandler = std::function<void(const Request&, Respond)>;
 // and what the handler threw written to stderr. Call it inside a catch block.
 Response HandlerThrew(const Request& request);
 
-// `s` as a JSON string literal, quotes included.
+// `s` as a JSON string literal, quotes included; bytes that are not UTF-8 become U+FFFD.
 std::string JsonQuote(std::string_view s);
 
 }  // namespace airlock::http

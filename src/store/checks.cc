@@ -1,105 +1,26 @@
 #include "store/checks.h"
 
 #include <cstdint>
-#include <cstring>
 #include <set>
 #include <string>
 
+#include "common/utf8.h"
 #include "store/store.h"
 
 namespace airlock::store {
-namespace {
-
-// The length of the UTF-8 sequence that starts at text[i], or 0 if it is not well formed
-// (RFC 3629 §4).
-size_t SequenceLength(std::string_view text, size_t i) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char b0 = byte(i);
-  if (b0 == 0) return 0;
-  if (b0 < 0x80) return 1;
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
-  if (b0 >= 0xc2 && b0 <= 0xdf) {
-    n = 2;
-  } else if (b0 >= 0xe0 && b0 <= 0xef) {
-    n = 3;
-    if (b0 == 0xe0) lo = 0xa0;  // overlong
-    if (b0 == 0xed) hi = 0x9f;  // surrogates
-  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-    n = 4;
-    if (b0 == 0xf0) lo = 0x90;  // overlong
-    if (b0 == 0xf4) hi = 0x8f;  // past U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + n > text.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xbf) return 0;
-  }
-  return n;
-}
-
-// True if none of the 8 bytes at `p` is NUL or has its high bit set (plain ASCII).
-bool EightPlainAscii(const char* p) {
-  constexpr uint64_t kLow = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  uint64_t w;
-  std::memcpy(&w, p, sizeof w);
-  const bool has_zero = ((w - kLow) & ~w & kHigh) != 0;
-  return (w & kHigh) == 0 && !has_zero;
-}
-
-// The offset of the first byte of `value` that CheckText refuses, or npos.
-size_t FirstBadByte(std::string_view value) {
-  for (size_t i = 0; i < value.size();) {
-    // Plain ASCII runs are the common case: skip them eight bytes at a time, then a byte
-    // at a time, without decoding.
-    if (i + 8 <= value.size() && EightPlainAscii(value.data() + i)) {
-      i += 8;
-      continue;
-    }
-    const auto c = static_cast<unsigned char>(value[i]);
-    if (c != 0 && c < 0x80) {
-      ++i;
-      continue;
-    }
-    const size_t n = SequenceLength(value, i);
-    if (n == 0) return i;
-    i += n;
-  }
-  return std::string_view::npos;
-}
-
-}  // namespace
 
 Result<void> CheckText(std::string_view what, std::string_view value) {
-  const size_t bad = FirstBadByte(value);
+  const size_t bad = FirstInvalidUtf8(value, /*refuse_nul=*/true);
   if (bad == std::string_view::npos) return {};
   return InvalidArgument(std::string(what) + " is not UTF-8 text without NUL bytes (byte " +
                          std::to_string(bad) + ")");
 }
 
 bool IsStorableText(std::string_view value) {
-  return FirstBadByte(value) == std::string_view::npos;
+  return FirstInvalidUtf8(value, /*refuse_nul=*/true) == std::string_view::npos;
 }
 
-std::string StorableText(std::string_view value) {
-  constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-  std::string out;
-  out.reserve(value.size());
-  for (size_t i = 0; i < value.size();) {
-    const size_t n = SequenceLength(value, i);
-    if (n == 0) {
-      out += kReplacement;
-      ++i;
-    } else {
-      out.append(value.substr(i, n));
-      i += n;
-    }
-  }
-  return out;
-}
+std::string StorableText(std::string_view value) { return ValidUtf8(value, /*replace_nul=*/true); }
 
 Result<void> CheckTexts(std::initializer_list<std::string_view> values) {
   for (std::string_view value : values) {
