@@ -790,12 +790,25 @@ std::string StoreState(store::Store& store) {
         {.dag_id = "etl", .run_id = "run1", .task_id = task_id, .map_index = -1, .key = "k"});
     out += std::string("xcom ") + task_id + "=" + xcom.value_or("(none)") + "\n";
   }
+  const auto dags = store.ListDags().value();
+  for (const store::Dag& d : dags) {
+    out += "dag " + d.dag_id + " " + d.bundle_name + " " + d.serialized_json + "\n";
+  }
+  const auto triggers = store.ListTriggers().value();
+  for (const store::Trigger& t : triggers) {
+    out += "trigger " + std::to_string(t.id) + " " + t.ti_id + " " + t.args_json + " " +
+           t.triggerer_id + " " + std::to_string(t.lease_expires_at.value_or(-1)) + "\n";
+  }
+  const auto errors = store.ListImportErrors().value();
+  for (const store::ImportError& e : errors) {
+    out += "import error " + e.bundle_name + " " + e.filename + " " + e.stack_trace + "\n";
+  }
   return out;
 }
 
-// A deterministic stream of hostile variations of valid requests, on every route a task's
-// token may call: each is answered 2xx or 4xx with a {"detail": …} body, never 5xx or a
-// dropped connection, and each that is refused leaves the store as it was.
+// A deterministic stream of hostile variations of valid requests, on every route of the
+// Execution API with a token it takes: each is answered 2xx or 4xx with a {"detail": …} body, never
+// 5xx or a dropped connection, and each that is refused leaves the store as it was.
 TEST_F(ExecutionApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) {
   ASSERT_TRUE(store_->SetVariable({.key = "v", .value = "1", .description = "d"}).has_value());
   ASSERT_TRUE(
@@ -808,24 +821,67 @@ TEST_F(ExecutionApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) 
                              .key = "k"},
                             "1")
                   .has_value());
+  // kOtherRunTask waits on a trigger, for the triggerer's routes.
+  ASSERT_EQ(Call("PATCH", "/execution/task-instances/" + std::string(kOtherRunTask) + "/state",
+                 Token(kOtherRunTask),
+                 R"({"state":"deferred","trigger":{"kind":"datetime",)"
+                 R"("args":{"delay_seconds":60}},"trigger_timeout":600})")
+                .status,
+            204);
+  const std::string trigger_id = std::to_string(store_->ListTriggers().value().at(0).id);
+  auto mint = [&](const std::string& sub, const std::string& scope,
+                  std::vector<std::pair<std::string, std::string>> extra) {
+    return signer_
+        ->Mint({.sub = sub,
+                .aud = {kAudience},
+                .ttl_seconds = 600,
+                .scope = scope,
+                .extra_claims = std::move(extra)})
+        .value();
+  };
+  const std::string processor = mint("dag-processor", "dag_processor", {{"bundles", R"(["b"])"}});
+  const std::string triggerer = Token("triggerer", "triggerer");
+  const std::string trigger = mint(kOtherRunTask, "trigger", {{"trigger_id", trigger_id}});
+
   struct Base {
-    std::string method, target, body, sub;
+    std::string method, target, body, token;
   };
   const std::string ti = "/execution/task-instances/";
   const std::string xcom = "/execution/xcoms/etl/run1/extract/k";
+  const std::string triggers = "/execution/triggers/";
   const std::vector<Base> bases = {
-      {"PUT", HeartbeatPath(kRunning), kHeartbeatBody, kRunning},
+      {"PUT", HeartbeatPath(kRunning), kHeartbeatBody, Token(kRunning)},
       {"PATCH", ti + kQueued + "/run",
-       R"({"hostname":"w","pid":7,"start_date":"2027-01-15T08:00:00Z"})", kQueued},
+       R"({"hostname":"w","pid":7,"start_date":"2027-01-15T08:00:00Z"})", Token(kQueued)},
       {"PATCH", ti + kOtherRunning + "/state",
-       R"({"state":"failed","end_date":"2027-01-15T08:00:00Z"})", kOtherRunning},
-      {"PUT", "/execution/variables/v", R"({"value":"2","description":"e"})", kRunning},
-      {"GET", "/execution/variables/v", "", kRunning},
-      {"DELETE", "/execution/variables/v", "", kRunning},
-      {"GET", "/execution/connections/c", "", kRunning},
-      {"POST", xcom + "?map_index=-1", R"({"rows":[1,2.5,"x",null,{"a":true}]})", kRunning},
-      {"GET", xcom, "", kRunning},
-      {"DELETE", xcom, "", kRunning},
+       R"({"state":"failed","end_date":"2027-01-15T08:00:00Z"})", Token(kOtherRunning)},
+      {"PATCH", ti + kRunning + "/state",
+       R"({"state":"deferred","trigger":{"kind":"datetime","args":{"delay_seconds":5}},)"
+       R"("trigger_timeout":60})",
+       Token(kRunning)},
+      {"PUT", "/execution/variables/v", R"({"value":"2","description":"e"})", Token(kRunning)},
+      {"GET", "/execution/variables/v", "", Token(kRunning)},
+      {"DELETE", "/execution/variables/v", "", Token(kRunning)},
+      {"GET", "/execution/connections/c", "", Token(kRunning)},
+      {"POST", xcom + "?map_index=-1", R"({"rows":[1,2.5,"x",null,{"a":true}]})", Token(kRunning)},
+      {"GET", xcom, "", Token(kRunning)},
+      {"DELETE", xcom, "", Token(kRunning)},
+      {"PUT", "/execution/dags/d",
+       R"({"dag_id":"d","fileloc":"d.yaml","bundle":{"name":"b","version":""},)"
+       R"("tasks":[{"task_id":"a","command":["true"],"upstream":[]}]})",
+       processor},
+      {"GET", "/execution/dags", "", processor},
+      {"DELETE", "/execution/dags/d", "", processor},
+      {"PUT", "/execution/import-errors",
+       R"({"bundle":"b","import_errors":[{"filename":"x.yaml","stack_trace":"boom"}]})", processor},
+      {"POST", triggers + "claim", R"({"triggerer_id":"t1","capacity":10,"lease_seconds":30})",
+       triggerer},
+      {"POST", triggers + "renew",
+       R"({"triggerer_id":"t1","trigger_ids":[)" + trigger_id + R"(],"lease_seconds":30})",
+       triggerer},
+      {"POST", triggers + trigger_id + "/event", R"({"payload":{"moment":"now","n":[1,2]}})",
+       trigger},
+      {"POST", triggers + trigger_id + "/failure", R"({"error":"it broke"})", trigger},
   };
   const std::vector<std::string> hostile_values = {"null",
                                                    "true",
@@ -924,12 +980,12 @@ TEST_F(ExecutionApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) 
   };
 
   int refused = 0, accepted = 0;
-  for (int round = 0; round < 600; ++round) {
+  for (int round = 0; round < 1000; ++round) {
     Base r = pick(bases);
     std::string what = r.method + " " + r.target + ":";
     for (size_t n = 1 + below(2); n > 0; --n) what += " " + mutate(r);
     const std::string before = StoreState(*store_);
-    const http::Response answer = Call(r.method, r.target, Token(r.sub), r.body);
+    const http::Response answer = Call(r.method, r.target, r.token, r.body);
     ASSERT_GE(answer.status, 200) << what;
     ASSERT_LT(answer.status, 500) << what << " → " << answer.body;
     if (answer.status < 400) {
