@@ -11,6 +11,9 @@
 #include <set>
 
 #include "api/api_test_fixture.h"
+#include "http/client.h"
+#include "http/server.h"
+#include "testing/request_mutator.h"
 
 namespace airlock::api::testing {
 namespace {
@@ -253,6 +256,121 @@ TEST_F(RestApiTest, AnswersQuotingBytesThatAreNotUtf8AreStillJson) {
                                                "b"),
             json::string::npos)
       << r.body;
+}
+
+// What the REST API's requests can change, as text: compared before and after a refused
+// request.
+std::string RestState(store::Store& store) {
+  std::string out;
+  const auto dags = store.ListDags().value();
+  for (const store::Dag& d : dags) {
+    out += "dag " + d.dag_id + " " + std::to_string(d.is_paused) + " " + d.serialized_json + "\n";
+    const auto runs = store.ListDagRuns(d.dag_id).value();
+    for (const store::DagRun& r : runs) {
+      out += " run " + r.run_id + " " + std::string(store::DagRunStateName(r.state)) + " " +
+             std::to_string(r.logical_date) + " " + r.conf_json + "\n";
+      const auto tis = store.ListTaskInstances(d.dag_id, r.run_id).value();
+      for (const store::TaskInstance& ti : tis) {
+        out += "  ti " + ti.id + " " + std::string(store::TaskStateName(ti.state)) + "\n";
+      }
+    }
+  }
+  const auto variables = store.ListVariables().value();
+  for (const store::Variable& v : variables) {
+    out += "variable " + v.key + "=" + v.value + " (" + v.description + ")\n";
+  }
+  const auto connections = store.ListConnections().value();
+  for (const store::Connection& c : connections) {
+    out += "connection " + c.conn_id + " " + c.conn_type + " " + c.host + " " + c.schema + " " +
+           c.login + " " + c.password + " " + std::to_string(c.port) + " " + c.extra + "\n";
+  }
+  const auto users = store.ListUsers().value();
+  for (const store::User& u : users) {
+    out += "user " + u.username + " " + u.role + " " + u.password_hash + " " +
+           std::to_string(u.tokens_valid_after) + "\n";
+  }
+  const auto errors = store.ListImportErrors().value();
+  for (const store::ImportError& e : errors) {
+    out += "import error " + e.bundle_name + " " + e.filename + " " + e.stack_trace + "\n";
+  }
+  return out;
+}
+
+// As the Execution API's test of the same name: hostile variations of valid requests on
+// every REST route, sent over HTTP, are each answered 2xx or 4xx with a {"detail": …}
+// body, never 5xx or a dropped connection, and each that is refused changes nothing.
+TEST_F(RestApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) {
+  auto server =
+      http::Server::Start({.threads = 2}, [this](const http::Request& r, http::Respond respond) {
+        router_.Dispatch(r, std::move(respond));
+      });
+  ASSERT_TRUE(server.has_value()) << server.error().ToString();
+  const std::string base = "http://127.0.0.1:" + std::to_string((*server)->port());
+  struct Base {
+    std::string method, target, body, token;
+  };
+  const std::string admin = tokens_[Role::kAdmin], user = tokens_[Role::kUser];
+  const std::string run = "/api/v2/dags/etl/dagRuns/run1";
+  const std::vector<Base> bases = {
+      {"GET", "/api/v2/dags?limit=10&offset=0", "", user},
+      {"GET", "/api/v2/dags/etl", "", user},
+      {"PATCH", "/api/v2/dags/etl", R"({"is_paused":true})", user},
+      {"GET", "/api/v2/dags/etl/dagRuns?limit=5", "", user},
+      {"POST", "/api/v2/dags/etl/dagRuns",
+       R"({"dag_run_id":"r1","logical_date":"2027-01-15T08:00:00Z","conf":{"a":[1,2.5]}})", user},
+      {"GET", run, "", user},
+      {"GET", run + "/taskInstances", "", user},
+      {"GET", run + "/taskInstances/extract", "", user},
+      {"GET", run + "/taskInstances/extract/logs/1", "", user},
+      {"GET", "/api/v2/variables?limit=3&offset=1", "", admin},
+      {"POST", "/api/v2/variables", R"({"key":"k2","value":"x","description":"d"})", admin},
+      {"GET", "/api/v2/variables/v1", "", admin},
+      {"PATCH", "/api/v2/variables/v1", R"({"value":"y","description":"e"})", admin},
+      {"DELETE", "/api/v2/variables/v1", "", admin},
+      {"GET", "/api/v2/connections", "", admin},
+      {"POST", "/api/v2/connections",
+       R"({"connection_id":"c2","conn_type":"http","host":"h","port":80,"password":"p",)"
+       R"("extra":"{\"a\":1}"})",
+       admin},
+      {"GET", "/api/v2/connections/c1", "", admin},
+      {"PATCH", "/api/v2/connections/c1", R"({"host":"h2","port":5432,"password":"***"})", admin},
+      {"DELETE", "/api/v2/connections/c1", "", admin},
+      {"GET", "/api/v2/importErrors?limit=1", "", user},
+      {"GET", "/api/v2/importErrors/1", "", user},
+      {"GET", "/api/v2/auditLog?limit=2", "", admin},
+      {"GET", "/api/v2/users", "", admin},
+      {"POST", "/auth/token", R"({"username":"viewer","password":"viewer-password"})", ""},
+  };
+  test::RequestMutator mutator(20261206);
+  int refused = 0, accepted = 0;
+  for (int round = 0; round < 1000; ++round) {
+    Base r = mutator.Pick(bases);
+    std::string what = r.method + " " + r.target + ":";
+    for (size_t n = 1 + mutator.Below(2); n > 0; --n) {
+      what += " " + mutator.Mutate(r.target, r.body);
+    }
+    const std::string before = RestState(*store_);
+    http::Headers headers;
+    if (!r.token.empty()) headers.emplace_back("Authorization", "Bearer " + r.token);
+    auto answer = http::Send(
+        {.method = r.method, .url = base + r.target, .headers = headers, .body = r.body});
+    ASSERT_TRUE(answer.has_value()) << what << ": " << answer.error().ToString();
+    ASSERT_GE(answer->status, 200) << what;
+    ASSERT_LT(answer->status, 500) << what << " → " << answer->body;
+    if (answer->status < 400) {
+      ++accepted;
+      continue;
+    }
+    ++refused;
+    EXPECT_EQ(RestState(*store_), before) << what << " → " << answer->status << " " << answer->body;
+    boost::system::error_code ec;
+    const json::value body = json::parse(answer->body, ec);
+    EXPECT_TRUE(!ec && body.is_object() && body.as_object().contains("detail"))
+        << what << " → " << answer->status << " " << answer->body;
+  }
+  EXPECT_GT(refused, 100);
+  EXPECT_GT(accepted, 100);
+  (*server)->Shutdown();
 }
 
 TEST_F(RestApiTest, TaskInstancesAndLogs) {

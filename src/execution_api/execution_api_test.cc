@@ -4,12 +4,12 @@
 
 #include <array>
 #include <boost/json.hpp>
-#include <random>
 
 #include "execution_api/auth.h"
 #include "execution_api/trigger_routes.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "testing/request_mutator.h"
 
 namespace airlock::execution_api {
 namespace {
@@ -883,107 +883,22 @@ TEST_F(ExecutionApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) 
        trigger},
       {"POST", triggers + trigger_id + "/failure", R"({"error":"it broke"})", trigger},
   };
-  const std::vector<std::string> hostile_values = {"null",
-                                                   "true",
-                                                   "[]",
-                                                   "{}",
-                                                   "0",
-                                                   "-1",
-                                                   "1e309",
-                                                   "-0",
-                                                   "99999999999999999999",
-                                                   "2147483648",
-                                                   "1.5",
-                                                   R"("")",
-                                                   R"("\u0000")",
-                                                   R"("\ud800")",
-                                                   "\"\xff\xfe\"",
-                                                   "\"" + std::string(5000, 'a') + "\"",
-                                                   std::string(40, '[') + std::string(40, ']'),
-                                                   R"("2027-02-30T25:61:00Z")",
-                                                   R"("running")",
-                                                   R"("success")"};
-  const std::vector<std::string> hostile_segments = {
-      "",       "%00",         "..",      "%2e%2e",       "a%2Fb", std::string(300, 'a'),
-      kMissing, kOtherRunning, kFinished, "%F0%9F%99%82", "%FF",   "a%20b"};
-  const std::vector<std::string> hostile_queries = {"?map_index=abc",
-                                                    "?map_index=-2",
-                                                    "?map_index=99999999999999999999",
-                                                    "?map_index=",
-                                                    "?map_index=1&map_index=2",
-                                                    "?%00=1",
-                                                    "?map_index=0x10",
-                                                    "?map_index=%2B1"};
-
-  std::mt19937 random(20261206);
-  auto pick = [&](const auto& list) -> const auto& {
-    return list[std::uniform_int_distribution<size_t>(0, list.size() - 1)(random)];
-  };
-  auto below = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(random); };
-  // One mutation of a request's target or body.
-  auto mutate = [&](Base& r) -> std::string {
-    switch (below(6)) {
-      case 0: {  // one byte of the body replaced
-        if (r.body.empty()) return "no-op";
-        const size_t at = below(r.body.size());
-        const char bytes[] = {'\0', '\xff', '"', '\\', '{', '}', ',', ':', '\x7f', 'x'};
-        r.body[at] = bytes[below(sizeof bytes)];
-        return "byte " + std::to_string(at);
-      }
-      case 1:  // the body cut short
-        r.body.resize(r.body.empty() ? 0 : below(r.body.size()));
-        return "cut";
-      case 2: {  // one field's value replaced by one of another type or range
-        boost::system::error_code ec;
-        json::value body = json::parse(r.body, ec);
-        if (ec || !body.is_object() || body.as_object().empty()) {
-          r.body = pick(hostile_values);
-          return "body " + r.body.substr(0, 40);
-        }
-        json::object& fields = body.as_object();
-        auto it = std::next(fields.begin(), static_cast<std::ptrdiff_t>(below(fields.size())));
-        const std::string value = pick(hostile_values);
-        std::string serialized = json::serialize(body);
-        const std::string key = std::string(it->key());
-        // Spliced in as text: some of the values are not valid JSON on purpose.
-        it->value() = "\x01marker\x01";
-        serialized = json::serialize(body);
-        const std::string marker = "\"\\u0001marker\\u0001\"";
-        serialized.replace(serialized.find(marker), marker.size(), value);
-        r.body = serialized;
-        return key + "=" + value.substr(0, 40);
-      }
-      case 3: {  // a field added twice or an unknown one
-        if (r.body.size() < 2 || r.body.front() != '{') return "no-op";
-        const std::string field = below(2) ? R"("pid":0,)" : R"("unknown":[1],)";
-        r.body.insert(1, field);
-        return "field " + field;
-      }
-      case 4: {  // a path segment replaced
-        std::vector<size_t> slashes;
-        for (size_t i = 1; i < r.target.size(); ++i) {
-          if (r.target[i] == '/') slashes.push_back(i);
-        }
-        const size_t start = pick(slashes) + 1;
-        size_t end = r.target.find_first_of("/?", start);
-        if (end == std::string::npos) end = r.target.size();
-        const std::string segment = pick(hostile_segments);
-        r.target.replace(start, end - start, segment);
-        return "segment " + segment.substr(0, 40);
-      }
-      default: {  // a query added
-        const std::string query = pick(hostile_queries);
-        r.target = r.target.substr(0, r.target.find('?')) + query;
-        return "query " + query;
-      }
-    }
-  };
+  // The task instances the path segments may name, besides what the mutator picks.
+  const std::vector<std::string> task_segments = {kMissing, kOtherRunning, kFinished};
+  test::RequestMutator mutator(20261206);
 
   int refused = 0, accepted = 0;
   for (int round = 0; round < 1000; ++round) {
-    Base r = pick(bases);
+    Base r = mutator.Pick(bases);
     std::string what = r.method + " " + r.target + ":";
-    for (size_t n = 1 + below(2); n > 0; --n) what += " " + mutate(r);
+    for (size_t n = 1 + mutator.Below(2); n > 0; --n) {
+      what += " " + mutator.Mutate(r.target, r.body);
+    }
+    if (mutator.Below(8) == 0 && r.target.starts_with(ti)) {  // another task's id
+      const std::string& id = mutator.Pick(task_segments);
+      r.target.replace(ti.size(), r.target.find_first_of("/?", ti.size()) - ti.size(), id);
+      what += " id " + id;
+    }
     const std::string before = StoreState(*store_);
     const http::Response answer = Call(r.method, r.target, r.token, r.body);
     ASSERT_GE(answer.status, 200) << what;
