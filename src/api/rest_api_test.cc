@@ -341,32 +341,24 @@ TEST_F(RestApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) {
       {"GET", "/api/v2/users", "", admin},
       {"POST", "/auth/token", R"({"username":"viewer","password":"viewer-password"})", ""},
   };
-  test::RequestMutator mutator(20261206);
+  test::RequestMutator mutator(1);
   int refused = 0, accepted = 0;
-  for (int round = 0; round < 1000; ++round) {
-    Base r = mutator.Pick(bases);
-    std::string what = r.method + " " + r.target + ":";
-    for (size_t n = 1 + mutator.Below(2); n > 0; --n) {
-      what += " " + mutator.Mutate(r.target, r.body);
-    }
+  for (int round = 0; round < 3000; ++round) {
+    std::string what;
+    const Base r = mutator.Next(bases, what);
     const std::string before = RestState(*store_);
     http::Headers headers;
     if (!r.token.empty()) headers.emplace_back("Authorization", "Bearer " + r.token);
     auto answer = http::Send(
         {.method = r.method, .url = base + r.target, .headers = headers, .body = r.body});
     ASSERT_TRUE(answer.has_value()) << what << ": " << answer.error().ToString();
-    ASSERT_GE(answer->status, 200) << what;
-    ASSERT_LT(answer->status, 500) << what << " → " << answer->body;
+    ASSERT_TRUE(test::AnsweredCleanly(answer->status, answer->body)) << what;
     if (answer->status < 400) {
       ++accepted;
-      continue;
+    } else {
+      ++refused;
+      EXPECT_EQ(RestState(*store_), before) << what << " → " << answer->status;
     }
-    ++refused;
-    EXPECT_EQ(RestState(*store_), before) << what << " → " << answer->status << " " << answer->body;
-    boost::system::error_code ec;
-    const json::value body = json::parse(answer->body, ec);
-    EXPECT_TRUE(!ec && body.is_object() && body.as_object().contains("detail"))
-        << what << " → " << answer->status << " " << answer->body;
   }
   EXPECT_GT(refused, 100);
   EXPECT_GT(accepted, 100);

@@ -885,15 +885,12 @@ TEST_F(ExecutionApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) 
   };
   // The task instances the path segments may name, besides what the mutator picks.
   const std::vector<std::string> task_segments = {kMissing, kOtherRunning, kFinished};
-  test::RequestMutator mutator(20261206);
+  test::RequestMutator mutator(1);
 
   int refused = 0, accepted = 0;
-  for (int round = 0; round < 1000; ++round) {
-    Base r = mutator.Pick(bases);
-    std::string what = r.method + " " + r.target + ":";
-    for (size_t n = 1 + mutator.Below(2); n > 0; --n) {
-      what += " " + mutator.Mutate(r.target, r.body);
-    }
+  for (int round = 0; round < 3000; ++round) {
+    std::string what;
+    Base r = mutator.Next(bases, what);
     if (mutator.Below(8) == 0 && r.target.starts_with(ti)) {  // another task's id
       const std::string& id = mutator.Pick(task_segments);
       r.target.replace(ti.size(), r.target.find_first_of("/?", ti.size()) - ti.size(), id);
@@ -901,18 +898,13 @@ TEST_F(ExecutionApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) 
     }
     const std::string before = StoreState(*store_);
     const http::Response answer = Call(r.method, r.target, r.token, r.body);
-    ASSERT_GE(answer.status, 200) << what;
-    ASSERT_LT(answer.status, 500) << what << " → " << answer.body;
+    ASSERT_TRUE(test::AnsweredCleanly(answer.status, answer.body)) << what;
     if (answer.status < 400) {
       ++accepted;
-      continue;
+    } else {
+      ++refused;
+      EXPECT_EQ(StoreState(*store_), before) << what << " → " << answer.status;
     }
-    ++refused;
-    EXPECT_EQ(StoreState(*store_), before) << what << " → " << answer.status << " " << answer.body;
-    boost::system::error_code ec;
-    const json::value body = json::parse(answer.body, ec);
-    EXPECT_TRUE(!ec && body.is_object() && body.as_object().contains("detail"))
-        << what << " → " << answer.status << " " << answer.body;
   }
   // Both kinds were exercised.
   EXPECT_GT(refused, 100);

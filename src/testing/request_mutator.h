@@ -3,6 +3,8 @@
 // target and body, for tests that check that whatever a caller sends is answered with a
 // clear 4xx (or accepted) and that a refused request changes nothing. Header-only.
 
+#include <gtest/gtest.h>
+
 #include <boost/json.hpp>
 #include <cstdint>
 #include <iterator>
@@ -22,6 +24,16 @@ class RequestMutator {
   template <class List>
   const auto& Pick(const List& list) {
     return list[Below(list.size())];
+  }
+
+  // A copy of one of `bases` (each with a `method`, `target` and `body`), mutated once or
+  // twice; `what` tells which request and how, for a failure message.
+  template <class Request>
+  Request Next(const std::vector<Request>& bases, std::string& what) {
+    Request r = Pick(bases);
+    what = r.method + " " + r.target + ":";
+    for (size_t n = 1 + Below(2); n > 0; --n) what += " " + Mutate(r.target, r.body);
+    return r;
   }
 
   // Applies one mutation to `target` (an origin-form target a client can send) or `body`;
@@ -90,19 +102,65 @@ class RequestMutator {
   }
 
   inline static const std::vector<std::string> kValues = {
-      "null", "true", "[]", "{}", "0", "-1", "1e309", "-0", "99999999999999999999",
-      "2147483648", "1.5", R"("")", R"("\u0000")", R"("\ud800")", "\"\xff\xfe\"",
-      "\"" + std::string(5000, 'a') + "\"", std::string(40, '[') + std::string(40, ']'),
-      R"("2027-02-30T25:61:00Z")", R"("running")", R"("success")"};
-  inline static const std::vector<std::string> kSegments = {
-      "", "%00", "..", "%2e%2e", "a%2Fb", std::string(300, 'a'), "%F0%9F%99%82", "%FF",
-      "a%20b", "0", "-1", "99999999999999999999"};
-  inline static const std::vector<std::string> kQueries = {
-      "?map_index=abc", "?map_index=-2", "?map_index=99999999999999999999", "?map_index=",
-      "?map_index=1&map_index=2", "?%00=1", "?map_index=0x10", "?map_index=%2B1",
-      "?limit=-1", "?limit=99999999999", "?offset=-5", "?limit=abc&offset=%FF"};
+      "null",
+      "true",
+      "[]",
+      "{}",
+      "0",
+      "-1",
+      "1e309",
+      "-0",
+      "99999999999999999999",
+      "2147483648",
+      "1.5",
+      R"("")",
+      R"("\u0000")",
+      R"("\ud800")",
+      "\"\xff\xfe\"",
+      "\"" + std::string(5000, 'a') + "\"",
+      std::string(40, '[') + std::string(40, ']'),
+      R"("2027-02-30T25:61:00Z")",
+      R"("running")",
+      R"("success")"};
+  inline static const std::vector<std::string> kSegments = {"",
+                                                            "%00",
+                                                            "..",
+                                                            "%2e%2e",
+                                                            "a%2Fb",
+                                                            std::string(300, 'a'),
+                                                            "%F0%9F%99%82",
+                                                            "%FF",
+                                                            "a%20b",
+                                                            "0",
+                                                            "-1",
+                                                            "99999999999999999999"};
+  inline static const std::vector<std::string> kQueries = {"?map_index=abc",
+                                                           "?map_index=-2",
+                                                           "?map_index=99999999999999999999",
+                                                           "?map_index=",
+                                                           "?map_index=1&map_index=2",
+                                                           "?%00=1",
+                                                           "?map_index=0x10",
+                                                           "?map_index=%2B1",
+                                                           "?limit=-1",
+                                                           "?limit=99999999999",
+                                                           "?offset=-5",
+                                                           "?limit=abc&offset=%FF"};
 
   std::mt19937 random_;
 };
+
+// Whether an answer is one any request may get: 2xx, or 4xx with a JSON {"detail": …} body
+// (never 5xx, never no answer).
+inline ::testing::AssertionResult AnsweredCleanly(int status, const std::string& body) {
+  if (status >= 200 && status < 400) return ::testing::AssertionSuccess();
+  boost::system::error_code ec;
+  const boost::json::value parsed = boost::json::parse(body, ec);
+  if (status >= 400 && status < 500 && !ec && parsed.is_object() &&
+      parsed.as_object().contains("detail")) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "answered " << status << " " << body.substr(0, 300);
+}
 
 }  // namespace airlock::test
