@@ -10,6 +10,7 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "testing/request_mutator.h"
+#include "testing/temp_dir.h"
 
 namespace airlock::execution_api {
 namespace {
@@ -33,7 +34,7 @@ constexpr char kFernetKey[] = "test-fernet-key-of-at-least-32-characters";
 class ExecutionApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto opened = store::OpenStore("memory://", {.fernet_key = kFernetKey});
+    auto opened = store::OpenStore(StoreUrl(), {.fernet_key = kFernetKey});
     ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
     store_ = std::move(*opened);
     ASSERT_TRUE(store_->Migrate().has_value());
@@ -73,6 +74,12 @@ class ExecutionApiTest : public ::testing::Test {
   void TearDown() override {
     if (server_ != nullptr) server_->Shutdown();
   }
+
+  // The store the fixture runs on; a subclass may choose a database file in temp_.
+  virtual std::string StoreUrl() { return "memory://"; }
+
+  // The body of the hostile-request tests (below), whichever store they run on.
+  void MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing();
 
   // A server on a free loopback port that hands each request to `router`, as the
   // api-server does: the tests speak HTTP to it.
@@ -147,6 +154,7 @@ class ExecutionApiTest : public ::testing::Test {
     return json::serialize(v.as_object().at("detail"));
   }
 
+  test::TempDir temp_{"airlock-execution-api"};  // first: outlives the store
   FakeClock clock_{kNow};
   std::unique_ptr<store::Store> store_;
   jwt::KeyPtr key_;
@@ -807,9 +815,10 @@ std::string StoreState(store::Store& store) {
 }
 
 // A deterministic stream of hostile variations of valid requests, on every route of the
-// Execution API with a token it takes: each is answered 2xx or 4xx with a {"detail": …} body, never
-// 5xx or a dropped connection, and each that is refused leaves the store as it was.
-TEST_F(ExecutionApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) {
+// Execution API with a token it takes: each is answered 2xx or 4xx with a {"detail": …}
+// body, never 5xx or a dropped connection, and each that is refused leaves the store as it
+// was.
+void ExecutionApiTest::MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing() {
   ASSERT_TRUE(store_->SetVariable({.key = "v", .value = "1", .description = "d"}).has_value());
   ASSERT_TRUE(
       store_->SetConnection({.conn_id = "c", .conn_type = "http", .host = "h"}).has_value());
@@ -909,6 +918,20 @@ TEST_F(ExecutionApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) 
   // Both kinds were exercised.
   EXPECT_GT(refused, 100);
   EXPECT_GT(accepted, 20);
+}
+
+TEST_F(ExecutionApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) {
+  MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing();
+}
+
+// The same on a SQLite file: the SQL stores check what they are given on their own.
+class ExecutionApiOnSqliteTest : public ExecutionApiTest {
+ protected:
+  std::string StoreUrl() override { return "sqlite:///" + temp_.path() + "/airlock.db"; }
+};
+
+TEST_F(ExecutionApiOnSqliteTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) {
+  MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing();
 }
 
 // --- The dag-processor's routes -----------------------------------------------------------
