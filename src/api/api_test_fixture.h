@@ -13,6 +13,7 @@
 #include "api/ui.h"
 #include "api/users.h"
 #include "execution_api/audit_writer.h"
+#include "testing/temp_dir.h"
 
 namespace airlock::api::testing {
 
@@ -24,7 +25,7 @@ class ApiTest : public ::testing::Test {
  protected:
   ~ApiTest() override { std::filesystem::remove_all(log_dir_); }
   void SetUp() override {
-    store_ = std::move(store::OpenStore("memory://", {.fernet_key = std::string(40, 'f')}).value());
+    store_ = std::move(store::OpenStore(StoreUrl(), {.fernet_key = std::string(40, 'f')}).value());
     ASSERT_TRUE(store_->Migrate().has_value());
     keys_ = std::make_shared<jwt::StaticKeySource>(
         jwt::KeySet::Single(jwt::Key::FromSecret(kSecret, std::nullopt, "").value()));
@@ -101,6 +102,10 @@ class ApiTest : public ::testing::Test {
     return boost::json::parse(decoded->payload).as_object();
   }
 
+  // The store the fixture runs on; a subclass may choose a database file in db_dir_.
+  virtual std::string StoreUrl() { return "memory://"; }
+
+  test::TempDir db_dir_{"airlock-api-db"};  // declared before store_, so it outlives it
   FakeClock clock_{kNow};
   // A directory of its own per test, so that tests run in parallel (ctest -j) never share
   // or delete each other's task logs.

@@ -98,6 +98,9 @@ class RestApiTest : public ApiTest {
     return {path, body};
   }
 
+  // The body of the hostile-request tests (below), whichever store they run on.
+  void MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing();
+
   std::map<Role, std::string> tokens_;
 };
 
@@ -299,7 +302,7 @@ std::string RestState(store::Store& store) {
 // As the Execution API's test of the same name: hostile variations of valid requests on
 // every REST route, sent over HTTP, are each answered 2xx or 4xx with a {"detail": …}
 // body, never 5xx or a dropped connection, and each that is refused changes nothing.
-TEST_F(RestApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) {
+void RestApiTest::MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing() {
   auto server =
       http::Server::Start({.threads = 2}, [this](const http::Request& r, http::Respond respond) {
         router_.Dispatch(r, std::move(respond));
@@ -363,6 +366,20 @@ TEST_F(RestApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) {
   EXPECT_GT(refused, 100);
   EXPECT_GT(accepted, 100);
   (*server)->Shutdown();
+}
+
+TEST_F(RestApiTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) {
+  MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing();
+}
+
+// The same on a SQLite file: the SQL stores check what they are given on their own.
+class RestApiOnSqliteTest : public RestApiTest {
+ protected:
+  std::string StoreUrl() override { return "sqlite:///" + db_dir_.path() + "/airlock.db"; }
+};
+
+TEST_F(RestApiOnSqliteTest, MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing) {
+  MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing();
 }
 
 TEST_F(RestApiTest, TaskInstancesAndLogs) {
