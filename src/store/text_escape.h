@@ -14,12 +14,21 @@ namespace airlock::store {
 // byte as it is.
 using EscapeTable = std::array<char, 256>;
 
+// Whether a table may escape `byte`: AppendEscaped skips eight bytes at a time when none
+// of them is a control character, a backslash or a double quote.
+constexpr bool MayBeEscaped(unsigned char byte) {
+  return byte < 0x20 || byte == '\\' || byte == '"';
+}
+
 // The table that escapes each byte of `from` as a backslash and the byte of `to` at the
-// same position.
+// same position. Only bytes for which MayBeEscaped holds can be escaped: another one is a
+// compile-time error.
 consteval EscapeTable MakeEscapeTable(std::string_view from, std::string_view to) {
   EscapeTable table{};
   for (size_t i = 0; i < from.size() && i < to.size(); ++i) {
-    table[static_cast<unsigned char>(from[i])] = to[i];
+    const auto byte = static_cast<unsigned char>(from[i]);
+    if (!MayBeEscaped(byte)) throw "MakeEscapeTable: AppendEscaped would miss this byte";
+    table[byte] = to[i];
   }
   return table;
 }

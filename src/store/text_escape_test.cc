@@ -36,6 +36,32 @@ TEST(AppendEscapedTest, TheTableDecidesWhatIsEscaped) {
   EXPECT_EQ(Escaped("say \"hi\"\t\\", kArrayElement), "<say \\\"hi\\\"\t\\\\");
 }
 
+// AppendEscaped skips words of eight bytes that hold nothing to escape: every byte value,
+// at every position of a word and of the tail, next to plain ASCII and to bytes of 0x80
+// and above, comes out as a byte-by-byte escape would write it.
+TEST(AppendEscapedTest, EveryByteAtEveryPositionIsEscapedAsByteByByte) {
+  constexpr EscapeTable kArrayElement = MakeEscapeTable("\"\\", "\"\\");
+  for (const EscapeTable* table : {&kCopy, &kArrayElement}) {
+    for (char filler : {'a', '\x80', '\xff', ' '}) {
+      for (int byte = 0; byte < 256; ++byte) {
+        for (size_t at = 0; at < 19; ++at) {
+          std::string text(19, filler);
+          text[at] = static_cast<char>(byte);
+          std::string expected;
+          for (char c : text) {
+            const char escape = (*table)[static_cast<unsigned char>(c)];
+            if (escape != 0) expected += '\\';
+            expected += escape != 0 ? escape : c;
+          }
+          std::string out;
+          AppendEscaped(out, text, *table);
+          ASSERT_EQ(out, expected) << "byte " << byte << " at " << at;
+        }
+      }
+    }
+  }
+}
+
 TEST(AppendDecimalTest, WritesEveryInt64) {
   std::string out = "=";
   AppendDecimal(out, 0);
