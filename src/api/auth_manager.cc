@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include "api/form.h"
+#include "store/checks.h"
 
 namespace airlock::api {
 
@@ -198,9 +199,11 @@ std::expected<Principal, Response> SimpleAuthManager::Authenticate(const Request
     }
     return std::unexpected(Response::Detail(403, kInvalidToken));
   }
-  // A token that cannot be revoked (no jti) or names no user or role is not ours.
+  // A token that cannot be revoked (no jti, or one the store cannot hold: airlock mints
+  // UUIDs) or names no user or role is not ours.
   std::optional<Role> token_role = claims->role ? ParseRole(*claims->role) : std::nullopt;
-  if (!claims->jti || claims->jti->empty() || !claims->sub || claims->sub->empty() || !token_role) {
+  if (!claims->jti || claims->jti->empty() || !store::IsStorableText(*claims->jti) ||
+      !claims->sub || claims->sub->empty() || !token_role) {
     return std::unexpected(Response::Detail(403, kInvalidToken));
   }
   auto revoked = store_.IsTokenRevoked(*claims->jti);

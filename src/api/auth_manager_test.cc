@@ -12,6 +12,7 @@
 #include "api/login_limiter.h"
 #include "api/passwords.h"
 #include "api/users.h"
+#include "jwt/base64url.h"
 
 namespace airlock::api::testing {
 namespace {
@@ -212,6 +213,27 @@ TEST_F(AuthTest, LogoutRevokesAtOnce) {
   // Logging out again with the revoked token is refused like any other use of it.
   EXPECT_EQ(Call("POST", "/auth/logout", "", Bearer(token)).status, 403);
   EXPECT_EQ(Call("POST", "/auth/logout").status, 401);
+}
+
+// A correctly signed token whose jti the store could not hold could never be revoked
+// (RevokeToken refuses it), so it is refused outright, on every store.
+TEST_F(AuthTest, ATokenWhoseJtiCannotBeRevokedIsRefused) {
+  const std::string token = Login("viewer");
+  auto payload = Payload(token);
+  const auto key = jwt::Key::FromSecret(kSecret, std::nullopt, "").value();
+  auto resigned = [&](const std::string& jti) {
+    payload["jti"] = jti;
+    std::string out = token.substr(0, token.find('.')) + "." +
+                      jwt::Base64UrlEncode(boost::json::serialize(payload));
+    return out + "." + jwt::Base64UrlEncode(key->Sign(out).value());
+  };
+  // The same token signed again with a new, ordinary jti is accepted: the signing is right.
+  EXPECT_EQ(Call("GET", "/api/v2/dags", "", Bearer(resigned("another-jti"))).status, 200);
+  // "a\u0000b" in the payload: valid JSON, so only this rule can refuse it. (Bytes that
+  // are not UTF-8 make the payload invalid JSON, which the validator refuses first.)
+  auto r = Call("GET", "/api/v2/dags", "", Bearer(resigned(std::string("a\0b", 3))));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, R"({"detail":"Invalid JWT token"})");
 }
 
 TEST_F(AuthTest, RevocationSharedThroughTheStoreIsSeenByAnotherManager) {
