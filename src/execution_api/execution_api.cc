@@ -9,6 +9,7 @@
 #include "execution_api/responses.h"
 #include "execution_api/trigger_routes.h"
 #include "http/json_checks.h"
+#include "store/checks.h"
 
 namespace airlock::execution_api {
 
@@ -140,6 +141,12 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
     if (*revoked || jti.empty()) {
       return Finish(&*caller, false, request,
                     Response::Detail(403, "Invalid auth token: token has been revoked"),
+                    std::move(respond));
+    }
+    // A jti the store cannot hold (a NUL in it) could never be revoked. airlock mints UUIDs.
+    if (!store::IsStorableText(jti)) {
+      return Finish(&*caller, false, request,
+                    Response::Detail(403, "Invalid auth token: token cannot be revoked"),
                     std::move(respond));
     }
   } else if (route.liveness == Route::Liveness::kLookup) {

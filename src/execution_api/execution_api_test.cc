@@ -9,6 +9,7 @@
 #include "execution_api/trigger_routes.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "jwt/base64url.h"
 #include "testing/request_mutator.h"
 #include "testing/temp_dir.h"
 
@@ -1068,6 +1069,25 @@ TEST_F(DagProcessorRoutesTest, RevokedProcessorTokenIsRefused) {
   auto r = Call("PUT", "/execution/dags/sales", token, DagJson("sales", "team-a"));
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.body, R"({"detail":"Invalid auth token: token has been revoked"})");
+}
+
+// A correctly signed processor token whose jti the store could not hold could never be
+// revoked, so it is refused outright.
+TEST_F(DagProcessorRoutesTest, AProcessorTokenWhoseJtiCannotBeRevokedIsRefused) {
+  const std::string token = ProcessorToken();
+  json::object payload = json::parse(jwt::DecodeUnverified(token).value().payload).as_object();
+  auto resigned = [&](const std::string& jti) {
+    payload["jti"] = jti;
+    std::string out =
+        token.substr(0, token.find('.')) + "." + jwt::Base64UrlEncode(json::serialize(payload));
+    return out + "." + jwt::Base64UrlEncode(key_->Sign(out).value());
+  };
+  // Signed again with an ordinary jti it is accepted: the signing is right.
+  EXPECT_EQ(Call("GET", "/execution/dags", resigned("another-jti")).status, 200);
+  // "a\u0000b" in the payload: valid JSON, so only this rule can refuse it.
+  auto r = Call("GET", "/execution/dags", resigned(std::string("a\0b", 3)));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, R"({"detail":"Invalid auth token: token cannot be revoked"})");
 }
 
 // --- Deferral and the triggerer's routes (trigger_routes.h) ----------------------------
