@@ -331,12 +331,21 @@ TEST_F(ExecutionApiTest, AHeartbeatBodyLargerThanItsBufferIsReadTheSameWay) {
 }
 
 TEST_F(ExecutionApiTest, MalformedBodiesAre422AndChangeNothing) {
-  for (std::string body : {"", "{", "[]", R"({"hostname":"worker-1"})",
-                           R"({"hostname":1,"pid":100})", R"({"hostname":"w","pid":-1})",
-                           R"({"hostname":"w","pid":"100"})", R"({"hostname":"w","pid":1e99})"}) {
+  for (std::string body :
+       {"", "{", "[]", R"({"hostname":"worker-1"})", R"({"hostname":1,"pid":100})",
+        R"({"hostname":"w","pid":-1})", R"({"hostname":"w","pid":"100"})",
+        R"({"hostname":"w","pid":1e99})", R"({"hostname":"a\u0000b","pid":100})"}) {
     auto r = Call("PUT", HeartbeatPath(kRunning), Token(kRunning), body);
     EXPECT_EQ(r.status, 422) << body;
+    // What the store cannot hold is the request's fault, not an internal error.
+    EXPECT_EQ(r.body.find("Internal error"), std::string::npos) << r.body;
   }
+  // The same with the run route: a hostname the store cannot hold.
+  EXPECT_EQ(Call("PATCH", std::string("/execution/task-instances/") + kQueued + "/run",
+                 Token(kQueued), R"({"hostname":"a\u0000b","pid":1})")
+                .status,
+            422);
+  EXPECT_EQ(store_->GetTaskInstance(kQueued)->state, TaskState::kQueued);
   auto state_path = std::string("/execution/task-instances/") + kRunning + "/state";
   for (std::string body : {R"({"state":"running"})", R"({"state":"bogus"})", R"({"state":1})",
                            R"({"state":"success","end_date":"yesterday"})", "null"}) {

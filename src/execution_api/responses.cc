@@ -27,6 +27,8 @@ Response NotFoundResponse(std::string_view what) {
 }
 
 Response StoreFailure(const Error& error) {
+  // The store refuses values it cannot hold (text with a NUL, say): the request's fault.
+  if (error.code() == ErrorCode::kInvalidArgument) return Unprocessable(error.message());
   return Response::Detail(HttpStatus(error.code()), "Internal error: " + error.message());
 }
 

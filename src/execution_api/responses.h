@@ -26,7 +26,8 @@ http::Response ReasonResponse(int status, std::string_view reason, std::string_v
 // 404 {"detail": {"reason": "not_found", "message": "<what> not found"}}.
 http::Response NotFoundResponse(std::string_view what);
 
-// A store error the caller cannot fix: its HTTP status, "Internal error: <message>".
+// A store error: 422 with its message when the store refused a value of the request
+// (InvalidArgument), else its HTTP status and "Internal error: <message>".
 http::Response StoreFailure(const Error& error);
 
 // 422: the request body is not what the route takes. The message names the field.
