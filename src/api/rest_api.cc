@@ -78,7 +78,7 @@ std::expected<json::object, Response> BodyObject(const Request& request) {
   // Boost.JSON would write such a number back as `Infinity`, which is not JSON.
   if (http::HoldsNonFiniteNumber(value)) {
     return std::unexpected(
-        Unprocessable("Request body holds a number out of range (beyond ±1.8e308)"));
+        Unprocessable(std::string("Request body") + http::kHoldsANumberOutOfRange));
   }
   return std::move(value.as_object());
 }
@@ -592,7 +592,7 @@ std::optional<Response> ApplyConnectionFields(const json::object& body, store::C
     json::value parsed = json::parse(c.extra, ec);
     if (ec || !parsed.is_object()) return Unprocessable("Field 'extra' must be a JSON object");
     if (http::HoldsNonFiniteNumber(parsed)) {
-      return Unprocessable("Field 'extra' holds a number out of range (beyond ±1.8e308)");
+      return Unprocessable(std::string("Field 'extra'") + http::kHoldsANumberOutOfRange);
     }
   }
   return std::nullopt;

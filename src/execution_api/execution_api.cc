@@ -134,6 +134,13 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
     return Finish(nullptr, false, request, std::move(caller.error()), std::move(respond));
   if (route.liveness == Route::Liveness::kNotRevoked) {
     const std::string_view jti = caller->claims->jti ? *caller->claims->jti : std::string_view();
+    // A jti the store cannot hold (a NUL in it) could never be revoked, so the store need
+    // not be asked. airlock mints UUIDs.
+    if (!store::IsStorableText(jti)) {
+      return Finish(&*caller, false, request,
+                    Response::Detail(403, "Invalid auth token: token cannot be revoked"),
+                    std::move(respond));
+    }
     auto revoked = store_.IsTokenRevoked(jti);
     if (!revoked) {
       return Finish(&*caller, false, request, StoreFailure(revoked.error()), std::move(respond));
@@ -141,12 +148,6 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
     if (*revoked || jti.empty()) {
       return Finish(&*caller, false, request,
                     Response::Detail(403, "Invalid auth token: token has been revoked"),
-                    std::move(respond));
-    }
-    // A jti the store cannot hold (a NUL in it) could never be revoked. airlock mints UUIDs.
-    if (!store::IsStorableText(jti)) {
-      return Finish(&*caller, false, request,
-                    Response::Detail(403, "Invalid auth token: token cannot be revoked"),
                     std::move(respond));
     }
   } else if (route.liveness == Route::Liveness::kLookup) {

@@ -35,7 +35,7 @@ Response StoreFailure(const Error& error) {
 Response Unprocessable(std::string_view message) { return Response::Detail(422, message); }
 
 Response NumberOutOfRange() {
-  return Unprocessable("Request body holds a number out of range (beyond ±1.8e308)");
+  return Unprocessable(std::string("Request body") + http::kHoldsANumberOutOfRange);
 }
 
 std::expected<json::object, Response> ParseObject(const http::Request& request,

@@ -12,4 +12,7 @@ namespace airlock::http {
 // reads: a value stored with one could never be read again.
 bool HoldsNonFiniteNumber(const boost::json::value& value);
 
+// What a 422 says of a body (or field) for which HoldsNonFiniteNumber holds, after its name.
+inline constexpr char kHoldsANumberOutOfRange[] = " holds a number out of range (beyond ±1.8e308)";
+
 }  // namespace airlock::http
