@@ -11,7 +11,8 @@
 # The tokens are HS512 ([api_auth] jwt_secret) or EdDSA (an Ed25519 jwt_private_key_path).
 # Builds a Release binary in build-release/ (unless AIRLOCK_BIN is set), installs wrk,
 # nginx-light and the peer's Python packages, and uses scripts/with-postgres.sh for a
-# throw-away PostgreSQL cluster. The peers use ports 18080 (nginx) and 18081 (FastAPI).
+# throw-away PostgreSQL cluster, durable (AIRLOCK_PG_DURABLE=1: fsync and synchronous
+# commits on, as in production). The peers use ports 18080 (nginx) and 18081 (FastAPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -183,7 +184,7 @@ run_nginx
 if [[ -n "${AIRLOCK_TEST_POSTGRES_URL:-}" ]]; then
   run_backend postgresql "$AIRLOCK_TEST_POSTGRES_URL"
 else
-  AIRLOCK_BENCH_INNER=1 scripts/with-postgres.sh bash -c \
+  AIRLOCK_BENCH_INNER=1 AIRLOCK_PG_DURABLE=1 scripts/with-postgres.sh bash -c \
     "$(declare -f cleanup stop_server make_fixture load load_once run_backend); server_pid=; scratch=(); trap cleanup EXIT; count=$count seconds=$seconds alg=$alg results=$results; run_backend postgresql \"\$AIRLOCK_TEST_POSTGRES_URL\""
 fi
 print_targets

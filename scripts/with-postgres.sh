@@ -9,7 +9,9 @@
 # 4. runs the command with AIRLOCK_TEST_POSTGRES_URL=postgresql://airlock:…@127.0.0.1:PORT/airlock_test;
 # 5. on exit, however it happens, stops the server and deletes the directory.
 # Exits with the command's status.
-# Durability is switched off (fsync, synchronous_commit): the data dies with the run.
+# Durability is switched off (fsync, synchronous_commit, full_page_writes): the data dies
+# with the run. AIRLOCK_PG_DURABLE=1 keeps PostgreSQL's defaults instead, as a server that
+# must keep its data runs (scripts/bench-heartbeat.sh measures on such a cluster).
 set -euo pipefail
 
 if [ $# -eq 0 ]; then
@@ -89,11 +91,14 @@ free_port() {
   fi
 }
 
+durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+if [ "${AIRLOCK_PG_DURABLE:-0}" = 1 ]; then durability=""; fi
+
 for attempt in 1 2 3 4 5; do
   port=$(free_port)
   if run_pg "${PG_BIN}/pg_ctl" -D "$datadir" -l "$logfile" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$sockdir \
--c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+$durability -c max_connections=200" \
     start >/dev/null; then
     started=1
     break

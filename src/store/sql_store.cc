@@ -817,17 +817,36 @@ Result<TaskInstance> SqlStore::StartTaskInstance(std::string_view id, std::strin
 
 namespace {
 
+// On PostgreSQL a transaction that records heartbeats, and nothing else, commits without
+// waiting for its WAL to reach the disk: this CTE, which a heartbeat statement joins, turns
+// synchronous_commit off for its transaction alone. A crash of the database server may
+// then lose the last moments of heartbeats (up to three wal_writer_delay, 600 ms by
+// default); that only makes last_heartbeat_at that much older, and the worker's next
+// heartbeat writes it again. It cannot lose a heartbeat and keep a later change: the
+// commit of any other transaction flushes the WAL up to its own record. A batch's row
+// locks are then held for the statement alone, not also for a disk write.
+#define AIRLOCK_ASYNC_COMMIT_CTE \
+  "WITH async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) "
+
 // A heartbeat is recorded when its task instance is running with the hostname and pid it
-// reports; parameters id, hostname, pid, now.
+// reports; parameters id, hostname, pid, now. SQLite has no commit of that kind (its
+// synchronous=NORMAL loses nothing committed when the process crashes).
 constexpr std::string_view kHeartbeatSql =
     "UPDATE task_instance SET last_heartbeat_at = $4 "
+    "WHERE id = $1 AND state = 'running' AND hostname = $2 AND pid = $3";
+constexpr std::string_view kHeartbeatAsyncCommitSql = AIRLOCK_ASYNC_COMMIT_CTE
+    "UPDATE task_instance SET last_heartbeat_at = $4 FROM async_commit "
     "WHERE id = $1 AND state = 'running' AND hostname = $2 AND pid = $3";
 
 }  // namespace
 
+std::string_view SqlStore::HeartbeatSql() const {
+  return dialect_ == SqlDialect::kPostgres ? kHeartbeatAsyncCommitSql : kHeartbeatSql;
+}
+
 Result<HeartbeatRefusal> SqlStore::HeartbeatOn(SqlConnection& connection,
-                                               const HeartbeatRequest& r) {
-  auto result = Run(connection, kHeartbeatSql, {r.id, r.hostname, int64_t{r.pid}, r.now});
+                                               const HeartbeatRequest& r) const {
+  auto result = Run(connection, HeartbeatSql(), {r.id, r.hostname, int64_t{r.pid}, r.now});
   if (!result) return std::unexpected(result.error());
   if (result->affected_rows == 1) return HeartbeatRefusal::kNone;
   return HeartbeatRefusalOf(connection, r.id);
@@ -872,10 +891,10 @@ void AppendArrayElement(std::string& array, std::string_view text) {
 // One case records nothing although the request is recordable: a row that another
 // transaction changed after this statement's snapshot was taken is locked in its new
 // version, which the snapshot cannot see, so the UPDATE does not find it. The caller
-// sends such requests again (Heartbeats).
-constexpr std::string_view kHeartbeatBatchSql =
+// sends such requests again (Heartbeats). It commits asynchronously, as kHeartbeatSql does.
+constexpr std::string_view kHeartbeatBatchSql = AIRLOCK_ASYNC_COMMIT_CTE
     "UPDATE task_instance SET last_heartbeat_at = l.at "
-    "FROM (SELECT v.n, v.at, x.row FROM ("
+    "FROM async_commit, (SELECT v.n, v.at, x.row FROM ("
     "SELECT * FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS BIGINT[]), "
     "CAST($4 AS BIGINT[])) WITH ORDINALITY AS u (id, hostname, pid, at, n) "
     "ORDER BY u.id COLLATE \"C\") AS v "
@@ -883,6 +902,7 @@ constexpr std::string_view kHeartbeatBatchSql =
     "AND t.state = 'running' AND t.hostname = v.hostname AND t.pid = v.pid "
     "FOR NO KEY UPDATE) AS x) AS l "
     "WHERE task_instance.ctid = l.row RETURNING l.n";
+#undef AIRLOCK_ASYNC_COMMIT_CTE
 
 }  // namespace
 
@@ -980,7 +1000,7 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
       const HeartbeatRequest& r = requests[i];
       params.insert(params.end(), {r.id, r.hostname, int64_t{r.pid}, r.now});
     }
-    auto changed = (**lease).ExecuteEach(kHeartbeatSql, 4, params);
+    auto changed = (**lease).ExecuteEach(HeartbeatSql(), 4, params);
     if (!changed) {
       for (size_t i : left) results[i] = std::unexpected(changed.error());
     } else {

@@ -211,8 +211,11 @@ class SqlStore final : public Store {
   // themselves, who report it.
   void Checkpoint();
   // One heartbeat on `connection`, answered as Heartbeat() answers it.
-  static Result<HeartbeatRefusal> HeartbeatOn(SqlConnection& connection,
-                                              const HeartbeatRequest& request);
+  Result<HeartbeatRefusal> HeartbeatOn(SqlConnection& connection,
+                                       const HeartbeatRequest& request) const;
+  // The single-row heartbeat UPDATE of this dialect (sql_store.cc: kHeartbeatSql); on
+  // PostgreSQL its transaction commits asynchronously.
+  std::string_view HeartbeatSql() const;
   static Result<HeartbeatRefusal> HeartbeatRefusalOf(SqlConnection& connection,
                                                      std::string_view id);
   // PostgreSQL: records the heartbeats of `batch` (indexes into `requests`, in id order)
