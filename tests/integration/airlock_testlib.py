@@ -7,12 +7,14 @@ airlock's output with a second implementation rather than with itself.
 """
 
 import base64
+import ctypes
 import hashlib
 import hmac
 import http.server
 import json
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import threading
@@ -121,6 +123,28 @@ def run(*args, stdin=None, umask=None, timeout=60) -> subprocess.CompletedProces
         timeout=timeout,
         preexec_fn=preexec,
     )
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def start(args, **popen_kwargs) -> subprocess.Popen:
+    """subprocess.Popen for a process that runs until the test stops it (a server, a
+    scheduler, `airlock standalone`). The process gets SIGTERM if the test process dies
+    first, killed by hand or by ctest's timeout, so that nothing the test started (often in
+    a session of its own) outlives it; `airlock standalone` passes the SIGTERM on to its
+    children. Call it from the test's main thread: the signal follows the thread that
+    started the process."""
+    parent = os.getpid()
+
+    def die_with_parent():
+        if _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            os._exit(127)
+        if os.getppid() != parent:  # the test died before prctl
+            os._exit(127)
+
+    return subprocess.Popen(args, preexec_fn=die_with_parent, **popen_kwargs)
 
 
 class JwksServer:

@@ -23,6 +23,8 @@ import unittest
 import urllib.error
 import urllib.request
 
+from airlock_testlib import start
+
 BIN = os.environ.get("AIRLOCK_BIN", "")
 
 
@@ -57,7 +59,7 @@ class ApiServer:
     line."""
 
     def __init__(self, env, extra_args=()):
-        self.proc = subprocess.Popen(
+        self.proc = start(
             [BIN, "api-server", "--host", "127.0.0.1", "--port", "0", "--migrate", *extra_args],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()

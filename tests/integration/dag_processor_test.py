@@ -17,7 +17,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from airlock_testlib import BIN, AirlockTestCase
+from airlock_testlib import BIN, AirlockTestCase, start
 
 GOOD = """#!/usr/bin/python3
 import json
@@ -105,7 +105,7 @@ class ExecutableDagFilesTest(AirlockTestCase):
         })
         self.log = open(self.path("standalone.log"), "w+")
         self.addCleanup(self.log.close)
-        self.proc = subprocess.Popen(
+        self.proc = start(
             [BIN, "standalone", "--host", "127.0.0.1", "--port", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.addCleanup(self.stop)

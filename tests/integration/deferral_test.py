@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from airlock_testlib import BIN
+from airlock_testlib import BIN, start
 from standalone_test import StandaloneHarness
 
 
@@ -158,7 +158,7 @@ class TwoTriggerersTest(StandaloneHarness):
         env["AIRLOCK_HOME"] = self.home
         self.second_log = open(self.path("second-triggerer.log"), "w+")
         self.addCleanup(self.second_log.close)
-        self.second = subprocess.Popen(
+        self.second = start(
             [BIN, "triggerer", "--config",
              os.path.join(self.home, "standalone", "triggerer.cfg")],
             stdout=self.second_log, stderr=subprocess.STDOUT, env=env)

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import unittest
 
+from airlock_testlib import start
 from api_server_test import SECRET
 
 BIN = os.environ.get("AIRLOCK_BIN", "")
@@ -151,7 +152,7 @@ class IsolationTest(unittest.TestCase):
         return {"user": self.uid, "group": self.gid, "extra_groups": [], "env": self.env}
 
     def test_task_cannot_read_or_trace_any_airlock_ancestor(self):
-        server = subprocess.Popen(
+        server = start(
             [BIN, "api-server", "--host", "127.0.0.1", "--port", "0", "--migrate"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **self.as_user())
         self.addCleanup(lambda: (server.kill(), server.communicate()))

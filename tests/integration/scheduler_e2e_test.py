@@ -19,7 +19,7 @@ import time
 import unittest
 import urllib.parse
 
-from airlock_testlib import BIN
+from airlock_testlib import BIN, start
 from standalone_test import StandaloneHarness
 
 POSTGRES_URL = os.environ.get("AIRLOCK_TEST_POSTGRES_URL", "")
@@ -158,7 +158,7 @@ class BenchTasksTest(StandaloneHarness):
         env["AIRLOCK_HOME"] = self.home
         log = open(self.path("api-server.log"), "w+")
         self.addCleanup(log.close)
-        api = subprocess.Popen(
+        api = start(
             [BIN, "api-server", "--config",
              os.path.join(self.home, "standalone", "api-server.cfg")],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -231,7 +231,7 @@ class TwoSchedulersPostgresTest(StandaloneHarness):
         self.addCleanup(second_log.close)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK__")}
         env["AIRLOCK__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] = "0.2"
-        self.second = subprocess.Popen(
+        self.second = start(
             [BIN, "scheduler", "--config",
              os.path.join(self.home, "standalone", "scheduler.cfg")],
             stdout=second_log, stderr=subprocess.STDOUT, env=env, start_new_session=True)

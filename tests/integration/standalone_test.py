@@ -18,7 +18,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from airlock_testlib import BIN, AirlockTestCase
+from airlock_testlib import BIN, AirlockTestCase, start
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "dags")
 
@@ -115,7 +115,7 @@ class StandaloneHarness(AirlockTestCase):
             self.log.close()
         self.log = open(self.path(f"standalone-{time.time()}.log"), "w+")
         self.addCleanup(self.log.close)
-        self.proc = subprocess.Popen(
+        self.proc = start(
             [BIN, "standalone", "--host", "127.0.0.1", "--port", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.time() + 60

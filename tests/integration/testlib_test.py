@@ -1,0 +1,59 @@
+"""The integration tests' own helpers (airlock_testlib)."""
+
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def alive(pid):
+    """Whether `pid` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+class StartTest(unittest.TestCase):
+    def test_a_started_process_is_stopped_when_the_test_process_dies(self):
+        # A stand-in for a test: it starts a long sleep through start(), prints its pid and
+        # waits; then it is killed as ctest's timeout or a hand would kill it.
+        test = subprocess.Popen(
+            [sys.executable, "-c",
+             "import sys, airlock_testlib as t\n"
+             "print(t.start(['sleep', '120']).pid, flush=True)\n"
+             "sys.stdin.read()\n"],
+            cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: test.poll() is None and test.kill())
+        pid = int(test.stdout.readline())
+        self.assertTrue(alive(pid))
+        test.kill()
+        test.wait()
+        deadline = time.time() + 10
+        while alive(pid) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(alive(pid), "the process outlived the test that started it")
+
+    def test_a_process_started_without_it_outlives_the_test_process(self):
+        # The control: the same without start() leaves the sleep running.
+        test = subprocess.Popen(
+            [sys.executable, "-c",
+             "import subprocess, sys\n"
+             "print(subprocess.Popen(['sleep', '120']).pid, flush=True)\n"
+             "sys.stdin.read()\n"],
+            cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: test.poll() is None and test.kill())
+        pid = int(test.stdout.readline())
+        self.addCleanup(lambda: alive(pid) and os.kill(pid, 9))
+        test.kill()
+        test.wait()
+        time.sleep(0.5)
+        self.assertTrue(alive(pid))
+
+
+if __name__ == "__main__":
+    unittest.main()
