@@ -11,16 +11,14 @@ HeartbeatBatcher::HeartbeatBatcher(store::Store& store, size_t max_batch)
           [&store](std::span<const store::Store::HeartbeatRequest> requests) {
             return store.Heartbeats(requests);
           },
-          std::min(store.ConcurrentWriters(), kMaxWriters), max_batch) {}
+          max_batch) {}
 
-HeartbeatBatcher::HeartbeatBatcher(WriteBatch write, int writers, size_t max_batch)
+HeartbeatBatcher::HeartbeatBatcher(WriteBatch write, size_t max_batch)
     : write_(std::move(write)), max_batch_(std::max<size_t>(1, max_batch)) {
-  for (int i = 0; i < std::max(1, writers); ++i) {
-    writers_.emplace_back([this] {
-      NameThisThread("heartbeat-write");
-      Run();
-    });
-  }
+  writer_ = std::thread([this] {
+    NameThisThread("heartbeat-write");
+    Run();
+  });
 }
 
 HeartbeatBatcher::~HeartbeatBatcher() {
@@ -29,7 +27,7 @@ HeartbeatBatcher::~HeartbeatBatcher() {
     stopping_ = true;
   }
   wake_.notify_all();
-  for (auto& t : writers_) t.join();
+  writer_.join();
 }
 
 void HeartbeatBatcher::Submit(std::string_view id, std::string_view hostname, int pid, int64_t now,

@@ -1,15 +1,16 @@
 #pragma once
 // HeartbeatBatcher records heartbeats as a group commit. Submit() queues a heartbeat and
-// returns at once; writer threads take everything queued (at most max_batch), write it
-// with one Store::Heartbeats() call (one statement on the SQL stores), and hand each
+// returns at once; one writer thread takes everything queued (at most max_batch), writes
+// it with one Store::Heartbeats() call (one statement on the SQL stores), and hands each
 // request the answer Store::Heartbeat() would have given it alone, through its callback.
 // There is no timer: a writer that finds the queue empty sleeps until the next Submit(),
 // so an idle server writes each heartbeat at once, and a busy one writes everything that
 // arrived during the previous batch in the next. An HTTP thread that submits is free to
 // serve other connections while the batch is written.
-// There are Store::ConcurrentWriters() writers, at most kMaxWriters: one where writes are
-// serialized (SQLite), two where they are not (PostgreSQL).
-// The destructor writes and answers everything queued, then joins the writers.
+// One writer on every store: SQLite serializes writes anyway, and on PostgreSQL a second
+// writer, whose batches ran beside the first's on a backend of their own, gave a higher
+// p99 in each of ten alternating pairs (docs/PERFORMANCE.md, stop 21).
+// The destructor writes and answers everything queued, then joins the writer.
 // Thread-safe.
 
 #include <atomic>
@@ -33,21 +34,16 @@ class HeartbeatBatcher {
   // A batch of 512 is a few milliseconds of work for SQLite at most; larger batches would
   // only add to the latency of their first request.
   static constexpr size_t kDefaultMaxBatch = 512;
-  // Two writers keep one batch in flight while the next one gathers. More would only split
-  // the queue into smaller batches that contend for the same rows: measured on PostgreSQL,
-  // 8 writers answered 25 % fewer heartbeats than 2, with twice the p99.
-  static constexpr int kMaxWriters = 2;
-
   // Writes one batch; results in the order of the requests (Store::Heartbeats).
   using WriteBatch = std::function<std::vector<Result<store::HeartbeatRefusal>>(
       std::span<const store::Store::HeartbeatRequest>)>;
   // Receives the answer to one heartbeat, on a writer thread.
   using Done = std::move_only_function<void(Result<store::HeartbeatRefusal>)>;
 
-  // Batches for `store`, with min(store.ConcurrentWriters(), kMaxWriters) writers.
+  // Batches for `store`.
   explicit HeartbeatBatcher(store::Store& store, size_t max_batch = kDefaultMaxBatch);
-  // For tests: any writer function, `writers` writer threads.
-  HeartbeatBatcher(WriteBatch write, int writers, size_t max_batch);
+  // For tests: any writer function.
+  HeartbeatBatcher(WriteBatch write, size_t max_batch);
   ~HeartbeatBatcher();
   HeartbeatBatcher(const HeartbeatBatcher&) = delete;
   HeartbeatBatcher& operator=(const HeartbeatBatcher&) = delete;
@@ -79,7 +75,7 @@ class HeartbeatBatcher {
   std::deque<Pending> queue_;  // Guarded by mu_.
   std::atomic<size_t> batches_written_{0};
   bool stopping_ = false;  // Guarded by mu_.
-  std::vector<std::thread> writers_;
+  std::thread writer_;
 };
 
 }  // namespace airlock::execution_api

@@ -95,7 +95,7 @@ TEST(HeartbeatBatcherGroupCommitTest, QueuedCallersAreWrittenTogether) {
         }
         return results;
       },
-      /*writers=*/1, /*max_batch=*/128);
+      /*max_batch=*/128);
 
   std::vector<std::optional<Result<store::HeartbeatRefusal>>> answers(8);
   std::vector<std::thread> threads;
@@ -150,7 +150,7 @@ TEST(HeartbeatBatcherGroupCommitTest, SubmitDoesNotWaitAndTheDestructorAnswersTh
           return std::vector<Result<store::HeartbeatRefusal>>(requests.size(),
                                                               store::HeartbeatRefusal::kNone);
         },
-        /*writers=*/1, /*max_batch=*/2);
+        /*max_batch=*/2);
     for (int i = 0; i < 5; ++i) {
       batcher.Submit(Id(i), "h", 1, kNow, [&](Result<store::HeartbeatRefusal> r) {
         if (std::this_thread::get_id() == submitter) answered_on_submitter = true;

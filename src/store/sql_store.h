@@ -68,9 +68,6 @@ class SqlStore final : public Store {
                                          int64_t start_date) override;
   std::vector<Result<HeartbeatRefusal>> Heartbeats(
       std::span<const HeartbeatRequest> requests) override;
-  int ConcurrentWriters() const override {
-    return dialect_ == SqlDialect::kSqlite ? 1 : pool_.max();
-  }
   Result<HeartbeatRefusal> Heartbeat(std::string_view id, std::string_view hostname, int pid,
                                      int64_t now) override;
   Result<TaskInstance> FinishTaskInstance(std::string_view id, TaskState state,

@@ -246,10 +246,6 @@ class Store {
   };
   virtual std::vector<Result<HeartbeatRefusal>> Heartbeats(
       std::span<const HeartbeatRequest> requests);
-  // How many writes this store can usefully run at once: 1 where writes are serialized
-  // anyway (SQLite, the memory store), the connection pool's size on PostgreSQL. Group
-  // commits (HeartbeatBatcher) run this many batches in parallel.
-  virtual int ConcurrentWriters() const { return 1; }
   // running → `state`, which must be terminal, up_for_retry or deferred (else
   // InvalidArgument); end_date = end_date unless deferred.
   virtual Result<TaskInstance> FinishTaskInstance(std::string_view id, TaskState state,
