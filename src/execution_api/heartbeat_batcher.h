@@ -9,7 +9,7 @@
 // serve other connections while the batch is written.
 // One writer on every store: SQLite serializes writes anyway, and on PostgreSQL a second
 // writer, whose batches ran beside the first's on a backend of their own, gave a higher
-// p99 in each of ten alternating pairs (docs/PERFORMANCE.md, stop 21).
+// p99 in each of thirteen alternating pairs (docs/PERFORMANCE.md, stop 21).
 // The destructor writes and answers everything queued, then joins the writer.
 // Thread-safe.
 
@@ -37,7 +37,7 @@ class HeartbeatBatcher {
   // Writes one batch; results in the order of the requests (Store::Heartbeats).
   using WriteBatch = std::function<std::vector<Result<store::HeartbeatRefusal>>(
       std::span<const store::Store::HeartbeatRequest>)>;
-  // Receives the answer to one heartbeat, on a writer thread.
+  // Receives the answer to one heartbeat, on the writer thread.
   using Done = std::move_only_function<void(Result<store::HeartbeatRefusal>)>;
 
   // Batches for `store`.
