@@ -964,28 +964,30 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
   if (!lease) return fail_all(lease.error());
 
   // What is left to write: on SQLite every request; on PostgreSQL those its one
-  // statement did not record: refused ones, rows another transaction changed meanwhile,
-  // and, since one statement updates a row once, all but the first (earliest) request for
-  // one instance, host and pid, which follow it in time order.
+  // statement did not record: refused ones and rows another transaction changed
+  // meanwhile. Requests for one instance, host and pid (a run in `batch`, in time order)
+  // go into the statement as one, with the latest time: in one transaction each would
+  // find the row as the first did, so each is answered as that one is, and the row ends
+  // with the latest time, as if they had been written one after the other.
   std::vector<size_t> left;
   if (dialect_ == SqlDialect::kPostgres) {
-    std::vector<size_t> firsts;  // positions in `batch`
-    std::vector<size_t> sent;    // the requests at those positions
+    std::vector<size_t> group_ends;  // one past the last position in `batch` of each run
+    std::vector<size_t> sent;        // the last (latest) request of each run
     for (size_t n = 0; n < batch.size(); ++n) {
       const HeartbeatRequest& r = requests[batch[n]];
-      const HeartbeatRequest* previous = n > 0 ? &requests[batch[n - 1]] : nullptr;
-      if (previous == nullptr || previous->id != r.id || previous->hostname != r.hostname ||
-          previous->pid != r.pid) {
-        firsts.push_back(n);
+      const HeartbeatRequest* next = n + 1 < batch.size() ? &requests[batch[n + 1]] : nullptr;
+      if (next == nullptr || next->id != r.id || next->hostname != r.hostname ||
+          next->pid != r.pid) {
+        group_ends.push_back(n + 1);
         sent.push_back(batch[n]);
       }
     }
     auto recorded = RecordHeartbeatsAtOnce(**lease, requests, sent);
     if (!recorded) return fail_all(recorded.error());
-    std::vector<bool> done(batch.size(), false);
-    for (size_t k = 0; k < firsts.size(); ++k) done[firsts[k]] = (*recorded)[k];
-    for (size_t n = 0; n < batch.size(); ++n) {
-      if (!done[n]) left.push_back(batch[n]);
+    for (size_t k = 0, n = 0; k < group_ends.size(); ++k) {
+      for (; n < group_ends[k]; ++n) {
+        if (!(*recorded)[k]) left.push_back(batch[n]);
+      }
     }
   } else {
     left = std::move(batch);

@@ -1097,19 +1097,20 @@ TEST_P(SqlHeartbeatTest, HeartbeatsWaitingForAnotherWritersRowAreRecorded) {
   EXPECT_EQ(store_->GetTaskInstance(b.id)->last_heartbeat_at, kNow + 5);
 }
 
-// On PostgreSQL the transactions that record heartbeats, and only those, commit without
-// waiting for the disk (sql_store.cc: AIRLOCK_ASYNC_COMMIT_CTE), on every heartbeat path:
-// the batch statement, the single-row statements after it, and Heartbeat(). A trigger
-// records the synchronous_commit each UPDATE of a task instance ran under.
-class PostgresCommitTest : public StoreContractTest {};
-
-TEST_P(PostgresCommitTest, OnlyTransactionsThatRecordHeartbeatsCommitAsynchronously) {
-  CreateRun();
-  TaskInstance a = CreateTi(TaskState::kRunning, "a");
-  TaskInstance b = CreateTi(TaskState::kRunning, "b");
-  auto raw = Connect();
-  ASSERT_TRUE(raw.has_value()) << raw.error().ToString();
-  ASSERT_OK((*raw)->ExecuteScript(R"sql(
+// PostgreSQL's heartbeat statements, seen through a trigger that records each UPDATE of a
+// task instance: the row, its new state and the synchronous_commit it ran under. The
+// store under test (`s`) has sessions with synchronous_commit on, as a durable server does
+// (the test cluster runs with it off: scripts/with-postgres.sh), and one connection, so
+// that a setting of one transaction cannot hide in another.
+class PostgresHeartbeatTest : public StoreContractTest {
+ protected:
+  void SetUp() override {
+    StoreContractTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    auto raw = Connect();
+    ASSERT_TRUE(raw.has_value()) << raw.error().ToString();
+    raw_ = std::move(*raw);
+    ASSERT_OK(raw_->ExecuteScript(R"sql(
 CREATE TABLE commit_mode (n BIGINT GENERATED ALWAYS AS IDENTITY, ti_id TEXT NOT NULL,
                           state TEXT NOT NULL, mode TEXT NOT NULL);
 CREATE FUNCTION record_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -1121,43 +1122,99 @@ END $$;
 CREATE TRIGGER record_commit_mode AFTER UPDATE ON task_instance
   FOR EACH ROW EXECUTE FUNCTION record_commit_mode();
 )sql"));
-  // The test cluster runs with synchronous_commit off (scripts/with-postgres.sh); this
-  // store's sessions have it on, as a durable server does. One connection: a setting of
-  // one transaction must not outlive it.
-  auto store = OpenStore(url_ + "%20-csynchronous_commit%3Don",
-                         StoreOptions{.fernet_key = kFernetKey, .max_connections = 1});
-  ASSERT_TRUE(store.has_value()) << store.error().ToString();
-  Store& s = **store;
+    auto store = OpenStore(url_ + std::string(kSynchronousCommitOn),
+                           StoreOptions{.fernet_key = kFernetKey, .max_connections = 1});
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    s_ = std::move(*store);
+  }
 
-  auto heartbeats = [&](std::vector<Store::HeartbeatRequest> requests) {
-    for (const auto& result : s.Heartbeats(requests)) {
+  void TearDown() override {
+    s_.reset();
+    raw_.reset();
+    StoreContractTest::TearDown();
+  }
+
+  // Heartbeats through `s`, each of which must be recorded.
+  void RecordAll(std::vector<Store::HeartbeatRequest> requests) {
+    for (const auto& result : s_->Heartbeats(requests)) {
       ASSERT_TRUE(result.has_value()) << result.error().ToString();
       EXPECT_EQ(*result, HeartbeatRefusal::kNone);
     }
-  };
-  heartbeats({{a.id, "worker-1", 4242, kNow + 1}, {b.id, "worker-1", 4242, kNow + 1}});
-  // The second request for `a` goes through the single-row statements after the batch's.
-  heartbeats({{a.id, "worker-1", 4242, kNow + 2}, {a.id, "worker-1", 4242, kNow + 3}});
-  EXPECT_EQ(s.GetTaskInstance(a.id)->last_heartbeat_at, kNow + 3);
-  ASSERT_EQ(s.Heartbeat(a.id, "worker-1", 4242, kNow + 4), HeartbeatRefusal::kNone);
-  ASSERT_OK(s.FinishTaskInstance(b.id, TaskState::kSuccess, kNow + 5));
-  ASSERT_EQ(s.Heartbeat(a.id, "worker-1", 4242, kNow + 6), HeartbeatRefusal::kNone);
-  ASSERT_OK(s.FinishTaskInstance(a.id, TaskState::kFailed, kNow + 7));
+  }
 
-  auto modes = (*raw)->Execute("SELECT ti_id, state, mode FROM commit_mode ORDER BY n", {});
-  ASSERT_TRUE(modes.has_value()) << modes.error().ToString();
-  std::vector<std::string> got;
-  for (const auto& row : modes->rows) got.push_back(*row[0] + " " + *row[1] + " " + *row[2]);
+  // The UPDATEs recorded so far, "<ti id> <state> <synchronous_commit>", in order.
+  std::vector<std::string> Updates() {
+    auto modes = raw_->Execute("SELECT ti_id, state, mode FROM commit_mode ORDER BY n", {});
+    EXPECT_TRUE(modes.has_value()) << modes.error().ToString();
+    std::vector<std::string> updates;
+    if (!modes) return updates;
+    for (const auto& row : modes->rows) {
+      updates.push_back(*row[0] + " " + *row[1] + " " + *row[2]);
+    }
+    return updates;
+  }
+
+  static constexpr std::string_view kSynchronousCommitOn = "%20-csynchronous_commit%3Don";
+  std::unique_ptr<SqlConnection> raw_;
+  std::unique_ptr<Store> s_;
+};
+
+// The transactions that record heartbeats, and only those, commit without waiting for the
+// disk (sql_store.cc: AIRLOCK_ASYNC_COMMIT_CTE), on every heartbeat path: the batch
+// statement, the single-row statement after it, and Heartbeat().
+TEST_P(PostgresHeartbeatTest, OnlyTransactionsThatRecordHeartbeatsCommitAsynchronously) {
+  CreateRun();
+  TaskInstance a = CreateTi(TaskState::kRunning, "a");
+  TaskInstance b = CreateTi(TaskState::kRunning, "b");
+
+  RecordAll({{a.id, "worker-1", 4242, kNow + 1}, {b.id, "worker-1", 4242, kNow + 1}});
+  // A row changed while the batch waits for it goes through the single-row statement
+  // (SqlHeartbeatTest). The change is made with synchronous_commit on.
+  auto other = PostgresConnection::Connect(url_ + std::string(kSynchronousCommitOn));
+  ASSERT_TRUE(other.has_value()) << other.error().ToString();
+  ASSERT_OK((*other)->ExecuteScript("BEGIN"));
+  ASSERT_OK((*other)->Execute("UPDATE task_instance SET pid = pid WHERE id = $1",
+                              std::vector<SqlParam>{std::string_view(a.id)}));
+  std::thread batch([&] { RecordAll({{a.id, "worker-1", 4242, kNow + 2}}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the batch waits for the row
+  ASSERT_OK((*other)->ExecuteScript("COMMIT"));
+  batch.join();
+  ASSERT_EQ(s_->Heartbeat(a.id, "worker-1", 4242, kNow + 3), HeartbeatRefusal::kNone);
+  ASSERT_OK(s_->FinishTaskInstance(b.id, TaskState::kSuccess, kNow + 4));
+  ASSERT_EQ(s_->Heartbeat(a.id, "worker-1", 4242, kNow + 5), HeartbeatRefusal::kNone);
+  ASSERT_OK(s_->FinishTaskInstance(a.id, TaskState::kFailed, kNow + 6));
+
+  std::vector<std::string> got = Updates();
   ASSERT_EQ(got.size(), 8u);
   std::sort(got.begin(), got.begin() + 2);  // a batch writes in id order
-  std::vector<std::string> want = {
-      a.id + " running off", b.id + " running off",  // the batch
-      a.id + " running off", a.id + " running off",  // the batch, then a single row
-      a.id + " running off",                         // Heartbeat()
-      b.id + " success on",                          // a state change
-      a.id + " running off", a.id + " failed on"};
+  std::vector<std::string> want = {a.id + " running off", b.id + " running off",  // the batch
+                                   a.id + " running on",   // the other transaction's change
+                                   a.id + " running off",  // the single-row statement
+                                   a.id + " running off",  // Heartbeat()
+                                   b.id + " success on",   // a state change
+                                   a.id + " running off", a.id + " failed on"};
   std::sort(want.begin(), want.begin() + 2);
   EXPECT_EQ(got, want);
+}
+
+// Requests for one instance, host and pid in one batch are written as one: the row is
+// updated once, with the latest time, and every request is answered as recorded. (Each
+// used to be one more statement after the batch's.)
+TEST_P(PostgresHeartbeatTest, RequestsForOneInstanceInABatchUpdateItsRowOnce) {
+  CreateRun();
+  TaskInstance a = CreateTi(TaskState::kRunning, "a");
+  TaskInstance b = CreateTi(TaskState::kRunning, "b");
+  RecordAll({{a.id, "worker-1", 4242, kNow + 2},
+             {b.id, "worker-1", 4242, kNow + 1},
+             {a.id, "worker-1", 4242, kNow + 3},
+             {a.id, "worker-1", 4242, kNow + 1}});
+  std::vector<std::string> got = Updates();
+  std::sort(got.begin(), got.end());
+  std::vector<std::string> want = {a.id + " running off", b.id + " running off"};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(s_->GetTaskInstance(a.id)->last_heartbeat_at, kNow + 3);
+  EXPECT_EQ(s_->GetTaskInstance(b.id)->last_heartbeat_at, kNow + 1);
 }
 
 // Batches from several writers (of one api-server and of two) that share task instances,
@@ -1559,9 +1616,9 @@ TEST_P(SqlStoreStatementTest, BatchStatementsHaveAFewTextsWhateverTheBatchSize) 
     return std::count_if(texts.begin(), texts.end(),
                          [part](const std::string& t) { return t.contains(part); });
   };
-  // SQLite: the single-row UPDATE; PostgreSQL: its one-statement batch, and the single-row
-  // UPDATE for the requests that statement left (here a batch repeats instances).
-  EXPECT_EQ(texts_holding("UPDATE task_instance SET last_heartbeat_at"), sqlite ? 1 : 2);
+  // SQLite: the single-row UPDATE; PostgreSQL: its one-statement batch, which writes the
+  // requests for one instance as one (here a batch repeats instances).
+  EXPECT_EQ(texts_holding("UPDATE task_instance SET last_heartbeat_at"), 1);
   EXPECT_EQ(texts_holding("append to audit_log"), 1);
   EXPECT_EQ(texts_holding("INSERT INTO audit_log"), 0);
 }
@@ -2018,7 +2075,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, FreshStoreTest,
 // The memory store runs no SQL.
 INSTANTIATE_TEST_SUITE_P(Backends, SqlStoreStatementTest,
                          testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
-INSTANTIATE_TEST_SUITE_P(Backends, PostgresCommitTest, testing::Values(Backend::kPostgres),
+INSTANTIATE_TEST_SUITE_P(Backends, PostgresHeartbeatTest, testing::Values(Backend::kPostgres),
                          BackendName);
 INSTANTIATE_TEST_SUITE_P(Backends, SqlHeartbeatTest,
                          testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
