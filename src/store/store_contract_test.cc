@@ -1099,7 +1099,7 @@ TEST_P(SqlHeartbeatTest, HeartbeatsWaitingForAnotherWritersRowAreRecorded) {
 
 // PostgreSQL's heartbeat statements, seen through a trigger that records each UPDATE of a
 // task instance: the row, its new state and the synchronous_commit it ran under. The
-// store under test (`s`) has sessions with synchronous_commit on, as a durable server does
+// store under test (`s_`) has sessions with synchronous_commit on, as a durable server does
 // (the test cluster runs with it off: scripts/with-postgres.sh), and one connection, so
 // that a setting of one transaction cannot hide in another.
 class PostgresHeartbeatTest : public StoreContractTest {
@@ -1134,7 +1134,7 @@ CREATE TRIGGER record_commit_mode AFTER UPDATE ON task_instance
     StoreContractTest::TearDown();
   }
 
-  // Heartbeats through `s`, each of which must be recorded.
+  // Heartbeats through `s_`, each of which must be recorded.
   void RecordAll(std::vector<Store::HeartbeatRequest> requests) {
     for (const auto& result : s_->Heartbeats(requests)) {
       ASSERT_TRUE(result.has_value()) << result.error().ToString();
