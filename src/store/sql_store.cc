@@ -983,6 +983,13 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
       }
     }
     auto recorded = RecordHeartbeatsAtOnce(**lease, requests, sent);
+    // PostgreSQL aborts a batch to break a deadlock with a transaction that locks several
+    // task instances in another order (a cascading delete of a run, say), or when a lock
+    // wait outlasts a lock_timeout. Neither says anything about the heartbeats, and the
+    // other transaction has gone on meanwhile, so the batch is sent once more.
+    if (!recorded && recorded.error().code() == ErrorCode::kUnavailable && (**lease).Healthy()) {
+      recorded = RecordHeartbeatsAtOnce(**lease, requests, sent);
+    }
     if (!recorded) return fail_all(recorded.error());
     for (size_t k = 0, n = 0; k < group_ends.size(); ++k) {
       for (; n < group_ends[k]; ++n) {

@@ -1217,6 +1217,58 @@ TEST_P(PostgresHeartbeatTest, RequestsForOneInstanceInABatchUpdateItsRowOnce) {
   EXPECT_EQ(s_->GetTaskInstance(b.id)->last_heartbeat_at, kNow + 1);
 }
 
+// A batch that PostgreSQL aborts to break a deadlock is sent once more. Another
+// transaction holds b and then asks for a while the batch, which has locked a, waits for
+// b. The batch began waiting first, so its deadlock check runs first and aborts it; the
+// other transaction's update of a then goes through, which shows that the batch was the
+// one aborted, and the answers the batch gives come from its second sending.
+TEST_P(PostgresHeartbeatTest, ABatchAbortedToBreakADeadlockIsSentAgain) {
+  CreateRun();
+  TaskInstance a = CreateTi(TaskState::kRunning, "a");
+  TaskInstance b = CreateTi(TaskState::kRunning, "b");
+  if (b.id < a.id) std::swap(a, b);  // the batch locks in id order: a, then b
+  auto other = PostgresConnection::Connect(url_);
+  ASSERT_TRUE(other.has_value()) << other.error().ToString();
+  auto lock = [&](const std::string& id) {
+    return (*other)->Execute("UPDATE task_instance SET pid = pid WHERE id = $1",
+                             std::vector<SqlParam>{std::string_view(id)});
+  };
+  ASSERT_OK((*other)->ExecuteScript("BEGIN"));
+  ASSERT_OK(lock(b.id));
+  std::vector<Result<HeartbeatRefusal>> results;
+  std::thread batch([&] {
+    results = s_->Heartbeats(std::vector<Store::HeartbeatRequest>{
+        {a.id, "worker-1", 4242, kNow + 1}, {b.id, "worker-1", 4242, kNow + 1}});
+  });
+  // No ASSERT until the batch is joined: the other transaction ends and lets it finish.
+  bool waiting = false;
+  for (int i = 0; i < 500 && !waiting; ++i) {
+    auto waits = raw_->Execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'",
+        {});
+    EXPECT_TRUE(waits.has_value()) << waits.error().ToString();
+    if (!waits) break;
+    waiting = *waits->rows[0][0] == "1";
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(waiting) << "the batch never waited for b";
+  if (waiting) {
+    auto locked = lock(a.id);  // a deadlock, broken by aborting the batch
+    EXPECT_TRUE(locked.has_value()) << locked.error().ToString();
+  }
+  auto committed = (*other)->ExecuteScript("COMMIT");
+  EXPECT_TRUE(committed.has_value()) << committed.error().ToString();
+  batch.join();
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& result : results) {
+    ASSERT_TRUE(result.has_value()) << result.error().ToString();
+    EXPECT_EQ(*result, HeartbeatRefusal::kNone);
+  }
+  EXPECT_EQ(s_->GetTaskInstance(a.id)->last_heartbeat_at, kNow + 1);
+  EXPECT_EQ(s_->GetTaskInstance(b.id)->last_heartbeat_at, kNow + 1);
+}
+
 // Batches from several writers (of one api-server and of two) that share task instances,
 // each listing them in another order, all succeed: none waits for another's row locks in a
 // cycle (PostgreSQL would break the deadlock after a second by failing one batch).
