@@ -985,10 +985,13 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
     auto recorded = RecordHeartbeatsAtOnce(**lease, requests, sent);
     // PostgreSQL aborts a batch to break a deadlock with a transaction that locks several
     // task instances in another order (a cascading delete of a run, say), or when a lock
-    // wait outlasts a lock_timeout. Neither says anything about the heartbeats, and the
-    // other transaction has gone on meanwhile, so the batch is sent once more.
+    // wait outlasts a lock_timeout. Neither says anything about the heartbeats. Sent again
+    // as it was, the batch could meet the same transaction in the same cycle; so its
+    // requests are written one at a time, each in a transaction of its own, which holds
+    // one row lock and waits for nothing else while it does, and so cannot deadlock.
     if (!recorded && recorded.error().code() == ErrorCode::kUnavailable && (**lease).Healthy()) {
-      recorded = RecordHeartbeatsAtOnce(**lease, requests, sent);
+      for (size_t i : batch) results[i] = HeartbeatOn(**lease, requests[i]);
+      return results;
     }
     if (!recorded) return fail_all(recorded.error());
     for (size_t k = 0, n = 0; k < group_ends.size(); ++k) {

@@ -1217,12 +1217,13 @@ TEST_P(PostgresHeartbeatTest, RequestsForOneInstanceInABatchUpdateItsRowOnce) {
   EXPECT_EQ(s_->GetTaskInstance(b.id)->last_heartbeat_at, kNow + 1);
 }
 
-// A batch that PostgreSQL aborts to break a deadlock is sent once more. Another
-// transaction holds b and then asks for a while the batch, which has locked a, waits for
-// b. The batch began waiting first, so its deadlock check runs first and aborts it; the
-// other transaction's update of a then goes through, which shows that the batch was the
-// one aborted, and the answers the batch gives come from its second sending.
-TEST_P(PostgresHeartbeatTest, ABatchAbortedToBreakADeadlockIsSentAgain) {
+// A batch that PostgreSQL aborts to break a deadlock is written again, one request at a
+// time. Another transaction holds b and then asks for a while the batch, which has locked
+// a, waits for b. The batch began waiting first, so its deadlock check runs first and
+// aborts it; the other transaction's update of a then goes through, which shows that the
+// batch was the one aborted, and the answers come from the second writing. (Sent again
+// whole, the batch could take a before the other transaction and deadlock once more.)
+TEST_P(PostgresHeartbeatTest, ABatchAbortedToBreakADeadlockIsWrittenAgain) {
   CreateRun();
   TaskInstance a = CreateTi(TaskState::kRunning, "a");
   TaskInstance b = CreateTi(TaskState::kRunning, "b");
@@ -1233,6 +1234,9 @@ TEST_P(PostgresHeartbeatTest, ABatchAbortedToBreakADeadlockIsSentAgain) {
     return (*other)->Execute("UPDATE task_instance SET pid = pid WHERE id = $1",
                              std::vector<SqlParam>{std::string_view(id)});
   };
+  auto other_pid = (*other)->Execute("SELECT pg_backend_pid()", {});
+  ASSERT_TRUE(other_pid.has_value()) << other_pid.error().ToString();
+  const std::string blocker = *other_pid->rows[0][0];
   ASSERT_OK((*other)->ExecuteScript("BEGIN"));
   ASSERT_OK(lock(b.id));
   std::vector<Result<HeartbeatRefusal>> results;
@@ -1243,10 +1247,11 @@ TEST_P(PostgresHeartbeatTest, ABatchAbortedToBreakADeadlockIsSentAgain) {
   // No ASSERT until the batch is joined: the other transaction ends and lets it finish.
   bool waiting = false;
   for (int i = 0; i < 500 && !waiting; ++i) {
+    // Other tests share the database: count only who waits for the other transaction.
     auto waits = raw_->Execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock'",
-        {});
+        "SELECT count(*) FROM pg_stat_activity WHERE CAST($1 AS INTEGER) = ANY "
+        "(pg_blocking_pids(pid))",
+        std::vector<SqlParam>{std::string_view(blocker)});
     EXPECT_TRUE(waits.has_value()) << waits.error().ToString();
     if (!waits) break;
     waiting = *waits->rows[0][0] == "1";
