@@ -364,7 +364,8 @@ void Heartbeat(HeartbeatBatcher& heartbeats, const Clock& clock, const Request& 
       id, *hostname, *pid, clock.NowSeconds(),
       [respond = std::move(respond)](Result<store::HeartbeatRefusal> refusal) mutable {
         respond(HeartbeatResponse(refusal));
-      });
+      },
+      http::ThisThreadsEventLoop());
 }
 
 // The caller's own task instance (already known to be alive), for XCom scoping.

@@ -1,5 +1,6 @@
 #include "execution_api/heartbeat_batcher.h"
 
+#include <algorithm>
 #include <future>
 
 #include "common/thread_name.h"
@@ -31,7 +32,7 @@ HeartbeatBatcher::~HeartbeatBatcher() {
 }
 
 void HeartbeatBatcher::Submit(std::string_view id, std::string_view hostname, int pid, int64_t now,
-                              Done done) {
+                              Done done, http::EventLoop* loop) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
@@ -39,7 +40,8 @@ void HeartbeatBatcher::Submit(std::string_view id, std::string_view hostname, in
                         .hostname = std::string(hostname),
                         .pid = pid,
                         .now = now,
-                        .done = std::move(done)});
+                        .done = std::move(done),
+                        .loop = loop});
       wake_.notify_one();
       return;
     }
@@ -75,14 +77,37 @@ void HeartbeatBatcher::Run() {
     }
     auto results = write_(requests);
     ++batches_written_;  // before the answers, so that a caller that has one sees it
-    for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i].done(i < results.size()
-                        ? std::move(results[i])
-                        : Result<store::HeartbeatRefusal>(std::unexpected(
-                              Error(ErrorCode::kInternal, "heartbeat batch lost a result"))));
-    }
+    Answer(batch, std::move(results));
     batch.clear();  // not under mu_, which every Submit() takes
     lock.lock();
+  }
+}
+
+void HeartbeatBatcher::Answer(std::vector<Pending>& batch,
+                              std::vector<Result<store::HeartbeatRefusal>> results) {
+  results.resize(batch.size(),
+                 std::unexpected(Error(ErrorCode::kInternal, "heartbeat batch lost a result")));
+  struct Answered {
+    Pending pending;
+    Result<store::HeartbeatRefusal> result;
+  };
+  // One list per loop; a batch sees as many loops as the server has I/O threads.
+  std::vector<std::pair<http::EventLoop*, std::vector<Answered>>> by_loop;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    http::EventLoop* loop = batch[i].loop;
+    if (loop == nullptr) {
+      batch[i].done(std::move(results[i]));
+      continue;
+    }
+    auto group = std::ranges::find(by_loop, loop, &decltype(by_loop)::value_type::first);
+    std::vector<Answered>& answers =
+        group != by_loop.end() ? group->second : by_loop.emplace_back(loop, 0).second;
+    answers.push_back({std::move(batch[i]), std::move(results[i])});
+  }
+  for (auto& [loop, answers] : by_loop) {
+    loop->Post([answers = std::move(answers)]() mutable {
+      for (Answered& a : answers) a.pending.done(std::move(a.result));
+    });
   }
 }
 

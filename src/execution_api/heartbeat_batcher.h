@@ -3,6 +3,11 @@
 // returns at once; one writer thread takes everything queued (at most max_batch), writes
 // it with one Store::Heartbeats() call (one statement on the SQL stores), and hands each
 // request the answer Store::Heartbeat() would have given it alone, through its callback.
+// A heartbeat submitted with an event loop (an I/O thread's) is answered on that loop:
+// the writer hands the loop all of a batch's answers for it in one task, so that the
+// responses are made and written there, and what the request allocated is freed on the
+// thread that allocated it (glibc's malloc takes its slow paths for memory that one
+// thread frees for another). Without one it is answered on the writer thread.
 // There is no timer: a writer that finds the queue empty sleeps until the next Submit(),
 // so an idle server writes each heartbeat at once, and a busy one writes everything that
 // arrived during the previous batch in the next. An HTTP thread that submits is free to
@@ -10,7 +15,8 @@
 // One writer on every store: SQLite serializes writes anyway, and on PostgreSQL a second
 // writer, whose batches ran beside the first's on a backend of their own, gave a higher
 // p99 in each of thirteen alternating pairs (docs/PERFORMANCE.md, stop 21).
-// The destructor writes and answers everything queued, then joins the writer.
+// The destructor writes and answers (or hands to their loops) everything queued, then
+// joins the writer.
 // Thread-safe.
 
 #include <atomic>
@@ -25,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "http/message.h"
 #include "store/store.h"
 
 namespace airlock::execution_api {
@@ -48,8 +55,10 @@ class HeartbeatBatcher {
   HeartbeatBatcher(const HeartbeatBatcher&) = delete;
   HeartbeatBatcher& operator=(const HeartbeatBatcher&) = delete;
 
-  // Queues one heartbeat; `done` is called once with its answer.
-  void Submit(std::string_view id, std::string_view hostname, int pid, int64_t now, Done done);
+  // Queues one heartbeat; `done` is called once with its answer, on `loop` if one is given
+  // (which must outlive the answer), else on the writer thread.
+  void Submit(std::string_view id, std::string_view hostname, int pid, int64_t now, Done done,
+              http::EventLoop* loop = nullptr);
   // Submit() and wait for the answer.
   Result<store::HeartbeatRefusal> Heartbeat(std::string_view id, std::string_view hostname, int pid,
                                             int64_t now);
@@ -65,8 +74,12 @@ class HeartbeatBatcher {
     int pid = 0;
     int64_t now = 0;
     Done done;
+    http::EventLoop* loop = nullptr;
   };
   void Run();
+  // Answers `batch` with `results` (in its order): those without a loop here, the others
+  // in one task per loop.
+  void Answer(std::vector<Pending>& batch, std::vector<Result<store::HeartbeatRefusal>> results);
 
   const WriteBatch write_;
   const size_t max_batch_;

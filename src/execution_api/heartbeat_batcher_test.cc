@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 namespace airlock::execution_api {
 namespace {
@@ -167,6 +168,99 @@ TEST(HeartbeatBatcherGroupCommitTest, SubmitDoesNotWaitAndTheDestructorAnswersTh
   EXPECT_EQ(answered.load(), 5);
   EXPECT_EQ(written, 5u);
   EXPECT_FALSE(answered_on_submitter.load());
+}
+
+// An event loop whose tasks run when the test says, on the test's thread.
+class FakeLoop final : public http::EventLoop {
+ public:
+  void Post(std::move_only_function<void()> task) override {
+    std::lock_guard lock(mu_);
+    tasks_.push_back(std::move(task));
+  }
+  // Runs the tasks posted so far; returns how many there were.
+  size_t RunAll() {
+    std::vector<std::move_only_function<void()>> tasks;
+    {
+      std::lock_guard lock(mu_);
+      tasks.swap(tasks_);
+    }
+    for (auto& task : tasks) task();
+    return tasks.size();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::move_only_function<void()>> tasks_;
+};
+
+// A heartbeat submitted with a loop is answered by a task on that loop, one task per loop
+// and batch; one submitted without is answered on the writer.
+TEST(HeartbeatBatcherGroupCommitTest, AnswersGoToTheLoopOfTheirRequestOneTaskPerBatch) {
+  FakeLoop a, b;
+  struct Answer {
+    std::thread::id thread;
+    std::optional<Result<store::HeartbeatRefusal>> result;
+  };
+  std::vector<Answer> answers(6);
+  const std::thread::id test_thread = std::this_thread::get_id();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int batches = 0;  // Guarded by mu.
+  {
+    HeartbeatBatcher batcher(
+        [&](std::span<const store::Store::HeartbeatRequest> requests) {
+          std::unique_lock lock(mu);
+          ++batches;
+          cv.notify_all();
+          cv.wait(lock, [&] { return release; });
+          std::vector<Result<store::HeartbeatRefusal>> results;
+          for (const auto& r : requests) {
+            results.push_back(r.pid == 1 ? store::HeartbeatRefusal::kNone
+                                         : store::HeartbeatRefusal::kRunningElsewhere);
+          }
+          return results;
+        },
+        /*max_batch=*/128);
+    // The first is written alone, held by the writer; the other five queue behind it and
+    // make the second batch.
+    http::EventLoop* loops[] = {&a, &b, &a, nullptr, &b, &a};
+    auto submit = [&](int i) {
+      batcher.Submit(
+          Id(i), "h", i % 2 == 0 ? 1 : 2, kNow,
+          [&answers, i](Result<store::HeartbeatRefusal> r) {
+            answers[i] = {std::this_thread::get_id(), std::move(r)};
+          },
+          loops[i]);
+    };
+    submit(0);
+    {
+      std::unique_lock lock(mu);
+      // No ASSERT while the writer is held: the batcher could not be destroyed.
+      EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return batches == 1; }));
+    }
+    for (int i = 1; i < 6; ++i) submit(i);
+    EXPECT_EQ(batcher.queued(), 5u);
+    {
+      std::lock_guard lock(mu);
+      release = true;
+    }
+    cv.notify_all();
+  }  // the destructor writes the queue, then joins the writer
+  for (int i : {0, 1, 2, 4, 5}) EXPECT_FALSE(answers[i].result.has_value()) << i;
+  ASSERT_TRUE(answers[3].result.has_value());
+  EXPECT_NE(answers[3].thread, test_thread);  // on the writer
+  EXPECT_EQ(a.RunAll(), 2u);                  // request 0's batch, then 2 and 5 together
+  EXPECT_EQ(b.RunAll(), 1u);                  // 1 and 4
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(answers[i].result.has_value() && answers[i].result->has_value()) << i;
+    EXPECT_EQ(**answers[i].result, i % 2 == 0 ? store::HeartbeatRefusal::kNone
+                                              : store::HeartbeatRefusal::kRunningElsewhere)
+        << i;
+    if (i != 3) {
+      EXPECT_EQ(answers[i].thread, test_thread) << i;
+    }
+  }
 }
 
 }  // namespace

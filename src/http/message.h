@@ -56,6 +56,21 @@ using Respond = std::move_only_function<void(Response)>;
 // that the I/O thread serves other connections meanwhile.
 using AsyncHandler = std::function<void(const Request&, Respond)>;
 
+// The event loop of one of a Server's I/O threads. A component that answers requests from
+// a thread of its own can hand the answers back to the I/O thread that took them, many in
+// one task, so that the answer is written, and what the request allocated is freed, on
+// that thread.
+class EventLoop {
+ public:
+  // Runs `task` on the loop's thread, after what is queued there.
+  virtual void Post(std::move_only_function<void()> task) = 0;
+
+ protected:
+  ~EventLoop() = default;
+};
+// The loop of the I/O thread that calls it; nullptr on any other thread.
+EventLoop* ThisThreadsEventLoop();
+
 // The answer to `request` when its handler threw: 500 {"detail":"Internal Server Error"},
 // and what the handler threw written to stderr. Call it inside a catch block.
 Response HandlerThrew(const Request& request);

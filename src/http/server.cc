@@ -192,12 +192,20 @@ class SessionBase {
 
 // One I/O thread with its own event loop and the connections dealt to it. `sessions` is
 // touched only on that thread.
-struct Worker {
+struct Worker final : EventLoop {
+  void Post(std::move_only_function<void()> task) override { asio::post(ioc, std::move(task)); }
+
   asio::io_context ioc{1};
   asio::steady_timer sweep{ioc};
   std::vector<std::weak_ptr<SessionBase>> sessions;
   std::thread thread;
 };
+
+namespace {
+thread_local EventLoop* this_threads_loop = nullptr;  // set on each I/O thread
+}  // namespace
+
+EventLoop* ThisThreadsEventLoop() { return this_threads_loop; }
 
 struct Server::Impl {
   ServerOptions options;
@@ -625,7 +633,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options, AsyncHandle
     raw->Sweep(*w);  // arms the first sweep; the event loop is not running yet
     w->thread = std::thread([w, n = static_cast<int>(&worker - impl->workers.data())] {
       NameThisThread("http-io-" + std::to_string(n));
+      this_threads_loop = w;
       w->ioc.run();
+      this_threads_loop = nullptr;
     });
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));

@@ -595,6 +595,47 @@ TEST(ServerTest, AsyncHandlerAnswersLaterWhileItsThreadServesOthers) {
   EXPECT_EQ(StatusOf(slow.ReadResponse()), 200);
 }
 
+// A handler on an I/O thread finds that thread's event loop; a task posted to it from
+// another thread runs on the handler's thread, and may answer there. Other threads have no
+// loop.
+TEST(ServerTest, AHandlerCanHandWorkBackToItsIOThreadsEventLoop) {
+  EXPECT_EQ(ThisThreadsEventLoop(), nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  EventLoop* loop = nullptr;  // Guarded by mu.
+  std::thread::id handler_thread;
+  std::optional<Respond> held;  // Guarded by mu.
+  auto started = Server::Start({.threads = 2}, [&](const Request&, Respond respond) {
+    std::lock_guard lock(mu);
+    loop = ThisThreadsEventLoop();
+    handler_thread = std::this_thread::get_id();
+    held = std::move(respond);
+    cv.notify_all();
+  });
+  ASSERT_TRUE(started.has_value());
+  RawClient client((*started)->port());
+  client.Send("PUT /beat HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return held.has_value(); }));
+  }
+  ASSERT_NE(loop, nullptr);
+  std::thread::id task_thread;
+  std::thread other([&] {
+    loop->Post([&] {
+      std::lock_guard lock(mu);
+      task_thread = std::this_thread::get_id();
+      (*held)(Response::Json(200, "{\"on\":\"loop\"}"));
+    });
+  });
+  other.join();
+  std::string response = client.ReadResponse();
+  EXPECT_EQ(StatusOf(response), 200);
+  EXPECT_EQ(BodyOf(response), R"({"on":"loop"})");
+  std::lock_guard lock(mu);
+  EXPECT_EQ(task_thread, handler_thread);
+}
+
 TEST(ServerTest, ShutdownWaitsForTheAnswerOfAnAsyncHandler) {
   HeldAnswer held;
   auto started = Server::Start(
