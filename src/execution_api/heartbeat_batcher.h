@@ -44,7 +44,7 @@ class HeartbeatBatcher {
   // Writes one batch; results in the order of the requests (Store::Heartbeats).
   using WriteBatch = std::function<std::vector<Result<store::HeartbeatRefusal>>(
       std::span<const store::Store::HeartbeatRequest>)>;
-  // Receives the answer to one heartbeat, on the writer thread.
+  // Receives the answer to one heartbeat, on its loop (Submit) or the writer thread.
   using Done = std::move_only_function<void(Result<store::HeartbeatRefusal>)>;
 
   // Batches for `store`.

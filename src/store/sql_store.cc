@@ -949,8 +949,8 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
   // In id order: concurrent batches (of the api-servers on one PostgreSQL) share rows,
   // and each takes its row locks in this order, so one waits for another instead of both
   // waiting in a cycle (which PostgreSQL breaks only after deadlock_timeout, failing a
-  // batch). Requests for one instance follow each other, the
-  // latest last, so that the last one written is the latest.
+  // batch). Requests for one instance follow each other, the latest last, so that the
+  // last one written is the latest.
   std::ranges::stable_sort(batch, {}, [&](size_t i) {
     const HeartbeatRequest& r = requests[i];
     return std::tuple(r.id, r.hostname, r.pid, r.now);
