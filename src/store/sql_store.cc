@@ -962,6 +962,21 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
   auto write = WriteLock(true);
   auto lease = Acquire();
   if (!lease) return fail_all(lease.error());
+  // PostgreSQL aborts a transaction that locks several rows to break a deadlock with one
+  // that locks several task instances in another order (a cascading delete of a run, say),
+  // or when a lock wait outlasts a lock_timeout. Neither says anything about the
+  // heartbeats. Sent again as they were, the same rows could meet the same transaction in
+  // the same cycle; so they are written one at a time, each in a transaction of its own,
+  // which holds one row lock and waits for nothing else while it does, and so cannot
+  // deadlock.
+  auto aborted_by_a_lock_wait = [&](const Error& error) {
+    return dialect_ == SqlDialect::kPostgres && error.code() == ErrorCode::kUnavailable &&
+           (**lease).Healthy();
+  };
+  auto write_one_at_a_time = [&](std::span<const size_t> which) {
+    for (size_t i : which) results[i] = HeartbeatOn(**lease, requests[i]);
+    return results;
+  };
 
   // What is left to write: on SQLite every request; on PostgreSQL those its one
   // statement did not record: refused ones and rows another transaction changed
@@ -983,16 +998,7 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
       }
     }
     auto recorded = RecordHeartbeatsAtOnce(**lease, requests, sent);
-    // PostgreSQL aborts a batch to break a deadlock with a transaction that locks several
-    // task instances in another order (a cascading delete of a run, say), or when a lock
-    // wait outlasts a lock_timeout. Neither says anything about the heartbeats. Sent again
-    // as it was, the batch could meet the same transaction in the same cycle; so its
-    // requests are written one at a time, each in a transaction of its own, which holds
-    // one row lock and waits for nothing else while it does, and so cannot deadlock.
-    if (!recorded && recorded.error().code() == ErrorCode::kUnavailable && (**lease).Healthy()) {
-      for (size_t i : batch) results[i] = HeartbeatOn(**lease, requests[i]);
-      return results;
-    }
+    if (!recorded && aborted_by_a_lock_wait(recorded.error())) return write_one_at_a_time(batch);
     if (!recorded) return fail_all(recorded.error());
     for (size_t k = 0, n = 0; k < group_ends.size(); ++k) {
       for (; n < group_ends[k]; ++n) {
@@ -1013,6 +1019,7 @@ std::vector<Result<HeartbeatRefusal>> SqlStore::Heartbeats(
       params.insert(params.end(), {r.id, r.hostname, int64_t{r.pid}, r.now});
     }
     auto changed = (**lease).ExecuteEach(HeartbeatSql(), 4, params);
+    if (!changed && aborted_by_a_lock_wait(changed.error())) return write_one_at_a_time(left);
     if (!changed) {
       for (size_t i : left) results[i] = std::unexpected(changed.error());
     } else {

@@ -13,6 +13,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <latch>
 #include <map>
@@ -211,6 +212,12 @@ class StoreContractTest : public testing::TestWithParam<Backend> {
   do {                                                                     \
     auto _r = (expr);                                                      \
     ASSERT_TRUE(_r.has_value()) << #expr << ": " << _r.error().ToString(); \
+  } while (0)
+
+#define EXPECT_OK(expr)                                                    \
+  do {                                                                     \
+    auto _r = (expr);                                                      \
+    EXPECT_TRUE(_r.has_value()) << #expr << ": " << _r.error().ToString(); \
   } while (0)
 
 #define EXPECT_CODE(expr, expected_code)                                    \
@@ -1154,7 +1161,47 @@ CREATE TRIGGER record_commit_mode AFTER UPDATE ON task_instance
     return updates;
   }
 
+  // A connection of its own to the test database, and its backend's pid.
+  struct Session {
+    std::unique_ptr<SqlConnection> connection;
+    std::string pid;
+    Result<void> Script(const std::string& sql) {
+      if (!connection) return std::unexpected(Error(ErrorCode::kInternal, "not connected"));
+      return connection->ExecuteScript(sql);
+    }
+    Result<SqlResult> Run(std::string_view sql, std::string_view id) {
+      if (!connection) return std::unexpected(Error(ErrorCode::kInternal, "not connected"));
+      return connection->Execute(sql, std::vector<SqlParam>{id});
+    }
+  };
+  Session OpenSession() {
+    auto connection = PostgresConnection::Connect(url_);
+    EXPECT_TRUE(connection.has_value()) << connection.error().ToString();
+    if (!connection) return {};
+    auto pid = (*connection)->Execute("SELECT pg_backend_pid()", {});
+    EXPECT_TRUE(pid.has_value()) << pid.error().ToString();
+    return {std::move(*connection), pid ? *pid->rows[0][0] : ""};
+  }
+
+  // The pid of the backend that waits for a lock `blocker` holds, once one does (polled
+  // for up to five seconds); empty if none does. Other tests share the database, so only
+  // who waits for `blocker` counts.
+  std::string WaiterOf(const std::string& blocker) {
+    for (int i = 0; i < 500 && !blocker.empty(); ++i) {
+      auto waiters = raw_->Execute(
+          "SELECT pid FROM pg_stat_activity WHERE CAST($1 AS INTEGER) = ANY "
+          "(pg_blocking_pids(pid))",
+          std::vector<SqlParam>{std::string_view(blocker)});
+      EXPECT_TRUE(waiters.has_value()) << waiters.error().ToString();
+      if (!waiters) return {};
+      if (waiters->rows.size() == 1) return *waiters->rows[0][0];
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return {};
+  }
+
   static constexpr std::string_view kSynchronousCommitOn = "%20-csynchronous_commit%3Don";
+  static constexpr std::string_view kLockRow = "UPDATE task_instance SET pid = pid WHERE id = $1";
   std::unique_ptr<SqlConnection> raw_;
   std::unique_ptr<Store> s_;
 };
@@ -1228,41 +1275,22 @@ TEST_P(PostgresHeartbeatTest, ABatchAbortedToBreakADeadlockIsWrittenAgain) {
   TaskInstance a = CreateTi(TaskState::kRunning, "a");
   TaskInstance b = CreateTi(TaskState::kRunning, "b");
   if (b.id < a.id) std::swap(a, b);  // the batch locks in id order: a, then b
-  auto other = PostgresConnection::Connect(url_);
-  ASSERT_TRUE(other.has_value()) << other.error().ToString();
-  auto lock = [&](const std::string& id) {
-    return (*other)->Execute("UPDATE task_instance SET pid = pid WHERE id = $1",
-                             std::vector<SqlParam>{std::string_view(id)});
-  };
-  auto other_pid = (*other)->Execute("SELECT pg_backend_pid()", {});
-  ASSERT_TRUE(other_pid.has_value()) << other_pid.error().ToString();
-  const std::string blocker = *other_pid->rows[0][0];
-  ASSERT_OK((*other)->ExecuteScript("BEGIN"));
-  ASSERT_OK(lock(b.id));
+  Session other = OpenSession();
+  ASSERT_OK(other.Script("BEGIN"));
+  ASSERT_OK(other.Run(kLockRow, b.id));
   std::vector<Result<HeartbeatRefusal>> results;
   std::thread batch([&] {
     results = s_->Heartbeats(std::vector<Store::HeartbeatRequest>{
         {a.id, "worker-1", 4242, kNow + 1}, {b.id, "worker-1", 4242, kNow + 1}});
   });
   // No ASSERT until the batch is joined: the other transaction ends and lets it finish.
-  bool waiting = false;
-  for (int i = 0; i < 500 && !waiting; ++i) {
-    // Other tests share the database: count only who waits for the other transaction.
-    auto waits = raw_->Execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE CAST($1 AS INTEGER) = ANY "
-        "(pg_blocking_pids(pid))",
-        std::vector<SqlParam>{std::string_view(blocker)});
-    EXPECT_TRUE(waits.has_value()) << waits.error().ToString();
-    if (!waits) break;
-    waiting = *waits->rows[0][0] == "1";
-    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const bool waiting = !WaiterOf(other.pid).empty();
   EXPECT_TRUE(waiting) << "the batch never waited for b";
   if (waiting) {
-    auto locked = lock(a.id);  // a deadlock, broken by aborting the batch
+    auto locked = other.Run(kLockRow, a.id);  // a deadlock, broken by aborting the batch
     EXPECT_TRUE(locked.has_value()) << locked.error().ToString();
   }
-  auto committed = (*other)->ExecuteScript("COMMIT");
+  auto committed = other.Script("COMMIT");
   EXPECT_TRUE(committed.has_value()) << committed.error().ToString();
   batch.join();
   ASSERT_EQ(results.size(), 2u);
@@ -1272,6 +1300,70 @@ TEST_P(PostgresHeartbeatTest, ABatchAbortedToBreakADeadlockIsWrittenAgain) {
   }
   EXPECT_EQ(s_->GetTaskInstance(a.id)->last_heartbeat_at, kNow + 1);
   EXPECT_EQ(s_->GetTaskInstance(b.id)->last_heartbeat_at, kNow + 1);
+}
+
+// The same for the single-row statements that follow a batch, which run as one
+// transaction: aborted to break a deadlock, their requests are written again one at a
+// time. Rows a and b are changed while the batch waits for a, so the batch locks them but
+// cannot record them, and passes them on to those statements (SqlHeartbeatTest); it then
+// waits for c, and meanwhile a third transaction queues for b behind it. That transaction
+// gets b when the batch ends, the statements that follow take a and wait for b, and it
+// asks for a.
+TEST_P(PostgresHeartbeatTest, RequestsAfterTheBatchAbortedToBreakADeadlockAreWrittenAgain) {
+  CreateRun();
+  std::vector<TaskInstance> tis = {CreateTi(TaskState::kRunning, "a"),
+                                   CreateTi(TaskState::kRunning, "b"),
+                                   CreateTi(TaskState::kRunning, "c")};
+  std::ranges::sort(tis, {}, &TaskInstance::id);  // the order the batch locks them in
+  const std::string a = tis[0].id, b = tis[1].id, c = tis[2].id;
+  Session changer = OpenSession(), holder = OpenSession(), other = OpenSession();
+  ASSERT_OK(changer.Script("BEGIN"));
+  ASSERT_OK(changer.Run(kLockRow, a));
+  ASSERT_OK(changer.Run(kLockRow, b));
+  ASSERT_OK(holder.Script("BEGIN"));
+  ASSERT_OK(holder.Run("SELECT 1 FROM task_instance WHERE id = $1 FOR UPDATE", c));
+  ASSERT_OK(other.Script("BEGIN"));
+
+  std::vector<Result<HeartbeatRefusal>> results;
+  std::thread batch([&] {
+    results = s_->Heartbeats(std::vector<Store::HeartbeatRequest>{{a, "worker-1", 4242, kNow + 1},
+                                                                  {b, "worker-1", 4242, kNow + 1},
+                                                                  {c, "worker-1", 4242, kNow + 1}});
+  });
+  // No ASSERT until the batch is joined: every transaction below must end to let it finish.
+  const std::string writer = WaiterOf(changer.pid);
+  EXPECT_FALSE(writer.empty()) << "the batch never waited for a";
+  EXPECT_OK(changer.Script("COMMIT"));
+  const bool batch_waits_for_c = !writer.empty() && WaiterOf(holder.pid) == writer;
+  EXPECT_TRUE(batch_waits_for_c) << "the batch never waited for c";
+  std::future<Result<SqlResult>> other_has_b;
+  if (batch_waits_for_c) {
+    other_has_b = std::async(std::launch::async, [&] {
+      return other.Run("SELECT 1 FROM task_instance WHERE id = $1 FOR UPDATE", b);
+    });
+    EXPECT_EQ(WaiterOf(writer), other.pid) << "the other transaction never queued for b";
+  }
+  EXPECT_OK(holder.Script("COMMIT"));
+  if (other_has_b.valid()) {
+    auto locked = other_has_b.get();
+    EXPECT_TRUE(locked.has_value()) << locked.error().ToString();
+    if (locked && WaiterOf(other.pid) == writer) {
+      auto deadlock = other.Run(kLockRow, a);  // broken by aborting the statements
+      EXPECT_TRUE(deadlock.has_value()) << deadlock.error().ToString();
+    } else {
+      ADD_FAILURE() << "the statements after the batch never waited for b";
+    }
+  }
+  EXPECT_OK(other.Script("COMMIT"));
+  batch.join();
+  ASSERT_EQ(results.size(), 3u);
+  for (const auto& result : results) {
+    ASSERT_TRUE(result.has_value()) << result.error().ToString();
+    EXPECT_EQ(*result, HeartbeatRefusal::kNone);
+  }
+  for (const std::string& id : {a, b, c}) {
+    EXPECT_EQ(s_->GetTaskInstance(id)->last_heartbeat_at, kNow + 1) << id;
+  }
 }
 
 // Batches from several writers (of one api-server and of two) that share task instances,
