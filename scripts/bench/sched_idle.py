@@ -126,10 +126,11 @@ def main(path):
             for a, b in lone:
                 while i < len(ran) and ran[i][1] <= a:
                     i += 1
-                for start, end, task in ran[i:]:
-                    if start >= b:
-                        break
+                j = i
+                while j < len(ran) and ran[j][0] < b:
+                    start, end, task = ran[j]
                     alone[task] += min(b, end) - max(a, start)
+                    j += 1
     print(f"idle while nothing waited: {(idle_total - with_waiter) * 1e3:.1f} ms; "
           "meanwhile the other CPUs ran:")
     for task, seconds in alone.most_common(8):
