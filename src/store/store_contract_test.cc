@@ -1161,7 +1161,8 @@ CREATE TRIGGER record_commit_mode AFTER UPDATE ON task_instance
     return updates;
   }
 
-  // A connection of its own to the test database, and its backend's pid.
+  // A connection of its own to the test database (with `options` appended to its URL),
+  // and its backend's pid.
   struct Session {
     std::unique_ptr<SqlConnection> connection;
     std::string pid;
@@ -1174,8 +1175,8 @@ CREATE TRIGGER record_commit_mode AFTER UPDATE ON task_instance
       return connection->Execute(sql, std::vector<SqlParam>{id});
     }
   };
-  Session OpenSession() {
-    auto connection = PostgresConnection::Connect(url_);
+  Session OpenSession(std::string_view options = {}) {
+    auto connection = PostgresConnection::Connect(url_ + std::string(options));
     EXPECT_TRUE(connection.has_value()) << connection.error().ToString();
     if (!connection) return {};
     auto pid = (*connection)->Execute("SELECT pg_backend_pid()", {});
@@ -1217,14 +1218,13 @@ TEST_P(PostgresHeartbeatTest, OnlyTransactionsThatRecordHeartbeatsCommitAsynchro
   RecordAll({{a.id, "worker-1", 4242, kNow + 1}, {b.id, "worker-1", 4242, kNow + 1}});
   // A row changed while the batch waits for it goes through the single-row statement
   // (SqlHeartbeatTest). The change is made with synchronous_commit on.
-  auto other = PostgresConnection::Connect(url_ + std::string(kSynchronousCommitOn));
-  ASSERT_TRUE(other.has_value()) << other.error().ToString();
-  ASSERT_OK((*other)->ExecuteScript("BEGIN"));
-  ASSERT_OK((*other)->Execute("UPDATE task_instance SET pid = pid WHERE id = $1",
-                              std::vector<SqlParam>{std::string_view(a.id)}));
+  Session other = OpenSession(kSynchronousCommitOn);
+  ASSERT_OK(other.Script("BEGIN"));
+  ASSERT_OK(other.Run(kLockRow, a.id));
   std::thread batch([&] { RecordAll({{a.id, "worker-1", 4242, kNow + 2}}); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the batch waits for the row
-  ASSERT_OK((*other)->ExecuteScript("COMMIT"));
+  // No ASSERT until the batch is joined: the other transaction ends and lets it finish.
+  EXPECT_FALSE(WaiterOf(other.pid).empty()) << "the batch never waited for a";
+  EXPECT_OK(other.Script("COMMIT"));
   batch.join();
   ASSERT_EQ(s_->Heartbeat(a.id, "worker-1", 4242, kNow + 3), HeartbeatRefusal::kNone);
   ASSERT_OK(s_->FinishTaskInstance(b.id, TaskState::kSuccess, kNow + 4));
