@@ -35,18 +35,21 @@ std::expected<std::string_view, http::Response> BearerToken(const http::Request&
   return token;
 }
 
-std::expected<Caller, http::Response> Authenticate(const http::Request& request,
-                                                   const jwt::Validator& validator,
-                                                   const RoutePolicy& policy,
-                                                   std::string_view ti_id) {
+std::expected<Caller, Refusal> Authenticate(const http::Request& request,
+                                            const jwt::Validator& validator,
+                                            const RoutePolicy& policy, std::string_view ti_id) {
   auto token = BearerToken(request);
-  if (!token) return std::unexpected(token.error());
+  if (!token) return std::unexpected(Refusal{std::move(token.error()), nullptr});
   auto validated = validator.ValidateShared(*token);
   if (!validated) {
-    return std::unexpected(
-        http::Response::Detail(403, "Invalid auth token: " + validated.error().message));
+    return std::unexpected(Refusal{
+        http::Response::Detail(403, "Invalid auth token: " + validated.error().message), nullptr});
   }
   const jwt::Claims* claims = validated->get();
+  // From here on the token is valid: a refusal carries its claims.
+  auto refuse = [&validated](std::string detail) {
+    return std::unexpected(Refusal{http::Response::Detail(403, std::move(detail)), *validated});
+  };
   Caller caller;
   if (!claims->scope || *claims->scope == "execution") {
     caller.type = TokenType::kExecution;
@@ -64,8 +67,7 @@ std::expected<Caller, http::Response> Authenticate(const http::Request& request,
     std::string shown = claims->scope->substr(0, 64);
     bool printable =
         std::all_of(shown.begin(), shown.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
-    return std::unexpected(
-        http::Response::Detail(403, "Invalid token scope: " + (printable ? shown : "?")));
+    return refuse("Invalid token scope: " + (printable ? shown : "?"));
   }
   if (std::find(policy.allowed_types.begin(), policy.allowed_types.end(), caller.type) ==
       policy.allowed_types.end()) {
@@ -74,14 +76,12 @@ std::expected<Caller, http::Response> Authenticate(const http::Request& request,
       if (!allowed.empty()) allowed += ", ";
       allowed += TokenTypeName(t);
     }
-    return std::unexpected(http::Response::Detail(
-        403, "Token type '" + std::string(TokenTypeName(caller.type)) +
-                 "' not allowed for this endpoint. Allowed types: " + allowed));
+    return refuse("Token type '" + std::string(TokenTypeName(caller.type)) +
+                  "' not allowed for this endpoint. Allowed types: " + allowed);
   }
   // Compared as views: value_or("") would copy the subject into a new string.
   if (policy.ti_self && (claims->sub ? std::string_view(*claims->sub) : "") != ti_id) {
-    return std::unexpected(
-        http::Response::Detail(403, "Token subject does not match task instance ID"));
+    return refuse("Token subject does not match task instance ID");
   }
   caller.claims = std::move(*validated);
   return caller;

@@ -43,14 +43,21 @@ struct Caller {
 // header is absent or not "Bearer <token>" (scheme case-insensitive, as RFC 7235 says).
 std::expected<std::string_view, http::Response> BearerToken(const http::Request& request);
 
+// A request Authenticate refuses: the answer, and the token's claims when the token
+// itself validated (refused for its scope, type or subject), so that the refusal is
+// audited with the jti of the token that made it.
+struct Refusal {
+  http::Response response;
+  std::shared_ptr<const jwt::Claims> claims;  // null unless the token validated
+};
+
 // Validates the token and applies the policy: 403 "Invalid auth token: <reason>",
 // "Invalid token scope: <x>", "Token type '…' not allowed for this endpoint. Allowed
 // types: …", or "Token subject does not match task instance ID" (when ti_self and
 // `ti_id` differ from "sub").
-std::expected<Caller, http::Response> Authenticate(const http::Request& request,
-                                                   const jwt::Validator& validator,
-                                                   const RoutePolicy& policy,
-                                                   std::string_view ti_id);
+std::expected<Caller, Refusal> Authenticate(const http::Request& request,
+                                            const jwt::Validator& validator,
+                                            const RoutePolicy& policy, std::string_view ti_id);
 
 // The reissue rule: a response to an execution token carries a fresh token when
 // exp − now ≤ max(int(0.2 × validity_seconds), 30). Only for execution tokens: never for

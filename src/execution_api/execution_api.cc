@@ -29,6 +29,9 @@ struct ExecutionApi::Route {
   // which saves a query on the hot heartbeat path; kNotRevoked is for tokens not tied to a
   // task instance (dag_processor): honoured until they expire unless their jti is revoked.
   enum class Liveness { kLookup, kByHandler, kNotRevoked } liveness = Liveness::kLookup;
+  // A success moves the caller's task instance out of queued and running (PATCH …/state),
+  // which ends its token: that answer carries no renewed one.
+  bool success_ends_task = false;
   // One of the two is set: a handler that answers at once, or one that answers through its
   // Respond, possibly later and from another thread (the Caller it is given is valid until
   // it calls its Respond).
@@ -130,8 +133,15 @@ ExecutionApi::ExecutionApi(store::Store& store, const jwt::Validator& validator,
 void ExecutionApi::Guarded(const Route& route, const Request& request, const PathParams& params,
                            http::Respond respond) const {
   auto caller = Authenticate(request, validator_, route.policy, params.Get("id"));
-  if (!caller)
-    return Finish(nullptr, false, request, std::move(caller.error()), std::move(respond));
+  if (!caller) {
+    // A valid token refused for its scope, type or subject is audited with its jti (and
+    // never renewed).
+    Refusal& refusal = caller.error();
+    std::optional<Caller> refused;
+    if (refusal.claims) refused = Caller{std::move(refusal.claims)};
+    return Finish(refused ? &*refused : nullptr, false, request, std::move(refusal.response),
+                  std::move(respond));
+  }
   if (route.liveness == Route::Liveness::kNotRevoked) {
     const std::string_view jti = caller->claims->jti ? *caller->claims->jti : std::string_view();
     // A jti the store cannot hold (a NUL in it) could never be revoked, so the store need
@@ -165,10 +175,11 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
   // Where the handler enforces liveness, only a success shows that it found the task
   // instance (or trigger) alive: 404 and 409 mean gone or no longer running, and a request
   // refused before the handler reached the row (422, 5xx) shows nothing. Only a success
-  // renews the token.
+  // renews the token, and not one that ends the task.
   auto still_alive = [&route](const Response& response) {
-    return route.liveness != Route::Liveness::kByHandler ||
-           (response.status >= 200 && response.status < 300);
+    const bool success = response.status >= 200 && response.status < 300;
+    if (success && route.success_ends_task) return false;
+    return route.liveness != Route::Liveness::kByHandler || success;
   };
   if (route.async_handler) {
     // The route keeps `route` and the server keeps `request` until `respond` is called;
@@ -462,6 +473,7 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
   add("PATCH", "/task-instances/{id}/state",
       Route{.policy = {.ti_self = true},
             .liveness = Liveness::kByHandler,
+            .success_ends_task = true,
             .handler = [](const ExecutionApi& api, const Caller&, const Request& request,
                           const PathParams& params) {
               return UpdateState(api.store_, api.clock_, request, params.Get("id"));

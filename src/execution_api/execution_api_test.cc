@@ -471,6 +471,21 @@ TEST_F(ExecutionApiTest, WorkloadTokensAreNeverReissued) {
   EXPECT_TRUE(ShouldReissue(caller, kNow, 600));
 }
 
+// The answer that ends the task (its state leaves running) renews nothing: the token it
+// would carry would be dead at once.
+TEST_F(ExecutionApiTest, TheAnswerThatEndsTheTaskCarriesNoRenewedToken) {
+  std::string token = Token(kRunning, "execution", 600);
+  clock_.Set(kNow + 590);  // inside the reissue threshold
+  // A call that keeps the task running is renewed: the token is due.
+  auto r = Call("PUT", HeartbeatPath(kRunning), token, kHeartbeatBody);
+  ASSERT_EQ(r.status, 204);
+  EXPECT_FALSE(r.Header("Refreshed-API-Token").empty());
+  r = Call("PATCH", std::string("/execution/task-instances/") + kRunning + "/state", token,
+           R"({"state":"success"})");
+  EXPECT_EQ(r.status, 204);
+  EXPECT_TRUE(r.Header("Refreshed-API-Token").empty());
+}
+
 TEST_F(ExecutionApiTest, TokenOfFinishedTaskIsDeadOnEveryRoute) {
   ASSERT_TRUE(store_->SetVariable({.key = "v", .value = "1"}).has_value());
   std::string token = Token(kRunning, "execution", 600);
@@ -667,6 +682,27 @@ TEST_F(ExecutionApiTest, EveryCallIsAuditedWithTheTokensJti) {
   EXPECT_EQ(entries[2].status, 204);
   EXPECT_EQ(entries[2].component, "api-server");
   EXPECT_EQ(entries[2].time, kNow * 1000000);
+}
+
+// A correctly signed token refused for its subject, its type or its scope is audited with
+// its jti and subject: those refusals are a task acting outside its own rights.
+TEST_F(ExecutionApiTest, ValidTokensRefusedByPolicyAreAuditedWithTheirJti) {
+  const std::string other = Token(kQueued);
+  const std::string workload = Token(kRunning, "workload");
+  const std::string unknown_scope = Token(kRunning, "admin");
+  EXPECT_EQ(Call("PUT", HeartbeatPath(kRunning), other, kHeartbeatBody).status, 403);
+  EXPECT_EQ(Call("PUT", HeartbeatPath(kRunning), workload, kHeartbeatBody).status, 403);
+  EXPECT_EQ(Call("PUT", HeartbeatPath(kRunning), unknown_scope, kHeartbeatBody).status, 403);
+  const std::vector<store::AuditEntry> entries = Audited();
+  ASSERT_EQ(entries.size(), 3u);
+  // Newest first.
+  const std::string tokens[] = {unknown_scope, workload, other};
+  const std::string subjects[] = {kRunning, kRunning, kQueued};
+  for (size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(entries[i].status, 403);
+    EXPECT_EQ(entries[i].jti, validator_->Validate(tokens[i])->jti.value()) << i;
+    EXPECT_EQ(entries[i].sub, subjects[i]) << i;
+  }
 }
 
 // A call under /execution that no route takes is audited too, with the token's jti when
