@@ -215,6 +215,33 @@ TEST_F(AuthTest, LogoutRevokesAtOnce) {
   EXPECT_EQ(Call("POST", "/auth/logout").status, 401);
 }
 
+// A revoked token's row outlives its exp for as long as a validator may still accept the
+// token (its leeway, twice over for the clocks' skew): purged at exp, the token would
+// pass again until exp + leeway.
+TEST_F(AuthTest, PurgingKeepsARevokedTokenRefusedWhileItsLeewayLasts) {
+  const int64_t leeway = jwt::kDefaultLeewaySeconds;  // the fixture's validator's
+  RevokedTokenPurger purger(*store_, clock_, std::chrono::hours(1), std::chrono::seconds(leeway),
+                            [](const Error& e) { ADD_FAILURE() << e.message(); });
+  const std::string token = Login("viewer");
+  const int64_t exp = Payload(token).at("exp").as_int64();
+  ASSERT_EQ(Call("POST", "/auth/logout", "", Bearer(token)).status, 204);
+  const std::string jti(Payload(token).at("jti").as_string());
+
+  clock_.Set(exp + leeway - 1);  // expired, but still inside the validator's leeway
+  purger.PurgeOnce();
+  EXPECT_TRUE(store_->IsTokenRevoked(jti).value());
+  EXPECT_EQ(Call("GET", "/api/v2/dags", "", Bearer(token)).status, 403);
+
+  clock_.Set(exp + 2 * leeway);  // the row's last second
+  purger.PurgeOnce();
+  EXPECT_TRUE(store_->IsTokenRevoked(jti).value());
+
+  clock_.Set(exp + 2 * leeway + 1);
+  purger.PurgeOnce();
+  EXPECT_FALSE(store_->IsTokenRevoked(jti).value());
+  EXPECT_EQ(Call("GET", "/api/v2/dags", "", Bearer(token)).status, 401);  // Token Expired
+}
+
 // A correctly signed token whose jti the store could not hold could never be revoked
 // (RevokeToken refuses it), so it is refused outright, on every store.
 TEST_F(AuthTest, ATokenWhoseJtiCannotBeRevokedIsRefused) {

@@ -82,11 +82,12 @@ Result<std::vector<GeneratedPassword>> EnsureInitialUsers(store::Store& store,
 }
 
 RevokedTokenPurger::RevokedTokenPurger(store::Store& store, const Clock& clock,
-                                       std::chrono::seconds interval,
+                                       std::chrono::seconds interval, std::chrono::seconds leeway,
                                        std::function<void(const Error&)> on_error)
     : store_(store),
       clock_(clock),
       interval_(std::max(interval, std::chrono::seconds(1))),
+      keep_after_exp_(2 * std::max(leeway, std::chrono::seconds(0))),
       on_error_(std::move(on_error)),
       thread_([this](std::stop_token stop) {
         NameThisThread("token-purge");
@@ -95,12 +96,15 @@ RevokedTokenPurger::RevokedTokenPurger(store::Store& store, const Clock& clock,
 
 RevokedTokenPurger::~RevokedTokenPurger() { thread_.request_stop(); }
 
-void RevokedTokenPurger::Loop(std::stop_token stop) {
-  while (SleepUnlessStopped(stop, interval_)) {
-    if (auto purged = store_.PurgeRevokedTokens(clock_.NowSeconds()); !purged && on_error_) {
-      on_error_(purged.error());
-    }
+void RevokedTokenPurger::PurgeOnce() {
+  const int64_t cutoff = clock_.NowSeconds() - keep_after_exp_.count();
+  if (auto purged = store_.PurgeRevokedTokens(cutoff); !purged && on_error_) {
+    on_error_(purged.error());
   }
+}
+
+void RevokedTokenPurger::Loop(std::stop_token stop) {
+  while (SleepUnlessStopped(stop, interval_)) PurgeOnce();
 }
 
 }  // namespace airlock::api

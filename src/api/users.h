@@ -49,13 +49,19 @@ Result<void> SetUserPassword(store::Store& store, std::string_view username,
                              std::string_view password, const PasswordHashOptions& hashing,
                              const Clock& clock);
 
-// Deletes expired rows of revoked_token every `interval` (2 × [api_auth]
-// jwt_expiration_time) on a background thread, until destroyed. Errors go to `on_error`.
+// Deletes rows of revoked_token every `interval` (2 × [api_auth] jwt_expiration_time) on a
+// background thread, until destroyed. A row goes only once its token can pass no
+// validator: twice `leeway` ([api_auth] jwt_leeway) after its exp, since a validator
+// accepts a token until exp + leeway by its own clock and this server's clock may run up
+// to a leeway ahead of it. Errors go to `on_error`.
 class RevokedTokenPurger {
  public:
   RevokedTokenPurger(store::Store& store, const Clock& clock, std::chrono::seconds interval,
-                     std::function<void(const Error&)> on_error);
+                     std::chrono::seconds leeway, std::function<void(const Error&)> on_error);
   ~RevokedTokenPurger();  // stops and joins the thread
+
+  // One pass, as the thread makes it every interval.
+  void PurgeOnce();
 
  private:
   void Loop(std::stop_token stop);
@@ -63,6 +69,7 @@ class RevokedTokenPurger {
   store::Store& store_;
   const Clock& clock_;
   const std::chrono::seconds interval_;
+  const std::chrono::seconds keep_after_exp_;
   const std::function<void(const Error&)> on_error_;
   std::jthread thread_;
 };

@@ -127,6 +127,7 @@ void RunApiServer(const ApiServerArgs& args) {
   for (const auto& user : generated) LogInfo("created user '" + user.username + "'");
   api::RevokedTokenPurger purger(
       *store, clock, std::chrono::seconds(2 * rest_lifetime),
+      std::chrono::seconds(validator_options.leeway_seconds),
       [](const Error& e) { LogError("purging revoked tokens failed: " + e.message()); });
 
   http::Router router;

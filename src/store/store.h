@@ -318,12 +318,13 @@ class Store {
   virtual Result<void> SetXCom(const XComKey& key, std::string_view value_json) = 0;
   virtual Result<void> DeleteXCom(const XComKey& key) = 0;  // NotFound
 
-  // Revoked tokens: a jti stays revoked until PurgeRevokedTokens runs after its exp.
-  // Revoking a jti twice keeps the later exp.
+  // Revoked tokens: a jti stays revoked until PurgeRevokedTokens is given a cutoff past
+  // its exp (api::RevokedTokenPurger keeps it while a validator could still accept the
+  // token). Revoking a jti twice keeps the later exp.
   virtual Result<void> RevokeToken(std::string_view jti, int64_t exp) = 0;
   virtual Result<bool> IsTokenRevoked(std::string_view jti) = 0;
-  // Removes the rows whose exp < now; returns how many.
-  virtual Result<int> PurgeRevokedTokens(int64_t now) = 0;
+  // Removes the rows whose exp < cutoff; returns how many.
+  virtual Result<int> PurgeRevokedTokens(int64_t cutoff) = 0;
 
   // Audit log: appends entries in one transaction (callers batch them; see AuditWriter).
   virtual Result<void> AppendAudit(std::span<const AuditEntry> entries) = 0;
