@@ -78,19 +78,12 @@ std::string Printable(std::string_view s) {
 }  // namespace
 
 FoundToken FindToken(const Request& request) {
-  bool has_authorization = false;
-  for (const auto& [name, value] : request.headers) {
-    if (strcasecmp(name.c_str(), "Authorization") == 0) has_authorization = true;
-  }
-  if (has_authorization) {
-    std::string_view header = Trim(request.Header("Authorization"));
-    constexpr std::string_view kScheme = "bearer ";
-    if (header.size() > kScheme.size() &&
-        strncasecmp(header.data(), kScheme.data(), kScheme.size()) == 0) {
-      std::string_view token = Trim(header.substr(kScheme.size()));
-      if (!token.empty()) return {TokenSource::kHeader, token};
-    }
-    return {};
+  std::string_view header = Trim(request.Header("Authorization"));
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() > kScheme.size() &&
+      strncasecmp(header.data(), kScheme.data(), kScheme.size()) == 0) {
+    std::string_view token = Trim(header.substr(kScheme.size()));
+    if (!token.empty()) return {TokenSource::kHeader, token};
   }
   std::string_view cookie = CookieValue(request, kTokenCookie);
   if (!cookie.empty()) return {TokenSource::kCookie, cookie};

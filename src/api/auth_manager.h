@@ -5,12 +5,13 @@
 // iat, nbf = iat, exp).
 //
 // Where a token is read, in this order:
-//  1. `Authorization: Bearer <token>`. When an Authorization header is present it alone
-//     decides: a bad or expired bearer token is refused even if a good cookie came with
-//     it, and a header of another scheme counts as no token (401). A request then acts as
-//     exactly the identity its client chose, and a stale or revoked token never looks
-//     valid because a browser happened to hold a cookie.
-//  2. the `_token` cookie (the UI).
+//  1. `Authorization: Bearer <token>`. A bearer token alone decides: a bad, expired or
+//     revoked one is refused even if a good cookie came with it, so a request acts as
+//     the identity its client chose and a stale token never looks valid because a
+//     browser also held a cookie.
+//  2. the `_token` cookie (the UI), when there is no bearer token: no Authorization
+//     header, or one of another scheme (a browser behind a proxy's Basic
+//     authentication sends one with every request).
 // Tokens in query parameters are never read: URLs end up in access logs, browser history
 // and Referer headers.
 //
@@ -54,8 +55,7 @@ struct FoundToken {
   TokenSource source = TokenSource::kNone;
   std::string_view token;  // empty for kNone
 };
-// The token of `request` by the rules above (kNone when an Authorization header that is
-// not "Bearer <token>" is present, even with a cookie).
+// The token of `request` by the rules above.
 FoundToken FindToken(const http::Request& request);
 
 // The value of cookie `name` in the request's Cookie header(s), or empty.
