@@ -346,6 +346,14 @@ TEST_F(AuthTest, CookieIsRefreshedUnderTwentyPercentOnly) {
   EXPECT_EQ(Payload(fresh).at("exp").as_int64(), clock_.NowSeconds() + 86400);
   EXPECT_EQ(Payload(fresh).at("sub").as_string(), "viewer");
   EXPECT_EQ(Call("GET", "/api/v2/dags", "", Cookie(fresh)).status, 200);
+  // The UI's page refreshes it as the API does.
+  auto page = Call("GET", "/", "", Cookie(token));
+  ASSERT_EQ(page.status, 200);
+  cookie = page.Header("Set-Cookie");
+  ASSERT_TRUE(cookie.starts_with("_token=")) << cookie;
+  EXPECT_EQ(Payload(cookie.substr(7, cookie.find(';') - 7)).at("exp").as_int64(),
+            clock_.NowSeconds() + 86400);
+  EXPECT_TRUE(Call("GET", "/", "", Cookie(fresh)).Header("Set-Cookie").empty());
   // A bearer token is never "refreshed" with a cookie.
   EXPECT_TRUE(Call("GET", "/api/v2/dags", "", Bearer(token)).Header("Set-Cookie").empty());
 }
