@@ -23,7 +23,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from airlock_testlib import start
+from airlock_testlib import hs512_token, start
 
 BIN = os.environ.get("AIRLOCK_BIN", "")
 
@@ -320,6 +320,46 @@ class ApiServerSqliteTest(ApiServerTestBase):
         self.assertIn("[api] secret_key", refused.stderr)
         self.assertNotIn("a-secret-only-the-api-server-needs", refused.stderr)
         self.assertFalse(os.path.exists(out))
+
+    def test_token_settings_reach_the_execution_api(self):
+        """[api_auth] jwt_leeway and jwt_issuer and [execution_api] jwt_audience, set for the
+        running api-server, decide what its Execution API accepts: tokens HMAC'd here with the
+        same secret, each breaking one of those settings and nothing else."""
+        env = dict(self.env)
+        env["AIRLOCK__API_AUTH__JWT_LEEWAY"] = "120"
+        env["AIRLOCK__API_AUTH__JWT_ISSUER"] = "https://issuer.test"
+        env["AIRLOCK__EXECUTION_API__JWT_AUDIENCE"] = "urn:test:execution"
+        self.env = env  # the fixture mints with the same settings
+        ti_id, fixture_token = self.fixture(1)[0]
+        self.assertEqual(claims_of(fixture_token)["iss"], "https://issuer.test")
+        self.assertEqual(claims_of(fixture_token)["aud"], "urn:test:execution")
+        server = self.start(env)
+        url = server.base + "/execution/task-instances/%s/heartbeat" % ti_id
+        now = int(time.time())
+
+        def token(**changes):
+            claims = {"jti": "j-%d" % time.monotonic_ns(), "sub": ti_id,
+                      "aud": "urn:test:execution", "iss": "https://issuer.test",
+                      "scope": "execution", "iat": now - 600, "nbf": now - 600, "exp": now + 600}
+            claims.update(changes)
+            return hs512_token(SECRET.encode(), claims)
+
+        def beat(t):
+            status, _, body = request(url, "PUT", t, {"hostname": "bench", "pid": 1})
+            return status, body
+
+        self.assertEqual(beat(token())[0], 204)
+        # Expired a minute ago: inside a leeway of 120 s (the default 10 s would refuse it).
+        self.assertEqual(beat(token(exp=now - 60))[0], 204)
+        status, body = beat(token(exp=now - 300))
+        self.assertEqual(status, 403, body)
+        self.assertIn("expired", json.loads(body)["detail"])
+        for changes, reason in (({"iss": "https://other.test"}, "token issuer is not accepted"),
+                                ({"aud": "urn:airflow.apache.org:task"},
+                                 "token audience is not accepted")):
+            status, body = beat(token(**changes))
+            self.assertEqual(status, 403, changes)
+            self.assertEqual(json.loads(body), {"detail": "Invalid auth token: " + reason})
 
     def test_log_never_contains_the_secret(self):
         server = self.start()

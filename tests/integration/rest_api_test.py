@@ -125,6 +125,38 @@ class RestApiTestBase(unittest.TestCase):
 
 
 class RestApiSqliteTest(RestApiTestBase):
+    def test_token_settings_reach_the_rest_api(self):
+        """[api_auth] jwt_audience, jwt_issuer and jwt_leeway, set for the running api-server,
+        decide the claims of the tokens it mints and what it accepts: tokens HMAC'd here with
+        the same secret, each breaking one setting and nothing else."""
+        self.env["AIRLOCK__API_AUTH__JWT_AUDIENCE"] = "urn:test:rest"
+        self.env["AIRLOCK__API_AUTH__JWT_ISSUER"] = "https://issuer.test"
+        self.env["AIRLOCK__API_AUTH__JWT_LEEWAY"] = "120"
+        server = self.start()
+        generated = self.read_generated(server, 2)
+        minted = self.login(server, "admin", generated["admin"])
+        _, claims, _ = split_token(minted)
+        self.assertEqual(claims["aud"], "urn:test:rest")
+        self.assertEqual(claims["iss"], "https://issuer.test")
+        now = int(time.time())
+
+        # Issued no earlier than now: a user refuses the tokens issued before its creation.
+        def status_of(**changes):
+            claims = {"jti": "%032x" % time.monotonic_ns(), "sub": "admin", "role": "ADMIN",
+                      "aud": "urn:test:rest", "iss": "https://issuer.test",
+                      "iat": now, "nbf": now, "exp": now + 600}
+            claims.update(changes)
+            token = hs512_token(SECRET.encode(), claims)
+            return call(server.base + "/api/v2/dags", headers=bearer(token))[0]
+
+        self.assertEqual(status_of(), 200)
+        # Issued a minute ahead of this clock: inside a leeway of 120 s (the default 10 s
+        # would refuse it), and not five minutes ahead.
+        self.assertEqual(status_of(iat=now + 60, nbf=now + 60), 200)
+        self.assertEqual(status_of(iat=now + 300, nbf=now + 300), 403)
+        self.assertEqual(status_of(iss="https://other.test"), 403)
+        self.assertEqual(status_of(aud=AUDIENCE), 403)  # the default audience, not this one
+
     def test_first_start_prints_passwords_once_and_never_logs_them(self):
         server = self.start()
         generated = self.read_generated(server, 2)
