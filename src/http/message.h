@@ -72,7 +72,8 @@ class EventLoop {
 EventLoop* ThisThreadsEventLoop();
 
 // The answer to `request` when its handler threw: 500 {"detail":"Internal Server Error"},
-// and what the handler threw written to stderr. Call it inside a catch block.
+// and what the handler threw written to the process log (through its masker). Call it
+// inside a catch block.
 Response HandlerThrew(const Request& request);
 
 // `s` as a JSON string literal, quotes included; bytes that are not UTF-8 become U+FFFD.

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/log.h"
+
 namespace airlock::http {
 namespace {
 
@@ -220,6 +222,32 @@ TEST(RouterTest, AHandlerThatThrowsOnTheBlockingRunnerIs500) {
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(answer->status, 500);
   EXPECT_EQ(answer->body, R"({"detail":"Internal Server Error"})");
+}
+
+// What a handler threw is logged through the process log, so its masker sees the text.
+TEST(RouterTest, WhatAHandlerThrewIsLoggedMasked) {
+  auto masker = std::make_shared<SecretsMasker>();
+  masker->AddSecret("hunter2-password");
+  InitLogging("api-server", masker);
+  Router router;
+  router.Add("GET", "/boom", [](const Request&, const PathParams&) -> Response {
+    throw std::runtime_error("cannot connect with hunter2-password");
+  });
+  DeferredRunner deferred;
+  router.RunBlockingOn(deferred.runner());
+  std::optional<Response> answer;
+  Request boom = Make("GET", "/boom");
+  router.Dispatch(boom, [&](Response r) { answer = std::move(r); });
+  testing::internal::CaptureStderr();
+  deferred.RunAll();
+  const std::string out = testing::internal::GetCapturedStderr();
+  InitLogging("test", nullptr);
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 500);
+  EXPECT_EQ(out.find("hunter2-password"), std::string::npos) << out;
+  EXPECT_NE(out.find("error api-server handler for GET /boom threw: cannot connect with ***"),
+            std::string::npos)
+      << out;
 }
 
 }  // namespace
