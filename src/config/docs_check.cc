@@ -96,6 +96,28 @@ std::optional<OptionReference> ParseReference(std::string_view span) {
   return ref;
 }
 
+// The `X` of a text that begins (after blanks) with "(default `X`" or ", default `X`"
+// (also "default: `X`"): how prose gives an option's default right after naming it.
+std::optional<std::string_view> QuotedDefaultAfter(std::string_view text) {
+  size_t i = 0;
+  auto skip_blanks = [&] {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+  };
+  skip_blanks();
+  if (i == text.size() || (text[i] != '(' && text[i] != ',')) return std::nullopt;
+  ++i;
+  skip_blanks();
+  constexpr std::string_view kDefault = "default";
+  if (Lower(text.substr(i, kDefault.size())) != kDefault) return std::nullopt;
+  i += kDefault.size();
+  if (i < text.size() && text[i] == ':') ++i;
+  skip_blanks();
+  if (i == text.size() || text[i] != '`') return std::nullopt;
+  size_t close = text.find('`', i + 1);
+  if (close == std::string_view::npos) return std::nullopt;
+  return text.substr(i + 1, close - i - 1);
+}
+
 class DocChecker {
  public:
   DocChecker(const Schema& schema, std::string_view name) : schema_(schema), name_(name) {}
@@ -173,6 +195,39 @@ class DocChecker {
                   [](const std::string& s, const std::string& o) {
                     return "[" + s + "]" + (o.empty() ? "" : " " + o);
                   });
+    }
+  }
+
+  // Prose that names an option and then quotes its default, "`[section] option` (default
+  // `X`)" or "…, default `X`", on this line or carried over to `next` (the paragraph's
+  // following line, or empty).
+  void CheckProseDefaults(size_t line, std::string_view text, std::string_view next) {
+    size_t pos = 0;
+    for (;;) {
+      size_t open = text.find('`', pos);
+      if (open == std::string_view::npos) return;
+      size_t close = text.find('`', open + 1);
+      if (close == std::string_view::npos) return;
+      pos = close + 1;
+      auto ref = ParseReference(text.substr(open + 1, close - open - 1));
+      if (!ref || ref->option.empty()) continue;
+      std::string after(text.substr(close + 1));
+      if (!next.empty()) {
+        after += ' ';
+        after += next;
+      }
+      auto given = QuotedDefaultAfter(after);
+      if (!given) continue;
+      const OptionSpec* spec = schema_.Find(ref->section, ref->option);
+      if (spec == nullptr) continue;  // reported by CheckCodeSpans
+      if (!spec->default_value) {
+        Error(line, "the text gives '" + std::string(*given) + "' as the default of " +
+                        spec->DisplayName() + ", which has no default");
+      } else if (*given != *spec->default_value) {
+        Error(line, "the text gives '" + std::string(*given) + "' as the default of " +
+                        spec->DisplayName() + "; the schema's default is '" + *spec->default_value +
+                        "'");
+      }
     }
   }
 
@@ -351,6 +406,10 @@ DocCheckResult CheckSecurityDoc(const Schema& schema, std::string_view name, std
     checker.CheckCodeSpans(n, line);
 
     if (!t.starts_with("|")) {
+      // A paragraph goes on to the next line unless that one is blank, a fence or a table.
+      std::string_view next = i + 1 < lines.size() ? Trim(lines[i + 1]) : std::string_view();
+      if (next.starts_with("```") || next.starts_with("|")) next = {};
+      checker.CheckProseDefaults(n, line, next);
       in_table = false;
       continue;
     }

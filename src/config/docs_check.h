@@ -9,7 +9,10 @@
 //    an option must give that option's schema default: the first `code span` of the cell
 //    (or its first word) must equal it, and an option without a default must be described
 //    as "not set" (or "none", or "-"). Free text may follow ("`600` (10 minutes)");
-// 3. the table of sensitive options between
+// 3. in prose, an option's code span followed by "(default `X`)" or ", default `X`" (on
+//    its line or, within a paragraph, carried over to the next) must quote that option's
+//    schema default, and an option without a default must not be given one;
+// 4. the table of sensitive options between
 //      <!-- BEGIN GENERATED SENSITIVE OPTIONS -->
 //      <!-- END GENERATED SENSITIVE OPTIONS -->
 //    must be exactly GenerateSensitiveOptionsTable(); with `fix` it is rewritten instead.

@@ -206,6 +206,28 @@ TEST(DocsCheckTest, ChecksDefaultsOnlyInTablesWithADefaultColumn) {
       << errors[1];
 }
 
+TEST(DocsCheckTest, ChecksDefaultsQuotedInProse) {
+  auto errors =
+      Check(WithTable("Logins are limited (`[api_auth] login_max_failures_per_user` (default\n"
+                      "`99`) per user) and `[api_auth] jwt_leeway`, default `10`, applies.\n"
+                      "`[api_auth] jwt_expiration_time` (default: `86400`) is fine; so is\n"
+                      "`[api_auth] jwt_cli_expiration_time` (one hour by default) and\n"
+                      "`[api_auth] jwt_issuer` (default `airlock`).\n"
+                      "\n"
+                      "`[core] strict_secrets`\n"
+                      "\n"
+                      "(default `True`) starts another paragraph.\n"));
+  ASSERT_EQ(errors.size(), 2u) << Joined(errors);
+  EXPECT_NE(errors[0].find("doc.md:1: the text gives '99' as the default of [api_auth] "
+                           "login_max_failures_per_user; the schema's default is '10'"),
+            std::string::npos)
+      << errors[0];
+  EXPECT_NE(errors[1].find("doc.md:5: the text gives 'airlock' as the default of [api_auth] "
+                           "jwt_issuer, which has no default"),
+            std::string::npos)
+      << errors[1];
+}
+
 TEST(DocsCheckTest, MarkersMustPair) {
   std::string doc = "x\n" + std::string(kGeneratedTableBegin) + "\n| a |\n";
   auto errors = Check(doc);
