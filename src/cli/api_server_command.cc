@@ -52,6 +52,9 @@ constexpr int kBlockingThreads = 4;
 // loop, and a typo such as 10000 should be refused, not started.
 constexpr int64_t kMaxServerThreads = 256;
 
+// Where the Execution API is mounted (SPEC §4).
+constexpr std::string_view kExecutionPrefix = "/execution";
+
 // GET /.well-known/jwks.json: the public keys that validate tokens, for components and
 // other services that check airlock's tokens themselves. Secrets are never listed.
 http::Response JwksResponse(const jwt::KeySource& keys) {
@@ -131,7 +134,7 @@ void RunApiServer(const ApiServerArgs& args) {
       [](const Error& e) { LogError("purging revoked tokens failed: " + e.message()); });
 
   http::Router router;
-  execution_api.AddRoutes(router, "/execution");
+  execution_api.AddRoutes(router, kExecutionPrefix);
   auth->AddRoutes(router);
   rest_api.AddRoutes(router);
   api::AddUiRoutes(router, *auth);
@@ -166,6 +169,16 @@ void RunApiServer(const ApiServerArgs& args) {
     LogInfo(request.remote_address + " \"" + request.method + " " + request.path + "\" " +
             std::to_string(status) + " " + std::to_string(elapsed.count()) +
             "us id=" + request.request_id);
+  };
+
+  // What the server answers itself (an oversize or malformed request) is logged the same
+  // way, and audited when it was an Execution API call.
+  options.on_refused = [&execution_api](const http::Request& request, int status) {
+    if (LogEnabled(LogLevel::kInfo)) {
+      LogInfo(request.remote_address + " \"" + request.method + " " + request.path + "\" " +
+              std::to_string(status) + " refused id=" + request.request_id);
+    }
+    execution_api.AuditRefused(request, status, kExecutionPrefix);
   };
 
   auto print_generated_passwords = [&generated] {

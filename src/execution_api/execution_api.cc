@@ -206,19 +206,42 @@ void ExecutionApi::Finish(const Caller* caller, bool alive, const Request& reque
     auto fresh = signer_.Reissue(*caller->claims, options_.token_validity_seconds);
     if (fresh) response.SetHeader("Refreshed-API-Token", *fresh);
   }
-  if (audit_ != nullptr) {
-    const jwt::Claims* claims = caller != nullptr ? caller->claims.get() : nullptr;
-    audit_->Append({
-        .time = clock_.NowMicros(),
-        .component = options_.component,
-        .jti = claims != nullptr && claims->jti ? std::string_view(*claims->jti) : "",
-        .sub = claims != nullptr && claims->sub ? std::string_view(*claims->sub) : "",
-        .method = request.method,
-        .path = request.path,
-        .status = response.status,
-    });
-  }
+  Audit(caller, request.method, request.path, response.status);
   respond(std::move(response));
+}
+
+void ExecutionApi::Audit(const Caller* caller, std::string_view method, std::string_view path,
+                         int status) const {
+  if (audit_ == nullptr) return;
+  const jwt::Claims* claims = caller != nullptr ? caller->claims.get() : nullptr;
+  audit_->Append({
+      .time = clock_.NowMicros(),
+      .component = options_.component,
+      .jti = claims != nullptr && claims->jti ? std::string_view(*claims->jti) : "",
+      .sub = claims != nullptr && claims->sub ? std::string_view(*claims->sub) : "",
+      .method = method,
+      .path = path,
+      .status = status,
+  });
+}
+
+std::optional<Caller> ExecutionApi::ValidCallerOf(const Request& request) const {
+  auto token = BearerToken(request);
+  if (!token) return std::nullopt;
+  auto claims = validator_.ValidateShared(*token);
+  if (!claims) return std::nullopt;
+  return Caller{std::move(*claims)};
+}
+
+void ExecutionApi::AuditRefused(const Request& request, int status, std::string_view prefix) const {
+  // A target that did not parse has no path; its raw path part still says where it went.
+  std::string_view path = request.path;
+  if (path.empty()) path = std::string_view(request.target).substr(0, request.target.find('?'));
+  const bool under_prefix =
+      path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/');
+  if (request.method.empty() || !under_prefix) return;
+  const std::optional<Caller> caller = ValidCallerOf(request);
+  Audit(caller ? &*caller : nullptr, request.method, path, status);
 }
 
 namespace {
@@ -432,10 +455,7 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
   // A call under the prefix that no route takes (404, 405) is audited too, with the
   // caller's token when it validates; the token is never renewed there.
   router.OnMiss(p, [this](const Request& request, Response response, http::Respond respond) {
-    std::optional<Caller> caller;
-    if (auto token = BearerToken(request); token) {
-      if (auto claims = validator_.ValidateShared(*token); claims) caller = Caller{*claims};
-    }
+    const std::optional<Caller> caller = ValidCallerOf(request);
     Finish(caller ? &*caller : nullptr, false, request, std::move(response), std::move(respond));
   });
   router.Add(

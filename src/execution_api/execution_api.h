@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -46,6 +47,12 @@ class ExecutionApi {
   // Adds every route under `prefix` (normally "/execution").
   void AddRoutes(http::Router& router, std::string_view prefix) const;
 
+  // Audits an answer the HTTP server gave before any route saw the request (413, 501,
+  // 400, …: http::ServerOptions::on_refused) when the request is under `prefix`, with
+  // the token's jti when the token validates. A request whose path is unknown (its
+  // header was never read whole) or elsewhere is not an Execution API call.
+  void AuditRefused(const http::Request& request, int status, std::string_view prefix) const;
+
  private:
   struct Route;
   // Authenticates the caller, checks that its token is alive, runs the route's handler,
@@ -56,6 +63,10 @@ class ExecutionApi {
   // whether its token may be reissued.
   void Finish(const Caller* caller, bool alive, const http::Request& request,
               http::Response response, http::Respond respond) const;
+  // The request's token as a Caller when it validates (its type unchecked), for auditing.
+  std::optional<Caller> ValidCallerOf(const http::Request& request) const;
+  void Audit(const Caller* caller, std::string_view method, std::string_view path,
+             int status) const;
 
   store::Store& store_;
   const jwt::Validator& validator_;

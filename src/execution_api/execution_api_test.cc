@@ -705,6 +705,39 @@ TEST_F(ExecutionApiTest, ValidTokensRefusedByPolicyAreAuditedWithTheirJti) {
   }
 }
 
+// What the HTTP server answers itself (413, 501, 400, … before any route) is audited
+// when the request was under the Execution API's prefix, with the token's jti when the
+// token validates.
+TEST_F(ExecutionApiTest, AnswersTheServerGaveBeforeRoutingAreAuditedUnderThePrefix) {
+  const std::string token = Token(kRunning);
+  auto head = [](std::string method, std::string target, std::string path,
+                 const std::string& bearer) {
+    http::Request request{.method = std::move(method), .target = std::move(target)};
+    request.path = std::move(path);
+    if (!bearer.empty()) request.headers.emplace_back("Authorization", "Bearer " + bearer);
+    return request;
+  };
+  api_->AuditRefused(head("PUT", HeartbeatPath(kRunning), HeartbeatPath(kRunning), token), 413,
+                     "/execution");
+  api_->AuditRefused(head("GET", "/execution/%zz?x=1", "", ""), 400, "/execution");
+  // Not Execution API calls: elsewhere, a path that only starts with the prefix's
+  // letters, and a request whose header was never read whole.
+  api_->AuditRefused(head("PUT", "/api/v2/dags", "/api/v2/dags", token), 413, "/execution");
+  api_->AuditRefused(head("GET", "/executions", "/executions", token), 501, "/execution");
+  api_->AuditRefused(head("", "", "", ""), 431, "/execution");
+  const std::vector<store::AuditEntry> entries = Audited();
+  ASSERT_EQ(entries.size(), 2u);
+  // Newest first.
+  EXPECT_EQ(entries[0].status, 400);
+  EXPECT_EQ(entries[0].path, "/execution/%zz");
+  EXPECT_EQ(entries[0].jti, "");
+  EXPECT_EQ(entries[1].status, 413);
+  EXPECT_EQ(entries[1].method, "PUT");
+  EXPECT_EQ(entries[1].path, HeartbeatPath(kRunning));
+  EXPECT_EQ(entries[1].jti, validator_->Validate(token)->jti.value());
+  EXPECT_EQ(entries[1].sub, kRunning);
+}
+
 // A call under /execution that no route takes is audited too, with the token's jti when
 // the token validates, and no token is renewed there.
 TEST_F(ExecutionApiTest, CallsNoRouteTakesAreAuditedToo) {

@@ -372,7 +372,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // as the next request (RFC 9112 §6.1: a coding the server does not implement is 501).
     if (!IsChunkedAlone(header)) {
       phase_ = Phase::kHandling;
-      return WriteError(501, "Not Implemented");
+      return WriteError(501, "Not Implemented", true);
     }
     if (parser_->is_done()) return OnRead(ec);
     // A client that sends "Expect: 100-continue" waits for this before it sends the body
@@ -396,13 +396,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       // Idle connections close quietly; a half-sent request gets a 408 (over plain TCP;
       // a TLS stream interrupted mid-record cannot be written to, so it is closed).
       if (kTls || (buffer_.size() == 0 && !parser_->got_some())) return Close();
-      return WriteError(408, "Request Timeout");
+      return WriteError(408, "Request Timeout", parser_->is_header_done());
     }
     if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted) return Close();
-    if (ec == bhttp::error::header_limit) return WriteError(431, "Request Header Fields Too Large");
-    if (ec == bhttp::error::body_limit) return WriteError(413, "Request Entity Too Large");
+    if (ec == bhttp::error::header_limit) {
+      return WriteError(431, "Request Header Fields Too Large", false);
+    }
+    if (ec == bhttp::error::body_limit) return WriteError(413, "Request Entity Too Large", true);
     if (ec) {
-      if (parser_->got_some()) return WriteError(400, "Bad Request");
+      if (parser_->got_some()) return WriteError(400, "Bad Request", parser_->is_header_done());
       return Close();
     }
     Handle(parser_->release());
@@ -435,6 +437,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     const uint64_t seq = ++seq_;
     awaiting_ = true;
     if (!SplitTarget(request_.target, &request_.path, &request_.query)) {
+      if (server_.options.on_refused) {
+        request_.path.clear();
+        server_.options.on_refused(request_, 400);
+      }
       return Answer(seq, Response::Detail(400, "Bad Request"));
     }
     try {
@@ -484,7 +490,30 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                       });
   }
 
-  void WriteError(int status, std::string_view detail) {
+  // An answer the server gives itself, before any handler saw the request (413, 431,
+  // 408, 400, 501). on_refused learns of it, with what the request's header said when it
+  // was read whole (an empty method and path otherwise). A body over the limit is refused
+  // at the end of the header, before the parser counts the header as done.
+  void WriteError(int status, std::string_view detail, bool header_read) {
+    if (server_.options.on_refused) {
+      request_.method.clear();
+      request_.target.clear();
+      request_.path.clear();
+      request_.query.clear();
+      request_.headers.clear();
+      request_.body.clear();
+      if (parser_ && header_read) {
+        const RequestMessage& header = parser_->get();
+        request_.method.assign(header.method_string());
+        request_.target.assign(header.target());
+        for (const auto& field : header) {
+          request_.headers.emplace_back(field.name_string(), field.value());
+        }
+        if (!SplitTarget(request_.target, &request_.path, &request_.query)) request_.path.clear();
+      }
+      NewRequestId(request_.request_id);
+      server_.options.on_refused(request_, status);
+    }
     Write(Response::Detail(status, detail), false, "");
   }
 

@@ -64,8 +64,14 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout = kDefaultReadTimeout;
   std::chrono::milliseconds idle_timeout = kDefaultIdleTimeout;
   std::chrono::milliseconds shutdown_grace = kDefaultShutdownGrace;
-  // Called after each response is written (access log). May be empty.
+  // Called after each response a handler gave is written (access log). May be empty.
   std::function<void(const Request&, int status, std::chrono::microseconds elapsed)> on_response;
+  // Called on the I/O thread when the server answers a request itself, before any handler
+  // saw it: 413, 431, 408, 400 (a malformed request or target), 501 (a transfer coding
+  // other than chunked). The request holds what its header said when the header was read
+  // whole and the target parsed; otherwise its method and path are empty. No body. May
+  // be empty.
+  std::function<void(const Request&, int status)> on_refused;
 };
 
 class Server {

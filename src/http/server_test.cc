@@ -288,6 +288,54 @@ TEST(ServerTest, MalformedRequestIs400) {
   EXPECT_EQ(StatusOf(client.ReadResponse()), 400);
 }
 
+// The answers the server gives itself are reported to on_refused, with what the header
+// said when it was read whole, so that an API can still audit them; a request a handler
+// answered is not.
+TEST(ServerTest, AnswersGivenBeforeAnyHandlerAreReportedToOnRefused) {
+  struct Refused {
+    int status;
+    std::string method, path, target, authorization;
+  };
+  std::mutex mu;
+  std::vector<Refused> refused;
+  ServerOptions options;
+  options.max_header_bytes = 1024;
+  options.max_body_bytes = 1024;
+  options.on_refused = [&](const Request& request, int status) {
+    std::lock_guard lock(mu);
+    refused.push_back({status, request.method, request.path, request.target,
+                       std::string(request.Header("Authorization"))});
+  };
+  auto server = StartServer(options);
+  auto answer = [&](const std::string& raw) {
+    RawClient client(server->port());
+    client.Send(raw);
+    return StatusOf(client.ReadResponse());
+  };
+  EXPECT_EQ(answer("PUT /execution/x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer abc\r\n"
+                   "Content-Length: 1048576\r\n\r\n"),
+            413);
+  EXPECT_EQ(answer("PUT /execution/y HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
+  EXPECT_EQ(answer("GET /execution/%zz HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+  EXPECT_EQ(answer("GET /z HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(4096, 'a') + "\r\n\r\n"),
+            431);
+  EXPECT_EQ(answer("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n"), 200);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(refused.size(), 4u);
+  EXPECT_EQ(refused[0].status, 413);
+  EXPECT_EQ(refused[0].method, "PUT");
+  EXPECT_EQ(refused[0].path, "/execution/x");
+  EXPECT_EQ(refused[0].authorization, "Bearer abc");
+  EXPECT_EQ(refused[1].status, 501);
+  EXPECT_EQ(refused[1].path, "/execution/y");
+  EXPECT_EQ(refused[2].status, 400);
+  EXPECT_EQ(refused[2].path, "");  // a target that does not parse has no path
+  EXPECT_EQ(refused[2].target, "/execution/%zz");
+  EXPECT_EQ(refused[3].status, 431);
+  EXPECT_EQ(refused[3].method, "");  // the header was never read whole
+  EXPECT_EQ(refused[3].path, "");
+}
+
 TEST(ServerTest, TheTargetIsSplitIntoADecodedPathAndARawQuery) {
   auto server = StartServer({}, [](const Request& request) {
     return Response::Json(200, "{\"path\":" + JsonQuote(request.path) +

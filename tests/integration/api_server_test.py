@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import sqlite3
 import ssl
 import subprocess
@@ -360,6 +361,32 @@ class ApiServerSqliteTest(ApiServerTestBase):
             status, body = beat(token(**changes))
             self.assertEqual(status, 403, changes)
             self.assertEqual(json.loads(body), {"detail": "Invalid auth token: " + reason})
+
+    def test_requests_the_server_refuses_itself_are_logged_and_audited(self):
+        """An oversize body (413) and an unsupported transfer coding (501) are answered by the
+        HTTP layer before any route; under /execution they still reach the audit log with
+        the token's jti, and every one reaches the access log."""
+        server = self.start()
+        ti_id, token = self.fixture(1)[0]
+        path = "/execution/task-instances/%s/heartbeat" % ti_id
+        host, port = server.base.split("//", 1)[1].rsplit(":", 1)
+        answers = []
+        for extra in ("Content-Length: 999999999", "Transfer-Encoding: gzip"):
+            with socket.create_connection((host, int(port)), timeout=10) as conn:
+                conn.sendall(("PUT %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+                              "%s\r\n\r\n" % (path, token, extra)).encode())
+                answers.append(conn.recv(4096).decode(errors="replace").split(" ", 2)[1])
+        self.assertEqual(answers, ["413", "501"])
+        code, err = server.stop()  # flushes the audit log
+        self.assertEqual(code, 0, err)
+        self.assertIn('"PUT %s" 413 refused' % path, err)
+        self.assertIn('"PUT %s" 501 refused' % path, err)
+        audit = sqlite3.connect(os.path.join(self.home, "airlock.db-audit"))
+        rows = audit.execute("SELECT status, jti, sub FROM audit_log WHERE path = ? ORDER BY id",
+                             (path,)).fetchall()
+        audit.close()
+        jti = claims_of(token)["jti"]
+        self.assertEqual(rows, [(413, jti, ti_id), (501, jti, ti_id)])
 
     def test_log_never_contains_the_secret(self):
         server = self.start()
