@@ -74,4 +74,14 @@ Result<void> CheckTriggererId(std::string_view triggerer_id) {
 
 std::string TriggerName(int64_t trigger_id) { return "trigger " + std::to_string(trigger_id); }
 
+std::unexpected<Error> TooManyRunning(std::string_view dag_id, int64_t running) {
+  return std::unexpected(Error(ErrorCode::kResourceExhausted,
+                               "dag '" + std::string(dag_id) + "' already has " +
+                                   std::to_string(running) + " running runs (max_active_runs)"));
+}
+
+std::unexpected<Error> NegativeParallelism(int parallelism) {
+  return InvalidArgument("parallelism must be at least 0, not " + std::to_string(parallelism));
+}
+
 }  // namespace airlock::store

@@ -41,6 +41,12 @@ Result<void> CheckTriggererId(std::string_view triggerer_id);
 // "trigger 42", for messages.
 std::string TriggerName(int64_t trigger_id);
 
+// The ResourceExhausted of StartDagRun: `dag_id` already has `running` runs running.
+std::unexpected<Error> TooManyRunning(std::string_view dag_id, int64_t running);
+
+// The InvalidArgument of QueueTaskInstances for a parallelism below 0.
+std::unexpected<Error> NegativeParallelism(int parallelism);
+
 // The FailedPrecondition for a database whose schema is newer than kSchemaVersion.
 std::unexpected<Error> NewerSchemaError(int database_version);
 

@@ -141,6 +141,26 @@ Result<DagRun> MemoryStore::TransitionDagRun(std::string_view dag_id, std::strin
   return run;
 }
 
+Result<DagRun> MemoryStore::StartDagRun(std::string_view dag_id, std::string_view run_id,
+                                        int max_active_runs, int64_t now) {
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(RunKey{dag_id, run_id});
+  if (it == runs_.end()) return NotFound(RunName(dag_id, run_id) + " does not exist");
+  DagRun& run = it->second;
+  if (run.state != DagRunState::kQueued) {
+    return FailedPrecondition(RunName(dag_id, run_id) + " is " +
+                              std::string(DagRunStateName(run.state)) + ", not queued");
+  }
+  int running = 0;
+  for (const auto& [key, other] : runs_) {
+    if (key.first == dag_id && other.state == DagRunState::kRunning) ++running;
+  }
+  if (running >= max_active_runs) return TooManyRunning(dag_id, running);
+  run.state = DagRunState::kRunning;
+  run.start_date = now;
+  return run;
+}
+
 Result<void> MemoryStore::DeleteDagRun(std::string_view dag_id, std::string_view run_id) {
   std::lock_guard lock(mu_);
   if (runs_.erase(RunKey{dag_id, run_id}) == 0) {
@@ -294,6 +314,27 @@ Result<TaskInstance> MemoryStore::TransitionTaskInstance(std::string_view id,
   if (to == TaskState::kQueued) ti->queued_at = now;
   if (IsTerminal(to) || to == TaskState::kUpForRetry) ti->end_date = now;
   return *ti;
+}
+
+Result<std::vector<TaskInstance>> MemoryStore::QueueTaskInstances(std::span<const std::string> ids,
+                                                                  int parallelism, int64_t now) {
+  if (parallelism < 0) return NegativeParallelism(parallelism);
+  std::lock_guard lock(mu_);
+  int in_flight = 0;
+  for (const auto& [id, ti] : tis_) {
+    if (ti.state == TaskState::kQueued || ti.state == TaskState::kRunning) ++in_flight;
+  }
+  std::vector<TaskInstance> queued;
+  for (const std::string& id : ids) {
+    if (in_flight >= parallelism) break;
+    TaskInstance* ti = FindTaskInstance(id);
+    if (ti == nullptr || ti->state != TaskState::kScheduled) continue;
+    ti->state = TaskState::kQueued;
+    ti->queued_at = now;
+    queued.push_back(*ti);
+    ++in_flight;
+  }
+  return queued;
 }
 
 Result<TaskInstance> MemoryStore::RetryTaskInstance(std::string_view id, std::string_view next_id) {

@@ -37,6 +37,8 @@ class MemoryStore final : public Store {
   Result<DagRun> TransitionDagRun(std::string_view dag_id, std::string_view run_id,
                                   const std::vector<DagRunState>& from, DagRunState to,
                                   int64_t now) override;
+  Result<DagRun> StartDagRun(std::string_view dag_id, std::string_view run_id, int max_active_runs,
+                             int64_t now) override;
   Result<void> DeleteDagRun(std::string_view dag_id, std::string_view run_id) override;
 
   Result<void> CreateTaskInstances(const std::vector<TaskInstance>& tis) override;
@@ -53,6 +55,8 @@ class MemoryStore final : public Store {
   Result<TaskInstance> TransitionTaskInstance(std::string_view id,
                                               const std::vector<TaskState>& from, TaskState to,
                                               int64_t now) override;
+  Result<std::vector<TaskInstance>> QueueTaskInstances(std::span<const std::string> ids,
+                                                       int parallelism, int64_t now) override;
   Result<TaskInstance> RetryTaskInstance(std::string_view id, std::string_view next_id) override;
 
   Result<Trigger> DeferTaskInstance(std::string_view id, const Trigger& trigger) override;

@@ -161,6 +161,10 @@ PRAGMA user_version = 1;
 
 // Any constant will do, as long as nothing else in the database uses it.
 constexpr int64_t kMigrationLockKey = 0x6169726c6f636b;  // "airlock"
+// PostgreSQL: held (transaction-level) while StartDagRun or QueueTaskInstances counts and
+// changes rows, so that the schedulers sharing the database take turns (store.h:
+// "Concurrency contract"). Another constant nothing else uses.
+constexpr int64_t kSchedulerLockKey = 0x6169726c6f636b01;
 
 std::string MigrationSql(size_t index, SqlDialect dialect) {
   std::string sql(kMigrations[index]);
@@ -718,6 +722,54 @@ Result<DagRun> SqlStore::TransitionDagRun(std::string_view dag_id, std::string_v
                             std::string(DagRunStateName(current->state)) + ", not " + required);
 }
 
+Result<void> SqlStore::LockSchedulerLimits(SqlConnection& connection) const {
+  if (dialect_ != SqlDialect::kPostgres) return {};  // BEGIN IMMEDIATE already serialises
+  auto locked = Run(connection, "SELECT pg_advisory_xact_lock($1)", {kSchedulerLockKey});
+  if (!locked) return std::unexpected(locked.error());
+  return {};
+}
+
+Result<DagRun> SqlStore::StartDagRun(std::string_view dag_id, std::string_view run_id,
+                                     int max_active_runs, int64_t now) {
+  static const std::string start =
+      "UPDATE dag_run SET state = 'running', start_date = $3 WHERE dag_id = $1 AND run_id = $2 "
+      "AND state = 'queued' AND (SELECT count(*) FROM dag_run WHERE dag_id = $1 AND state = "
+      "'running') < $4 RETURNING " +
+      std::string(kDagRunColumns);
+  auto write = WriteLock(true);
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  DagRun started;
+  auto done = InTransaction(*lease, [&]() -> Result<void> {
+    if (auto locked = LockSchedulerLimits(**lease); !locked) return locked;
+    auto result = Run(**lease, start, {dag_id, run_id, now, int64_t{max_active_runs}});
+    if (!result) return std::unexpected(result.error());
+    if (result->rows.size() == 1) {
+      auto run = ReadDagRun(result->rows[0]);
+      if (!run) return std::unexpected(run.error());
+      started = std::move(*run);
+      return {};
+    }
+    // Nothing changed: say why, from what this transaction sees.
+    auto current = Run(**lease, "SELECT state FROM dag_run WHERE dag_id = $1 AND run_id = $2",
+                       {dag_id, run_id});
+    if (!current) return std::unexpected(current.error());
+    if (current->rows.empty()) {
+      return NotFound("dag run " + Quoted(dag_id) + "/" + Quoted(run_id) + " does not exist");
+    }
+    if (Str(current->rows[0][0]) != "queued") {
+      return FailedPrecondition("dag run " + Quoted(dag_id) + "/" + Quoted(run_id) + " is " +
+                                Str(current->rows[0][0]) + ", not queued");
+    }
+    auto running = Run(
+        **lease, "SELECT count(*) FROM dag_run WHERE dag_id = $1 AND state = 'running'", {dag_id});
+    if (!running) return std::unexpected(running.error());
+    return TooManyRunning(dag_id, running->rows.empty() ? 0 : Int(running->rows[0][0]));
+  });
+  if (!done) return std::unexpected(done.error());
+  return started;
+}
+
 Result<void> SqlStore::DeleteDagRun(std::string_view dag_id, std::string_view run_id) {
   auto result = Run("DELETE FROM dag_run WHERE dag_id = $1 AND run_id = $2", {dag_id, run_id});
   if (!result) return std::unexpected(result.error());
@@ -1082,6 +1134,51 @@ Result<TaskInstance> SqlStore::TransitionTaskInstance(std::string_view id,
   return ReturnedTaskInstance(*result);
 }
 
+Result<std::vector<TaskInstance>> SqlStore::QueueTaskInstances(std::span<const std::string> ids,
+                                                               int parallelism, int64_t now) {
+  if (parallelism < 0) return NegativeParallelism(parallelism);
+  std::vector<TaskInstance> queued;
+  if (ids.empty() || parallelism == 0) return queued;
+  // One candidate at a time, in the caller's order, until the room is used up. On
+  // PostgreSQL a row another transaction holds (an api-server changing that task instance)
+  // is skipped rather than waited for; it stays scheduled for a later pass.
+  static const std::string queue_sqlite =
+      "UPDATE task_instance SET state = 'queued', queued_at = $2 WHERE id = $1 AND state = "
+      "'scheduled' RETURNING " +
+      std::string(kTaskInstanceColumns);
+  static const std::string queue_postgres =
+      "UPDATE task_instance SET state = 'queued', queued_at = $2 WHERE id = (SELECT id FROM "
+      "task_instance WHERE id = $1 AND state = 'scheduled' FOR UPDATE SKIP LOCKED) AND state = "
+      "'scheduled' RETURNING " +
+      std::string(kTaskInstanceColumns);
+  const std::string& queue = dialect_ == SqlDialect::kPostgres ? queue_postgres : queue_sqlite;
+  auto write = WriteLock(true);
+  auto lease = Acquire();
+  if (!lease) return std::unexpected(lease.error());
+  auto done = InTransaction(*lease, [&]() -> Result<void> {
+    queued.clear();
+    if (auto locked = LockSchedulerLimits(**lease); !locked) return locked;
+    auto in_flight =
+        Run(**lease, "SELECT count(*) FROM task_instance WHERE state IN ('queued', 'running')", {});
+    if (!in_flight) return std::unexpected(in_flight.error());
+    int64_t room = parallelism - (in_flight->rows.empty() ? 0 : Int(in_flight->rows[0][0]));
+    for (const std::string& id : ids) {
+      if (room <= 0) break;
+      if (!IsStorableText(id)) continue;  // no stored task instance has it
+      auto result = Run(**lease, queue, {id, now});
+      if (!result) return std::unexpected(result.error());
+      if (result->rows.empty()) continue;  // not scheduled (any more), or gone
+      auto ti = ReturnedTaskInstance(*result);
+      if (!ti) return std::unexpected(ti.error());
+      queued.push_back(std::move(*ti));
+      --room;
+    }
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return queued;
+}
+
 Result<TaskInstance> SqlStore::RetryTaskInstance(std::string_view id, std::string_view next_id) {
   if (auto ok = CheckTexts({id, next_id}); !ok) return std::unexpected(ok.error());
   static const std::string sql =
@@ -1176,24 +1273,25 @@ Result<std::vector<Trigger>> SqlStore::ClaimTriggers(std::string_view triggerer_
                                                      int64_t lease_expires_at, int64_t now) {
   if (auto ok = CheckTriggererId(triggerer_id); !ok) return std::unexpected(ok.error());
   if (capacity <= 0) return std::vector<Trigger>{};
-  // Candidates first (a plain read), then one conditional update each: a trigger that
-  // another triggerer took in between is simply skipped.
-  auto candidates =
-      Run("SELECT id FROM task_trigger WHERE triggerer_id = '' OR lease_expires_at < $1 "
-          "ORDER BY id LIMIT $2",
-          {now, int64_t{capacity}});
-  if (!candidates) return std::unexpected(candidates.error());
-  static const std::string claim =
-      "UPDATE task_trigger SET triggerer_id = $2, lease_expires_at = $3 WHERE id = $1 AND "
-      "(triggerer_id = '' OR lease_expires_at < $4) RETURNING " +
+  // One statement picks and leases them. PostgreSQL: the candidates are locked as they
+  // are picked, and those another claimer holds are skipped (FOR UPDATE SKIP LOCKED), so
+  // concurrent claimers each get the next unclaimed triggers instead of waiting for, and
+  // then losing, the same ones. SQLite runs one writer at a time.
+  static const std::string claim_sqlite =
+      "UPDATE task_trigger SET triggerer_id = $3, lease_expires_at = $4 WHERE id IN (SELECT id "
+      "FROM task_trigger WHERE triggerer_id = '' OR lease_expires_at < $1 ORDER BY id LIMIT $2) "
+      "RETURNING " +
       std::string(kTriggerColumns);
-  std::vector<Trigger> claimed;
-  for (const Row& row : candidates->rows) {
-    auto result = Run(claim, {Int(row[0]), triggerer_id, lease_expires_at, now});
-    if (!result) return std::unexpected(result.error());
-    if (result->rows.size() == 1) claimed.push_back(ReadTrigger(result->rows[0]));
-  }
-  return claimed;
+  static const std::string claim_postgres =
+      "WITH picked AS MATERIALIZED (SELECT id FROM task_trigger WHERE triggerer_id = '' OR "
+      "lease_expires_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) UPDATE task_trigger "
+      "SET triggerer_id = $3, lease_expires_at = $4 WHERE id IN (SELECT id FROM picked) AND "
+      "(triggerer_id = '' OR lease_expires_at < $1) RETURNING " +
+      std::string(kTriggerColumns);
+  auto result = Run(dialect_ == SqlDialect::kPostgres ? claim_postgres : claim_sqlite,
+                    {now, int64_t{capacity}, triggerer_id, lease_expires_at});
+  if (!result) return std::unexpected(result.error());
+  return ReadTriggers(*result);
 }
 
 Result<std::vector<Trigger>> SqlStore::RenewTriggerLeases(std::string_view triggerer_id,

@@ -58,6 +58,8 @@ class SqlStore final : public Store {
   Result<DagRun> TransitionDagRun(std::string_view dag_id, std::string_view run_id,
                                   const std::vector<DagRunState>& from, DagRunState to,
                                   int64_t now) override;
+  Result<DagRun> StartDagRun(std::string_view dag_id, std::string_view run_id, int max_active_runs,
+                             int64_t now) override;
   Result<void> DeleteDagRun(std::string_view dag_id, std::string_view run_id) override;
 
   Result<void> CreateTaskInstances(const std::vector<TaskInstance>& tis) override;
@@ -76,6 +78,8 @@ class SqlStore final : public Store {
   Result<TaskInstance> TransitionTaskInstance(std::string_view id,
                                               const std::vector<TaskState>& from, TaskState to,
                                               int64_t now) override;
+  Result<std::vector<TaskInstance>> QueueTaskInstances(std::span<const std::string> ids,
+                                                       int parallelism, int64_t now) override;
   Result<TaskInstance> RetryTaskInstance(std::string_view id, std::string_view next_id) override;
 
   Result<Trigger> DeferTaskInstance(std::string_view id, const Trigger& trigger) override;
@@ -203,6 +207,10 @@ class SqlStore final : public Store {
   Result<void> InTransaction(Lease& lease, const std::function<Result<void>()>& body);
 
   Result<int> SchemaVersionOn(SqlConnection& connection);
+  // Inside a transaction on `connection`: waits until no other StartDagRun or
+  // QueueTaskInstances on the database is between its count and its commit (PostgreSQL: a
+  // transaction-level advisory lock; SQLite's BEGIN IMMEDIATE has done it already).
+  Result<void> LockSchedulerLimits(SqlConnection& connection) const;
   // One round of the checkpointer (StartCheckpoints). A busy or failed checkpoint is tried
   // again at the next round; a database that cannot be written fails the writers
   // themselves, who report it.

@@ -11,6 +11,11 @@
 // PostgreSQL — never both win. The winner gets the row as it wrote it; every loser gets
 // FailedPrecondition, whose message names the state it found. NotFound means there is no
 // such row at all.
+// Limits that span rows ([core] parallelism, a Dag's max_active_runs) are checked and
+// applied in one transaction that is serialised with every other such check on the
+// database (StartDagRun, QueueTaskInstances): PostgreSQL takes a transaction-level
+// advisory lock, SQLite's BEGIN IMMEDIATE admits one writer at a time, the memory fake
+// holds its mutex. So several schedulers together never exceed a limit.
 // Thread-safety: every method may be called from any number of threads at once (the SQL
 // stores keep a small pool of connections; see StoreOptions::max_connections).
 // Security defaults: values only ever reach the database as bound parameters; connection
@@ -209,6 +214,14 @@ class Store {
   virtual Result<DagRun> TransitionDagRun(std::string_view dag_id, std::string_view run_id,
                                           const std::vector<DagRunState>& from, DagRunState to,
                                           int64_t now) = 0;
+  // queued → running (start_date = now) while fewer than `max_active_runs` runs of its
+  // Dag are running, counted and changed in one transaction serialised with every other
+  // StartDagRun and QueueTaskInstances on the database (see "Concurrency contract"): two
+  // schedulers starting runs of one Dag at once never together exceed the limit. The row
+  // after the update; ResourceExhausted (nothing changed) when the Dag already has
+  // `max_active_runs` running; FailedPrecondition if the run is not queued; NotFound.
+  virtual Result<DagRun> StartDagRun(std::string_view dag_id, std::string_view run_id,
+                                     int max_active_runs, int64_t now) = 0;
   // Deletes the run with its task instances and XComs. NotFound.
   virtual Result<void> DeleteDagRun(std::string_view dag_id, std::string_view run_id) = 0;
 
@@ -260,6 +273,18 @@ class Store {
                                               int64_t now) {
     return TransitionTaskInstance(id, std::vector<TaskState>{from}, to, now);
   }
+  // The scheduler's queueing step ([core] parallelism): moves those of `ids` that are
+  // scheduled to queued (queued_at = now), in the order given, while fewer than
+  // `parallelism` task instances — of any Dag run — are queued or running, counting the
+  // ones it queues. The count and the updates are one transaction, serialised with every
+  // other QueueTaskInstances and StartDagRun on the database (see "Concurrency
+  // contract"), so schedulers queueing at once never together exceed `parallelism`. On
+  // PostgreSQL a candidate whose row another transaction holds locked is skipped (FOR
+  // UPDATE SKIP LOCKED), not waited for. Returns the task instances it queued, in the
+  // order of `ids`, as written; an id that is not scheduled (another scheduler queued it,
+  // or it is gone) is skipped, not an error. InvalidArgument for parallelism < 0.
+  virtual Result<std::vector<TaskInstance>> QueueTaskInstances(std::span<const std::string> ids,
+                                                               int parallelism, int64_t now) = 0;
   // up_for_retry → scheduled, for the next try: try_number + 1; hostname "" and pid 0;
   // queued_at, start_date, end_date and last_heartbeat_at cleared; its trigger, if any,
   // deleted. The next try is a task instance of its own, named `next_id` from then on (as
@@ -280,8 +305,11 @@ class Store {
   // each pass, without reading every trigger's arguments.
   virtual Result<std::vector<Trigger>> ListTimedOutTriggers(int64_t now) = 0;
   // Leases at most `capacity` triggers that no triggerer holds, or whose lease ended
-  // before `now`, to `triggerer_id` until `lease_expires_at`, oldest first. Each is one
-  // conditional update: two triggerers claiming at once never both get a trigger.
+  // before `now`, to `triggerer_id` until `lease_expires_at`, oldest first, with one
+  // statement: two triggerers claiming at once never both get a trigger, and neither comes
+  // back empty-handed while unclaimed triggers remain — on PostgreSQL each skips the rows
+  // the other is claiming (FOR UPDATE SKIP LOCKED) and takes the next ones; SQLite runs
+  // the claims one after the other.
   virtual Result<std::vector<Trigger>> ClaimTriggers(std::string_view triggerer_id, int capacity,
                                                      int64_t lease_expires_at, int64_t now) = 0;
   // Extends the lease of those of `trigger_ids` that `triggerer_id` still holds; returns

@@ -757,6 +757,172 @@ TEST_P(StoreContractTest, ConcurrentRetriesOnTwoStoresBumpTryNumberOnce) {
   ExpectExactlyOneRetryPerRound(*store_, stores);
 }
 
+// --- Scheduler limits -----------------------------------------------------------------
+
+TEST_P(StoreContractTest, QueueTaskInstancesQueuesInOrderWhileUnderParallelism) {
+  CreateRun();
+  CreateTi(TaskState::kRunning, "running");
+  CreateTi(TaskState::kQueued, "queued");
+  CreateTi(TaskState::kSuccess, "done");  // not in flight
+  TaskInstance retry = CreateTi(TaskState::kUpForRetry, "retry");
+  std::vector<TaskInstance> scheduled;
+  for (int i = 0; i < 4; ++i)
+    scheduled.push_back(CreateTi(TaskState::kScheduled, "s" + std::to_string(i)));
+  // Not scheduled, unknown, or never storable: skipped, not an error.
+  const std::vector<std::string> ids = {
+      retry.id,        scheduled[2].id, NewId(),        std::string("\xff"),
+      scheduled[0].id, scheduled[3].id, scheduled[1].id};
+  auto queued = store_->QueueTaskInstances(ids, 4, kNow + 5);
+  ASSERT_OK(queued);
+  ASSERT_EQ(queued->size(), 2u);  // two were in flight already
+  EXPECT_EQ((*queued)[0].id, scheduled[2].id);
+  EXPECT_EQ((*queued)[1].id, scheduled[0].id);
+  for (const TaskInstance& ti : *queued) {
+    EXPECT_EQ(ti.state, TaskState::kQueued);
+    EXPECT_EQ(ti.queued_at, kNow + 5);
+    EXPECT_EQ(store_->GetTaskInstance(ti.id)->state, TaskState::kQueued);
+  }
+  EXPECT_EQ(store_->GetTaskInstance(scheduled[1].id)->state, TaskState::kScheduled);
+  EXPECT_EQ(store_->GetTaskInstance(scheduled[3].id)->state, TaskState::kScheduled);
+  EXPECT_EQ(store_->GetTaskInstance(retry.id)->state, TaskState::kUpForRetry);
+  // Full: nothing more, until one ends.
+  EXPECT_TRUE(store_->QueueTaskInstances(ids, 4, kNow)->empty());
+  ASSERT_OK(store_->TransitionTaskInstance((*queued)[0].id, TaskState::kQueued, TaskState::kFailed,
+                                           kNow));
+  auto one_more = store_->QueueTaskInstances(ids, 4, kNow);
+  ASSERT_OK(one_more);
+  ASSERT_EQ(one_more->size(), 1u);
+  EXPECT_EQ((*one_more)[0].id, scheduled[3].id);
+  EXPECT_TRUE(store_->QueueTaskInstances(ids, 0, kNow)->empty());
+  EXPECT_TRUE(store_->QueueTaskInstances({}, 10, kNow)->empty());
+  EXPECT_CODE(store_->QueueTaskInstances(ids, -1, kNow), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetTaskInstance(scheduled[1].id)->state, TaskState::kScheduled);
+}
+
+// How many task instances of the database are queued or running.
+int InFlight(Store& store, const std::vector<std::string>& run_ids) {
+  int in_flight = 0;
+  for (const std::string& run_id : run_ids) {
+    auto tis = store.ListTaskInstances("dag", run_id);
+    EXPECT_TRUE(tis.has_value());
+    for (const TaskInstance& ti : tis.value_or(std::vector<TaskInstance>{})) {
+      in_flight += ti.state == TaskState::kQueued || ti.state == TaskState::kRunning;
+    }
+  }
+  return in_flight;
+}
+
+// Several schedulers (threads, and on the SQL stores two Store objects as two processes
+// would) queue from the same candidates at once, each in its own order: together they
+// queue exactly up to the limit, never past it, and no task instance twice.
+TEST_P(StoreContractTest, ConcurrentQueueingOnTwoStoresNeverExceedsParallelism) {
+  std::unique_ptr<Store> other;
+  std::vector<Store*> stores = StoresOnOneDatabase(other);
+  ASSERT_FALSE(stores.empty());
+  constexpr int kParallelism = 5;
+  constexpr int kCandidates = 40;
+  constexpr int kThreads = 6;
+  for (int round = 0; round < 20; ++round) {
+    const std::string run_id = "run" + std::to_string(round);
+    CreateRun();
+    CreateRun("dag", run_id);
+    CreateTi(TaskState::kRunning, "running");  // of "run": one slot is taken throughout
+    std::vector<std::string> ids;
+    for (int i = 0; i < kCandidates; ++i) {
+      TaskInstance ti{.id = NewId(),
+                      .dag_id = "dag",
+                      .run_id = run_id,
+                      .task_id = "t" + std::to_string(i),
+                      .state = TaskState::kScheduled};
+      ASSERT_OK(store_->CreateTaskInstance(ti));
+      ids.push_back(ti.id);
+    }
+    std::vector<std::vector<TaskInstance>> queued(kThreads);
+    std::latch start(kThreads);
+    std::vector<std::thread> pool;
+    for (int i = 0; i < kThreads; ++i) {
+      pool.emplace_back([&, i] {
+        Store& s = *stores[static_cast<size_t>(i) % stores.size()];
+        std::vector<std::string> mine = ids;
+        std::rotate(mine.begin(), mine.begin() + i * kCandidates / kThreads, mine.end());
+        start.arrive_and_wait();
+        auto got = s.QueueTaskInstances(mine, kParallelism, kNow);
+        EXPECT_TRUE(got.has_value()) << got.error().ToString();
+        if (got) queued[static_cast<size_t>(i)] = std::move(*got);
+      });
+    }
+    for (auto& t : pool) t.join();
+    std::set<std::string> all;
+    for (const auto& got : queued) {
+      for (const TaskInstance& ti : got) {
+        EXPECT_TRUE(all.insert(ti.id).second) << "round " << round << ": queued twice";
+      }
+    }
+    EXPECT_EQ(all.size(), static_cast<size_t>(kParallelism - 1)) << "round " << round;
+    EXPECT_EQ(InFlight(*store_, {"run", run_id}), kParallelism) << "round " << round;
+    ASSERT_OK(store_->DeleteDagRun("dag", run_id));
+    ASSERT_OK(store_->DeleteDagRun("dag", "run"));
+  }
+}
+
+TEST_P(StoreContractTest, StartDagRunKeepsToMaxActiveRuns) {
+  CreateRun("dag", "r1");
+  CreateRun("dag", "r2");
+  CreateRun("dag", "r3");
+  CreateRun("other", "r1");
+  auto started = store_->StartDagRun("dag", "r1", 2, kNow + 1);
+  ASSERT_OK(started);
+  EXPECT_EQ(started->state, DagRunState::kRunning);
+  EXPECT_EQ(started->start_date, kNow + 1);
+  ASSERT_OK(store_->StartDagRun("dag", "r2", 2, kNow));
+  EXPECT_CODE(store_->StartDagRun("dag", "r3", 2, kNow), ErrorCode::kResourceExhausted);
+  EXPECT_EQ(store_->GetDagRun("dag", "r3")->state, DagRunState::kQueued);
+  EXPECT_FALSE(store_->GetDagRun("dag", "r3")->start_date.has_value());
+  ASSERT_OK(store_->StartDagRun("other", "r1", 1, kNow));  // another Dag's count
+  EXPECT_CODE(store_->StartDagRun("dag", "r1", 5, kNow), ErrorCode::kFailedPrecondition);
+  EXPECT_CODE(store_->StartDagRun("dag", "nope", 5, kNow), ErrorCode::kNotFound);
+  ASSERT_OK(
+      store_->TransitionDagRun("dag", "r1", {DagRunState::kRunning}, DagRunState::kSuccess, kNow));
+  ASSERT_OK(store_->StartDagRun("dag", "r3", 2, kNow));
+}
+
+// Schedulers starting queued runs of one Dag at once: together they start exactly
+// max_active_runs of them.
+TEST_P(StoreContractTest, ConcurrentRunStartsOnTwoStoresKeepToMaxActiveRuns) {
+  std::unique_ptr<Store> other;
+  std::vector<Store*> stores = StoresOnOneDatabase(other);
+  ASSERT_FALSE(stores.empty());
+  constexpr int kMaxActiveRuns = 2;
+  constexpr int kThreads = 6;
+  for (int round = 0; round < 20; ++round) {
+    const std::string dag_id = "dag" + std::to_string(round);
+    for (int i = 0; i < kThreads; ++i) CreateRun(dag_id, "r" + std::to_string(i));
+    std::atomic<int> started = 0;
+    std::latch start(kThreads);
+    std::vector<std::thread> pool;
+    for (int i = 0; i < kThreads; ++i) {
+      pool.emplace_back([&, i] {
+        Store& s = *stores[static_cast<size_t>(i) % stores.size()];
+        start.arrive_and_wait();
+        auto got = s.StartDagRun(dag_id, "r" + std::to_string(i), kMaxActiveRuns, kNow);
+        if (got) {
+          ++started;
+        } else {
+          EXPECT_EQ(got.error().code(), ErrorCode::kResourceExhausted) << got.error().ToString();
+        }
+      });
+    }
+    for (auto& t : pool) t.join();
+    EXPECT_EQ(started.load(), kMaxActiveRuns) << "round " << round;
+    auto runs = store_->ListDagRuns(dag_id);
+    ASSERT_OK(runs);
+    EXPECT_EQ(std::count_if(runs->begin(), runs->end(),
+                            [](const DagRun& r) { return r.state == DagRunState::kRunning; }),
+              kMaxActiveRuns)
+        << "round " << round;
+  }
+}
+
 // --- Deferral -------------------------------------------------------------------------
 
 Trigger DateTrigger(std::optional<int64_t> timeout_at = kNow + 3600) {
@@ -971,6 +1137,47 @@ TEST_P(StoreContractTest, ConcurrentClaimsNeverShareATrigger) {
   auto stored = store_->ListTriggers();
   ASSERT_OK(stored);
   for (const Trigger& t : *stored) EXPECT_EQ(owner[t.id], t.triggerer_id);
+}
+
+// Two triggerers (on the SQL stores, two Store objects) claiming at once while there are
+// enough unclaimed triggers for both: each gets a full share, neither comes back short.
+TEST_P(StoreContractTest, ConcurrentClaimersEachGetWorkWhileEnoughIsUnclaimed) {
+  std::unique_ptr<Store> other;
+  std::vector<Store*> stores = StoresOnOneDatabase(other);
+  ASSERT_FALSE(stores.empty());
+  constexpr int kCapacity = 5;
+  for (int round = 0; round < 20; ++round) {
+    const std::string run_id = "run" + std::to_string(round);
+    CreateRun("dag", run_id);
+    for (int i = 0; i < 2 * kCapacity; ++i) {
+      TaskInstance ti{.id = NewId(),
+                      .dag_id = "dag",
+                      .run_id = run_id,
+                      .task_id = "t" + std::to_string(i),
+                      .state = TaskState::kRunning};
+      ASSERT_OK(store_->CreateTaskInstance(ti));
+      ASSERT_OK(store_->DeferTaskInstance(ti.id, DateTrigger()));
+    }
+    std::vector<std::vector<Trigger>> claimed(2);
+    std::latch start(2);
+    std::vector<std::thread> pool;
+    for (int i = 0; i < 2; ++i) {
+      pool.emplace_back([&, i] {
+        Store& s = *stores[static_cast<size_t>(i) % stores.size()];
+        start.arrive_and_wait();
+        auto got = s.ClaimTriggers("triggerer-" + std::to_string(i), kCapacity, kNow + 30, kNow);
+        EXPECT_TRUE(got.has_value()) << got.error().ToString();
+        if (got) claimed[static_cast<size_t>(i)] = std::move(*got);
+      });
+    }
+    for (auto& t : pool) t.join();
+    EXPECT_EQ(claimed[0].size(), static_cast<size_t>(kCapacity)) << "round " << round;
+    EXPECT_EQ(claimed[1].size(), static_cast<size_t>(kCapacity)) << "round " << round;
+    std::set<int64_t> ids;
+    for (const auto& got : claimed) {
+      for (const Trigger& t : got) EXPECT_TRUE(ids.insert(t.id).second) << "claimed twice";
+    }
+  }
 }
 
 TEST_P(StoreContractTest, DeletingADagRunDeletesItsTriggers) {
@@ -2215,6 +2422,71 @@ TEST(TaskStateTest, NamesRoundTrip) {
   EXPECT_FALSE(IsTerminal(TaskState::kUpForRetry));
 }
 
+// --- PostgreSQL: rows another transaction holds are skipped, not awaited ---------------
+
+class PostgresSkipLockedTest : public StoreContractTest {
+ protected:
+  // A store whose statements give up waiting for a lock after a while (lock_timeout),
+  // so that one which would wait fails instead of hanging the test.
+  std::unique_ptr<Store> OpenImpatient() {
+    auto store = OpenStore(url_ + "%20-clock_timeout%3D3000",
+                           StoreOptions{.fernet_key = kFernetKey, .max_connections = 2});
+    EXPECT_TRUE(store.has_value()) << store.error().ToString();
+    return store ? std::move(*store) : nullptr;
+  }
+};
+
+// Another triggerer is claiming the oldest trigger (its transaction is open): a claim
+// takes the next ones at once instead of waiting for it, and never gets that one.
+TEST_P(PostgresSkipLockedTest, ClaimSkipsATriggerAnotherClaimerHolds) {
+  CreateRun();
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    TaskInstance ti = CreateTi(TaskState::kRunning, "t" + std::to_string(i));
+    auto trigger = store_->DeferTaskInstance(ti.id, DateTrigger());
+    ASSERT_OK(trigger);
+    ids.push_back(trigger->id);
+  }
+  auto holder = Connect();
+  ASSERT_TRUE(holder.has_value()) << holder.error().ToString();
+  ASSERT_OK((*holder)->ExecuteScript("BEGIN"));
+  ASSERT_OK((*holder)->Execute(
+      "UPDATE task_trigger SET triggerer_id = 'other', lease_expires_at = $2 WHERE id = $1",
+      std::vector<SqlParam>{ids[0], kNow + 30}));
+  auto impatient = OpenImpatient();
+  ASSERT_NE(impatient, nullptr);
+  auto claimed = impatient->ClaimTriggers("me", 2, kNow + 30, kNow);
+  ASSERT_OK(claimed);
+  ASSERT_EQ(claimed->size(), 2u);
+  EXPECT_EQ((*claimed)[0].id, ids[1]);
+  EXPECT_EQ((*claimed)[1].id, ids[2]);
+  ASSERT_OK((*holder)->ExecuteScript("COMMIT"));
+  EXPECT_EQ(store_->GetTrigger(ids[0])->triggerer_id, "other");
+}
+
+// A candidate whose row another transaction holds stays scheduled; the next one is
+// queued in its place, at once.
+TEST_P(PostgresSkipLockedTest, QueueingSkipsATaskInstanceAnotherTransactionHolds) {
+  CreateRun();
+  TaskInstance a = CreateTi(TaskState::kScheduled, "a");
+  TaskInstance b = CreateTi(TaskState::kScheduled, "b");
+  TaskInstance c = CreateTi(TaskState::kScheduled, "c");
+  auto holder = Connect();
+  ASSERT_TRUE(holder.has_value()) << holder.error().ToString();
+  ASSERT_OK((*holder)->ExecuteScript("BEGIN"));
+  ASSERT_OK((*holder)->Execute("UPDATE task_instance SET pid = pid WHERE id = $1",
+                               std::vector<SqlParam>{std::string_view(a.id)}));
+  auto impatient = OpenImpatient();
+  ASSERT_NE(impatient, nullptr);
+  auto queued = impatient->QueueTaskInstances(std::vector<std::string>{a.id, b.id, c.id}, 2, kNow);
+  ASSERT_OK(queued);
+  ASSERT_EQ(queued->size(), 2u);
+  EXPECT_EQ((*queued)[0].id, b.id);
+  EXPECT_EQ((*queued)[1].id, c.id);
+  ASSERT_OK((*holder)->ExecuteScript("COMMIT"));
+  EXPECT_EQ(store_->GetTaskInstance(a.id)->state, TaskState::kScheduled);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContractTest,
                          testing::Values(Backend::kMemory, Backend::kSqlite, Backend::kPostgres),
                          BackendName);
@@ -2224,6 +2496,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, FreshStoreTest,
 // The memory store runs no SQL.
 INSTANTIATE_TEST_SUITE_P(Backends, SqlStoreStatementTest,
                          testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, PostgresSkipLockedTest, testing::Values(Backend::kPostgres),
+                         BackendName);
 INSTANTIATE_TEST_SUITE_P(Backends, PostgresHeartbeatTest, testing::Values(Backend::kPostgres),
                          BackendName);
 INSTANTIATE_TEST_SUITE_P(Backends, SqlHeartbeatTest,
