@@ -113,12 +113,15 @@ Result<PassStats> Scheduler::RunOnce() {
     RunContext context{.run = run, .dag = std::move(*dag), .spec = std::move(*spec)};
     if (run.state == DagRunState::kQueued) {
       if (context.dag.is_paused) continue;
+      // The count read above only saves a needless call; the store checks the limit again
+      // atomically, with whatever other schedulers started meanwhile.
       if (running_per_dag[run.dag_id] >= context.spec.max_active_runs) continue;
-      auto started = store_.TransitionDagRun(run.dag_id, run.run_id, {DagRunState::kQueued},
-                                             DagRunState::kRunning, now);
+      auto started = store_.StartDagRun(run.dag_id, run.run_id, context.spec.max_active_runs, now);
       if (!started) {
         if (started.error().code() == ErrorCode::kFailedPrecondition) {
           ++stats.races_lost;
+        } else if (started.error().code() == ErrorCode::kResourceExhausted) {
+          running_per_dag[run.dag_id] = context.spec.max_active_runs;  // full after all
         } else {
           stats.errors.push_back("dag run " + RunName(run) + ": " + started.error().message());
         }
@@ -137,15 +140,9 @@ Result<PassStats> Scheduler::RunOnce() {
     active.push_back(std::move(context));
   }
 
-  // Parallelism counts every queued or running task instance, whoever queued it.
-  int in_flight = 0;
-  for (const RunContext& context : active) {
-    for (const TaskInstance& ti : context.tis) {
-      if (ti.state == TaskState::kQueued || ti.state == TaskState::kRunning) ++in_flight;
-    }
-  }
-  int free_slots = std::max(0, options_.parallelism - in_flight);
-  for (RunContext& context : active) ProcessRun(context, free_slots, stats);
+  std::vector<Ready> ready;
+  for (RunContext& context : active) ProcessRun(context, ready, stats);
+  QueueReady(ready, stats);
   return stats;
 }
 
@@ -218,7 +215,7 @@ void Scheduler::CreateScheduledRuns(PassStats& stats) {
   }
 }
 
-void Scheduler::ProcessRun(RunContext& context, int& free_slots, PassStats& stats) {
+void Scheduler::ProcessRun(RunContext& context, std::vector<Ready>& ready_tis, PassStats& stats) {
   const store::DagRun& run = context.run;
   const dags::DagSpec& spec = context.spec;
   auto error = [&](const std::string& what, const Error& e) {
@@ -343,7 +340,8 @@ void Scheduler::ProcessRun(RunContext& context, int& free_slots, PassStats& stat
       ready = all_success;
     }
     if (ready && !context.dag.is_paused) {
-      Queue(ti, context.dag, spec.bundle_version, free_slots, stats);
+      ready_tis.push_back(
+          Ready{.ti = ti, .dag = &context.dag, .bundle_version = spec.bundle_version});
     }
   }
 
@@ -371,45 +369,58 @@ void Scheduler::ProcessRun(RunContext& context, int& free_slots, PassStats& stat
   }
 }
 
-void Scheduler::Queue(TaskInstance& ti, const store::Dag& dag, const std::string& bundle_version,
-                      int& free_slots, PassStats& stats) {
-  if (free_slots <= 0) return;
+// Parallelism counts every queued or running task instance, whoever queued it: the store
+// counts and queues in one step that excludes every other scheduler's, so together they
+// never queue past it (store.h: QueueTaskInstances).
+void Scheduler::QueueReady(const std::vector<Ready>& ready, PassStats& stats) {
+  if (ready.empty()) return;
   const int64_t now = clock_.NowSeconds();
-  auto queued =
-      store_.TransitionTaskInstance(ti.id, TaskState::kScheduled, TaskState::kQueued, now);
+  std::vector<std::string> ids;
+  ids.reserve(ready.size());
+  for (const Ready& r : ready) ids.push_back(r.ti.id);
+  auto queued = store_.QueueTaskInstances(ids, std::max(0, options_.parallelism), now);
   if (!queued) {
-    if (queued.error().code() == ErrorCode::kFailedPrecondition) {
-      ++stats.races_lost;
-    } else {
-      stats.errors.push_back("queueing " + ti.task_id + ": " + queued.error().message());
-    }
+    stats.errors.push_back("queueing task instances: " + queued.error().message());
     return;
   }
-  ti = std::move(*queued);
-  // Back to scheduled when the workload could not be handed over, so a later pass retries.
-  auto put_back = [&](const std::string& why) {
-    stats.errors.push_back("task instance " + ti.id + " (" + ti.dag_id + "/" + ti.run_id + "/" +
-                           ti.task_id + "): " + why);
-    if (auto back =
-            store_.TransitionTaskInstance(ti.id, TaskState::kQueued, TaskState::kScheduled, now)) {
-      ti = std::move(*back);
-    }
+  std::map<std::string, const Ready*> by_id;
+  for (const Ready& r : ready) by_id[r.ti.id] = &r;
+  // Back to scheduled when the workload was not handed over, so a later pass retries.
+  auto put_back = [&](const TaskInstance& ti) {
+    (void)store_.TransitionTaskInstance(ti.id, TaskState::kQueued, TaskState::kScheduled, now);
   };
-  auto token = signer_.Mint(jwt::MintRequest{
-      .sub = ti.id,
-      .aud = {options_.audience},
-      .iss = options_.issuer,
-      .ttl_seconds = std::max<int64_t>(1, options_.task_queued_timeout_seconds),
-      .scope = "workload",
-  });
-  if (!token) return put_back("minting its workload token: " + token.error().message());
-  auto submitted = executor_.Submit(WorkloadJson(ti, dag, bundle_version, *token));
-  if (!submitted) {
-    if (submitted.error().code() == ErrorCode::kResourceExhausted) free_slots = 0;
-    return put_back("executor refused it: " + submitted.error().message());
+  bool executor_full = false;
+  for (const TaskInstance& ti : *queued) {
+    if (executor_full) {
+      put_back(ti);
+      continue;
+    }
+    const Ready& r = *by_id.at(ti.id);
+    auto refused = [&](const std::string& why) {
+      stats.errors.push_back("task instance " + ti.id + " (" + ti.dag_id + "/" + ti.run_id + "/" +
+                             ti.task_id + "): " + why);
+      put_back(ti);
+    };
+    auto token = signer_.Mint(jwt::MintRequest{
+        .sub = ti.id,
+        .aud = {options_.audience},
+        .iss = options_.issuer,
+        .ttl_seconds = std::max<int64_t>(1, options_.task_queued_timeout_seconds),
+        .scope = "workload",
+    });
+    if (!token) {
+      refused("minting its workload token: " + token.error().message());
+      continue;
+    }
+    auto submitted = executor_.Submit(WorkloadJson(ti, *r.dag, r.bundle_version, *token));
+    if (!submitted) {
+      // A full executor takes nothing more this pass: the rest go back as well.
+      executor_full = submitted.error().code() == ErrorCode::kResourceExhausted;
+      refused("executor refused it: " + submitted.error().message());
+      continue;
+    }
+    ++stats.tis_queued;
   }
-  --free_slots;
-  ++stats.tis_queued;
 }
 
 }  // namespace airlock::scheduler

@@ -16,14 +16,18 @@
 //      task_queued_timeout, or running without a heartbeat for heartbeat_timeout ("a
 //      zombie") → up_for_retry or failed. A run whose task instances are all terminal
 //      becomes failed if one failed or is upstream_failed, else success.
-//   3. Ready task instances, up to `parallelism` queued + running in total: scheduled →
-//      queued, then a workload token is minted (scope "workload", sub = the task
-//      instance id, valid for task_queued_timeout) and the workload JSON of SPEC §5 is
-//      handed to the executor. If the executor refuses it the task instance goes back to
-//      scheduled.
+//   3. Ready task instances of every run, in run and then topological order, up to
+//      `parallelism` queued + running in total (of all runs, whoever queued them):
+//      scheduled → queued, then a workload token is minted (scope "workload", sub = the
+//      task instance id, valid for task_queued_timeout) and the workload JSON of SPEC §5
+//      is handed to the executor. If the executor refuses it the task instance goes back
+//      to scheduled (and if it is full, so do the rest queued in this pass).
 // Several schedulers may run against one database: every change is one of the store's
 // conditional transitions, so for each step exactly one scheduler wins and the others
-// skip (FailedPrecondition / AlreadyExists are expected, not errors). Killing a scheduler
+// skip (FailedPrecondition / AlreadyExists are expected, not errors). The limits —
+// parallelism and each Dag's max_active_runs — are counted and applied by the store in
+// one step that excludes the other schedulers' (Store::QueueTaskInstances,
+// Store::StartDagRun), so together they never exceed them. Killing a scheduler
 // loses nothing: all state is in the store, and the next pass (of any scheduler) picks
 // up where it stopped — a task instance queued but never handed over is failed or retried
 // by task_queued_timeout.
@@ -91,11 +95,20 @@ class Scheduler {
 
  private:
   struct RunContext;
+  // A task instance ready to queue, with what its workload names.
+  struct Ready {
+    store::TaskInstance ti;
+    const store::Dag* dag;  // in the pass's RunContexts
+    std::string bundle_version;
+  };
   void CreateScheduledRuns(PassStats& stats);
   void FailTimedOutTriggers(PassStats& stats);
-  void ProcessRun(RunContext& context, int& free_slots, PassStats& stats);
-  void Queue(store::TaskInstance& ti, const store::Dag& dag, const std::string& bundle_version,
-             int& free_slots, PassStats& stats);
+  // Applies the trigger rules, retries and timeouts of one run; appends its ready task
+  // instances to `ready`, in topological order.
+  void ProcessRun(RunContext& context, std::vector<Ready>& ready, PassStats& stats);
+  // Queues `ready` in order while there is room under parallelism, and hands each one
+  // queued to the executor (or puts it back to scheduled).
+  void QueueReady(const std::vector<Ready>& ready, PassStats& stats);
 
   store::Store& store_;
   const jwt::TokenSigner& signer_;

@@ -540,6 +540,46 @@ TEST_F(SchedulerTest, TwoSchedulersOnOneStoreHandEachTaskInstanceOverOnce) {
   }
 }
 
+// Runs `before_first` (once) when the first workload is handed over, then passes every
+// workload on to `next`: a second scheduler's whole pass, placed in the middle of this
+// one's.
+class InterruptingExecutor final : public Executor {
+ public:
+  InterruptingExecutor(Executor& next, std::function<void()> before_first)
+      : next_(next), before_first_(std::move(before_first)) {}
+  Result<void> Submit(const std::string& workload_json) override {
+    if (auto hook = std::exchange(before_first_, nullptr)) hook();
+    return next_.Submit(workload_json);
+  }
+
+ private:
+  Executor& next_;
+  std::function<void()> before_first_;
+};
+
+TEST_F(SchedulerTest, TwoSchedulersOnOneStoreTogetherKeepToParallelism) {
+  std::vector<dags::TaskSpec> tasks;
+  for (int i = 0; i < 8; ++i) tasks.push_back(Task("t" + std::to_string(i)));
+  AddDag(Dag("d", tasks));
+  Trigger("d");
+  auto b = MakeScheduler({.parallelism = 3});
+  InterruptingExecutor interrupting(executor_, [&] { Pass(*b); });
+  Scheduler a(*store_, *signer_, interrupting, clock_, {.parallelism = 3});
+  Pass(a);  // b's pass runs while a hands over its first workload
+  int in_flight = 0;
+  auto tis = store_->ListTaskInstances("d", "manual__1");
+  ASSERT_TRUE(tis.has_value());
+  for (const auto& ti : *tis) {
+    in_flight += ti.state == TaskState::kQueued || ti.state == TaskState::kRunning;
+  }
+  EXPECT_EQ(in_flight, 3);
+  EXPECT_EQ(executor_.submitted(), 3);
+  RunWorkloads();
+  Pass(a);
+  Pass(*b);
+  EXPECT_EQ(executor_.submitted(), 6);
+}
+
 TEST_F(SchedulerTest, RunOfADeletedDagFails) {
   AddDag(Dag("d", {Task("a")}));
   Trigger("d");
