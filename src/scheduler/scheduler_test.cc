@@ -441,6 +441,22 @@ TEST_F(SchedulerTest, RefusedWorkloadGoesBackToScheduledAndIsRetried) {
   EXPECT_EQ(Pass(*scheduler).tis_queued, 1);
 }
 
+TEST_F(SchedulerTest, FullExecutorSendsThePassesOtherQueuedTaskInstancesBackToo) {
+  AddDag(Dag("d", {Task("a"), Task("b"), Task("c")}));
+  Trigger("d");
+  auto scheduler = MakeScheduler();
+  executor_.set_refuse(true);
+  auto stats = scheduler->RunOnce();
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_EQ(stats->tis_queued, 0);
+  EXPECT_EQ(stats->errors.size(), 1u);  // asked once: the others are not offered
+  for (const char* task : {"a", "b", "c"}) {
+    EXPECT_EQ(StateOf("d", "manual__1", task), TaskState::kScheduled) << task;
+  }
+  executor_.set_refuse(false);
+  EXPECT_EQ(Pass(*scheduler).tis_queued, 3);
+}
+
 TEST_F(SchedulerTest, MaxActiveRunsHoldsQueuedRuns) {
   dags::DagSpec dag = Dag("d", {Task("a")});
   dag.max_active_runs = 1;
