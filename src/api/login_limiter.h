@@ -11,6 +11,9 @@
 // A success clears its user's count, never the address's.
 // Concurrent attempts may each pass the check before any failure is recorded, so the
 // limit can be exceeded by at most the number of server threads.
+// Per process: each api-server keeps its own counts in memory, so N api-servers behind a
+// load balancer allow up to N times the limits, and a login's 429 depends on the instance
+// it lands on (docs/security/jwt-authentication.md).
 // Memory is bounded: at most kMaxTrackedKeys keys per kind; expired windows are pruned
 // first, then the oldest.
 // Thread-safe.
