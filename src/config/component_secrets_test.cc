@@ -1,10 +1,14 @@
 #include "config/component_secrets.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <set>
+
+#include "testing/temp_dir.h"
 
 namespace airlock::config {
 namespace {
@@ -138,6 +142,104 @@ TEST(ComponentSecretsTest, WarnsByDefaultAndRefusesWhenStrict) {
   auto ok = CheckComponentSecrets(*config, Component::kApiServer, true);
   ASSERT_TRUE(ok);
   EXPECT_TRUE(ok->empty());
+}
+
+// The file every component of a machine reads: the one the local executor's supervisors
+// and `airlock standalone`'s children find through AIRLOCK_HOME.
+constexpr std::string_view kSharedFile =
+    "[core]\nstrict_secrets = True\n"
+    "[database]\nsql_alchemy_conn = postgresql://airlock:db-pw-4711@db/airlock\n"
+    "[api_auth]\njwt_secret = jwt-secret-0815\n";
+
+ConfigInputs SharedFileInputs() {
+  ConfigInputs inputs;
+  inputs.file_path = "/srv/airlock/airlock.cfg";
+  inputs.file_text = std::string(kSharedFile);
+  inputs.file_is_default = true;
+  inputs.component = Component::kWorker;
+  return inputs;
+}
+
+TEST(ComponentSecretsTest, AWorkerReadingTheSharedFileHoldsNoneOfItsSecretsAndStillStarts) {
+  auto config = Config::Load(BuiltinSchema(), SharedFileInputs());
+  ASSERT_TRUE(config) << config.error().message();
+  for (auto [section, option] :
+       {std::pair{"database", "sql_alchemy_conn"}, std::pair{"api_auth", "jwt_secret"}}) {
+    const ResolvedOption* r = config->Find(section, option);
+    EXPECT_TRUE(r->withheld) << option;
+    EXPECT_FALSE(r->value) << option;
+    EXPECT_FALSE(config->GetString(section, option)) << option;
+  }
+  ASSERT_TRUE(StrictSecrets(*config));
+  auto lines = CheckComponentSecrets(*config, Component::kWorker, true);
+  ASSERT_TRUE(lines) << lines.error().message();
+  EXPECT_EQ(*lines, (std::vector<std::string>{
+                        "[database] sql_alchemy_conn is set by /srv/airlock/airlock.cfg:4 but "
+                        "worker does not need it",
+                        "[api_auth] jwt_secret is set by /srv/airlock/airlock.cfg:6 but worker "
+                        "does not need it"}));
+}
+
+TEST(ComponentSecretsTest, StrictStillRefusesSecretsGivenToTheComponentItself) {
+  // By its environment: that one is refused, the shared file's is not named.
+  ConfigInputs inputs = SharedFileInputs();
+  inputs.environment["AIRLOCK__API_AUTH__JWT_SECRET"] = "env-secret-0815";
+  auto config = Config::Load(BuiltinSchema(), inputs);
+  ASSERT_TRUE(config) << config.error().message();
+  EXPECT_FALSE(config->Find("api_auth", "jwt_secret")->value);
+  auto refused = CheckComponentSecrets(*config, Component::kWorker, true);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refused.error().message().find(
+                "worker refuses to start because [core] strict_secrets is True and it was given "
+                "sensitive options it does not need: [api_auth] jwt_secret is set by env "
+                "AIRLOCK__API_AUTH__JWT_SECRET"),
+            std::string::npos)
+      << refused.error().message();
+  EXPECT_EQ(refused.error().message().find("sql_alchemy_conn"), std::string::npos);
+
+  // By the file its --config names: every finding is refused.
+  inputs = SharedFileInputs();
+  inputs.file_is_default = false;
+  config = Config::Load(BuiltinSchema(), inputs);
+  ASSERT_TRUE(config) << config.error().message();
+  refused = CheckComponentSecrets(*config, Component::kWorker, true);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("[database] sql_alchemy_conn is set by "
+                                           "/srv/airlock/airlock.cfg:4"),
+            std::string::npos);
+  EXPECT_NE(refused.error().message().find("[api_auth] jwt_secret is set by "
+                                           "/srv/airlock/airlock.cfg:6"),
+            std::string::npos);
+  EXPECT_EQ(refused.error().message().find("4711"), std::string::npos);
+}
+
+// LoadProcessConfig marks $AIRLOCK_HOME/airlock.cfg as the default file, and a --config
+// file as not.
+TEST(ComponentSecretsTest, OnlyTheFileFoundThroughAirlockHomeIsTheDefaultFile) {
+  test::TempDir dir("airlock-component-secrets");
+  const std::string path = dir.path() + "/airlock.cfg";
+  std::ofstream(path) << kSharedFile;
+  const char* saved = std::getenv("AIRLOCK_HOME");
+  std::optional<std::string> saved_home = saved ? std::optional<std::string>(saved) : std::nullopt;
+  ::setenv("AIRLOCK_HOME", dir.path().c_str(), 1);
+  auto implicit = LoadProcessConfig({.component = Component::kWorker});
+  auto given = LoadProcessConfig({.config_path = path, .component = Component::kWorker});
+  if (saved_home) {
+    ::setenv("AIRLOCK_HOME", saved_home->c_str(), 1);
+  } else {
+    ::unsetenv("AIRLOCK_HOME");
+  }
+  ASSERT_TRUE(implicit) << implicit.error().message();
+  ASSERT_TRUE(given) << given.error().message();
+  const ResolvedOption* r = implicit->Find("database", "sql_alchemy_conn");
+  EXPECT_TRUE(r->from_default_file);
+  EXPECT_TRUE(r->withheld);
+  EXPECT_EQ(r->origin, path + ":4");
+  EXPECT_TRUE(CheckComponentSecrets(*implicit, Component::kWorker, true));
+  EXPECT_FALSE(given->Find("database", "sql_alchemy_conn")->from_default_file);
+  EXPECT_TRUE(given->Find("database", "sql_alchemy_conn")->withheld);
+  EXPECT_FALSE(CheckComponentSecrets(*given, Component::kWorker, true));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <pwd.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <utility>
@@ -108,6 +109,13 @@ std::expected<std::pair<const OptionSpec*, bool>, std::string> Classify(
                          UnknownReference(schema, section, option, false, display));
 }
 
+// Overwrites a copy of a value before it is freed, so that a withheld secret does not stay
+// in freed memory either.
+void Wipe(std::string& s) {
+  if (!s.empty()) explicit_bzero(s.data(), s.size());
+  s.clear();
+}
+
 std::string JoinProblems(const std::vector<std::string>& problems) {
   if (problems.size() == 1) return problems[0];
   std::string out = std::to_string(problems.size()) + " configuration problems: ";
@@ -181,7 +189,19 @@ Result<Config> Config::Load(const Schema& schema, const ConfigInputs& inputs) {
         candidates[spec].file = Candidate{where, entry.value};
       }
     }
+    for (auto& entry : *entries) Wipe(entry.value);
   }
+  // The candidates are copies: a value that is kept is copied again into its option.
+  struct WipeCandidates {
+    std::map<const OptionSpec*, Candidates>& all;
+    ~WipeCandidates() {
+      for (auto& [spec, c] : all) {
+        for (auto* slot : {&c.env, &c.env_cmd, &c.file, &c.file_cmd}) {
+          if (*slot) Wipe((*slot)->text);
+        }
+      }
+    }
+  } wipe_candidates{candidates};
   if (!problems.empty()) return InvalidArgument(JoinProblems(problems));
 
   std::vector<ResolvedOption> resolved;
@@ -213,7 +233,8 @@ Result<Config> Config::Load(const Schema& schema, const ConfigInputs& inputs) {
     } else if (r.source == ValueSource::kEnvironmentCommand ||
                r.source == ValueSource::kFileCommand) {
       r.origin = (*chosen)->origin;
-      if (inputs.component && !spec->NeededBy(*inputs.component)) {
+      if (inputs.component && spec->sensitive && !spec->NeededBy(*inputs.component)) {
+        r.withheld = true;
         r.command_not_run = true;
       } else {
         auto argv = SplitCommandLine((*chosen)->text);
@@ -228,8 +249,16 @@ Result<Config> Config::Load(const Schema& schema, const ConfigInputs& inputs) {
       }
     } else {
       r.origin = (*chosen)->origin;
-      r.value = (*chosen)->text;
+      // An empty value carries no secret and is kept: it is what unsets an option.
+      if (inputs.component && spec->sensitive && !spec->NeededBy(*inputs.component) &&
+          !(*chosen)->text.empty()) {
+        r.withheld = true;
+      } else {
+        r.value = (*chosen)->text;
+      }
     }
+    r.from_default_file = inputs.file_is_default &&
+                          (r.source == ValueSource::kFile || r.source == ValueSource::kFileCommand);
 
     if (r.value) {
       if (auto ok = ValidateValue(spec->type, *r.value); !ok) {
@@ -260,10 +289,11 @@ Result<const ResolvedOption*> Config::Lookup(std::string_view section, std::stri
     return InvalidArgument(name + " is declared " + std::string(OptionTypeName(r->spec->type)) +
                            ", not " + std::string(OptionTypeName(*type)));
   }
-  if (r->command_not_run) {
+  if (r->withheld) {
     return FailedPrecondition(name + " is not needed by " +
-                              std::string(ComponentName(component_.value())) +
-                              ", so its command from " + r->origin + " was not run");
+                              std::string(ComponentName(component_.value())) + ", so its " +
+                              (r->command_not_run ? "command" : "value") + " from " + r->origin +
+                              (r->command_not_run ? " was not run" : " was not loaded"));
   }
   if (!r->value) return NotFound(name + " is not set");
   return r;
@@ -343,13 +373,16 @@ Result<Config> LoadProcessConfig(const ProcessConfigOptions& options) {
   }
   const bool explicit_path = !options.config_path.empty();
   inputs.file_path = explicit_path ? options.config_path : inputs.airlock_home + "/airlock.cfg";
+  inputs.file_is_default = !explicit_path;
   auto text = ReadFile(inputs.file_path);
   if (text) {
     inputs.file_text = std::move(*text);
   } else if (explicit_path || text.error().code() != ErrorCode::kNotFound) {
     return std::unexpected(text.error().WithContext("config file"));
   }
-  return Config::Load(BuiltinSchema(), inputs);
+  auto config = Config::Load(BuiltinSchema(), inputs);
+  if (inputs.file_text) Wipe(*inputs.file_text);
+  return config;
 }
 
 }  // namespace airlock::config

@@ -16,6 +16,8 @@
 // or in an AIRLOCK__ variable (with a "did you mean" when one is close), a `_cmd` source for
 // a non-sensitive option, a value that is not of the option's type, and a command that
 // fails. Messages name the option and its source and never contain a value.
+// Loaded for a component (ConfigInputs::component), a sensitive option that component does
+// not need is withheld: its source is recorded, its value is not kept, its command not run.
 //
 // A Config is immutable after Load(): reads are safe from any number of threads. It points
 // into the Schema it was loaded with, which must outlive it (BuiltinSchema() always does).
@@ -46,11 +48,17 @@ struct ResolvedOption {
   // "env AIRLOCK__API__PORT", "env AIRLOCK__API_AUTH__JWT_SECRET_CMD",
   // "/srv/airlock/airlock.cfg:12", "/srv/airlock/airlock.cfg:13 (jwt_secret_cmd)", "default".
   std::string origin;
-  // nullopt when the option is not set (a null default), or when its command was not run.
+  // nullopt when the option is not set (a null default), or when it was withheld.
   std::optional<std::string> value;
-  // True for a `_cmd` source that Load() did not run because the component it loaded for
-  // does not need the option (see ConfigInputs::component).
+  // True for a sensitive option that a source set (to something other than "") but that
+  // the component Load() loaded for does not need (see ConfigInputs::component): its value
+  // was not kept and its `_cmd` source was not run. `origin` still says where it was set.
+  bool withheld = false;
+  // True for a withheld option whose source is a `_cmd` (the command was not run).
   bool command_not_run = false;
+  // True when the value came from the config file and that file is the default one,
+  // $AIRLOCK_HOME/airlock.cfg (ConfigInputs::file_is_default).
+  bool from_default_file = false;
 
   // True when a source other than the default gave the option.
   bool is_set() const { return source != ValueSource::kDefault; }
@@ -63,13 +71,20 @@ struct ConfigInputs {
   std::optional<std::string> file_text;
   // The file's path, used only in messages and origins.
   std::string file_path = "airlock.cfg";
+  // True when the file is $AIRLOCK_HOME/airlock.cfg, read because no --config named one.
+  // Every component of a machine started with the same AIRLOCK_HOME reads that file (the
+  // local executor's supervisors, `airlock standalone`'s children), so what it holds for
+  // other components is not a sign that this one was given it (see CheckComponentSecrets).
+  bool file_is_default = false;
   // Replaces "{AIRLOCK_HOME}" in defaults.
   std::string airlock_home;
   // Replaces a leading "~" in values of path options.
   std::string home;
-  // The component this process runs as, if any. When set, the `_cmd` source of a sensitive
-  // option this component does not need is recorded but not run: a worker that was given
-  // AIRLOCK__DATABASE__SQL_ALCHEMY_CONN_CMD by mistake never fetches the database password.
+  // The component this process runs as, if any. When set, a sensitive option this
+  // component does not need is withheld (SPEC §1): where it was set is recorded, its value
+  // is not kept and its `_cmd` source is not run, whatever the source. A worker given
+  // AIRLOCK__DATABASE__SQL_ALCHEMY_CONN_CMD by mistake never fetches the database password,
+  // and one that reads a shared airlock.cfg holding the database URL never holds the URL.
   std::optional<Component> component;
   std::chrono::milliseconds command_timeout = kDefaultCommandTimeout;
 };
@@ -87,7 +102,7 @@ class Config {
 
   // Typed getters. Each fails with InvalidArgument if the schema has no such option or
   // declares another type (a programming error), NotFound if the option is not set,
-  // FailedPrecondition if its command was not run (see ConfigInputs::component).
+  // FailedPrecondition if it was withheld (see ConfigInputs::component).
   // Values were checked against their type by Load(), so a typed getter on a loaded
   // Config does not fail for a malformed value.
   // GetString returns the text of an option of any type.

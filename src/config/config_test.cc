@@ -231,6 +231,71 @@ TEST_F(ConfigTest, CommandsOfSecretsTheComponentDoesNotNeedAreNotRun) {
   ExpectLoadError({"[s] secret", "exited with status 1"});
 }
 
+// SPEC §1: a component never holds a sensitive option it does not need, whatever the source.
+TEST_F(ConfigTest, ValuesOfSecretsTheComponentDoesNotNeedAreNotKept) {
+  for (Source source : {kEnv, kFile}) {
+    ConfigInputs inputs = inputs_;
+    SetSource(inputs, source);
+    inputs.component = Component::kWorker;
+    auto config = Config::Load(schema_, inputs);
+    ASSERT_TRUE(config) << config.error().message();
+    const ResolvedOption* r = config->Find("s", "secret");
+    EXPECT_TRUE(r->withheld) << source;
+    EXPECT_FALSE(r->command_not_run) << source;
+    EXPECT_TRUE(r->is_set()) << source;
+    EXPECT_FALSE(r->value) << source;
+    EXPECT_EQ(r->origin, source == kEnv ? "env AIRLOCK__S__SECRET" : "/srv/airlock/airlock.cfg:2");
+    EXPECT_FALSE(config->HasValue("s", "secret"));
+    auto value = config->GetString("s", "secret");
+    ASSERT_FALSE(value);
+    EXPECT_EQ(value.error().code(), ErrorCode::kFailedPrecondition);
+    EXPECT_NE(value.error().message().find("not needed by worker, so its value from " + r->origin +
+                                           " was not loaded"),
+              std::string::npos)
+        << value.error().message();
+    EXPECT_EQ(value.error().message().find(kSourceValue[source]), std::string::npos);
+
+    // The component that needs it, and a load for no component, keep it.
+    for (std::optional<Component> other :
+         {std::optional(Component::kApiServer), std::optional<Component>()}) {
+      inputs.component = other;
+      config = Config::Load(schema_, inputs);
+      ASSERT_TRUE(config) << config.error().message();
+      EXPECT_FALSE(config->Find("s", "secret")->withheld);
+      EXPECT_EQ(config->GetString("s", "secret").value_or(""), kSourceValue[source]);
+    }
+  }
+}
+
+TEST_F(ConfigTest, OnlySensitiveNonEmptyValuesAreWithheld) {
+  // [s] plain is needed by the worker only, but it is not sensitive: another component keeps it.
+  inputs_.file_text = "[s]\nplain = p-value\n";
+  inputs_.environment["AIRLOCK__S__SECRET"] = "";  // an empty value carries no secret
+  inputs_.component = Component::kApiServer;
+  auto config = Load();
+  ASSERT_TRUE(config) << config.error().message();
+  EXPECT_EQ(config->GetString("s", "plain").value_or(""), "p-value");
+  inputs_.component = Component::kWorker;
+  config = Load();
+  ASSERT_TRUE(config) << config.error().message();
+  EXPECT_FALSE(config->Find("s", "secret")->withheld);
+  EXPECT_EQ(config->GetString("s", "secret").value_or("unset"), "");
+}
+
+TEST_F(ConfigTest, RecordsWhetherAValueCameFromTheDefaultFile) {
+  inputs_.file_text = "[s]\nsecret = f\nplain = p\nunset_secret_cmd = printf u\n";
+  inputs_.environment["AIRLOCK__S__PLAIN"] = "from-env";
+  for (bool is_default : {false, true}) {
+    inputs_.file_is_default = is_default;
+    auto config = Load();
+    ASSERT_TRUE(config) << config.error().message();
+    EXPECT_EQ(config->Find("s", "secret")->from_default_file, is_default);
+    EXPECT_EQ(config->Find("s", "unset_secret")->from_default_file, is_default);
+    EXPECT_FALSE(config->Find("s", "plain")->from_default_file);   // env wins
+    EXPECT_FALSE(config->Find("s", "number")->from_default_file);  // default
+  }
+}
+
 TEST_F(ConfigTest, UnknownEnvironmentOptionSuggestsTheClosest) {
   inputs_.environment["AIRLOCK__S__PLIAN"] = "x";
   ExpectLoadError(

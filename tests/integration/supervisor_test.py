@@ -208,6 +208,49 @@ class SupervisorTest(SupervisorTestBase):
         with open(workload) as f:
             self.assertNotIn(json.load(f)["token"], err)
 
+    def write_shared_config(self):
+        """$AIRLOCK_HOME/airlock.cfg as an operator using it for the api-server and the
+        scheduler writes it: the database URL, the signing secret and strict_secrets. Every
+        process of these tests reads it, the supervisor among them (as the local executor
+        starts it: AIRLOCK_HOME, no --config). Returns the database URL."""
+        db_url = "sqlite:///" + os.path.join(self.home, "airlock.db")
+        path = os.path.join(self.home, "airlock.cfg")
+        with open(path, "w") as f:
+            f.write("[core]\nstrict_secrets = True\n"
+                    "[database]\nsql_alchemy_conn = %s\n"
+                    "[api_auth]\njwt_secret = %s\n" % (db_url, SECRET))
+        os.chmod(path, 0o600)
+        return db_url, path
+
+    def test_a_shared_airlock_cfg_gives_the_supervisor_none_of_its_secrets(self):
+        db_url, path = self.write_shared_config()
+        # The task prints both values. The supervisor masks every sensitive value it holds in
+        # the task log; these come out in clear only because it holds neither.
+        info, workload = self.fixture({"task_id": "t", "command": [
+            "sh", "-c", "echo db=%s; echo key=%s" % (db_url, SECRET)]})
+        code, err = self.supervise(workload)
+        # strict_secrets in the shared file does not stop it: it was not given them.
+        self.assertEqual(code, 0, err)
+        self.assertEqual(self.state(info["ti_id"]), "success")
+        log = self.task_log(info)
+        self.assertIn("db=%s\n" % db_url, log)
+        self.assertIn("key=%s\n" % SECRET, log)
+        # And it names them, with their line, for the operator to clean up.
+        self.assertIn("[database] sql_alchemy_conn is set by %s:4 but worker does not need it"
+                      % path, err)
+        self.assertIn("[api_auth] jwt_secret is set by %s:6 but worker does not need it" % path,
+                      err)
+        self.assertNotIn(SECRET, err)
+        # Given to it by its own environment, a secret still makes it refuse.
+        info, workload = self.fixture({"task_id": "t2", "command": ["true"]})
+        code, err = self.supervise(workload, AIRLOCK__API_AUTH__JWT_SECRET=SECRET)
+        self.assertEqual(code, 1, err)
+        self.assertIn("worker refuses to start because [core] strict_secrets is True", err)
+        self.assertIn("[api_auth] jwt_secret is set by env AIRLOCK__API_AUTH__JWT_SECRET", err)
+        self.assertNotIn("sql_alchemy_conn", err)
+        self.assertNotIn(SECRET, err)
+        self.assertEqual(self.state(info["ti_id"]), "queued")
+
     def test_task_command_outside_a_supervisor(self):
         result = subprocess.run([BIN, "task", "variable", "get", "x"], env={"PATH": "/usr/bin:/bin"},
                                 capture_output=True, text=True, timeout=30)
@@ -228,6 +271,16 @@ class SupervisorTest(SupervisorTestBase):
         report = json.loads(result.stdout.strip().splitlines()[-1])
         self.assertEqual(report["states"], {"success": 3})
         self.assertGreater(report["supervisor_rss_kb"]["max"], 0)
+
+    def test_local_executor_runs_tasks_with_a_shared_airlock_cfg_holding_secrets(self):
+        self.write_shared_config()
+        result = subprocess.run(
+            [BIN, "bench", "supervisor", "--count", "2", "--sleep", "0.1",
+             "--execution-api-url", self.server.base + "/execution/"],
+            env=self.env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        self.assertEqual(report["states"], {"success": 2})
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root: user switching")
