@@ -7,6 +7,8 @@
 #include <optional>
 #include <utility>
 
+#include "common/utf8.h"
+
 namespace airlock {
 namespace {
 
@@ -127,24 +129,77 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// Appends [begin, end) of every JWT-shaped run in `text`: "eyJ" at a token boundary, then
-// base64url characters, ".", at least one base64url character, ".", and any number of
-// base64url characters (the signature, empty for an unsecured token).
+int Base64UrlValue(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1;
+}
+
+bool IsJsonWhitespace(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// True if `segment` (base64url characters only) is unpadded base64url whose bytes are
+// shaped like a JSON object, as a JWT's header is: optional whitespace, "{", optional
+// whitespace, then '"' (a member) or "}" (empty), ..., "}", optional whitespace; well-formed
+// UTF-8 throughout, with no control character but JSON's whitespace. Linear in its length.
+bool IsJsonObjectSegment(std::string_view segment) {
+  if (segment.size() % 4 == 1) return false;  // no unpadded base64 has this length
+  std::string decoded;
+  decoded.reserve(segment.size() * 3 / 4);
+  uint32_t bits = 0;
+  int nbits = 0;
+  for (char c : segment) {
+    bits = (bits << 6) | static_cast<uint32_t>(Base64UrlValue(c));
+    nbits += 6;
+    if (nbits >= 8) {
+      nbits -= 8;
+      decoded.push_back(static_cast<char>((bits >> nbits) & 0xFF));
+    }
+  }
+  size_t first = 0;
+  while (first < decoded.size() && IsJsonWhitespace(decoded[first])) ++first;
+  size_t last = decoded.size();
+  while (last > first && IsJsonWhitespace(decoded[last - 1])) --last;
+  if (last - first < 2 || decoded[first] != '{' || decoded[last - 1] != '}') return false;
+  size_t second = first + 1;
+  while (second < last && IsJsonWhitespace(decoded[second])) ++second;
+  if (decoded[second] != '"' && decoded[second] != '}') return false;
+  for (size_t i = 0; i < decoded.size();) {
+    unsigned char c = static_cast<unsigned char>(decoded[i]);
+    if (c < 0x20 && !IsJsonWhitespace(c)) return false;
+    if (c == 0x7F) return false;
+    size_t len = Utf8SequenceLength(decoded, i);
+    if (len == 0) return false;
+    i += len;
+  }
+  return true;
+}
+
+// Appends [begin, end) of every JWT-shaped run in `text`: three "."-separated segments of
+// base64url characters, not preceded or followed by another base64url character, the
+// first unpadded base64url of a JSON object (IsJsonObjectSegment: "eyJ" for the usual
+// '{"', "eyAi" for '{ "', "IHsi" for ' {"', ...), the second non-empty, the third (the
+// signature) possibly empty, as in an unsecured token. Each maximal run of base64url
+// characters is tried once as a first segment, and decoded only when two more segments
+// follow it, so the scan is linear in the text's length.
 void FindJwts(std::string_view text, std::vector<std::pair<size_t, size_t>>& spans) {
+  auto scan = [&](size_t from) {
+    while (from < text.size() && IsBase64UrlChar(text[from])) ++from;
+    return from;
+  };
   size_t pos = 0;
-  while ((pos = text.find("eyJ", pos)) != std::string_view::npos) {
-    if (pos > 0 && IsBase64UrlChar(text[pos - 1])) {
-      pos += 1;
+  while (pos < text.size()) {
+    if (!IsBase64UrlChar(text[pos])) {
+      ++pos;
       continue;
     }
-    auto scan = [&](size_t from) {
-      while (from < text.size() && IsBase64UrlChar(text[from])) ++from;
-      return from;
-    };
     size_t end1 = scan(pos);
     if (end1 < text.size() && text[end1] == '.') {
       size_t end2 = scan(end1 + 1);
-      if (end2 > end1 + 1 && end2 < text.size() && text[end2] == '.') {
+      if (end2 > end1 + 1 && end2 < text.size() && text[end2] == '.' &&
+          IsJsonObjectSegment(text.substr(pos, end1 - pos))) {
         size_t end3 = scan(end2 + 1);
         spans.emplace_back(pos, end3);
         pos = end3;
@@ -153,6 +208,17 @@ void FindJwts(std::string_view text, std::vector<std::pair<size_t, size_t>>& spa
     }
     pos = end1;
   }
+}
+
+// The number of characters (code points) of `s`; a byte that begins no well-formed UTF-8
+// sequence counts as one.
+size_t CharacterCount(std::string_view s) {
+  size_t count = 0;
+  for (size_t i = 0; i < s.size(); ++count) {
+    size_t len = Utf8SequenceLength(s, i);
+    i += len == 0 ? 1 : len;
+  }
+  return count;
 }
 
 }  // namespace
@@ -176,7 +242,8 @@ std::vector<std::string> SecretForms(std::string_view secret) {
 
 bool SecretsMasker::AddSecret(std::string_view secret) {
   // An empty secret would match everywhere, whatever the configured minimum.
-  if (secret.empty() || secret.size() < min_length_) return false;
+  // SPEC §8 counts characters: "äöü" is three, not six.
+  if (secret.empty() || CharacterCount(secret) < min_length_) return false;
   std::vector<std::string> forms = SecretForms(secret);
   std::unique_lock lock(mu_);
   for (auto& f : forms) forms_.insert(std::move(f));

@@ -5,11 +5,13 @@
 //   variables whose key names a secret): the value itself and the forms it takes when
 //   written into JSON (escaped, with or without "\/", with non-ASCII as \uXXXX) or into a
 //   URL (percent-encoded, with "/" kept or not, form-encoded with "+" for a space);
-// - anything shaped like a JWT (three base64url segments, the first starting "eyJ"), so a
-//   token is never logged whole, registered or not.
-// Secrets shorter than the minimum length (by default 5, [logging]
-// min_length_masked_secret) are not registered: masking "true" or "1234" everywhere
-// would hide ordinary text and reveal the secret's length and position anyway.
+// - anything shaped like a JWT (three "."-separated base64url segments, the first the
+//   unpadded base64url of a JSON object, leading whitespace allowed: "eyJ…" for '{"…',
+//   "eyAi…" for '{ "…'), so a token is never logged whole, registered or not.
+// Secrets shorter than the minimum length (by default 5 characters — UTF-8 code points,
+// not bytes — [logging] min_length_masked_secret) are not registered: masking "true" or
+// "1234" everywhere would hide ordinary text and reveal the secret's length and position
+// anyway.
 //
 // What it is not: a guarantee. A secret that is logged transformed in another way
 // (base64, split across lines, reversed) passes through; keeping secrets away from
@@ -39,7 +41,7 @@ class SecretsMasker {
   SecretsMasker& operator=(const SecretsMasker&) = delete;
 
   // Registers `secret` and its escaped forms. Returns false (and registers nothing) when it
-  // is empty or shorter than the minimum length.
+  // is empty or has fewer characters (code points) than the minimum length.
   bool AddSecret(std::string_view secret);
 
   // Registers `value` if `key` names a secret (IsSensitiveKey); returns whether it did.
