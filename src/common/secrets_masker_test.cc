@@ -36,6 +36,21 @@ TEST(SecretsMaskerTest, LeavesValuesShorterThanMinimumAlone) {
   EXPECT_EQ(masker.Mask("abcde"), "***");
 }
 
+// SPEC §8: "values shorter than 5 characters" — characters, not bytes.
+TEST(SecretsMaskerTest, MinimumLengthCountsCharactersNotBytes) {
+  SecretsMasker masker;                                        // minimum 5
+  EXPECT_FALSE(masker.AddSecret("\xC3\xA4\xC3\xB6\xC3\xBC"));  // "äöü": 3 characters, 6 bytes
+  EXPECT_EQ(masker.Mask("\xC3\xA4\xC3\xB6\xC3\xBC"), "\xC3\xA4\xC3\xB6\xC3\xBC");
+  // Four keys (U+1F511): 4 characters, 16 bytes.
+  EXPECT_FALSE(
+      masker.AddSecret("\xF0\x9F\x94\x91\xF0\x9F\x94\x91\xF0\x9F\x94\x91\xF0\x9F\x94\x91"));
+  EXPECT_TRUE(masker.AddSecret("\xC3\xA4\xC3\xB6\xC3\xBC\xC3\x9F\xC3\xA9"));  // "äöüßé": 5
+  EXPECT_EQ(masker.Mask("x \xC3\xA4\xC3\xB6\xC3\xBC\xC3\x9F\xC3\xA9 y"), "x *** y");
+  // A byte that begins no UTF-8 sequence counts as one character.
+  EXPECT_TRUE(masker.AddSecret("ab\xFF\xFEz"));
+  EXPECT_EQ(masker.Mask("ab\xFF\xFEz"), "***");
+}
+
 TEST(SecretsMaskerTest, NeverRegistersTheEmptyString) {
   SecretsMasker masker(0);
   EXPECT_FALSE(masker.AddSecret(""));
@@ -91,12 +106,45 @@ TEST(SecretsMaskerTest, MasksJwtShapedTextWithoutRegistration) {
   EXPECT_EQ(masker.Mask("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."), "***");
 }
 
+// The header is JSON: nothing makes it start '{"'. These are valid JWT headers whose
+// base64url does not start "eyJ".
+TEST(SecretsMaskerTest, MasksJwtsWhoseHeaderDoesNotStartEyJ) {
+  SecretsMasker masker;
+  const std::string payload = ".eyJzdWIiOiJ0YXNrIn0.c2lnbmF0dXJl";
+  for (const char* header : {
+           "eyAiYWxnIjoiSFMyNTYiLCJ0eXAiOiJKV1QifQ",  // {_"alg":"HS256","typ":"JWT"}
+           "IHsiYWxnIjoibm9uZSJ9",                    // _{"alg":"none"}
+           "Cgl7DQogImFsZyIgOiAiRVMyNTYiIH0K",        // \n\t{\r\n_"alg"_:_"ES256"_}\n
+           "e30",                                     // {}
+       }) {
+    EXPECT_EQ(masker.Mask("Bearer " + std::string(header) + payload + ", next"), "Bearer ***, next")
+        << header;
+    EXPECT_EQ(masker.Mask(std::string(header) + ".e30."), "***") << header;  // unsecured
+    EXPECT_EQ(masker.Mask("a.b." + std::string(header) + payload), "a.b.***") << header;
+  }
+  // Many in a row, separated only by spaces.
+  std::string many;
+  for (int i = 0; i < 100; ++i) many += "e30.e30.c2ln ";
+  std::string masked;
+  for (int i = 0; i < 100; ++i) masked += "*** ";
+  EXPECT_EQ(masker.Mask(many), masked);
+}
+
 TEST(SecretsMaskerTest, LeavesTextThatIsNotJwtShaped) {
   SecretsMasker masker;
   EXPECT_EQ(masker.Mask("eyJust one segment"), "eyJust one segment");
   EXPECT_EQ(masker.Mask("eyJabc.def"), "eyJabc.def");
   EXPECT_EQ(masker.Mask("keyJabc.def.ghi"), "keyJabc.def.ghi");  // not at a boundary
   EXPECT_EQ(masker.Mask("version 1.2.3"), "version 1.2.3");
+  // Three segments, but the first is not the base64url of a JSON object.
+  for (const char* text :
+       {"a.b.c", "1.2.3.4", "v10.20.30", "www.example.com", "exists.tar.gz", "api.v1.users",
+        "e3h9.e30.c2ln",          // {x}
+        "WzFd.e30.c2ln",          // [1]
+        "eyJhIjoiASJ9.e30.c2ln",  // {"a":"\x01"}: a control character
+        "eyJust.one.segment", "eyJhbGciOiJIUzI1NiJ9x.e30.c2ln" /* 21 chars: no base64 */}) {
+    EXPECT_EQ(masker.Mask(text), text);
+  }
 }
 
 TEST(SecretsMaskerTest, SensitiveKeysFollowSpecWords) {
