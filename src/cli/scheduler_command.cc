@@ -185,7 +185,11 @@ void RunDagProcessor(const ComponentArgs& args) {
               std::to_string(stats->deleted) + " removed, " + std::to_string(stats->errors.size()) +
               " problems (version " + stats->bundle_version.substr(0, 12) + ")");
       if (args.once) {
-        for (const std::string& e : stats->errors) std::cerr << e << "\n";
+        // Through the masker like every log line: an error holds the tail of an
+        // executable Dag file's stderr, which is user output (SPEC §8).
+        for (const std::string& e : stats->errors) {
+          std::cerr << started.context.masker->Mask(e) << "\n";
+        }
         problems = problems || !stats->errors.empty();
       }
     }

@@ -17,7 +17,8 @@ import unittest
 import urllib.error
 import urllib.request
 
-from airlock_testlib import BIN, AirlockTestCase, start
+from airlock_testlib import BIN, EXIT_FAILURE, AirlockTestCase, start
+from api_server_test import SECRET, ApiServer
 
 GOOD = """#!/usr/bin/python3
 import json
@@ -239,6 +240,64 @@ class ExecutableDagFilesTest(AirlockTestCase):
             self.assertEqual(results["database"], "PermissionError", peek)
             self.assertEqual(results["token"], "PermissionError", peek)
         self.assertEqual(self.import_errors().get("peek.py"), None)
+
+
+# A JWT-shaped string whose header, '{ "alg": "HS256" }', does not start "eyJ", and a
+# password-looking line: what a Dag file might print on stderr before failing.
+LEAKED_JWT = "eyAiYWxnIjogIkhTMjU2IiB9.eyJzdWIiOiJsZWFrIn0.c2lnbmF0dXJlLWJ5dGVz"
+LEAKY = """#!/bin/sh
+echo "connecting with Bearer %s" >&2
+exit 1
+""" % LEAKED_JWT
+
+
+class DagProcessorOnceTest(AirlockTestCase):
+    """`airlock dag-processor --once` against a real api-server: its summary of the Dag
+    files' problems on stderr goes through the secrets masker like every log line."""
+
+    def setUp(self):
+        super().setUp()
+        self.home = self.path("home")
+        os.makedirs(self.home)
+        os.chmod(self.dir, 0o755)
+        self.dags = self.path("dags")
+        os.makedirs(self.dags)
+        os.chmod(self.dags, 0o755)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.home,
+               "AIRLOCK_HOME": self.home, "AIRLOCK__API_AUTH__JWT_SECRET": SECRET}
+        self.server = ApiServer(env)
+        self.addCleanup(self.server.kill)
+        secret_file = self.path("secret")
+        with open(secret_file, "w") as f:
+            f.write(SECRET)
+        minted = subprocess.run(
+            [BIN, "token", "mint", "--secret-file", secret_file, "--alg", "HS512",
+             "--aud", "urn:airflow.apache.org:task", "--sub", "dag-processor",
+             "--scope", "dag_processor", "--claim", 'bundles=["dags-folder"]', "--ttl", "600"],
+            env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(minted.returncode, 0, minted.stderr)
+        self.processor_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.home,
+            "AIRLOCK_HOME": self.home,
+            "AIRLOCK__CORE__DAGS_FOLDER": self.dags,
+            "AIRLOCK__CORE__EXECUTION_API_SERVER_URL": self.server.base + "/execution/",
+            "AIRLOCK__DAG_PROCESSOR__API_TOKEN": minted.stdout.strip(),
+        }
+
+    def test_once_masks_the_problems_it_prints(self):
+        path = os.path.join(self.dags, "leaky.sh")
+        with open(path, "w") as f:
+            f.write(LEAKY)
+        os.chmod(path, 0o755)
+        result = subprocess.run([BIN, "dag-processor", "--once"], env=self.processor_env,
+                                capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, EXIT_FAILURE, result.stderr)
+        self.assertIn("leaky.sh: exited with code 1", result.stderr)
+        self.assertIn("connecting with Bearer ***", result.stderr)
+        self.assertNotIn(LEAKED_JWT, result.stderr)
+        self.assertNotIn(LEAKED_JWT.split(".")[0], result.stderr)
+        self.assertNotIn(self.processor_env["AIRLOCK__DAG_PROCESSOR__API_TOKEN"],
+                         result.stderr + result.stdout)
 
 
 if __name__ == "__main__":
