@@ -106,6 +106,15 @@ TEST(TaskLogPathTest, FollowsTheAirflowLayout) {
   EXPECT_FALSE(TaskLogPath(workload, "/logs"));
 }
 
+// SPEC §5's numbers are the defaults: heartbeats at most every 5 s, SIGKILL 5 s after
+// SIGTERM, killed after 3 failed heartbeats in a row. airlock-supervisor keeps them.
+TEST(SupervisorOptionsTest, DefaultsAreThoseOfSpecSection5) {
+  const SupervisorOptions defaults;
+  EXPECT_EQ(defaults.heartbeat_interval, std::chrono::seconds(5));
+  EXPECT_EQ(defaults.kill_grace, std::chrono::seconds(5));
+  EXPECT_EQ(defaults.max_failed_heartbeats, 3);
+}
+
 TEST(ResolveTaskUserTest, RootSupervisorRunsTasksAsNobodyByDefault) {
   auto user = ResolveTaskUser({.supervisor_euid = 0});
   ASSERT_TRUE(user) << user.error().message();
@@ -147,6 +156,8 @@ class FakeExecutionApi {
 
   int run_status = 200;
   int heartbeat_status = 204;
+  // Answers to the first heartbeats, in order; heartbeat_status answers the rest.
+  std::vector<int> first_heartbeat_statuses;
   std::string trigger_event_json = "null";  // the run context's "trigger_event"
 
   std::vector<std::string> calls() {
@@ -182,9 +193,12 @@ class FakeExecutionApi {
     }
     if (auth != std::string("Bearer ") + kExecutionToken) workload_token_reused_ = true;
     if (request.method == "PUT" && request.path == prefix + "/heartbeat") {
-      return heartbeat_status == 204
-                 ? http::Response::NoContent()
-                 : http::Response::Json(heartbeat_status, R"({"detail":{"reason":"not_running"}})");
+      const int status = heartbeats_ < first_heartbeat_statuses.size()
+                             ? first_heartbeat_statuses[heartbeats_]
+                             : heartbeat_status;
+      ++heartbeats_;
+      return status == 204 ? http::Response::NoContent()
+                           : http::Response::Json(status, R"({"detail":{"reason":"not_running"}})");
     }
     if (request.method == "PATCH" && request.path == prefix + "/state") {
       json::value body = json::parse(request.body);
@@ -202,6 +216,7 @@ class FakeExecutionApi {
   std::vector<std::string> states_;        // Guarded by mu_.
   std::vector<std::string> state_bodies_;  // Guarded by mu_.
   bool workload_token_reused_ = false;
+  size_t heartbeats_ = 0;  // Guarded by mu_.
 };
 
 class SuperviseTest : public ::testing::Test {
@@ -298,6 +313,44 @@ TEST_F(SuperviseTest, ConflictOnHeartbeatTerminatesWithoutReporting) {
   EXPECT_EQ(outcome->task_result, "killed by SIGTERM");
   EXPECT_NE(outcome->termination_reason.find("not_running"), std::string::npos);
   EXPECT_TRUE(api.reported_states().empty());
+}
+
+// SPEC §5: "on 404/409 from the server terminates the task" — 404: the task instance is gone.
+TEST_F(SuperviseTest, NotFoundOnHeartbeatTerminatesWithoutReporting) {
+  FakeExecutionApi api(R"({"task_id":"t","command":["sleep","60"]})");
+  api.heartbeat_status = 404;
+  auto outcome = Supervise(TestWorkload(), Options(api));
+  ASSERT_TRUE(outcome) << outcome.error().message();
+  EXPECT_EQ(outcome->reported_state, "");
+  EXPECT_EQ(outcome->task_result, "killed by SIGTERM");
+  EXPECT_NE(outcome->termination_reason.find("no longer runs this task instance"),
+            std::string::npos)
+      << outcome->termination_reason;
+  EXPECT_TRUE(api.reported_states().empty());
+  // The first answer ended it: no second heartbeat, no retry.
+  auto calls = api.calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(),
+                       "PUT /execution/task-instances/" + TestWorkload().ti.id + "/heartbeat"),
+            1);
+}
+
+// "3 failed heartbeats in a row": a heartbeat that succeeds in between starts the count again.
+TEST_F(SuperviseTest, ASuccessfulHeartbeatResetsTheFailureCount) {
+  FakeExecutionApi api(R"({"task_id":"t","command":["sleep","60"]})");
+  api.first_heartbeat_statuses = {503, 503, 204, 503, 503};
+  api.heartbeat_status = 503;
+  auto outcome = Supervise(TestWorkload(), Options(api));
+  ASSERT_TRUE(outcome) << outcome.error().message();
+  EXPECT_EQ(outcome->termination_reason, "3 heartbeats failed in a row");
+  EXPECT_EQ(outcome->reported_state, "failed");
+  // Without the reset the fourth heartbeat (the third failure) would have ended it.
+  auto calls = api.calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(),
+                       "PUT /execution/task-instances/" + TestWorkload().ti.id + "/heartbeat"),
+            6);
+  const std::string log = TaskLog();
+  EXPECT_NE(log.find("heartbeat failed (2 in a row)"), std::string::npos) << log;
+  EXPECT_NE(log.find("heartbeat failed (3 in a row)"), std::string::npos) << log;
 }
 
 TEST_F(SuperviseTest, ThreeFailedHeartbeatsKillTheTask) {
