@@ -179,11 +179,12 @@ bool IsJsonObjectSegment(std::string_view segment) {
 
 // Appends [begin, end) of every JWT-shaped run in `text`: three "."-separated segments of
 // base64url characters, not preceded or followed by another base64url character, the
-// first unpadded base64url of a JSON object (IsJsonObjectSegment: "eyJ" for the usual
-// '{"', "eyAi" for '{ "', "IHsi" for ' {"', ...), the second non-empty, the third (the
-// signature) possibly empty, as in an unsecured token. Each maximal run of base64url
-// characters is tried once as a first segment, and decoded only when two more segments
-// follow it, so the scan is linear in the text's length.
+// first starting "eyJ" (the base64url of '{"', as nearly every header does) or else the
+// unpadded base64url of a JSON object (IsJsonObjectSegment: "eyAi" for '{ "', "IHsi" for
+// ' {"', ...), the second non-empty, the third (the signature) possibly empty, as in an
+// unsecured token. Each maximal run of base64url characters is tried once as a first
+// segment, and decoded only when two more segments follow it, so the scan is linear in
+// the text's length.
 void FindJwts(std::string_view text, std::vector<std::pair<size_t, size_t>>& spans) {
   auto scan = [&](size_t from) {
     while (from < text.size() && IsBase64UrlChar(text[from])) ++from;
@@ -199,7 +200,7 @@ void FindJwts(std::string_view text, std::vector<std::pair<size_t, size_t>>& spa
     if (end1 < text.size() && text[end1] == '.') {
       size_t end2 = scan(end1 + 1);
       if (end2 > end1 + 1 && end2 < text.size() && text[end2] == '.' &&
-          IsJsonObjectSegment(text.substr(pos, end1 - pos))) {
+          (text.substr(pos, 3) == "eyJ" || IsJsonObjectSegment(text.substr(pos, end1 - pos)))) {
         size_t end3 = scan(end2 + 1);
         spans.emplace_back(pos, end3);
         pos = end3;

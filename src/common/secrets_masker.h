@@ -5,9 +5,10 @@
 //   variables whose key names a secret): the value itself and the forms it takes when
 //   written into JSON (escaped, with or without "\/", with non-ASCII as \uXXXX) or into a
 //   URL (percent-encoded, with "/" kept or not, form-encoded with "+" for a space);
-// - anything shaped like a JWT (three "."-separated base64url segments, the first the
-//   unpadded base64url of a JSON object, leading whitespace allowed: "eyJ…" for '{"…',
-//   "eyAi…" for '{ "…'), so a token is never logged whole, registered or not.
+// - anything shaped like a JWT (three "."-separated base64url segments, the first starting
+//   "eyJ" — '{"' — or else the unpadded base64url of a JSON object, whitespace allowed:
+//   "eyAi…" for '{ "…', "IHsi…" for ' {"…'), so a token is never logged whole, registered
+//   or not.
 // Secrets shorter than the minimum length (by default 5 characters — UTF-8 code points,
 // not bytes — [logging] min_length_masked_secret) are not registered: masking "true" or
 // "1234" everywhere would hide ordinary text and reveal the secret's length and position
