@@ -125,7 +125,8 @@ void Check(const CheckArgs& args) {
     Exit(kExitUsage,
          "--component must be one of api-server, scheduler, worker, dag-processor, triggerer");
   }
-  // Loaded as the component loads it: commands of secrets it does not need are not run.
+  // Loaded as the component loads it: secrets it does not need are reported, never loaded,
+  // and their commands are not run.
   config::Config config = LoadOrExit(args.config_path, *component);
   auto findings = config::FindUnneededSecrets(config, *component);
   for (const auto& finding : findings) std::cout << finding.Describe(*component) << "\n";
