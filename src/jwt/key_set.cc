@@ -98,7 +98,7 @@ std::string KeySet::ToJwks() const {
   return json::serialize(doc);
 }
 
-Result<KeySet> ParseJwks(std::string_view text) {
+Result<KeySet> ParseJwks(std::string_view text, std::optional<Algorithm> alg) {
   auto doc = ParseStrictJsonObject(text);
   if (!doc) return std::unexpected(doc.error().WithContext("JWKS"));
   auto it = doc->find("keys");
@@ -110,11 +110,16 @@ Result<KeySet> ParseJwks(std::string_view text) {
     if (!v.is_object()) continue;
     // Encryption keys and key types we do not support are skipped, as are keys that fail
     // the import checks: a JWKS often carries keys for other consumers.
-    auto key = Key::FromJwk(json::serialize(v));
+    // FromJwk refuses a JWK whose "alg" differs from `alg`, or whose type does not fit it.
+    auto key = Key::FromJwk(json::serialize(v), alg);
     if (!key) continue;
     entries.push_back({std::move(*key), KeyState::kActive});
   }
-  if (entries.empty()) return InvalidArgument("JWKS has no usable signing key");
+  if (entries.empty()) {
+    return InvalidArgument(alg ? "JWKS has no usable signing key for " +
+                                     std::string(AlgorithmName(*alg))
+                               : std::string("JWKS has no usable signing key"));
+  }
   // Every key validates; "active" here only means "trusted", a JWKS never signs.
   for (auto& e : entries) e.state = KeyState::kRetired;
   return KeySet::Create(std::move(entries), false);

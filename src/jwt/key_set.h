@@ -6,6 +6,7 @@
 // atomically (see KeySource), so validators never see a half-rotated set.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,10 +59,13 @@ class KeySet {
   bool allow_kidless_ = false;
 };
 
-// Parses a JWKS document ({"keys":[...]}) into a set whose keys are all active for
-// validation; keys of unsupported kty/crv/alg or that fail the import checks are skipped,
-// but a document with no usable key, invalid JSON or a duplicate kid is an error.
+// Parses a JWKS document ({"keys":[...]}) into a set whose keys all validate;
+// keys of unsupported kty/crv/alg or that fail the import checks are skipped, but a
+// document with no usable key, invalid JSON or a duplicate kid is an error.
+// With `alg` set (a configured jwt_algorithm), a JWK without "alg" is pinned to it, and a
+// JWK whose "alg" names another algorithm (or whose type does not fit it) is skipped: it
+// is never used to check a token of a different algorithm than the one configured.
 // Kidless tokens are never accepted against a JWKS.
-Result<KeySet> ParseJwks(std::string_view json);
+Result<KeySet> ParseJwks(std::string_view json, std::optional<Algorithm> alg = {});
 
 }  // namespace airlock::jwt

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "common/clock.h"
 #include "common/files.h"
@@ -289,6 +290,80 @@ TEST_F(KeySourceTest, BackgroundPollerStopsWithTheSource) {
     EXPECT_NE((*source)->Current()->Find(a_->kid()), nullptr);
   }  // the destructor wakes and joins the poller instead of waiting an hour
   EXPECT_EQ(fetcher.calls, 1);
+}
+
+TEST_F(KeySourceTest, BackgroundPollerRefetchesTheJwks) {
+  FakeFetcher fetcher;
+  fetcher.Serve(JwksOf({a_}));
+  auto source = JwksKeySource::Create(kUrl, fetcher.AsFetcher(), clock_,
+                                      {.poll_interval = std::chrono::milliseconds(10)});
+  ASSERT_TRUE(source.has_value()) << source.error().ToString();
+  EXPECT_EQ((*source)->Current()->Find(b_->kid()), nullptr);
+  fetcher.Serve(JwksOf({a_, b_}));
+  // Nothing asks for b: only the poller can bring it. No timing is asserted, only that it
+  // happens before a generous deadline.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((*source)->Current()->Find(b_->kid()) == nullptr &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_NE((*source)->Current()->Find(b_->kid()), nullptr);
+  source->reset();
+  std::lock_guard lock(fetcher.mu);
+  EXPECT_GE(fetcher.calls, 2);
+}
+
+// A JWK without "alg", as many identity providers publish them.
+std::string WithoutAlg(std::string jwk) {
+  for (std::string_view alg : {"RS256", "RS512", "EdDSA"}) {
+    const std::string member = ",\"alg\":\"" + std::string(alg) + "\"";
+    if (auto at = jwk.find(member); at != std::string::npos) jwk.erase(at, member.size());
+  }
+  return jwk;
+}
+
+TEST_F(KeySourceTest, ConfiguredAlgorithmAppliesToJwksKeys) {
+  const std::string bare = WithoutAlg(*c_->PublicJwk());
+  ASSERT_EQ(bare.find("\"alg\""), std::string::npos) << bare;
+  auto rs512_key = *c_->With(Algorithm::kRS512, c_->kid());
+  FakeFetcher fetcher;
+  fetcher.Serve(R"({"keys":[)" + bare + "]}");
+  JwksSourceOptions once{.background_polling = false};
+
+  // GUESS: an RSA JWK without "alg" is RS256.
+  auto guessed =
+      MakeValidationKeySource({.trusted_jwks_url = kUrl}, fetcher.AsFetcher(), clock_, once);
+  ASSERT_TRUE(guessed.has_value()) << guessed.error().ToString();
+  EXPECT_EQ((*guessed)->Current()->Find(c_->kid())->algorithm(), Algorithm::kRS256);
+
+  // jwt_algorithm = RS512: the same JWK is pinned to RS512, so airlock's own RS512 tokens
+  // validate and an RS256 token by the same key does not.
+  auto pinned = MakeValidationKeySource({.trusted_jwks_url = kUrl, .algorithm = Algorithm::kRS512},
+                                        fetcher.AsFetcher(), clock_, once);
+  ASSERT_TRUE(pinned.has_value()) << pinned.error().ToString();
+  EXPECT_EQ((*pinned)->Current()->Find(c_->kid())->algorithm(), Algorithm::kRS512);
+  EXPECT_NE((*pinned)->Current()->ToJwks().find("\"alg\":\"RS512\""), std::string::npos);
+  auto validator = Validator::Create(*pinned, {.audiences = {"airlock"}}, clock_);
+  ASSERT_TRUE(validator.has_value());
+  auto rs512 = (*validator)->Validate(Token(*rs512_key));
+  EXPECT_TRUE(rs512.has_value()) << rs512.error().message;
+  EXPECT_EQ((*validator)->Validate(Token(*c_)).error().failure, Failure::kAlgorithmMismatch);
+
+  // A JWK whose "alg" disagrees with the configured algorithm is not used; the others are.
+  fetcher.Serve(R"({"keys":[)" + *c_->PublicJwk() + "," +
+                *rs512_key->With(Algorithm::kRS512, "other").value()->PublicJwk() + "]}");
+  auto mixed = MakeValidationKeySource({.trusted_jwks_url = kUrl, .algorithm = Algorithm::kRS512},
+                                       fetcher.AsFetcher(), clock_, once);
+  ASSERT_TRUE(mixed.has_value()) << mixed.error().ToString();
+  EXPECT_EQ((*mixed)->Current()->Find(c_->kid()), nullptr) << "its alg is RS256";
+  EXPECT_NE((*mixed)->Current()->Find("other"), nullptr);
+  // Nor is a key whose type does not fit (an Ed25519 key for RS512); a document left
+  // with no usable key is refused.
+  fetcher.Serve(R"({"keys":[)" + *c_->PublicJwk() + "," + WithoutAlg(*a_->PublicJwk()) + "]}");
+  auto none = MakeValidationKeySource({.trusted_jwks_url = kUrl, .algorithm = Algorithm::kRS512},
+                                      fetcher.AsFetcher(), clock_, once);
+  ASSERT_FALSE(none.has_value());
+  EXPECT_NE(none.error().message().find("RS512"), std::string::npos) << none.error().message();
 }
 
 TEST_F(KeySourceTest, ValidationKeySourceFollowsTheConfiguredPrecedence) {
