@@ -156,12 +156,17 @@ void RegisterTokenCommands(CLI::App& app) {
   mint->add_option("--ttl", mint_args->ttl, "Lifetime in seconds")
       ->default_val(600)
       ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 86400));
-  mint->add_option("--kid", mint_args->kid, "Key id to put in the header (default: RFC 7638)");
+  mint->add_option(
+      "--kid", mint_args->kid,
+      "Key id to put in the header (default: RFC 7638; not for HS512, whose tokens carry none)");
   mint->add_option("--claim", mint_args->claims, "Extra claim NAME=JSON (repeatable)")
       ->allow_extra_args(false);
   mint->callback([mint_args] {
     if (mint_args->key_file.empty() == mint_args->secret_file.empty()) {
       Exit(kExitUsage, "give exactly one of --key or --secret-file");
+    }
+    if (!mint_args->secret_file.empty() && !mint_args->kid.empty()) {
+      Exit(kExitUsage, "--kid does not apply to --secret-file: HS512 tokens carry no kid");
     }
     Mint(*mint_args);
   });

@@ -56,7 +56,8 @@ class Key {
 
   KeyType type() const { return type_; }
   Algorithm algorithm() const { return alg_; }
-  // The key id tokens name in their header; empty for secrets unless one was set.
+  // The key id: what tokens name in their header (HS512 tokens name none); empty for
+  // secrets unless one was set.
   const std::string& kid() const { return kid_; }
   // True if this key can sign (a secret or a private key).
   bool can_sign() const { return can_sign_; }

@@ -171,7 +171,7 @@ TEST(KeyThumbprintTest, SecretThumbprintFollowsRfc7638ForOctKeys) {
   ASSERT_EQ(EVP_Digest(canonical.data(), canonical.size(), digest, &len, EVP_sha256(), nullptr), 1);
   EXPECT_EQ((*key)->thumbprint(),
             Base64UrlEncode(std::string_view(reinterpret_cast<char*>(digest), len)));
-  EXPECT_EQ((*key)->kid(), "");  // HS512 tokens carry no kid unless one is configured
+  EXPECT_EQ((*key)->kid(), "");  // no kid unless one is set; HS512 tokens carry none anyway
 }
 
 TEST(KeyRfc8037Test, A4SignatureVerifiesAtTheSignatureLayer) {

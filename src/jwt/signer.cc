@@ -20,12 +20,13 @@ namespace {
 constexpr std::string_view kReservedClaims[] = {"jti", "iss", "aud", "sub", "iat", "nbf", "exp"};
 
 // {"alg":…,"kid":…,"typ":"JWT"}. Kids are restricted to [A-Za-z0-9._-] on import, so
-// nothing needs escaping.
+// nothing needs escaping. HS512 tokens never carry a kid (SPEC §2), even when the secret
+// has one ([api_auth] jwt_kid): it would only name a key nobody can look up.
 std::string HeaderJson(const Key& key) {
   std::string out = "{\"alg\":\"";
   out += AlgorithmName(key.algorithm());
   out += "\",";
-  if (!key.kid().empty()) {
+  if (key.algorithm() != Algorithm::kHS512 && !key.kid().empty()) {
     out += "\"kid\":\"";
     out += key.kid();
     out += "\",";

@@ -1,6 +1,6 @@
 #pragma once
 // TokenSigner mints tokens with the active key of its KeySource.
-// Header {"alg","kid","typ":"JWT"} (no "kid" for HS512 unless one was configured).
+// Header {"alg","kid","typ":"JWT"}; HS512 tokens carry no "kid", even if the secret has one.
 // Claims: a fresh "jti" (uuid4 hex, CSPRNG) for every token, "iss" if set, "aud", "sub",
 // "iat", "nbf" = "iat", "exp" = "iat" + ttl, then any extra claims.
 // Safe from any number of threads.

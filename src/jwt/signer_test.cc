@@ -153,11 +153,19 @@ TEST_F(SignerTest, HeaderNamesTheKeyByItsRfc7638Thumbprint) {
                                     R"(","kid":")" + thumbprint + R"(","typ":"JWT"})");
     EXPECT_EQ(thumbprint.size(), 43u);
   }
-  // HS512 tokens carry no kid...
+  // HS512 tokens carry no kid, even when the secret has one ([api_auth] jwt_kid)...
   auto hs = TokenSigner(Source(secret_), clock_).Mint(Request());
   ASSERT_TRUE(hs.has_value());
   EXPECT_EQ(HeaderOf(*hs), R"({"alg":"HS512","typ":"JWT"})");
-  // ...unless one is configured ([api_auth] jwt_kid), which also overrides the thumbprint.
+  auto named_secret = *secret_->With(std::nullopt, "my-kid");
+  ASSERT_EQ(named_secret->kid(), "my-kid");
+  auto hs_named = TokenSigner(Source(named_secret), clock_).Mint(Request());
+  ASSERT_TRUE(hs_named.has_value());
+  EXPECT_EQ(HeaderOf(*hs_named), R"({"alg":"HS512","typ":"JWT"})");
+  // ...and such a token still validates against the same secret.
+  auto hs_claims = ValidatorFor(Source(named_secret))->Validate(*hs_named);
+  EXPECT_TRUE(hs_claims.has_value()) << hs_claims.error().message;
+  // A configured kid names an asymmetric key instead of the thumbprint.
   auto named = TokenSigner(Source(*ed_->With(std::nullopt, "my-kid")), clock_).Mint(Request());
   ASSERT_TRUE(named.has_value());
   EXPECT_EQ(HeaderOf(*named), R"({"alg":"EdDSA","kid":"my-kid","typ":"JWT"})");

@@ -173,8 +173,12 @@ class TokenMintTest(TokenTestCase):
     def test_kid_override(self):
         token = self.mint("--aud", "a", "--sub", "s", "--kid", "my-key_1.v2")
         self.assertEqual(split_token(token)[0]["kid"], "my-key_1.v2")
-        hs = self.mint("--aud", "a", "--sub", "s", "--kid", "hs-1", key_args=("--secret-file", self.secret_file))
-        self.assertEqual(split_token(hs)[0], {"alg": "HS512", "kid": "hs-1", "typ": "JWT"})
+        # HS512 tokens carry no kid (SPEC §2): --kid with a secret is refused.
+        hs = self.mint("--aud", "a", "--sub", "s", key_args=("--secret-file", self.secret_file))
+        self.assertEqual(split_token(hs)[0], {"alg": "HS512", "typ": "JWT"})
+        result = run("token", "mint", "--secret-file", self.secret_file, "--aud", "a", "--sub", "s",
+                     "--kid", "hs-1")
+        self.assertFailsWithOneLine(result, EXIT_USAGE, "HS512 tokens carry no kid")
 
     def test_kid_outside_the_allowed_syntax_is_a_usage_error(self):
         for kid in ("bad kid", "a/b", "x" * 129, "ü"):
@@ -515,15 +519,13 @@ class TokenVerifyTest(TokenTestCase):
         self.assertValid(self.verify(token, "--jwks", jwks_file, "--aud", "api"))
         # A single key file knows its key by its RFC 7638 kid only.
         self.assertInvalid(self.verify(token, "--key", self.ed, "--aud", "api"), token, "unknown key id")
-        # The same for an HS512 token with a kid: a JWKS holding the secret as an "oct" key
-        # with that kid verifies it; --secret-file (a key without kid) does not.
-        hs = self.mint("--aud", "api", "--sub", "s", "--kid", "hs-1",
-                       key_args=("--secret-file", self.secret_file))
+        # An HS512 token carries no kid, so it is checked against the secret itself, never
+        # looked up in a JWKS (kidless tokens are not accepted against a JWKS).
+        hs = self.mint("--aud", "api", "--sub", "s", key_args=("--secret-file", self.secret_file))
+        self.assertValid(self.verify(hs, "--secret-file", self.secret_file, "--aud", "api"))
         oct_jwks = self.write("oct.json", json.dumps(
             {"keys": [{"kty": "oct", "k": b64url(self.secret.encode()), "kid": "hs-1"}]}))
-        self.assertValid(self.verify(hs, "--jwks", oct_jwks, "--aud", "api"))
-        self.assertInvalid(self.verify(hs, "--secret-file", self.secret_file, "--aud", "api"), hs,
-                           "unknown key id")
+        self.assertInvalid(self.verify(hs, "--jwks", oct_jwks, "--aud", "api"), hs, "kid")
 
     def test_jwks_file(self):
         jwks = self.write("jwks.json", run("keys", "jwks", self.ed, self.rsa).stdout)
