@@ -84,6 +84,9 @@ void Verify(const VerifyArgs& args) {
   if (!args.jwks.empty()) {
     jwt::JwksSourceOptions options;
     options.background_polling = false;
+    // One --alg is what [api_auth] jwt_algorithm is to the api-server: JWKs without "alg"
+    // are pinned to it, JWKs naming another algorithm are not used.
+    if (algs.size() == 1) options.algorithm = algs[0];
     auto jwks = jwt::JwksKeySource::Create(
         args.jwks, [](const std::string& url) { return http::FetchUrl(url); },
         SystemClock::Instance(), options);
@@ -188,8 +191,8 @@ void RegisterTokenCommands(CLI::App& app) {
   vsecret->excludes(vjwks);
   verify
       ->add_option("--alg", verify_args->algs,
-                   "Accepted algorithm (repeatable with --jwks; with --key/--secret-file one "
-                   "--alg pins the key's algorithm, default: from the key)")
+                   "Accepted algorithm (repeatable with --jwks; one --alg pins the key's "
+                   "algorithm, or that of JWKs without \"alg\"; default: from the key)")
       ->allow_extra_args(false);
   verify->add_option("--aud", verify_args->aud, "Accepted audience (repeatable)")
       ->required()

@@ -1,5 +1,5 @@
 """Interoperability with PyJWT (Debian's python3-jwt, what Airflow uses), in both
-directions, for HS512, RS256 and EdDSA, driven through the airlock CLI (SPEC §2).
+directions, for HS512, RS256, RS512 and EdDSA, driven through the airlock CLI (SPEC §2).
 
   PyJWT → airlock: tokens jwt.encode() signs verify with `airlock token verify` (exit 0,
                    the same claims), through --key/--secret-file and --jwks (file and URL).
@@ -23,6 +23,7 @@ from airlock_testlib import (
     now,
     public_pem_from_pem,
     run,
+    split_token,
 )
 
 AUD = "urn:airflow.apache.org:task"
@@ -117,6 +118,30 @@ class PyJwtToAirlockTest(InteropTestCase):
                     token = self.pyjwt_token(alg, claims, headers)
                     result = self.airlock_verify(token, key["flag"], key["file"])
                     self.assertAirlockAccepts(result, claims)
+
+    def test_pyjwt_rs512_tokens_verify_in_airlock(self):
+        rsa = self.keys["RS256"]
+        pub = self.write("rsa512.pub", rsa["verify"])
+        # A JWKS without "alg" (as many identity providers publish it): one --alg pins it.
+        jwk = dict(json.loads(self.jwks_text)["keys"][0])
+        self.assertEqual(jwk["kid"], rsa["kid"])
+        jwk.pop("alg")
+        bare_jwks = self.write("rsa512-jwks.json", json.dumps({"keys": [jwk]}))
+        for headers, args in (
+            (None, ("--key", rsa["file"], "--alg", "RS512")),
+            ({"kid": rsa["kid"]}, ("--key", rsa["file"], "--alg", "RS512")),
+            ({"kid": rsa["kid"]}, ("--key", pub, "--alg", "RS512")),
+            ({"kid": rsa["kid"]}, ("--jwks", bare_jwks, "--alg", "RS512")),
+        ):
+            with self.subTest(kid=bool(headers), args=args[0]):
+                claims = self.payload()
+                token = self.pyjwt_token("RS256", claims, headers, sign_alg="RS512")
+                self.assertEqual(split_token(token)[0]["alg"], "RS512")
+                self.assertAirlockAccepts(self.airlock_verify(token, *args), claims)
+        # Not vacuous: the RS256-guessed key refuses it.
+        token = self.pyjwt_token("RS256", headers={"kid": rsa["kid"]}, sign_alg="RS512")
+        self.assertAirlockRejects(self.airlock_verify(token, "--jwks", bare_jwks), token,
+                                  "does not match its key")
 
     def test_pyjwt_asymmetric_tokens_verify_with_the_public_key(self):
         for alg in ("RS256", "EdDSA"):

@@ -429,8 +429,12 @@ class TokenVerifyTest(TokenTestCase):
         jwks = self.write("jwks.json", run("keys", "jwks", self.ed, self.rsa).stdout)
         ed_token = self.mint("--aud", "api", "--sub", "s")
         rsa_token = self.mint("--aud", "api", "--sub", "s", key_args=("--key", self.rsa))
+        self.assertInvalid(
+            self.verify(ed_token, "--jwks", jwks, "--aud", "api", "--alg", "RS256", "--alg", "RS512"),
+            ed_token, "not allowed")
+        # One --alg also pins the JWKS: the Ed25519 JWK is not used for RS256 at all.
         self.assertInvalid(self.verify(ed_token, "--jwks", jwks, "--aud", "api", "--alg", "RS256"),
-                           ed_token, "not allowed")
+                           ed_token, "unknown key id")
         self.assertValid(self.verify(rsa_token, "--jwks", jwks, "--aud", "api", "--alg", "RS256"))
         self.assertValid(
             self.verify(ed_token, "--jwks", jwks, "--aud", "api", "--alg", "RS256", "--alg", "EdDSA")
