@@ -74,7 +74,7 @@ void RunApiServer(const ApiServerArgs& args) {
 
   auto store = OrFail(OpenConfiguredStore(config, args.migrate));
   auto signing_keys = OrFail(SigningKeySource(config));
-  auto validation_keys = OrFail(ValidationKeySource(config, clock));
+  auto validation_keys = OrFail(ValidationKeySource(config, clock, signing_keys));
 
   jwt::ValidatorOptions validator_options{
       .audiences = {OrFail(config.GetString("execution_api", "jwt_audience"))},

@@ -53,12 +53,47 @@ Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const config::Config& 
   return std::move(*store);
 }
 
+namespace {
+
+// How a key directory's source reports to the component's log: reloads, and reloads
+// that failed (the last good keys stay). Messages name files and kids, never key material.
+jwt::KeyDirectorySourceOptions KeyDirectoryLogging() {
+  return {.on_reload_error =
+              [](const Error& e) {
+                LogError(
+                    "[api_auth] jwt_private_key_path: reloading the keys failed, the "
+                    "previous keys stay in use: " +
+                    e.message());
+              },
+          .on_reload =
+              [](const jwt::KeySet& set) {
+                const jwt::Key* active = set.Active();
+                LogInfo("[api_auth] jwt_private_key_path: " + std::to_string(set.entries().size()) +
+                        " keys loaded, active key " + (active ? active->kid() : "none"));
+              }};
+}
+
+}  // namespace
+
 Result<std::shared_ptr<jwt::KeySource>> SigningKeySource(const config::Config& config) {
   auto alg = ConfiguredAlgorithm(config);
   if (!alg) return std::unexpected(alg.error());
   std::string kid = OptionalString(config, "api_auth", "jwt_kid");
   Result<jwt::KeyPtr> key = std::unexpected(Error(ErrorCode::kFailedPrecondition, ""));
   if (auto path = config.GetPath("api_auth", "jwt_private_key_path"); path && !path->empty()) {
+    auto is_directory = jwt::IsKeyDirectory(*path);
+    if (!is_directory) {
+      return std::unexpected(is_directory.error().WithContext("[api_auth] jwt_private_key_path"));
+    }
+    if (*is_directory) {
+      // Each key has its own kid from the manifest: jwt_kid does not apply.
+      auto source = jwt::KeyDirectoryKeySource::Create(*path, *alg, SystemClock::Instance(),
+                                                       KeyDirectoryLogging());
+      if (!source) {
+        return std::unexpected(source.error().WithContext("[api_auth] jwt_private_key_path"));
+      }
+      return std::shared_ptr<jwt::KeySource>(std::move(*source));
+    }
     key = jwt::LoadKeyFile(*path, *alg, kid);
     if (!key) return std::unexpected(key.error().WithContext("[api_auth] jwt_private_key_path"));
     if (!(*key)->can_sign()) {
@@ -74,8 +109,9 @@ Result<std::shared_ptr<jwt::KeySource>> SigningKeySource(const config::Config& c
   return std::make_shared<jwt::StaticKeySource>(jwt::KeySet::Single(*key));
 }
 
-Result<std::shared_ptr<jwt::KeySource>> ValidationKeySource(const config::Config& config,
-                                                            const Clock& clock) {
+Result<std::shared_ptr<jwt::KeySource>> ValidationKeySource(
+    const config::Config& config, const Clock& clock,
+    std::shared_ptr<jwt::KeySource> signing_keys) {
   auto alg = ConfiguredAlgorithm(config);
   if (!alg) return std::unexpected(alg.error());
   auto path = config.GetPath("api_auth", "jwt_private_key_path");
@@ -84,7 +120,9 @@ Result<std::shared_ptr<jwt::KeySource>> ValidationKeySource(const config::Config
        .private_key_path = path ? *path : std::string(),
        .secret = OptionalString(config, "api_auth", "jwt_secret"),
        .algorithm = *alg,
-       .kid = OptionalString(config, "api_auth", "jwt_kid")},
+       .kid = OptionalString(config, "api_auth", "jwt_kid"),
+       .signing_source = std::move(signing_keys),
+       .directory_options = KeyDirectoryLogging()},
       [](const std::string& url) { return http::FetchUrl(url); }, clock);
   if (!source) return std::unexpected(source.error());
   return std::move(*source);

@@ -31,13 +31,19 @@ Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const config::Config& 
                                                           bool migrate);
 
 // The key that signs tokens: [api_auth] jwt_private_key_path, else jwt_secret, with
-// jwt_algorithm and jwt_kid. FailedPrecondition when neither is set.
+// jwt_algorithm and jwt_kid. FailedPrecondition when neither is set. When
+// jwt_private_key_path is a key directory (`airlock keys rotate --dir`), its active key
+// signs and rotations are picked up without a restart (jwt::KeyDirectoryKeySource, which
+// logs its reloads and failed reloads); jwt_kid does not apply to it.
 Result<std::shared_ptr<jwt::KeySource>> SigningKeySource(const config::Config& config);
 
 // The keys that validate tokens: [api_auth] trusted_jwks_url (a file or an http(s) URL,
-// polled), else the public half of jwt_private_key_path, else jwt_secret.
-Result<std::shared_ptr<jwt::KeySource>> ValidationKeySource(const config::Config& config,
-                                                            const Clock& clock);
+// polled), else jwt_private_key_path (every key of a key directory, or the public half of
+// a key file), else jwt_secret. `signing_keys`, the component's SigningKeySource, is
+// shared when it is the same key directory, so that signing and validation see one set.
+Result<std::shared_ptr<jwt::KeySource>> ValidationKeySource(
+    const config::Config& config, const Clock& clock,
+    std::shared_ptr<jwt::KeySource> signing_keys = nullptr);
 
 // The start shared by the components that run Dag authors' code in children and reach the
 // api-server with a token of their own (the dag-processor, the triggerer): the process is

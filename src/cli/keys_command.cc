@@ -140,7 +140,9 @@ void RegisterKeysCommands(CLI::App& app) {
       "directory gets an active and a next key; otherwise next becomes active, active "
       "becomes retired, a new next key is made, and retired keys beyond --keep-retired are "
       "deleted. Next and retired keys validate and are published; only the active key "
-      "signs. Prints one line per key: kid, state, algorithm.");
+      "signs. A running api-server or scheduler whose [api_auth] jwt_private_key_path names "
+      "the directory picks the rotation up within seconds, without a restart. Prints one "
+      "line per key: kid, state, algorithm.");
   rotate->add_option("--dir", rotate_args->dir, "Key directory (created if missing)")->required();
   rotate->add_option("--type", rotate_args->type, "Type of new keys: ed25519 or rsa")
       ->default_val("ed25519")
