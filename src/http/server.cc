@@ -437,11 +437,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     const uint64_t seq = ++seq_;
     awaiting_ = true;
     if (!SplitTarget(request_.target, &request_.path, &request_.query)) {
-      if (server_.options.on_refused) {
-        request_.path.clear();
-        server_.options.on_refused(request_, 400);
-      }
-      return Answer(seq, Response::Detail(400, "Bad Request"));
+      // Answered here, not by a handler: on_refused learns of it instead of on_response.
+      if (server_.options.on_refused) server_.options.on_refused(request_, 400);
+      awaiting_ = false;
+      return Write(Response::Detail(400, "Bad Request"), keep_alive_ && !server_.stopping,
+                   request_.request_id);
     }
     try {
       server_.handler(request_, MakeRespond(seq));

@@ -306,6 +306,11 @@ TEST(ServerTest, AnswersGivenBeforeAnyHandlerAreReportedToOnRefused) {
     refused.push_back({status, request.method, request.path, request.target,
                        std::string(request.Header("Authorization"))});
   };
+  std::vector<std::string> answered;  // on_response: what handlers answered, only
+  options.on_response = [&](const Request& request, int, std::chrono::microseconds) {
+    std::lock_guard lock(mu);
+    answered.push_back(request.path);
+  };
   auto server = StartServer(options);
   auto answer = [&](const std::string& raw) {
     RawClient client(server->port());
@@ -320,6 +325,15 @@ TEST(ServerTest, AnswersGivenBeforeAnyHandlerAreReportedToOnRefused) {
   EXPECT_EQ(answer("GET /z HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(4096, 'a') + "\r\n\r\n"),
             431);
   EXPECT_EQ(answer("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n"), 200);
+  // on_response runs once the answer's write has started: the client may be first.
+  for (auto deadline = std::chrono::steady_clock::now() + 10s;
+       std::chrono::steady_clock::now() < deadline;) {
+    {
+      std::lock_guard lock(mu);
+      if (!answered.empty()) break;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
   std::lock_guard lock(mu);
   ASSERT_EQ(refused.size(), 4u);
   EXPECT_EQ(refused[0].status, 413);
@@ -334,6 +348,7 @@ TEST(ServerTest, AnswersGivenBeforeAnyHandlerAreReportedToOnRefused) {
   EXPECT_EQ(refused[3].status, 431);
   EXPECT_EQ(refused[3].method, "");  // the header was never read whole
   EXPECT_EQ(refused[3].path, "");
+  EXPECT_EQ(answered, std::vector<std::string>{"/ok"});
 }
 
 TEST(ServerTest, TheTargetIsSplitIntoADecodedPathAndARawQuery) {
@@ -379,6 +394,11 @@ TEST(ServerTest, KeptAliveRequestsSeeOnlyTheirOwnParts) {
     std::lock_guard lock(mu);
     logged_paths.push_back(request.path);
   };
+  std::vector<std::string> refused_paths;  // the unparsable target: the server answers it
+  options.on_refused = [&](const Request& request, int) {
+    std::lock_guard lock(mu);
+    refused_paths.push_back(request.path);
+  };
   auto server = StartServer(options, [](const Request& request) {
     return Response::Json(200, "{\"x\":" + JsonQuote(request.Header("x-only-first")) +
                                    ",\"n\":" + std::to_string(request.headers.size()) +
@@ -406,7 +426,8 @@ TEST(ServerTest, KeptAliveRequestsSeeOnlyTheirOwnParts) {
   client.Send("GET /a|b HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(StatusOf(client.ReadResponse()), 400);
   server->Shutdown();
-  EXPECT_EQ(logged_paths, (std::vector<std::string>{"/first/path", "/first/path", "/second", ""}));
+  EXPECT_EQ(logged_paths, (std::vector<std::string>{"/first/path", "/first/path", "/second"}));
+  EXPECT_EQ(refused_paths, (std::vector<std::string>{""}));
 }
 
 TEST(ServerTest, HandlerThatThrowsIs500AndTheServerCarriesOn) {
