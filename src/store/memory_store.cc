@@ -628,6 +628,52 @@ Result<int> MemoryStore::PurgeRevokedTokens(int64_t now) {
       std::erase_if(revoked_, [&](const auto& entry) { return entry.second < now; }));
 }
 
+// --- Failed logins --------------------------------------------------------------------
+
+Result<void> MemoryStore::RecordLoginFailures(std::span<const std::string> names, int64_t now,
+                                              int64_t window_seconds) {
+  for (const std::string& name : names) {
+    if (auto ok = CheckTexts({name}); !ok) return ok;
+  }
+  std::lock_guard lock(mu_);
+  for (const std::string& name : names) {
+    auto [it, inserted] = login_failures_.try_emplace(name, LoginFailureWindow{.name = name});
+    LoginFailureWindow& w = it->second;
+    if (inserted || w.window_start <= now - window_seconds) {
+      w.window_start = now;
+      w.failures = 1;
+    } else {
+      ++w.failures;
+    }
+  }
+  return {};
+}
+
+Result<std::vector<LoginFailureWindow>> MemoryStore::LoginFailureWindows(
+    std::span<const std::string> names, int64_t now, int64_t window_seconds) {
+  std::lock_guard lock(mu_);
+  std::vector<LoginFailureWindow> windows;
+  for (const std::string& name : names) {
+    auto it = login_failures_.find(name);
+    if (it != login_failures_.end() && it->second.window_start > now - window_seconds) {
+      windows.push_back(it->second);
+    }
+  }
+  return windows;
+}
+
+Result<void> MemoryStore::ClearLoginFailures(std::string_view name) {
+  std::lock_guard lock(mu_);
+  if (auto it = login_failures_.find(name); it != login_failures_.end()) login_failures_.erase(it);
+  return {};
+}
+
+Result<int> MemoryStore::PurgeLoginFailures(int64_t cutoff) {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(std::erase_if(
+      login_failures_, [&](const auto& entry) { return entry.second.window_start <= cutoff; }));
+}
+
 // --- Audit log ------------------------------------------------------------------------
 
 Result<void> MemoryStore::AppendAudit(std::span<const AuditEntry> entries) {

@@ -88,6 +88,13 @@ class MemoryStore final : public Store {
   Result<void> RevokeToken(std::string_view jti, int64_t exp) override;
   Result<bool> IsTokenRevoked(std::string_view jti) override;
   Result<int> PurgeRevokedTokens(int64_t now) override;
+  Result<void> RecordLoginFailures(std::span<const std::string> names, int64_t now,
+                                   int64_t window_seconds) override;
+  Result<std::vector<LoginFailureWindow>> LoginFailureWindows(std::span<const std::string> names,
+                                                              int64_t now,
+                                                              int64_t window_seconds) override;
+  Result<void> ClearLoginFailures(std::string_view name) override;
+  Result<int> PurgeLoginFailures(int64_t cutoff) override;
 
   Result<void> AppendAudit(std::span<const AuditEntry> entries) override;
   Result<std::vector<AuditEntry>> ListAudit(int limit, int offset) override;
@@ -123,12 +130,13 @@ class MemoryStore final : public Store {
   std::map<std::string, Connection, std::less<>> connections_;  // Guarded by mu_; encrypted.
   std::map<XComTuple, std::string> xcoms_;                      // Guarded by mu_.
   std::map<std::string, int64_t, std::less<>> revoked_;         // Guarded by mu_.
-  std::vector<AuditEntry> audit_;                               // Guarded by mu_; oldest first.
-  std::map<std::string, User, std::less<>> users_;              // Guarded by mu_.
-  std::vector<ImportError> import_errors_;                      // Guarded by mu_; by id.
-  int64_t next_import_error_id_ = 1;                            // Guarded by mu_.
-  std::map<int64_t, Trigger> triggers_;                         // Guarded by mu_.
-  int64_t next_trigger_id_ = 1;                                 // Guarded by mu_.
+  std::map<std::string, LoginFailureWindow, std::less<>> login_failures_;  // Guarded by mu_.
+  std::vector<AuditEntry> audit_;                   // Guarded by mu_; oldest first.
+  std::map<std::string, User, std::less<>> users_;  // Guarded by mu_.
+  std::vector<ImportError> import_errors_;          // Guarded by mu_; by id.
+  int64_t next_import_error_id_ = 1;                // Guarded by mu_.
+  std::map<int64_t, Trigger> triggers_;             // Guarded by mu_.
+  int64_t next_trigger_id_ = 1;                     // Guarded by mu_.
 };
 
 }  // namespace airlock::store

@@ -137,6 +137,14 @@ CREATE TABLE task_trigger (
 ALTER TABLE "user" ADD COLUMN tokens_valid_after BIGINT NOT NULL DEFAULT 0;
 UPDATE "user" SET tokens_valid_after = created_at;
 )sql",
+    // Version 6: failed logins, counted in the database that every api-server shares.
+    R"sql(
+CREATE TABLE login_failure (
+  name TEXT PRIMARY KEY,
+  window_start BIGINT NOT NULL,
+  failures INTEGER NOT NULL
+);
+)sql",
 };
 constexpr int kAuditFileMigration = 4;
 static_assert(std::size(kMigrations) == kSchemaVersion,
@@ -1546,6 +1554,66 @@ Result<bool> SqlStore::IsTokenRevoked(std::string_view jti) {
 
 Result<int> SqlStore::PurgeRevokedTokens(int64_t now) {
   auto result = Run("DELETE FROM revoked_token WHERE exp < $1", {now});
+  if (!result) return std::unexpected(result.error());
+  return static_cast<int>(result->affected_rows);
+}
+
+// --- Failed logins --------------------------------------------------------------------
+
+Result<void> SqlStore::RecordLoginFailures(std::span<const std::string> names, int64_t now,
+                                           int64_t window_seconds) {
+  for (const std::string& name : names) {
+    if (auto ok = CheckTexts({name}); !ok) return ok;
+  }
+  // One statement per name: the row is created, counted or restarted atomically, whichever
+  // api-server counts at the same moment. (SET sees the row as it was.)
+  static constexpr std::string_view kCount =
+      "INSERT INTO login_failure (name, window_start, failures) VALUES ($1, $2, 1) "
+      "ON CONFLICT (name) DO UPDATE SET "
+      "failures = CASE WHEN login_failure.window_start <= $3 THEN 1 "
+      "ELSE login_failure.failures + 1 END, "
+      "window_start = CASE WHEN login_failure.window_start <= $3 THEN excluded.window_start "
+      "ELSE login_failure.window_start END";
+  for (const std::string& name : names) {
+    auto result = Run(kCount, {name, now, now - window_seconds});
+    if (!result) return std::unexpected(result.error());
+  }
+  return {};
+}
+
+Result<std::vector<LoginFailureWindow>> SqlStore::LoginFailureWindows(
+    std::span<const std::string> names, int64_t now, int64_t window_seconds) {
+  std::vector<LoginFailureWindow> windows;
+  if (names.empty()) return windows;
+  std::vector<SqlParam> params{now - window_seconds};
+  for (const std::string& name : names) {
+    if (!IsStorableText(name)) continue;  // never stored
+    params.emplace_back(name);
+  }
+  if (params.size() == 1) return windows;
+  auto result =
+      Run("SELECT name, window_start, failures FROM login_failure WHERE "
+          "window_start > $1 AND name IN (" +
+              Placeholders(2, params.size() - 1) + ")",
+          params);
+  if (!result) return std::unexpected(result.error());
+  for (const Row& row : result->rows) {
+    windows.push_back({.name = Str(row[0]),
+                       .window_start = Int(row[1]),
+                       .failures = static_cast<int>(Int(row[2]))});
+  }
+  return windows;
+}
+
+Result<void> SqlStore::ClearLoginFailures(std::string_view name) {
+  if (!IsStorableText(name)) return {};  // never stored
+  auto result = Run("DELETE FROM login_failure WHERE name = $1", {name});
+  if (!result) return std::unexpected(result.error());
+  return {};
+}
+
+Result<int> SqlStore::PurgeLoginFailures(int64_t cutoff) {
+  auto result = Run("DELETE FROM login_failure WHERE window_start <= $1", {cutoff});
   if (!result) return std::unexpected(result.error());
   return static_cast<int>(result->affected_rows);
 }

@@ -111,6 +111,13 @@ class SqlStore final : public Store {
   Result<void> RevokeToken(std::string_view jti, int64_t exp) override;
   Result<bool> IsTokenRevoked(std::string_view jti) override;
   Result<int> PurgeRevokedTokens(int64_t now) override;
+  Result<void> RecordLoginFailures(std::span<const std::string> names, int64_t now,
+                                   int64_t window_seconds) override;
+  Result<std::vector<LoginFailureWindow>> LoginFailureWindows(std::span<const std::string> names,
+                                                              int64_t now,
+                                                              int64_t window_seconds) override;
+  Result<void> ClearLoginFailures(std::string_view name) override;
+  Result<int> PurgeLoginFailures(int64_t cutoff) override;
 
   Result<void> AppendAudit(std::span<const AuditEntry> entries) override;
   Result<std::vector<AuditEntry>> ListAudit(int limit, int offset) override;

@@ -41,7 +41,7 @@
 namespace airlock::store {
 
 // The newest schema version this binary knows (the number of its migrations).
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 // Airflow's task-instance states (the subset airlock uses).
 enum class TaskState {
@@ -142,6 +142,14 @@ struct XComKey {
   std::string task_id;
   int map_index = -1;
   std::string key;
+};
+
+// A window of failed logins for one name ("user:<name>", "address:<ip>"): the failures
+// counted since it started.
+struct LoginFailureWindow {
+  std::string name;
+  int64_t window_start = 0;  // Unix seconds
+  int failures = 0;
 };
 
 struct AuditEntry {
@@ -353,6 +361,21 @@ class Store {
   virtual Result<bool> IsTokenRevoked(std::string_view jti) = 0;
   // Removes the rows whose exp < cutoff; returns how many.
   virtual Result<int> PurgeRevokedTokens(int64_t cutoff) = 0;
+
+  // Failed logins, counted in the database so that every api-server sharing it applies
+  // the same limits (SPEC §9: nothing in a request depends on the api-server it lands on).
+  // Each of `names` gets one more failure in its window, or a new window of one failure
+  // starting at `now` when it has none or its window started `window_seconds` or more ago.
+  // Each name's count is one atomic statement: concurrent failures are all counted.
+  virtual Result<void> RecordLoginFailures(std::span<const std::string> names, int64_t now,
+                                           int64_t window_seconds) = 0;
+  // The windows of `names` that started less than `window_seconds` before `now`.
+  virtual Result<std::vector<LoginFailureWindow>> LoginFailureWindows(
+      std::span<const std::string> names, int64_t now, int64_t window_seconds) = 0;
+  // Forgets the window of `name` (a successful login clears its user's count).
+  virtual Result<void> ClearLoginFailures(std::string_view name) = 0;
+  // Removes the windows that started at or before `cutoff`; returns how many.
+  virtual Result<int> PurgeLoginFailures(int64_t cutoff) = 0;
 
   // Audit log: appends entries in one transaction (callers batch them; see AuditWriter).
   virtual Result<void> AppendAudit(std::span<const AuditEntry> entries) = 0;

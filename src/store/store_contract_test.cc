@@ -1772,6 +1772,77 @@ TEST_P(StoreContractTest, XComCrud) {
 
 // --- Revoked tokens, audit log, users -------------------------------------------------
 
+// --- Failed logins --------------------------------------------------------------------
+
+TEST_P(StoreContractTest, LoginFailuresAreCountedInWindowsThatRestartWhenTheyEnd) {
+  const std::vector<std::string> both{"user:op", "address:192.0.2.1"};
+  const std::vector<std::string> user{"user:op"};
+  auto windows = [&](int64_t now) {
+    std::map<std::string, std::pair<int64_t, int>> out;
+    auto read = store_->LoginFailureWindows(both, now, 60);
+    EXPECT_TRUE(read.has_value());
+    for (const auto& w : read.value_or(std::vector<LoginFailureWindow>{})) {
+      out[w.name] = {w.window_start, w.failures};
+    }
+    return out;
+  };
+  EXPECT_TRUE(windows(kNow).empty());
+  ASSERT_OK(store_->RecordLoginFailures(both, kNow, 60));
+  ASSERT_OK(store_->RecordLoginFailures(both, kNow + 10, 60));
+  ASSERT_OK(store_->RecordLoginFailures(user, kNow + 59, 60));
+  auto w = windows(kNow + 59);
+  EXPECT_EQ(w["user:op"], std::make_pair(kNow, 3));
+  EXPECT_EQ(w["address:192.0.2.1"], std::make_pair(kNow, 2));
+  // A window that started 60 s ago has ended: it is not read, and the next failure starts
+  // a new one.
+  EXPECT_TRUE(windows(kNow + 60).empty());
+  ASSERT_OK(store_->RecordLoginFailures(user, kNow + 60, 60));
+  w = windows(kNow + 60);
+  EXPECT_EQ(w.size(), 1u);
+  EXPECT_EQ(w["user:op"], std::make_pair(kNow + 60, 1));
+  // Clearing forgets one name; purging removes the windows that started at or before the
+  // cutoff.
+  ASSERT_OK(store_->ClearLoginFailures("user:op"));
+  EXPECT_TRUE(windows(kNow + 60).empty());
+  // The address's window, ended but not purged, started at kNow.
+  EXPECT_EQ(store_->PurgeLoginFailures(kNow - 1).value(), 0);
+  EXPECT_EQ(store_->PurgeLoginFailures(kNow).value(), 1);
+  ASSERT_OK(store_->RecordLoginFailures(both, kNow + 70, 60));
+  EXPECT_EQ(windows(kNow + 70).size(), 2u);
+  EXPECT_EQ(store_->PurgeLoginFailures(kNow + 69).value(), 0);
+  EXPECT_EQ(store_->PurgeLoginFailures(kNow + 70).value(), 2);
+  EXPECT_TRUE(windows(kNow + 70).empty());
+  // Names the database cannot hold are refused when counted and never found.
+  const std::vector<std::string> bad{std::string("user:a\0b", 8)};
+  EXPECT_CODE(store_->RecordLoginFailures(bad, kNow, 60), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(store_->LoginFailureWindows(bad, kNow, 60).value().empty());
+}
+
+// Two api-servers counting failures for one name at once: every failure is counted.
+TEST_P(StoreContractTest, ConcurrentLoginFailuresOnTwoStoresAreAllCounted) {
+  if (!persistent()) GTEST_SKIP() << "one memory store cannot be opened twice";
+  auto other = Open();
+  ASSERT_NE(other, nullptr);
+  const std::vector<std::string> name{"user:busy"};
+  constexpr int kThreads = 4, kEach = 10;
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < kThreads; ++t) {
+    Store* s = t % 2 == 0 ? store_.get() : other.get();
+    threads.emplace_back([&, s] {
+      for (int i = 0; i < kEach; ++i) {
+        if (!s->RecordLoginFailures(name, kNow, 300)) ++failed;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  auto windows = store_->LoginFailureWindows(name, kNow, 300);
+  ASSERT_TRUE(windows.has_value());
+  ASSERT_EQ(windows->size(), 1u);
+  EXPECT_EQ((*windows)[0].failures, kThreads * kEach);
+}
+
 TEST_P(StoreContractTest, RevokedTokensAreFoundUntilPurgedAfterExpiry) {
   ASSERT_OK(store_->RevokeToken("jti-old", kNow - 10));
   ASSERT_OK(store_->RevokeToken("jti-now", kNow));
