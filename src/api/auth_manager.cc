@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include "api/form.h"
+#include "common/log.h"
 #include "store/checks.h"
 
 namespace airlock::api {
@@ -154,7 +155,7 @@ SimpleAuthManager::SimpleAuthManager(store::Store& store, const jwt::Validator& 
       audit_(audit),
       options_(std::move(options)),
       dummy_hash_(std::move(dummy_hash)),
-      limiter_(clock, options_.login_limits) {}
+      limiter_(store, clock, options_.login_limits) {}
 
 Result<std::string> SimpleAuthManager::Mint(std::string_view username, Role role,
                                             int64_t ttl_seconds) const {
@@ -247,11 +248,15 @@ Response SimpleAuthManager::Login(const Request& request, int64_t ttl_seconds,
     return Response::Detail(400, kMissingCredentials);
   }
   const std::string& username = credentials->username;
-  if (int64_t retry_after = limiter_.RetryAfterSeconds(username, request.remote_address);
-      retry_after > 0) {
+  auto retry_after = limiter_.RetryAfterSeconds(username, request.remote_address);
+  if (!retry_after) {
+    LogError("reading failed logins: " + retry_after.error().message());
+    return Response::Detail(503, "Service Unavailable");
+  }
+  if (*retry_after > 0) {
     Audit(request, nullptr, 429, username);
     Response response = Response::Detail(429, "Too many failed login attempts, try again later");
-    response.SetHeader("Retry-After", std::to_string(retry_after));
+    response.SetHeader("Retry-After", std::to_string(*retry_after));
     return response;
   }
   auto user = store_.GetUser(username);
@@ -263,11 +268,15 @@ Response SimpleAuthManager::Login(const Request& request, int64_t ttl_seconds,
   bool ok = VerifyPassword(user ? user->password_hash : dummy_hash_, credentials->password);
   std::optional<Role> role = user ? ParseRole(user->role) : std::nullopt;
   if (!ok || !user || !role) {
-    limiter_.RecordFailure(username, request.remote_address);
+    if (auto counted = limiter_.RecordFailure(username, request.remote_address); !counted) {
+      LogError("counting a failed login: " + counted.error().message());
+    }
     Audit(request, nullptr, 401, username);
     return Response::Detail(401, kInvalidCredentials);
   }
-  limiter_.RecordSuccess(username);
+  if (auto cleared = limiter_.RecordSuccess(username); !cleared) {
+    LogError("clearing failed logins: " + cleared.error().message());
+  }
   auto token = Mint(username, *role, ttl_seconds);
   if (!token) return Response::Detail(500, "Internal Server Error");
   Response response;

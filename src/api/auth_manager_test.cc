@@ -389,20 +389,55 @@ TEST_F(AuthTest, FailedLoginsAreRateLimitedPerAddress) {
 }
 
 TEST_F(AuthTest, LoginLimiterForgetsAfterSuccessAndBoundsRetryAfter) {
-  LoginRateLimiter limiter(clock_, {.max_failures_per_user = 2,
-                                    .max_failures_per_address = 100,
-                                    .window = std::chrono::seconds(30)});
-  limiter.RecordFailure("a", "ip");
-  EXPECT_EQ(limiter.RetryAfterSeconds("a", "ip"), 0);
-  limiter.RecordSuccess("a");
-  limiter.RecordFailure("a", "ip");
-  EXPECT_EQ(limiter.RetryAfterSeconds("a", "ip"), 0);
-  limiter.RecordFailure("a", "ip");
-  EXPECT_EQ(limiter.RetryAfterSeconds("a", "ip"), 30);
+  LoginRateLimiter limiter(*store_, clock_,
+                           {.max_failures_per_user = 2,
+                            .max_failures_per_address = 100,
+                            .window = std::chrono::seconds(30)});
+  ASSERT_TRUE(limiter.RecordFailure("a", "ip").has_value());
+  EXPECT_EQ(limiter.RetryAfterSeconds("a", "ip").value(), 0);
+  ASSERT_TRUE(limiter.RecordSuccess("a").has_value());
+  ASSERT_TRUE(limiter.RecordFailure("a", "ip").has_value());
+  EXPECT_EQ(limiter.RetryAfterSeconds("a", "ip").value(), 0);
+  ASSERT_TRUE(limiter.RecordFailure("a", "ip").has_value());
+  EXPECT_EQ(limiter.RetryAfterSeconds("a", "ip").value(), 30);
   clock_.Advance(29);
-  EXPECT_EQ(limiter.RetryAfterSeconds("a", "ip"), 1);
+  EXPECT_EQ(limiter.RetryAfterSeconds("a", "ip").value(), 1);
   clock_.Advance(1);
-  EXPECT_EQ(limiter.RetryAfterSeconds("a", "ip"), 0);
+  EXPECT_EQ(limiter.RetryAfterSeconds("a", "ip").value(), 0);
+}
+
+// SPEC §9: nothing in a request depends on the api-server it lands on. A second api-server
+// (its own manager and limiter over the same database) sees the failures the first
+// counted, and a success on either clears the user's count for both.
+TEST_F(AuthTest, FailedLoginsAreCountedAcrossApiServersSharingTheDatabase) {
+  AuthOptions options;
+  options.password_hash = PasswordHashOptions::ForTests();
+  options.login_limits = {.max_failures_per_user = 3,
+                          .max_failures_per_address = 5,
+                          .window = std::chrono::seconds(60)};
+  auto other =
+      SimpleAuthManager::Create(*store_, *validator_, *signer_, clock_, nullptr, options).value();
+  http::Router other_router;
+  other->AddRoutes(other_router);
+  auto attempt = [](http::Router& router, const std::string& password) {
+    auto request = MakeRequest("POST", "/auth/token",
+                               R"({"username":"user","password":")" + password + R"("})");
+    return router.Route(request).status;
+  };
+  // Two failures here, one there: the user's limit of three is reached on both.
+  EXPECT_EQ(attempt(router_, "wrong"), 401);
+  EXPECT_EQ(attempt(router_, "wrong"), 401);
+  EXPECT_EQ(attempt(other_router, "wrong"), 401);
+  EXPECT_EQ(attempt(router_, "user-password"), 429);
+  EXPECT_EQ(attempt(other_router, "user-password"), 429);
+  // After the window, a success on one clears the count the other reads.
+  clock_.Advance(60);
+  EXPECT_EQ(attempt(other_router, "wrong"), 401);
+  EXPECT_EQ(attempt(other_router, "wrong"), 401);
+  EXPECT_EQ(attempt(router_, "user-password"), 201);
+  EXPECT_EQ(attempt(other_router, "wrong"), 401);
+  EXPECT_EQ(attempt(router_, "wrong"), 401);
+  EXPECT_EQ(attempt(other_router, "user-password"), 201);
 }
 
 TEST_F(AuthTest, LoginsAreAuditedWithoutPasswords) {

@@ -1,64 +1,55 @@
 #include "api/login_limiter.h"
 
 #include <algorithm>
+#include <array>
+
+#include "store/checks.h"
 
 namespace airlock::api {
 
-using std::chrono::steady_clock;
-
-int64_t LoginRateLimiter::RetryAfter(Windows& windows, std::string_view key, int limit,
-                                     steady_clock::time_point now) const {
-  auto it = windows.find(key);
-  if (it == windows.end()) return 0;
-  const auto end = it->second.start + limits_.window;
-  if (now >= end) {
-    windows.erase(it);
-    return 0;
-  }
-  if (it->second.failures < limit) return 0;
-  auto left = std::chrono::ceil<std::chrono::seconds>(end - now).count();
-  return std::max<int64_t>(left, 1);
+std::string LoginRateLimiter::UserKey(std::string_view username) {
+  return "user:" + store::StorableText(username);
 }
 
-void LoginRateLimiter::Count(Windows& windows, std::string_view key, steady_clock::time_point now) {
-  auto it = windows.find(key);
-  if (it != windows.end() && now >= it->second.start + limits_.window) {
-    windows.erase(it);
-    it = windows.end();
+std::string LoginRateLimiter::AddressKey(std::string_view address) {
+  return "address:" + store::StorableText(address);
+}
+
+Result<int64_t> LoginRateLimiter::RetryAfterSeconds(std::string_view username,
+                                                    std::string_view address) {
+  const int64_t now = clock_.NowSeconds();
+  const int64_t window = limits_.window.count();
+  const std::array<std::string, 2> names{UserKey(username), AddressKey(address)};
+  auto windows = store_.LoginFailureWindows(names, now, window);
+  if (!windows) return std::unexpected(windows.error());
+  int64_t retry_after = 0;
+  for (const store::LoginFailureWindow& w : *windows) {
+    const int limit =
+        w.name == names[0] ? limits_.max_failures_per_user : limits_.max_failures_per_address;
+    if (w.failures < limit) continue;
+    retry_after =
+        std::max<int64_t>(retry_after, std::max<int64_t>(w.window_start + window - now, 1));
   }
-  if (it == windows.end()) {
-    if (windows.size() >= kMaxTrackedKeys) {
-      std::erase_if(windows,
-                    [&](const auto& entry) { return now >= entry.second.start + limits_.window; });
+  return retry_after;
+}
+
+Result<void> LoginRateLimiter::RecordFailure(std::string_view username, std::string_view address) {
+  const int64_t now = clock_.NowSeconds();
+  const int64_t window = limits_.window.count();
+  const std::array<std::string, 2> names{UserKey(username), AddressKey(address)};
+  if (auto counted = store_.RecordLoginFailures(names, now, window); !counted) return counted;
+  // Windows that ended hold no count that matters; at most one purge per window here.
+  int64_t last = last_purge_.load();
+  if (now - last >= window && last_purge_.compare_exchange_strong(last, now)) {
+    if (auto purged = store_.PurgeLoginFailures(now - window); !purged) {
+      return std::unexpected(purged.error());
     }
-    if (windows.size() >= kMaxTrackedKeys) {
-      auto oldest = std::min_element(
-          windows.begin(), windows.end(),
-          [](const auto& a, const auto& b) { return a.second.start < b.second.start; });
-      windows.erase(oldest);
-    }
-    it = windows.emplace(std::string(key), Window{.start = now}).first;
   }
-  ++it->second.failures;
+  return {};
 }
 
-int64_t LoginRateLimiter::RetryAfterSeconds(std::string_view username, std::string_view address) {
-  const auto now = clock_.Monotonic();
-  std::lock_guard lock(mu_);
-  return std::max(RetryAfter(users_, username, limits_.max_failures_per_user, now),
-                  RetryAfter(addresses_, address, limits_.max_failures_per_address, now));
-}
-
-void LoginRateLimiter::RecordFailure(std::string_view username, std::string_view address) {
-  const auto now = clock_.Monotonic();
-  std::lock_guard lock(mu_);
-  Count(users_, username, now);
-  Count(addresses_, address, now);
-}
-
-void LoginRateLimiter::RecordSuccess(std::string_view username) {
-  std::lock_guard lock(mu_);
-  users_.erase(std::string(username));
+Result<void> LoginRateLimiter::RecordSuccess(std::string_view username) {
+  return store_.ClearLoginFailures(UserKey(username));
 }
 
 }  // namespace airlock::api

@@ -9,23 +9,24 @@
 //  - per client address: 50 failures per 300 s, across all names (password spraying).
 //    Behind a load balancer every client shares its address: raise the limit there.
 // A success clears its user's count, never the address's.
-// Concurrent attempts may each pass the check before any failure is recorded, so the
-// limit can be exceeded by at most the number of server threads.
-// Per process: each api-server keeps its own counts in memory, so N api-servers behind a
-// load balancer allow up to N times the limits, and a login's 429 depends on the instance
-// it lands on (docs/security/jwt-authentication.md).
-// Memory is bounded: at most kMaxTrackedKeys keys per kind; expired windows are pruned
-// first, then the oldest.
+// The counts live in the metadata database (Store::RecordLoginFailures), so every
+// api-server sharing it applies the same limits to the same counts: a login's 429 does not
+// depend on the api-server it lands on (SPEC §9). Windows are measured on the servers'
+// clocks (Unix seconds). Concurrent attempts may each pass the check before any failure
+// is recorded, so a limit can be exceeded by at most the number of attempts in flight.
+// Windows that ended are purged at most once per window, by whichever server counts a
+// failure then.
 // Thread-safe.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "common/clock.h"
+#include "common/error.h"
+#include "store/store.h"
 
 namespace airlock::api {
 
@@ -37,31 +38,25 @@ struct LoginLimits {
 
 class LoginRateLimiter {
  public:
-  static constexpr size_t kMaxTrackedKeys = 100000;
-
-  LoginRateLimiter(const Clock& clock, LoginLimits limits) : clock_(clock), limits_(limits) {}
+  LoginRateLimiter(store::Store& store, const Clock& clock, LoginLimits limits)
+      : store_(store), clock_(clock), limits_(limits) {}
 
   // Seconds until an attempt for `username` from `address` is allowed again; 0 when it is
-  // allowed now.
-  int64_t RetryAfterSeconds(std::string_view username, std::string_view address);
-  void RecordFailure(std::string_view username, std::string_view address);
-  void RecordSuccess(std::string_view username);
+  // allowed now. An error when the database cannot be read.
+  Result<int64_t> RetryAfterSeconds(std::string_view username, std::string_view address);
+  Result<void> RecordFailure(std::string_view username, std::string_view address);
+  Result<void> RecordSuccess(std::string_view username);
+
+  // The names the counts are kept under: user names and addresses as they came, with
+  // bytes the database cannot hold replaced (store::StorableText).
+  static std::string UserKey(std::string_view username);
+  static std::string AddressKey(std::string_view address);
 
  private:
-  struct Window {
-    std::chrono::steady_clock::time_point start;
-    int failures = 0;
-  };
-  using Windows = std::map<std::string, Window, std::less<>>;
-  int64_t RetryAfter(Windows& windows, std::string_view key, int limit,
-                     std::chrono::steady_clock::time_point now) const;
-  void Count(Windows& windows, std::string_view key, std::chrono::steady_clock::time_point now);
-
+  store::Store& store_;
   const Clock& clock_;
   const LoginLimits limits_;
-  std::mutex mu_;
-  Windows users_;      // Guarded by mu_.
-  Windows addresses_;  // Guarded by mu_.
+  std::atomic<int64_t> last_purge_{0};  // Unix seconds of the last purge by this process
 };
 
 }  // namespace airlock::api
