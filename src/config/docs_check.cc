@@ -202,16 +202,12 @@ class DocChecker {
   // `X`)" or "…, default `X`", on this line or carried over to `next` (the paragraph's
   // following line, or empty).
   void CheckProseDefaults(size_t line, std::string_view text, std::string_view next) {
-    size_t pos = 0;
-    for (;;) {
-      size_t open = text.find('`', pos);
-      if (open == std::string_view::npos) return;
-      size_t close = text.find('`', open + 1);
-      if (close == std::string_view::npos) return;
-      pos = close + 1;
-      auto ref = ParseReference(text.substr(open + 1, close - open - 1));
+    for (std::string_view span : CodeSpans(text)) {
+      auto ref = ParseReference(span);
       if (!ref || ref->option.empty()) continue;
-      std::string after(text.substr(close + 1));
+      // What follows the span's closing backtick, carried over to the next line.
+      std::string after(
+          text.substr(static_cast<size_t>(span.data() - text.data()) + span.size() + 1));
       if (!next.empty()) {
         after += ' ';
         after += next;
@@ -224,9 +220,7 @@ class DocChecker {
         Error(line, "the text gives '" + std::string(*given) + "' as the default of " +
                         spec->DisplayName() + ", which has no default");
       } else if (*given != *spec->default_value) {
-        Error(line, "the text gives '" + std::string(*given) + "' as the default of " +
-                        spec->DisplayName() + "; the schema's default is '" + *spec->default_value +
-                        "'");
+        ReportWrongDefault(line, "text", *given, *spec);
       }
     }
   }
@@ -277,11 +271,15 @@ class DocChecker {
     } else {
       given = cell.substr(0, cell.find_first_of(" \t"));
     }
-    if (given != *spec->default_value) {
-      Error(line, "the table gives '" + std::string(given) + "' as the default of " +
-                      spec->DisplayName() + "; the schema's default is '" + *spec->default_value +
-                      "'");
-    }
+    if (given != *spec->default_value) ReportWrongDefault(line, "table", given, *spec);
+  }
+
+  // "the <where> gives 'X' as the default of [section] option; the schema's default is 'Y'"
+  void ReportWrongDefault(size_t line, std::string_view where, std::string_view given,
+                          const OptionSpec& spec) {
+    Error(line, "the " + std::string(where) + " gives '" + std::string(given) +
+                    "' as the default of " + spec.DisplayName() + "; the schema's default is '" +
+                    spec.default_value.value_or("") + "'");
   }
 
  private:
