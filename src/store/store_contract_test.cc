@@ -184,6 +184,10 @@ class StoreContractTest : public testing::TestWithParam<Backend> {
     ASSERT_TRUE(created.has_value()) << created.error().ToString();
   }
 
+  // `count` running task instances of dag/run ("t0", "t1", …), each deferred on a date
+  // trigger; the triggers' ids, oldest first, are appended to `ids`.
+  void DeferRunningTasks(int count, std::vector<int64_t>& ids);
+
   // A task instance of dag/run in `state`, created in the store.
   TaskInstance CreateTi(TaskState state, std::string task_id = "task") {
     TaskInstance ti{.id = NewId(),
@@ -932,6 +936,15 @@ Trigger DateTrigger(std::optional<int64_t> timeout_at = kNow + 3600) {
                  .timeout_at = timeout_at};
 }
 
+void StoreContractTest::DeferRunningTasks(int count, std::vector<int64_t>& ids) {
+  for (int i = 0; i < count; ++i) {
+    TaskInstance ti = CreateTi(TaskState::kRunning, "t" + std::to_string(i));
+    auto trigger = store_->DeferTaskInstance(ti.id, DateTrigger());
+    ASSERT_OK(trigger);
+    ids.push_back(trigger->id);
+  }
+}
+
 TEST_P(StoreContractTest, DeferStoresTheTriggerAndFireResumesTheTask) {
   CreateRun();
   TaskInstance ti = CreateTi(TaskState::kRunning);
@@ -1057,12 +1070,7 @@ TEST_P(StoreContractTest, TriggerOfATaskNoLongerDeferredCannotFireOrFail) {
 TEST_P(StoreContractTest, TriggerLeasesAreClaimedRenewedAndTakenOverWhenExpired) {
   CreateRun();
   std::vector<int64_t> ids;
-  for (int i = 0; i < 3; ++i) {
-    TaskInstance ti = CreateTi(TaskState::kRunning, "t" + std::to_string(i));
-    auto trigger = store_->DeferTaskInstance(ti.id, DateTrigger());
-    ASSERT_OK(trigger);
-    ids.push_back(trigger->id);
-  }
+  ASSERT_NO_FATAL_FAILURE(DeferRunningTasks(3, ids));
   auto a = store_->ClaimTriggers("triggerer-a", 2, kNow + 30, kNow);
   ASSERT_OK(a);
   ASSERT_EQ(a->size(), 2u);
@@ -2512,12 +2520,7 @@ class PostgresSkipLockedTest : public StoreContractTest {
 TEST_P(PostgresSkipLockedTest, ClaimSkipsATriggerAnotherClaimerHolds) {
   CreateRun();
   std::vector<int64_t> ids;
-  for (int i = 0; i < 3; ++i) {
-    TaskInstance ti = CreateTi(TaskState::kRunning, "t" + std::to_string(i));
-    auto trigger = store_->DeferTaskInstance(ti.id, DateTrigger());
-    ASSERT_OK(trigger);
-    ids.push_back(trigger->id);
-  }
+  ASSERT_NO_FATAL_FAILURE(DeferRunningTasks(3, ids));
   auto holder = Connect();
   ASSERT_TRUE(holder.has_value()) << holder.error().ToString();
   ASSERT_OK((*holder)->ExecuteScript("BEGIN"));

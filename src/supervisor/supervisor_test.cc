@@ -176,6 +176,11 @@ class FakeExecutionApi {
     std::lock_guard lock(mu_);
     return workload_token_reused_;
   }
+  // How many heartbeats the supervisor sent.
+  size_t heartbeats() {
+    std::lock_guard lock(mu_);
+    return heartbeats_;
+  }
 
  private:
   http::Response Handle(const http::Request& request) {
@@ -268,10 +273,7 @@ TEST_F(SuperviseTest, SuccessIsReportedWithTheExecutionTokenAndOutputIsMasked) {
   EXPECT_EQ(log.find("hunter2"), std::string::npos) << log;
   EXPECT_EQ(log.find(kWorkloadToken), std::string::npos) << log;
   // It heartbeated while the task slept.
-  auto calls = api.calls();
-  EXPECT_NE(std::find(calls.begin(), calls.end(),
-                      "PUT /execution/task-instances/" + TestWorkload().ti.id + "/heartbeat"),
-            calls.end());
+  EXPECT_GT(api.heartbeats(), 0u);
 }
 
 TEST_F(SuperviseTest, NonZeroExitIsFailed) {
@@ -328,10 +330,7 @@ TEST_F(SuperviseTest, NotFoundOnHeartbeatTerminatesWithoutReporting) {
       << outcome->termination_reason;
   EXPECT_TRUE(api.reported_states().empty());
   // The first answer ended it: no second heartbeat, no retry.
-  auto calls = api.calls();
-  EXPECT_EQ(std::count(calls.begin(), calls.end(),
-                       "PUT /execution/task-instances/" + TestWorkload().ti.id + "/heartbeat"),
-            1);
+  EXPECT_EQ(api.heartbeats(), 1u);
 }
 
 // "3 failed heartbeats in a row": a heartbeat that succeeds in between starts the count again.
@@ -344,10 +343,7 @@ TEST_F(SuperviseTest, ASuccessfulHeartbeatResetsTheFailureCount) {
   EXPECT_EQ(outcome->termination_reason, "3 heartbeats failed in a row");
   EXPECT_EQ(outcome->reported_state, "failed");
   // Without the reset the fourth heartbeat (the third failure) would have ended it.
-  auto calls = api.calls();
-  EXPECT_EQ(std::count(calls.begin(), calls.end(),
-                       "PUT /execution/task-instances/" + TestWorkload().ti.id + "/heartbeat"),
-            6);
+  EXPECT_EQ(api.heartbeats(), 6u);
   const std::string log = TaskLog();
   EXPECT_NE(log.find("heartbeat failed (2 in a row)"), std::string::npos) << log;
   EXPECT_NE(log.find("heartbeat failed (3 in a row)"), std::string::npos) << log;
@@ -360,10 +356,7 @@ TEST_F(SuperviseTest, ThreeFailedHeartbeatsKillTheTask) {
   ASSERT_TRUE(outcome) << outcome.error().message();
   EXPECT_EQ(outcome->termination_reason, "3 heartbeats failed in a row");
   EXPECT_EQ(outcome->reported_state, "failed");
-  auto calls = api.calls();
-  EXPECT_EQ(std::count(calls.begin(), calls.end(),
-                       "PUT /execution/task-instances/" + TestWorkload().ti.id + "/heartbeat"),
-            3);
+  EXPECT_EQ(api.heartbeats(), 3u);
 }
 
 TEST_F(SuperviseTest, RefusedTokenExchangeRunsNothing) {

@@ -11,13 +11,12 @@
 import json
 import os
 import subprocess
-import tempfile
 import time
 import unittest
 
 from airlock_testlib import hs512_token, public_jwk_from_pem, split_token
 from api_server_test import SECRET, ApiServer
-from rest_api_test import bearer, call
+from rest_api_test import RestApiTestBase, bearer, call
 
 BIN = os.environ.get("AIRLOCK_BIN", "")
 
@@ -26,23 +25,12 @@ BIN = os.environ.get("AIRLOCK_BIN", "")
 RELOAD_DEADLINE_SECONDS = 60
 
 
-class KeyRotationTest(unittest.TestCase):
+class KeyRotationTest(RestApiTestBase):
     def setUp(self):
-        self.assertTrue(BIN, "AIRLOCK_BIN is not set")
-        self.tmp = tempfile.TemporaryDirectory()
-        self.home = self.tmp.name
-        self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": self.home,
-            "AIRLOCK_HOME": self.home,
-            "AIRLOCK__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:ADMIN",
-        }
-        self.servers = []
-
-    def tearDown(self):
-        for server in self.servers:
-            server.kill()
-        self.tmp.cleanup()
+        super().setUp()
+        # Each test names the keys it signs with; one user, the admin.
+        del self.env["AIRLOCK__API_AUTH__JWT_SECRET"]
+        self.env["AIRLOCK__CORE__SIMPLE_AUTH_MANAGER_USERS"] = "admin:ADMIN"
 
     def airlock(self, *args):
         result = subprocess.run([BIN, *args], env=self.env, capture_output=True, text=True,
@@ -59,18 +47,10 @@ class KeyRotationTest(unittest.TestCase):
         return states
 
     def start(self, env):
+        """The api-server started on `env`, and the admin's generated password."""
         server = ApiServer(env)
         self.servers.append(server)
-        line = server.proc.stdout.readline().strip()
-        prefix = "Simple auth manager | Password for user 'admin': "
-        self.assertTrue(line.startswith(prefix), line)
-        return server, line[len(prefix):]
-
-    def login(self, server, password):
-        status, _, body = call(server.base + "/auth/token", "POST",
-                               {"username": "admin", "password": password})
-        self.assertEqual(status, 201, body)
-        return json.loads(body)["access_token"]
+        return server, self.read_generated(server, 1)["admin"]
 
     def authorized(self, server, token):
         status, _, body = call(server.base + "/api/v2/dags", headers=bearer(token))
@@ -91,7 +71,7 @@ class KeyRotationTest(unittest.TestCase):
         server, password = self.start(env)
         pid = server.proc.pid
 
-        old_token = self.login(server, password)
+        old_token = self.login(server, "admin", password)
         self.assertEqual(split_token(old_token)[0]["kid"], first["active"])
         self.assertEqual(self.authorized(server, old_token)[0], 200)
         self.assertEqual(self.jwks_kids(server), {first["active"], first["next"]})
@@ -110,7 +90,7 @@ class KeyRotationTest(unittest.TestCase):
         self.assertEqual(server.proc.pid, pid)
         status, body = self.authorized(server, old_token)
         self.assertEqual(status, 200, "the retired key's token still validates: " + body)
-        new_token = self.login(server, password)
+        new_token = self.login(server, "admin", password)
         self.assertEqual(split_token(new_token)[0]["kid"], second["active"])
         self.assertEqual(self.authorized(server, new_token)[0], 200)
 
@@ -122,7 +102,7 @@ class KeyRotationTest(unittest.TestCase):
         self.assertNotIn(first["active"], self.jwks_kids(server))
         self.assertEqual(self.authorized(server, old_token)[0], 403)
         self.assertEqual(self.authorized(server, new_token)[0], 200)
-        self.assertEqual(split_token(self.login(server, password))[0]["kid"], third["active"])
+        self.assertEqual(split_token(self.login(server, "admin", password))[0]["kid"], third["active"])
 
         code, err = server.stop()
         self.assertEqual(code, 0, err)
@@ -132,7 +112,7 @@ class KeyRotationTest(unittest.TestCase):
         first = self.rotate(key_dir)
         env = dict(self.env, AIRLOCK__API_AUTH__JWT_PRIVATE_KEY_PATH=key_dir)
         server, password = self.start(env)
-        token = self.login(server, password)
+        token = self.login(server, "admin", password)
         with open(os.path.join(key_dir, "keys.json"), "w") as f:
             f.write("{broken")
         # A token naming an unknown kid makes the server reload at once (the first such
@@ -141,7 +121,7 @@ class KeyRotationTest(unittest.TestCase):
                              header={"alg": "EdDSA", "kid": "no-such-key", "typ": "JWT"})
         self.assertEqual(self.authorized(server, forged)[0], 403)
         self.assertEqual(self.authorized(server, token)[0], 200)
-        self.assertEqual(split_token(self.login(server, password))[0]["kid"], first["active"])
+        self.assertEqual(split_token(self.login(server, "admin", password))[0]["kid"], first["active"])
         self.assertEqual(self.jwks_kids(server), {first["active"], first["next"]})
         code, err = server.stop()
         self.assertEqual(code, 0, err)
@@ -172,7 +152,7 @@ class KeyRotationTest(unittest.TestCase):
                    AIRLOCK__API_AUTH__JWT_ALGORITHM="RS512",
                    AIRLOCK__API_AUTH__TRUSTED_JWKS_URL=jwks)
         server, password = self.start(env)
-        token = self.login(server, password)
+        token = self.login(server, "admin", password)
         self.assertEqual(split_token(token)[0]["alg"], "RS512")
         status, body = self.authorized(server, token)
         self.assertEqual(status, 200, body)
@@ -183,7 +163,7 @@ class KeyRotationTest(unittest.TestCase):
         env = dict(self.env, AIRLOCK__API_AUTH__JWT_SECRET=SECRET,
                    AIRLOCK__API_AUTH__JWT_KID="hs-key-1")
         server, password = self.start(env)
-        token = self.login(server, password)
+        token = self.login(server, "admin", password)
         self.assertEqual(split_token(token)[0], {"alg": "HS512", "typ": "JWT"})
         status, body = self.authorized(server, token)
         self.assertEqual(status, 200, body)

@@ -262,24 +262,24 @@ class SupervisorTest(SupervisorTestBase):
         self.assertEqual(result.returncode, 1)
         self.assertIn("is not an open socket", result.stderr)
 
-    def test_local_executor_runs_tasks_through_supervisors(self):
+    def bench_supervisor(self, count, sleep):
+        """The report of `airlock bench supervisor`: `count` tasks sleeping `sleep` s each,
+        run through the local executor against this test's api-server."""
         result = subprocess.run(
-            [BIN, "bench", "supervisor", "--count", "3", "--sleep", "0.5",
+            [BIN, "bench", "supervisor", "--count", str(count), "--sleep", sleep,
              "--execution-api-url", self.server.base + "/execution/"],
             env=self.env, capture_output=True, text=True, timeout=120)
         self.assertEqual(result.returncode, 0, result.stderr)
-        report = json.loads(result.stdout.strip().splitlines()[-1])
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def test_local_executor_runs_tasks_through_supervisors(self):
+        report = self.bench_supervisor(3, "0.5")
         self.assertEqual(report["states"], {"success": 3})
         self.assertGreater(report["supervisor_rss_kb"]["max"], 0)
 
     def test_local_executor_runs_tasks_with_a_shared_airlock_cfg_holding_secrets(self):
         self.write_shared_config()
-        result = subprocess.run(
-            [BIN, "bench", "supervisor", "--count", "2", "--sleep", "0.1",
-             "--execution-api-url", self.server.base + "/execution/"],
-            env=self.env, capture_output=True, text=True, timeout=120)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        report = json.loads(result.stdout.strip().splitlines()[-1])
+        report = self.bench_supervisor(2, "0.1")
         self.assertEqual(report["states"], {"success": 2})
 
 
