@@ -17,7 +17,9 @@
 //  1. at most kMaxTokenBytes, before anything is parsed;
 //  2. exactly three '.'-separated segments;
 //  3. each segment canonical unpadded base64url (see base64url.h);
-//  4. header and payload: UTF-8 JSON objects, no duplicate names, depth ≤ kMaxJsonDepth;
+//  4. header and payload: UTF-8 JSON objects, no duplicate names, depth ≤ kMaxJsonDepth
+//     (read by JoseObject: compact objects are scanned without building a document, with
+//     the parser's verdict; the fuzz target compares the two readings);
 //  5. header: "alg" a string naming a supported algorithm (case-sensitive); "crit", "jku",
 //     "x5u", "jwk", "x5c" refused; "kid", if present, a 1..128 [A-Za-z0-9._-] string
 //     naming a loaded key; "typ", if present, "JWT";
@@ -112,26 +114,27 @@ struct Header {
   bool has_kid = false;
 };
 
-std::expected<Header, ValidationError> CheckHeader(const json::object& header) {
+std::expected<Header, ValidationError> CheckHeader(const JoseObject& header) {
   Header out{};
   bool has_alg = false;
-  for (const auto& member : header) {
-    std::string_view name = member.key();
-    const json::value& v = member.value();
+  for (const JoseMember& member : header.members()) {
+    const std::string_view name = member.name;
+    const JoseValue& v = member.value;
+    const bool is_string = v.kind == JoseValue::Kind::kString;
     if (name == "alg") {
-      if (!v.is_string()) return Fail(Failure::kMalformed, "header 'alg' is not a string");
-      auto alg = ParseAlgorithm(std::string_view(v.as_string()));
+      if (!is_string) return Fail(Failure::kMalformed, "header 'alg' is not a string");
+      auto alg = ParseAlgorithm(v.string);
       if (!alg) return Fail(Failure::kUnsupportedAlgorithm, "token algorithm is not accepted");
       out.alg = *alg;
       has_alg = true;
     } else if (name == "kid") {
-      if (!v.is_string() || !IsValidKid(std::string_view(v.as_string()))) {
+      if (!is_string || !IsValidKid(v.string)) {
         return Fail(Failure::kBadKid, "header 'kid' must be 1-128 characters from [A-Za-z0-9._-]");
       }
-      out.kid = std::string_view(v.as_string());
+      out.kid = v.string;
       out.has_kid = true;
     } else if (name == "typ") {
-      if (!v.is_string() || v.as_string() != "JWT") {
+      if (!is_string || v.string != "JWT") {
         return Fail(Failure::kMalformed, "header 'typ' must be \"JWT\"");
       }
     } else if (name == "crit" || name == "jku" || name == "x5u" || name == "jwk" || name == "x5c") {
@@ -144,23 +147,23 @@ std::expected<Header, ValidationError> CheckHeader(const json::object& header) {
 }
 
 // A NumericDate claim: a JSON number in [0, kMaxNumericDate]; fractions are truncated.
-std::expected<int64_t, ValidationError> NumericDate(const json::value& v, std::string_view name) {
+std::expected<int64_t, ValidationError> NumericDate(const JoseValue& v, std::string_view name) {
   auto out_of_range = [&] {
     return Fail(Failure::kBadClaim, "'" + std::string(name) + "' is out of range");
   };
-  switch (v.kind()) {
-    case json::kind::int64: {
-      int64_t i = v.get_int64();
+  switch (v.kind) {
+    case JoseValue::Kind::kInt64: {
+      int64_t i = v.int64;
       if (i < 0 || i > kMaxNumericDate) return out_of_range();
       return i;
     }
-    case json::kind::uint64: {
-      uint64_t u = v.get_uint64();
+    case JoseValue::Kind::kUint64: {
+      uint64_t u = v.uint64;
       if (u > static_cast<uint64_t>(kMaxNumericDate)) return out_of_range();
       return static_cast<int64_t>(u);
     }
-    case json::kind::double_: {
-      double d = v.get_double();
+    case JoseValue::Kind::kDouble: {
+      double d = v.number;
       if (!std::isfinite(d) || d < 0 || d > static_cast<double>(kMaxNumericDate)) {
         return out_of_range();
       }
@@ -172,28 +175,28 @@ std::expected<int64_t, ValidationError> NumericDate(const json::value& v, std::s
 }
 
 // A string claim that may be absent (`v` null).
-std::expected<std::optional<std::string>, ValidationError> OptionalString(const json::value* v,
+std::expected<std::optional<std::string>, ValidationError> OptionalString(const JoseValue* v,
                                                                           std::string_view name) {
   if (v == nullptr) return std::optional<std::string>();
-  if (!v->is_string()) {
+  if (v->kind != JoseValue::Kind::kString) {
     return Fail(Failure::kBadClaim, "'" + std::string(name) + "' must be a string");
   }
-  return std::optional<std::string>(std::string(v->as_string()));
+  return std::optional<std::string>(v->string);
 }
 
 // The registered claims of a payload, found in one pass over its members instead of one
 // look-up per claim (the parser refuses duplicate names, so each appears at most once).
 // Null where absent.
 struct RegisteredClaims {
-  const json::value *exp = nullptr, *iat = nullptr, *nbf = nullptr, *aud = nullptr, *iss = nullptr,
-                    *sub = nullptr, *jti = nullptr, *scope = nullptr, *role = nullptr;
+  const JoseValue *exp = nullptr, *iat = nullptr, *nbf = nullptr, *aud = nullptr, *iss = nullptr,
+                  *sub = nullptr, *jti = nullptr, *scope = nullptr, *role = nullptr;
 };
 
-RegisteredClaims FindRegisteredClaims(const json::object& payload) {
+RegisteredClaims FindRegisteredClaims(const JoseObject& payload) {
   RegisteredClaims out;
-  for (const auto& member : payload) {
-    const std::string_view name = member.key();
-    const json::value* v = &member.value();
+  for (const JoseMember& member : payload.members()) {
+    const std::string_view name = member.name;
+    const JoseValue* v = &member.value;
     if (name == "exp") {
       out.exp = v;
     } else if (name == "iat") {
@@ -361,9 +364,11 @@ std::expected<Claims, ValidationError> Validator::ValidateUncached(std::string_v
   // Token JSON is small: parse into a stack buffer and spill to the heap only if needed.
   unsigned char header_buf[1024];
   json::monotonic_resource header_mr(header_buf, sizeof header_buf);
-  auto header_obj = ParseStrictJsonObject(*header_bytes, kMaxJsonDepth, &header_mr);
-  if (!header_obj) return Fail(Failure::kMalformed, "header: " + header_obj.error().message());
-  auto header = CheckHeader(*header_obj);
+  JoseObject header_obj;
+  if (auto read = header_obj.Read(*header_bytes, kMaxJsonDepth, &header_mr); !read) {
+    return Fail(Failure::kMalformed, "header: " + read.error().message());
+  }
+  auto header = CheckHeader(header_obj);
   if (!header) return std::unexpected(header.error());
 
   std::shared_ptr<const KeySet> keys = keys_->Current();
@@ -400,10 +405,12 @@ std::expected<Claims, ValidationError> Validator::ValidateUncached(std::string_v
   if (!payload_bytes) return Fail(Failure::kMalformed, "payload is not canonical base64url");
   unsigned char payload_buf[4096];
   json::monotonic_resource payload_mr(payload_buf, sizeof payload_buf);
-  auto payload = ParseStrictJsonObject(*payload_bytes, kMaxJsonDepth, &payload_mr);
-  if (!payload) return Fail(Failure::kMalformed, "payload: " + payload.error().message());
+  JoseObject payload;
+  if (auto read = payload.Read(*payload_bytes, kMaxJsonDepth, &payload_mr); !read) {
+    return Fail(Failure::kMalformed, "payload: " + read.error().message());
+  }
 
-  const RegisteredClaims found = FindRegisteredClaims(*payload);
+  const RegisteredClaims found = FindRegisteredClaims(payload);
   Claims claims;
   if (found.exp == nullptr) return Fail(Failure::kMissingClaim, "token has no 'exp'");
   auto exp = NumericDate(*found.exp, "exp");
@@ -422,12 +429,12 @@ std::expected<Claims, ValidationError> Validator::ValidateUncached(std::string_v
   if (auto times = CheckTimes(claims); !times) return std::unexpected(times.error());
 
   if (found.aud == nullptr) return Fail(Failure::kWrongAudience, "token has no audience");
-  if (found.aud->is_string()) {
-    claims.aud.emplace_back(found.aud->as_string());
-  } else if (found.aud->is_array()) {
-    for (const auto& a : found.aud->as_array()) {
-      if (!a.is_string()) return Fail(Failure::kBadClaim, "'aud' must hold strings only");
-      claims.aud.emplace_back(a.as_string());
+  if (found.aud->kind == JoseValue::Kind::kString) {
+    claims.aud.emplace_back(found.aud->string);
+  } else if (found.aud->kind == JoseValue::Kind::kArray) {
+    if (!found.aud->all_strings) return Fail(Failure::kBadClaim, "'aud' must hold strings only");
+    for (std::string_view a : payload.array_strings().subspan(found.aud->first, found.aud->count)) {
+      claims.aud.emplace_back(a);
     }
   } else {
     return Fail(Failure::kBadClaim, "'aud' must be a string or an array of strings");
@@ -481,9 +488,9 @@ bool VerifyCompactSignature(std::string_view token, const Key& key) {
   if (!segments) return false;
   auto header_bytes = Base64UrlDecode(segments->header);
   if (!header_bytes) return false;
-  auto header_obj = ParseStrictJsonObject(*header_bytes, kMaxJsonDepth);
-  if (!header_obj) return false;
-  auto header = CheckHeader(*header_obj);
+  JoseObject header_obj;
+  if (!header_obj.Read(*header_bytes, kMaxJsonDepth)) return false;
+  auto header = CheckHeader(header_obj);
   if (!header || header->alg != key.algorithm()) return false;
   auto signature = Base64UrlDecode(segments->signature);
   return signature && key.Verify(segments->signing_input, *signature);
