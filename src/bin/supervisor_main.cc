@@ -15,6 +15,10 @@
 // [core] standby_supervisors of them ready, so that a queued task does not wait for a
 // process to start (SPEC §10: a queued task reaches exec in < 10 ms). It holds no secret until the
 // workload arrives, and a standby whose stdin closes with no workload exits 0 silently.
+// With --launch it is the launcher of a task that runs as another user through sudo
+// (src/supervisor/launch.h): started by a supervisor, as `sudo -n -u USER -- airlock-supervisor
+// --launch`, it reads the task's command and environment from the channel on stdin and
+// execs the task; it loads no configuration and holds nothing.
 // Exit code: 0 when the task succeeded and that was reported (or a standby was not used);
 // 1 otherwise (the reason is on stderr and in the task log); 2 on a usage error.
 
@@ -35,6 +39,7 @@
 #include "config/process.h"
 #include "http/client.h"
 #include "supervisor/environment.h"
+#include "supervisor/launch.h"
 #include "supervisor/local_executor.h"
 #include "supervisor/supervisor.h"
 
@@ -140,10 +145,17 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "airlock-supervisor 0.1.0");
   std::string config_path;
   bool standby = false;
+  bool launch = false;
   app.add_option("--config", config_path, "Config file (default: $AIRLOCK_HOME/airlock.cfg)");
   app.add_flag("--standby", standby,
                "Start up before the workload arrives and wait for it on stdin; exit 0 if stdin "
                "closes with no workload (how the local executor keeps a supervisor ready)");
+  app.add_flag("--launch", launch,
+               "Internal: how a supervisor that is not root starts a task as another user "
+               "through sudo. Reads the task's command and environment from the supervisor's "
+               "channel on stdin and execs the task; exit 127 if it cannot")
+      ->excludes("--standby")
+      ->excludes("--config");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -153,6 +165,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     app.exit(e);  // prints the usage error
     return 2;
+  }
+  if (launch) {
+    auto launched = airlock::supervisor::RunLauncher();  // returns only on failure
+    std::cerr << "airlock-supervisor --launch: " << launched.error().message() << "\n";
+    return 127;
   }
   auto state = Run(config_path, standby, argc, argv);
   if (!state) {

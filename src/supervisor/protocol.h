@@ -34,6 +34,8 @@ namespace airlock::supervisor {
 
 // The environment variable that names the inherited channel fd.
 inline constexpr char kSupervisorFdVariable[] = "AIRLOCK_SUPERVISOR_FD";
+// The channel's fd number in the task.
+inline constexpr int kTaskChannelFd = 3;
 
 // A frame's largest payload. XCom values and variables are small; a bigger frame is a
 // broken or hostile client and ends the connection.

@@ -18,7 +18,10 @@
 #include <map>
 
 #include "common/log.h"
+#include "config/command.h"
 #include "supervisor/execution_client.h"
+#include "supervisor/launch.h"
+#include "supervisor/local_executor.h"
 #include "supervisor/protocol.h"
 
 namespace airlock::supervisor {
@@ -29,8 +32,8 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// The channel's fd number in the task.
-constexpr int kTaskChannelFd = 3;
+// How long `sudo kill` may take (it asks for no password: -n).
+constexpr std::chrono::milliseconds kSudoKillTimeout{5000};
 // A task opens one connection per `airlock task` call; more at once than this is a
 // runaway loop, not a task that needs them.
 constexpr size_t kMaxConnections = 16;
@@ -258,6 +261,12 @@ class Supervision {
   Result<std::unique_ptr<TaskLog>> OpenTaskLog();
   Result<void> BlockSignals();
   Result<void> StartTask(const TaskSpec& spec, const UnixUser& user);
+  // What Spawn needs to start the task through sudo instead of `direct` (its env and cwd
+  // are sent on the channel); the caller sets the fds.
+  Result<SpawnOptions> SudoSpawn(const TaskSpec& spec, const UnixUser& user, SpawnOptions direct,
+                                 int channel_fd);
+  // `sig` to the task's process group (through sudo when the task runs under it).
+  void SignalTask(int sig);
   void SuperviseLoop(const TaskSpec& spec);
   std::string ReportFinalState(std::string_view state);
 
@@ -283,6 +292,12 @@ class Supervision {
   std::string hostname_;
 
   pid_t task_pid_ = -1;
+  // Set when the task runs through sudo: its processes are then signalled through sudo too.
+  struct SudoTarget {
+    std::string sudo;  // the program's path
+    std::string user;
+  };
+  std::optional<SudoTarget> sudo_;
   int pidfd_ = -1;
   int channel_fd_ = -1;  // the supervisor's end of the channel
   int signal_fd_ = -1;
@@ -366,10 +381,12 @@ Result<void> Supervision::StartTask(const TaskSpec& spec, const UnixUser& user) 
   struct stat home_stat;
   const bool home_usable = !user.home.empty() && stat(user.home.c_str(), &home_stat) == 0 &&
                            S_ISDIR(home_stat.st_mode) && home_stat.st_uid == user.uid;
+  std::vector<std::string> env = ScrubbedEnvironment(options_.parent_environment, user.home, set);
+  std::string cwd = home_usable ? user.home : "/";
 
   SpawnOptions spawn{
       .argv = spec.command,
-      .env = ScrubbedEnvironment(options_.parent_environment, user.home, set),
+      .env = std::move(env),
       .stdin_fd = -1,
       .stdout_fd = out[1],
       .stderr_fd = err[1],
@@ -377,8 +394,20 @@ Result<void> Supervision::StartTask(const TaskSpec& spec, const UnixUser& user) 
       .user = user,
       .die_with_parent = true,
       .no_new_privs = true,
-      .cwd = home_usable ? user.home : "/",
+      .cwd = std::move(cwd),
   };
+  // Not root, and the task is someone else's: through sudo and the launcher (launch.h).
+  if (geteuid() != 0 && user.uid != geteuid()) {
+    auto launch = SudoSpawn(spec, user, std::move(spawn), channel[0]);
+    if (!launch) {
+      for (int fd : {out[0], out[1], err[0], err[1], channel[0], channel[1]}) close(fd);
+      return std::unexpected(launch.error());
+    }
+    spawn = std::move(*launch);
+    spawn.stdin_fd = channel[1];
+    spawn.stdout_fd = out[1];
+    spawn.stderr_fd = err[1];
+  }
   auto pid = Spawn(spawn);
   for (int fd : {out[1], err[1], channel[1]}) close(fd);
   stdout_.fd = out[0];
@@ -391,7 +420,7 @@ Result<void> Supervision::StartTask(const TaskSpec& spec, const UnixUser& user) 
   }
   pidfd_ = PidfdOpen(task_pid_);
   if (pidfd_ < 0) {
-    kill(-task_pid_, SIGKILL);
+    SignalTask(SIGKILL);
     return Internal(Errno("pidfd_open(" + std::to_string(task_pid_) + ")"));
   }
   return {};
@@ -403,8 +432,53 @@ void Supervision::Terminate(std::string reason) {
   termination_reason_ = std::move(reason);
   log_->Note("terminating the task: " + termination_reason_);
   LogWarning("task " + workload_.ti.id + ": terminating: " + termination_reason_);
-  kill(-task_pid_, SIGTERM);
+  SignalTask(SIGTERM);
   kill_deadline_ = Clock::now() + options_.kill_grace;
+}
+
+Result<SpawnOptions> Supervision::SudoSpawn(const TaskSpec& spec, const UnixUser& user,
+                                            SpawnOptions direct, int channel_fd) {
+  const auto path = options_.parent_environment.find("PATH");
+  auto sudo = ResolveProgram("sudo", path != options_.parent_environment.end()
+                                         ? std::string_view(path->second)
+                                         : kDefaultPath);
+  if (!sudo) {
+    return FailedPrecondition("the task runs as '" + user.name +
+                              "': switching users needs a root supervisor, or sudo, which is "
+                              "not on the supervisor's PATH");
+  }
+  LaunchRequest request{.argv = spec.command, .env = std::move(direct.env), .cwd = direct.cwd};
+  if (auto sent = SendLaunchRequest(channel_fd, request); !sent) {
+    return std::unexpected(sent.error());
+  }
+  sudo_ = SudoTarget{.sudo = *sudo, .user = user.name};
+  // sudo starts in a session of its own like any task; the launcher and the task stay in
+  // its process group. No no_new_privs here: sudo needs its setuid bit (the launcher sets
+  // the flag for the task).
+  return SpawnOptions{
+      .argv = SudoLaunchCommand(*sudo, user.name,
+                                options_.airlock_directory + "/" + kSupervisorExecutable),
+      .env = {"PATH=" + std::string(kDefaultPath)},
+      .die_with_parent = true,
+      .cwd = "/",
+  };
+}
+
+void Supervision::SignalTask(int sig) {
+  if (!sudo_) {
+    kill(-task_pid_, sig);
+    return;
+  }
+  // Nothing left in the group (the task and all it started are gone): nothing to send.
+  if (kill(-task_pid_, 0) != 0 && errno == ESRCH) return;
+  // The task's processes are its user's: signalled as that user. sudo, the group's leader,
+  // runs with the supervisor's real uid and is signalled directly, but only to kill it: a
+  // SIGTERM to it would reach the task a second time (sudo relays it).
+  const std::string name = sig == SIGKILL ? "KILL" : "TERM";
+  auto sent = config::RunCommand(SudoKillCommand(sudo_->sudo, sudo_->user, name, task_pid_),
+                                 kSudoKillTimeout);
+  if (!sent) log_->Note("sending SIG" + name + " through sudo: " + sent.error().message());
+  if (sig == SIGKILL) kill(-task_pid_, SIGKILL);
 }
 
 void Supervision::Heartbeat() {
@@ -574,7 +648,7 @@ Result<std::string> Supervision::Defer(const TaskRequest& request) {
   deferred_ = true;
   log_->Note("the task deferred on a " + request.key + " trigger; ending the task process");
   LogInfo("task " + workload_.ti.id + " deferred on a " + request.key + " trigger");
-  kill(-task_pid_, SIGTERM);
+  SignalTask(SIGTERM);
   terminating_ = true;
   kill_deadline_ = Clock::now() + options_.kill_grace;
   return std::string("null");
@@ -604,7 +678,7 @@ void Supervision::SuperviseLoop(const TaskSpec& spec) {
         Terminate(std::string("execution_timeout of ") + seconds + " s exceeded");
       }
       if (terminating_ && now >= kill_deadline_) {
-        kill(-task_pid_, SIGKILL);
+        SignalTask(SIGKILL);
         kill_deadline_ = now + std::chrono::hours(24);
       }
     }
@@ -648,7 +722,7 @@ void Supervision::SuperviseLoop(const TaskSpec& spec) {
       if (r == task_pid_) {
         wait_status_ = status;
         // Whatever the task left running in its session goes with it.
-        kill(-task_pid_, SIGKILL);
+        SignalTask(SIGKILL);
         drain_until = Clock::now() + kDrainTime;
       }
     }
@@ -901,30 +975,25 @@ Result<std::string> TaskLogPath(const Workload& workload, std::string_view base_
 }
 
 Result<UnixUser> ResolveTaskUser(const TaskUserPolicy& policy) {
-  if (policy.supervisor_euid == 0) {
-    const std::string name = policy.run_as_user                      ? *policy.run_as_user
-                             : !policy.default_impersonation.empty() ? policy.default_impersonation
-                                                                     : std::string("nobody");
-    auto user = LookUpUser(name);
-    if (!user) return std::unexpected(user.error());
-    if (user->uid == 0 && !policy.allow_root_tasks) {
-      return PermissionDenied(
-          "refusing to run a task as root ('" + name +
-          "'): set run_as_user or [core] default_impersonation to an unprivileged user, or "
-          "[core] allow_root_tasks = True");
-    }
-    return user;
+  const bool root = policy.supervisor_euid == 0;
+  std::string name = policy.run_as_user ? *policy.run_as_user : policy.default_impersonation;
+  if (name.empty()) {
+    if (!root) return CurrentUser();
+    name = "nobody";
   }
-  auto current = CurrentUser();
-  if (!current) return std::unexpected(current.error());
-  const std::string& wanted =
-      policy.run_as_user ? *policy.run_as_user : policy.default_impersonation;
-  if (!wanted.empty() && wanted != current->name) {
-    return FailedPrecondition("the task asks to run as '" + wanted +
-                              "' but the supervisor runs as '" + current->name +
-                              "': switching users needs a root supervisor");
+  auto user = LookUpUser(name);
+  if (!user) return std::unexpected(user.error());
+  // Its own user, by whichever name: as the supervisor runs (its groups, no switch).
+  if (!root && user->uid == policy.supervisor_euid) return CurrentUser();
+  // Another user: natively when root, else through sudo (StartTask). Either way never
+  // root unless allowed.
+  if (user->uid == 0 && !policy.allow_root_tasks) {
+    return PermissionDenied(
+        "refusing to run a task as root ('" + name +
+        "'): set run_as_user or [core] default_impersonation to an unprivileged user, or "
+        "[core] allow_root_tasks = True");
   }
-  return current;
+  return user;
 }
 
 Result<SupervisionOutcome> Supervise(const Workload& workload, const SupervisorOptions& options) {

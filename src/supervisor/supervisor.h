@@ -94,11 +94,11 @@ struct TaskUserPolicy {
   uid_t supervisor_euid = 0;
 };
 
-// Who the task runs as. A root supervisor: run_as_user, else default_impersonation, else
-// "nobody"; PermissionDenied if that is root and allow_root_tasks is false. Any other
-// supervisor: itself; FailedPrecondition if run_as_user or default_impersonation names
-// another user (switching users needs root; sudo is not supported). NotFound for an
-// unknown user.
+// Who the task runs as: run_as_user, else default_impersonation, else "nobody" for a root
+// supervisor and the supervisor's own user for any other. PermissionDenied if that is
+// root (and not the supervisor's own user) and allow_root_tasks is false. NotFound for an
+// unknown user. A supervisor that is not root starts a task of another user through sudo
+// (launch.h).
 Result<UnixUser> ResolveTaskUser(const TaskUserPolicy& policy);
 
 struct SupervisorOptions {

@@ -133,11 +133,31 @@ TEST(ResolveTaskUserTest, RootTasksNeedAllowRootTasks) {
   EXPECT_EQ(user->uid, 0u);
 }
 
-TEST(ResolveTaskUserTest, UnprivilegedSupervisorCannotSwitchUsers) {
+TEST(ResolveTaskUserTest, UnprivilegedSupervisorRunsOtherUsersTasksThroughSudo) {
+  // Another user is resolved (StartTask then goes through sudo), with the root rule kept.
   auto user = ResolveTaskUser({.run_as_user = "daemon", .supervisor_euid = 1000});
+  ASSERT_TRUE(user) << user.error().message();
+  EXPECT_EQ(user->name, "daemon");
+  user = ResolveTaskUser({.default_impersonation = "daemon", .supervisor_euid = 1000});
+  ASSERT_TRUE(user) << user.error().message();
+  EXPECT_EQ(user->name, "daemon");
+  user = ResolveTaskUser({.run_as_user = "root", .supervisor_euid = 1000});
   ASSERT_FALSE(user);
-  EXPECT_EQ(user.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(user.error().code(), ErrorCode::kPermissionDenied);
+  user =
+      ResolveTaskUser({.run_as_user = "root", .allow_root_tasks = true, .supervisor_euid = 1000});
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->uid, 0u);
+  EXPECT_FALSE(ResolveTaskUser({.run_as_user = "no-such-user-airlock", .supervisor_euid = 1000}));
   EXPECT_FALSE(ResolveTaskUser({.run_as_user = "no-such-user-airlock", .supervisor_euid = 0}));
+}
+
+TEST(ResolveTaskUserTest, UnprivilegedSupervisorRunsTasksAsItselfByDefault) {
+  auto current = CurrentUser();
+  ASSERT_TRUE(current);
+  auto user = ResolveTaskUser({.supervisor_euid = 1000});
+  ASSERT_TRUE(user) << user.error().message();
+  EXPECT_EQ(user->uid, current->uid);
 }
 
 // An Execution API double: the routes the supervisor calls, with scripted answers.

@@ -10,6 +10,8 @@ every task here is an inline `sh -c` script that needs no file of the test's.
 import base64
 import json
 import os
+import pwd
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -93,6 +95,23 @@ class SupervisorTestBase(unittest.TestCase):
         with open(path) as f:
             return f.read()
 
+    def clear_while_running(self, info, workload, started):
+        """Supervises the workload and clears its task instance once `started()` holds, as
+        clearing does: the row leaves "running" and the next heartbeat gets a 409. The
+        supervisor's (exit code, stderr)."""
+        proc = self.start_supervise(workload)
+        try:
+            self.wait_for(started, what="the task to start")
+            with self.db() as db:
+                db.execute("UPDATE task_instance SET state = 'scheduled' WHERE id = ?",
+                           (info["ti_id"],))
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        return proc.returncode, err
+
     def wait_for(self, predicate, timeout=30, what="condition"):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -168,19 +187,9 @@ class SupervisorTest(SupervisorTestBase):
 
     def test_cleared_task_instance_is_terminated(self):
         info, workload = self.fixture({"task_id": "t", "command": ["sleep", "120"]})
-        proc = self.start_supervise(workload)
-        try:
-            self.wait_for(lambda: self.state(info["ti_id"]) == "running", what="running")
-            # What clearing does: the row leaves "running"; the next heartbeat gets a 409.
-            with self.db() as db:
-                db.execute("UPDATE task_instance SET state = 'scheduled' WHERE id = ?",
-                           (info["ti_id"],))
-            _, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-        self.assertEqual(proc.returncode, 1, err)
+        code, err = self.clear_while_running(
+            info, workload, lambda: self.state(info["ti_id"]) == "running")
+        self.assertEqual(code, 1, err)
         log = self.task_log(info)
         self.assertIn("the server no longer runs this task instance", log)
         self.assertIn("task process killed by SIGTERM", log)
@@ -303,6 +312,105 @@ class RootSupervisorTest(SupervisorTestBase):
         code, err = self.supervise(workload, AIRLOCK__CORE__ALLOW_ROOT_TASKS="True")
         self.assertEqual(code, 0, err)
         self.assertIn("\n0\n", self.task_log(info))
+
+
+SUDO_SUPERVISOR_USER = "airlock-sudo-sup"
+SUDOERS_FILE = "/etc/sudoers.d/airlock-test-sudo-supervisor"
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root: creates a Unix user and a sudoers rule")
+class SudoSupervisorTest(SupervisorTestBase):
+    """A supervisor that is not root runs a task of another user through sudo (SPEC §5),
+    with the sudoers rule docs/security/deployment-hardening.md gives: the launcher and kill,
+    as `nobody`, and nothing else. The supervisor runs as a user of its own, created here."""
+
+    @classmethod
+    def setUpClass(cls):
+        # Not a skip: scripts/install-deps.sh installs sudo, so its absence is a broken setup.
+        if shutil.which("sudo") is None:
+            raise AssertionError("sudo is not installed (scripts/install-deps.sh installs it)")
+        cls.created_user = False
+        try:
+            pwd.getpwnam(SUDO_SUPERVISOR_USER)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                            "/usr/sbin/nologin", SUDO_SUPERVISOR_USER], check=True)
+            cls.created_user = True
+        launcher = os.path.join(os.path.realpath(os.path.dirname(BIN)), "airlock-supervisor")
+        rule = "%s ALL=(nobody) NOPASSWD: %s --launch, /usr/bin/kill\n" % (
+            SUDO_SUPERVISOR_USER, launcher)
+        staged = SUDOERS_FILE + ".new"
+        with open(staged, "w") as f:
+            f.write(rule)
+        os.chmod(staged, 0o440)
+        subprocess.run(["visudo", "-cqf", staged], check=True)
+        os.rename(staged, SUDOERS_FILE)
+
+    @classmethod
+    def tearDownClass(cls):
+        os.remove(SUDOERS_FILE)
+        if cls.created_user:
+            subprocess.run(["userdel", SUDO_SUPERVISOR_USER], check=False)
+
+    def start_supervise(self, workload, **extra_env):
+        user = pwd.getpwnam(SUDO_SUPERVISOR_USER)
+        logs = os.path.join(self.home, "logs")
+        os.makedirs(logs, exist_ok=True)
+        os.chown(logs, user.pw_uid, user.pw_gid)
+        os.chown(workload, user.pw_uid, user.pw_gid)
+        with open(workload, "rb") as f:
+            return subprocess.Popen([BIN, "supervise"], stdin=f, env=self.supervisor_env(**extra_env),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    user=user.pw_uid, group=user.pw_gid, extra_groups=[])
+
+    def test_the_task_runs_as_its_user_and_reaches_its_supervisor(self):
+        script = "\n".join([
+            'echo "user=$(id -un)"',
+            'echo "var=$(airlock task variable get plain_var)"',
+            'echo "env: $(env | cut -d= -f1 | sort | tr "\\n" " ")"',
+            'echo "stdin=$(readlink /proc/self/fd/0)"',
+            'grep NoNewPrivs /proc/self/status',
+        ])
+        info, workload = self.fixture({"task_id": "t", "command": ["sh", "-c", script],
+                                       "run_as_user": "nobody", "env": {"GREETING": "hello"}},
+                                      variables=["plain_var=value-one"])
+        code, err = self.supervise(workload)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(self.state(info["ti_id"]), "success")
+        log = self.task_log(info)
+        self.assertIn("as user nobody", log)
+        self.assertIn("user=nobody\n", log)
+        self.assertIn("var=value-one\n", log)
+        # The task's scrubbed environment, not what sudo would have set (SUDO_USER, ...).
+        self.assertIn("env: AIRLOCK_SUPERVISOR_FD GREETING HOME PATH PWD \n", log)
+        self.assertIn("stdin=/dev/null\n", log)
+        self.assertRegex(log, r"NoNewPrivs:\s*1\n")
+
+    def test_a_task_that_ignores_sigterm_is_killed_through_sudo(self):
+        # Every process of the task ignores SIGTERM; only the SIGKILL sent as its user ends
+        # them, the child too (sleep 307 identifies it).
+        script = 'trap "" TERM; sleep 307 & echo started; wait'
+        info, workload = self.fixture({"task_id": "t", "command": ["sh", "-c", script],
+                                       "run_as_user": "nobody"})
+        code, err = self.clear_while_running(
+            info, workload, lambda: "started" in self.task_log(info, missing_ok=True))
+        self.assertEqual(code, 1, err)
+        log = self.task_log(info)
+        self.assertIn("the server no longer runs this task instance", log)
+        self.assertIn("task process killed by SIGKILL", log)
+        left = subprocess.run(["pgrep", "-u", "nobody", "-f", "sleep 307"], capture_output=True,
+                              text=True)
+        self.assertEqual(left.stdout, "", "the task's child outlived it")
+
+    def test_a_user_the_sudoers_rule_does_not_name_fails_the_task_with_sudos_message(self):
+        info, workload = self.fixture({"task_id": "t", "command": ["id", "-un"],
+                                       "run_as_user": "daemon"})
+        code, _ = self.supervise(workload)
+        self.assertEqual(code, 1)
+        self.assertEqual(self.state(info["ti_id"]), "failed")
+        log = self.task_log(info)
+        self.assertIn("sudo: ", log)
+        self.assertNotIn("\ndaemon\n", log)
 
 
 def self_signed_certificate(directory):

@@ -1,0 +1,59 @@
+#pragma once
+// Starting a task as another Unix user through sudo, for a supervisor that is not root
+// (SPEC §5: "setgid/setuid when root, else sudo").
+//
+// sudo closes every fd above 2 and resets the environment, so neither the channel nor
+// the scrubbed environment could reach the task directly. Instead the supervisor runs
+//   sudo -n -u USER -- <airlock directory>/airlock-supervisor --launch
+// with the channel (a SOCK_SEQPACKET socket) as that program's stdin, after writing one
+// message on it: the LaunchRequest (the task's argv, its whole environment, its working
+// directory). The launcher, running as USER, reads that message, moves the channel to
+// kTaskChannelFd, puts /dev/null on stdin, sets no_new_privs and the parent-death signal,
+// and execs the task. stdout and stderr are the supervisor's log pipes, which sudo passes
+// on as they are. Signals reach the task with `sudo -n -u USER kill`, since the
+// supervisor's own user may not signal USER's processes.
+//
+// The sudoers rule this needs, for a supervisor running as `airlock` and tasks as
+// `etl` (docs/security/deployment-hardening.md):
+//   airlock ALL=(etl) NOPASSWD: /usr/local/bin/airlock-supervisor --launch, /usr/bin/kill
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+
+namespace airlock::supervisor {
+
+struct LaunchRequest {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // "NAME=value" entries: the task's whole environment
+  std::string cwd;
+
+  bool operator==(const LaunchRequest&) const = default;
+};
+
+// The message's JSON: {"argv":[…],"env":[…],"cwd":"…"}.
+std::string EncodeLaunchRequest(const LaunchRequest& request);
+// InvalidArgument naming the field that is missing or mistyped, an empty argv, an env
+// entry without '=' or a relative cwd.
+Result<LaunchRequest> ParseLaunchRequest(std::string_view json_text);
+
+// Writes the request as one message on the supervisor's end of the channel. Internal
+// when the send fails (a request over the socket's buffer: EMSGSIZE).
+Result<void> SendLaunchRequest(int channel_fd, const LaunchRequest& request);
+
+// The sudo command that starts `launcher` (airlock-supervisor's path) as `user`.
+std::vector<std::string> SudoLaunchCommand(const std::string& sudo, const std::string& user,
+                                           const std::string& launcher);
+// The sudo command that sends `signal_name` ("TERM", "KILL") to the process group
+// `group` as `user`.
+std::vector<std::string> SudoKillCommand(const std::string& sudo, const std::string& user,
+                                         std::string_view signal_name, int group);
+
+// `airlock-supervisor --launch`: the launcher's whole work, reading the request from
+// stdin. Does not return when the task starts; otherwise the error, which the caller
+// prints (to stderr: the task log).
+Result<void> RunLauncher();
+
+}  // namespace airlock::supervisor
