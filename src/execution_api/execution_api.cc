@@ -374,12 +374,11 @@ Response HeartbeatResponse(const Result<store::HeartbeatRefusal>& refusal) {
     case store::HeartbeatRefusal::kNone:
       return Response::NoContent();
     case store::HeartbeatRefusal::kRunningElsewhere:
-      return ReasonResponse(409, "running_elsewhere",
-                            "Task instance is running on another host or process");
+      return ReasonResponse(409, "running_elsewhere");
     case store::HeartbeatRefusal::kNotRunning:
       break;
   }
-  return ReasonResponse(409, "not_running", "Task instance is not running");
+  return ReasonResponse(409, "not_running");
 }
 
 // PUT /task-instances/{id}/heartbeat: queued into the group commit, answered once written.

@@ -298,16 +298,17 @@ TEST_F(ExecutionApiTest, HeartbeatRecordsAndRefuses) {
   EXPECT_EQ(r.status, 204);
   EXPECT_EQ(store_->GetTaskInstance(kRunning)->last_heartbeat_at, kNow + 5);
 
+  // SPEC §4 gives the 409 bodies exactly.
   r = Call("PUT", HeartbeatPath(kRunning), Token(kRunning), R"({"hostname":"worker-2","pid":100})");
   EXPECT_EQ(r.status, 409);
-  EXPECT_EQ(json::parse(r.body).at("detail").at("reason"), "running_elsewhere");
+  EXPECT_EQ(r.body, R"({"detail":{"reason":"running_elsewhere"}})");
   r = Call("PUT", HeartbeatPath(kRunning), Token(kRunning), R"({"hostname":"worker-1","pid":7})");
-  EXPECT_EQ(json::parse(r.body).at("detail").at("reason"), "running_elsewhere");
+  EXPECT_EQ(r.body, R"({"detail":{"reason":"running_elsewhere"}})");
   EXPECT_EQ(store_->GetTaskInstance(kRunning)->last_heartbeat_at, kNow + 5);
 
   r = Call("PUT", HeartbeatPath(kQueued), Token(kQueued), kHeartbeatBody);
   EXPECT_EQ(r.status, 409);
-  EXPECT_EQ(json::parse(r.body).at("detail").at("reason"), "not_running");
+  EXPECT_EQ(r.body, R"({"detail":{"reason":"not_running"}})");
 
   r = Call("PUT", HeartbeatPath(kMissing), Token(kMissing), kHeartbeatBody);
   EXPECT_EQ(r.status, 404);

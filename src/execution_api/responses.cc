@@ -17,7 +17,8 @@ Response JsonResponse(int status, const json::value& value) {
 Response ReasonResponse(int status, std::string_view reason, std::string_view message,
                         std::optional<store::TaskState> previous_state) {
   // A message may quote a request's path, whose bytes need not be UTF-8.
-  json::object detail{{"reason", reason}, {"message", ValidUtf8(message)}};
+  json::object detail{{"reason", reason}};
+  if (!message.empty()) detail["message"] = ValidUtf8(message);
   if (previous_state) detail["previous_state"] = store::TaskStateName(*previous_state);
   return JsonResponse(status, json::object{{"detail", std::move(detail)}});
 }

@@ -19,8 +19,9 @@ namespace airlock::execution_api {
 http::Response JsonResponse(int status, const boost::json::value& value);
 
 // Airflow's shape for structured errors: {"detail": {"reason": …, "message": …}}, with
-// "previous_state" when given.
-http::Response ReasonResponse(int status, std::string_view reason, std::string_view message,
+// "previous_state" when given; without a message (the heartbeat's 409s, whose bodies SPEC
+// §4 gives exactly) {"detail": {"reason": …}}.
+http::Response ReasonResponse(int status, std::string_view reason, std::string_view message = {},
                               std::optional<store::TaskState> previous_state = std::nullopt);
 
 // 404 {"detail": {"reason": "not_found", "message": "<what> not found"}}.
