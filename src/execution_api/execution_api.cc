@@ -181,20 +181,39 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
     if (success && route.success_ends_task) return false;
     return route.liveness != Route::Liveness::kByHandler || success;
   };
+  // A handler that throws is answered 500 by the HTTP layer (which logs it); the call is
+  // audited here first, as every call is. The claims are held for that: an asynchronous
+  // handler's answer, which owns the caller, is gone once the handler has thrown.
+  auto audit_throw = [this, &request](const Caller& thrower) {
+    Audit(&thrower, request.method, request.path, 500);
+  };
   if (route.async_handler) {
+    const Caller for_audit{caller->claims};
     // The route keeps `route` and the server keeps `request` until `respond` is called;
     // the caller moves into the answer, which lends it to the handler meanwhile.
     auto owned = std::make_unique<Caller>(std::move(*caller));
     const Caller& lent = *owned;
-    return route.async_handler(*this, lent, request, params,
-                               [this, &request, still_alive, caller = std::move(owned),
-                                respond = std::move(respond)](Response response) mutable {
-                                 const bool alive = still_alive(response);
-                                 Finish(caller.get(), alive, request, std::move(response),
-                                        std::move(respond));
-                               });
+    try {
+      return route.async_handler(*this, lent, request, params,
+                                 [this, &request, still_alive, caller = std::move(owned),
+                                  respond = std::move(respond)](Response response) mutable {
+                                   const bool alive = still_alive(response);
+                                   Finish(caller.get(), alive, request, std::move(response),
+                                          std::move(respond));
+                                 });
+    } catch (...) {
+      audit_throw(for_audit);
+      throw;
+    }
   }
-  Response response = route.handler(*this, *caller, request, params);
+  Response response = [&] {
+    try {
+      return route.handler(*this, *caller, request, params);
+    } catch (...) {
+      audit_throw(*caller);
+      throw;
+    }
+  }();
   const bool alive = still_alive(response);
   Finish(&*caller, alive, request, std::move(response), std::move(respond));
 }

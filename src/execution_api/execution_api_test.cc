@@ -4,12 +4,15 @@
 
 #include <array>
 #include <boost/json.hpp>
+#include <stdexcept>
 
 #include "execution_api/auth.h"
 #include "execution_api/trigger_routes.h"
 #include "http/client.h"
 #include "http/server.h"
 #include "jwt/base64url.h"
+#include "store/column_cipher.h"
+#include "store/memory_store.h"
 #include "testing/request_mutator.h"
 #include "testing/temp_dir.h"
 
@@ -35,7 +38,7 @@ constexpr char kFernetKey[] = "test-fernet-key-of-at-least-32-characters";
 class ExecutionApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto opened = store::OpenStore(StoreUrl(), {.fernet_key = kFernetKey});
+    auto opened = OpenFixtureStore();
     ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
     store_ = std::move(*opened);
     ASSERT_TRUE(store_->Migrate().has_value());
@@ -78,6 +81,10 @@ class ExecutionApiTest : public ::testing::Test {
 
   // The store the fixture runs on; a subclass may choose a database file in temp_.
   virtual std::string StoreUrl() { return "memory://"; }
+  // Or a store of its own.
+  virtual Result<std::unique_ptr<store::Store>> OpenFixtureStore() {
+    return store::OpenStore(StoreUrl(), {.fernet_key = kFernetKey});
+  }
 
   // The body of the hostile-request tests (below), whichever store they run on.
   void MutatedRequestsAreAnsweredAndRefusedOnesChangeNothing();
@@ -683,6 +690,38 @@ TEST_F(ExecutionApiTest, EveryCallIsAuditedWithTheTokensJti) {
   EXPECT_EQ(entries[2].status, 204);
   EXPECT_EQ(entries[2].component, "api-server");
   EXPECT_EQ(entries[2].time, kNow * 1000000);
+}
+
+// A store whose variable lookup throws, as a bug or an exhausted allocator might make it.
+class ThrowingVariableStore final : public store::MemoryStore {
+ public:
+  using MemoryStore::MemoryStore;
+  Result<store::Variable> GetVariable(std::string_view) override {
+    throw std::runtime_error("the store threw");
+  }
+};
+
+class ThrowingHandlerTest : public ExecutionApiTest {
+ protected:
+  Result<std::unique_ptr<store::Store>> OpenFixtureStore() override {
+    auto cipher = store::ColumnCipher::Create(kFernetKey);
+    if (!cipher) return std::unexpected(cipher.error());
+    return std::make_unique<ThrowingVariableStore>(std::move(*cipher));
+  }
+};
+
+// The HTTP layer answers a handler that throws with a 500; the call is still audited with
+// its token's jti, as every call is (SPEC §4).
+TEST_F(ThrowingHandlerTest, AHandlerThatThrowsIsAnswered500AndAudited) {
+  const std::string token = Token(kRunning);
+  auto r = Call("GET", "/execution/variables/some_key", token);
+  EXPECT_EQ(r.status, 500);
+  const std::vector<store::AuditEntry> entries = Audited();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].path, "/execution/variables/some_key");
+  EXPECT_EQ(entries[0].status, 500);
+  EXPECT_EQ(entries[0].jti, validator_->Validate(token)->jti.value());
+  EXPECT_EQ(entries[0].sub, kRunning);
 }
 
 // A correctly signed token refused for its subject, its type or its scope is audited with

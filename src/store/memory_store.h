@@ -15,7 +15,8 @@
 
 namespace airlock::store {
 
-class MemoryStore final : public Store {
+// Not final: tests derive stores from it that fail on purpose (a method that throws).
+class MemoryStore : public Store {
  public:
   explicit MemoryStore(ColumnCipher cipher) : cipher_(std::move(cipher)) {}
 
