@@ -10,8 +10,11 @@
 //   triggerer      -             -            -           triggerer (claim/renew only)
 //   worker         -             -            -           - (the per-task token only)
 //
-// First start under $AIRLOCK_HOME/standalone/ (0700): an Ed25519 signing key
-// (jwt_signing_key.pem, 0600) and a fernet key (fernet_key, 0600). Every start: the
+// First start under $AIRLOCK_HOME/standalone/ (0700): a key directory jwt_keys/ (an active
+// and a next Ed25519 key, src/jwt/key_directory.h), so that `airlock keys rotate --dir
+// $AIRLOCK_HOME/standalone/jwt_keys` rotates the signing key while standalone runs, and a
+// fernet key (fernet_key, 0600). A home made before key directories keeps its single key
+// file (jwt_signing_key.pem) while the file is there. Every start: the
 // per-component config files (0600, rewritten so that --host/--port apply), a fresh
 // dag-processor token (scope dag_processor, covering [dag_processor] bundles or bundle_name,
 // valid 365 days) and triggerer token (scope triggerer, 365 days), the database migrated, the
@@ -45,6 +48,7 @@
 #include "http/client.h"
 #include "jwt/base64url.h"
 #include "jwt/key.h"
+#include "jwt/key_directory.h"
 #include "jwt/key_source.h"
 #include "jwt/signer.h"
 #include "store/store.h"
@@ -234,12 +238,25 @@ void RunStandalone(const StandaloneArgs& args) {
   const std::string audience =
       OrFail(config.GetString("execution_api", "jwt_audience"), "[execution_api] jwt_audience");
 
-  const std::string key_path = (dir / "jwt_signing_key.pem").string();
-  SecretFile(key_path, []() -> Result<std::string> {
-    auto key = jwt::Key::Generate(jwt::KeyType::kEd25519);
-    if (!key) return std::unexpected(key.error());
-    return (*key)->PrivatePem();
-  });
+  // The signing keys: the key directory, or the single file of an older home (its tokens,
+  // a logged-in user's say, stay valid). Either way every component that signs or
+  // validates is given the path.
+  const std::string legacy_key_file = (dir / "jwt_signing_key.pem").string();
+  const bool legacy_key = fs::exists(legacy_key_file);
+  const std::string key_path = legacy_key ? legacy_key_file : (dir / "jwt_keys").string();
+  jwt::KeySet signing_keys = [&] {
+    if (legacy_key) {
+      return jwt::KeySet::Single(
+          OrFail(jwt::LoadKeyFile(key_path, std::nullopt, ""), "loading the signing key"));
+    }
+    const jwt::KeyDirectory keys(key_path);
+    auto loaded = keys.Load();
+    if (loaded) return std::move(*loaded);
+    if (loaded.error().code() != ErrorCode::kNotFound) {
+      Fail("loading the signing keys in " + key_path + ": " + loaded.error().message());
+    }
+    return OrFail(keys.Rotate({}), "creating the signing keys in " + key_path);
+  }();
   const std::string fernet_key =
       SecretFile((dir / "fernet_key").string(), []() -> Result<std::string> {
         auto bytes = RandomBytes(32);
@@ -255,8 +272,7 @@ void RunStandalone(const StandaloneArgs& args) {
                                                   "[dag_processor] bundle_name"),
                                    .path = dags_folder}),
       "[dag_processor] bundles");
-  auto key = OrFail(jwt::LoadKeyFile(key_path, std::nullopt, ""), "loading the signing key");
-  jwt::TokenSigner signer(std::make_shared<jwt::StaticKeySource>(jwt::KeySet::Single(key)),
+  jwt::TokenSigner signer(std::make_shared<jwt::StaticKeySource>(std::move(signing_keys)),
                           SystemClock::Instance());
   const std::string processor_token =
       OrFail(signer.Mint({.sub = "dag-processor",

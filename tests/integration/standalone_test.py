@@ -18,7 +18,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from airlock_testlib import BIN, AirlockTestCase, start
+from airlock_testlib import BIN, AirlockTestCase, split_token, start
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "dags")
 
@@ -261,6 +261,68 @@ class StandaloneTest(StandaloneHarness):
         states = self.task_states("e2e_slow", "e2e_1")
         self.assertEqual(sorted(states), ["first", "last", "slow"])
         self.assertTrue(all(ti["state"] == "success" for ti in states.values()), states)
+
+
+class StandaloneKeysTest(StandaloneHarness):
+    """The signing keys of `airlock standalone`: a key directory, rotated while it runs."""
+
+    def key_dir(self):
+        return os.path.join(self.home, "standalone", "jwt_keys")
+
+    def published_kids(self):
+        with urllib.request.urlopen(self.base + "/.well-known/jwks.json", timeout=10) as r:
+            return sorted(key["kid"] for key in json.loads(r.read())["keys"])
+
+    def keys_in_directory(self):
+        """{kid: state} from `airlock keys rotate`'s manifest."""
+        with open(os.path.join(self.key_dir(), "keys.json")) as f:
+            return {k["kid"]: k["state"] for k in json.load(f)["keys"]}
+
+    def test_keys_rotate_while_standalone_runs_and_tasks_still_run(self):
+        before = self.keys_in_directory()
+        self.assertEqual(sorted(before.values()), ["active", "next"])
+        self.assertEqual(self.published_kids(), sorted(before))
+        with open(os.path.join(self.home, "standalone", "api-server.cfg")) as f:
+            self.assertIn("jwt_private_key_path = " + self.key_dir(), f.read())
+        active = next(kid for kid, state in before.items() if state == "active")
+        self.assertEqual(split_token(self.token)[0]["kid"], active)
+        old_token = self.token
+
+        result = subprocess.run([BIN, "keys", "rotate", "--dir", self.key_dir()],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        after = self.keys_in_directory()
+        new_active = next(kid for kid, state in after.items() if state == "active")
+        self.assertNotEqual(new_active, active)
+
+        # The same processes pick the rotation up (they check the manifest every 5 s).
+        deadline = time.time() + 60
+        while self.published_kids() != sorted(after):
+            self.assertLess(time.time(), deadline, self.output())
+            time.sleep(0.5)
+        self.token = old_token
+        self.assertEqual(self.request("GET", "/api/v2/dags")[0], 200)  # retired, still valid
+        self.assertEqual(split_token(self.login())[0]["kid"], new_active)
+        # Tasks still run: the scheduler's tokens (its key set reloads the same way) are
+        # taken by the api-server.
+        self.token = self.login()
+        self.trigger("example_xcom", "after_rotation")
+        self.assertEqual(self.wait_run("example_xcom", "after_rotation"), "success",
+                         self.task_states("example_xcom", "after_rotation"))
+
+    def test_a_home_with_the_older_single_key_file_keeps_it(self):
+        self.stop()
+        legacy = os.path.join(self.home, "standalone", "jwt_signing_key.pem")
+        result = subprocess.run([BIN, "keys", "generate", "--type", "ed25519", "--out", legacy],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        thumbprint = subprocess.run([BIN, "keys", "thumbprint", legacy], capture_output=True,
+                                    text=True, timeout=60).stdout.strip()
+        self.start()
+        with open(os.path.join(self.home, "standalone", "api-server.cfg")) as f:
+            self.assertIn("jwt_private_key_path = " + legacy, f.read())
+        self.assertEqual(self.published_kids(), [thumbprint])
+        self.assertEqual(split_token(self.token)[0]["kid"], thumbprint)
 
 
 if __name__ == "__main__":
