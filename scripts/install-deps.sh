@@ -20,9 +20,9 @@ packages=(
   # interoperability tests and the PyJWT benchmark peer (Debian's own python3); the openssl
   # command makes the api-server's test certificate (tests/integration/api_server_test.py)
   python3 python3-jwt python3-cryptography openssl
-  # a supervisor that is not root starts tasks of another user through sudo
-  # (tests/integration/supervisor_test.py, SudoSupervisorTest)
-  sudo
+  # a supervisor that is not root starts tasks of another user through sudo and signals
+  # them with procps' kill (tests/integration/supervisor_test.py, SudoSupervisorTest)
+  sudo procps
 )
 
 # The UI's browser test (tests/browser): Debian's chromium, and node/npm for playwright-core.

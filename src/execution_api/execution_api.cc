@@ -188,7 +188,7 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
     Audit(&thrower, request.method, request.path, 500);
   };
   if (route.async_handler) {
-    const Caller for_audit{caller->claims};
+    const Caller for_audit = *caller;
     // The route keeps `route` and the server keeps `request` until `respond` is called;
     // the caller moves into the answer, which lends it to the handler meanwhile.
     auto owned = std::make_unique<Caller>(std::move(*caller));

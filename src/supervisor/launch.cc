@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -20,8 +22,8 @@ namespace json = boost::json;
 
 namespace {
 
-// A command and environment are a few KiB; the socket's buffer bounds the message anyway.
-constexpr size_t kMaxLaunchRequestBytes = 1 << 20;
+// A command and environment are a few KiB; execve refuses more than a few MiB anyway.
+constexpr size_t kMaxLaunchRequestBytes = 4 << 20;
 
 std::string SystemError(std::string_view call) {
   return std::string(call) + ": " + std::strerror(errno);
@@ -80,14 +82,25 @@ Result<LaunchRequest> ParseLaunchRequest(std::string_view json_text) {
 Result<void> SendLaunchRequest(int channel_fd, const LaunchRequest& request) {
   const std::string message = EncodeLaunchRequest(request);
   if (message.size() > kMaxLaunchRequestBytes) {
-    return InvalidArgument("the task's command and environment are over 1 MiB");
+    return InvalidArgument("the task's command and environment are over 4 MiB");
   }
-  ssize_t sent;
-  do {
-    sent = send(channel_fd, message.data(), message.size(), MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
-  if (sent < 0) return Internal(SystemError("send(launch request)"));
-  return {};
+  // In a sealed memory file passed on the channel: a socket message could hold only what
+  // the socket's buffer does (about 200 KiB), and nothing reads it until sudo has started.
+  const int fd = memfd_create("airlock-launch-request", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return Internal(SystemError("memfd_create"));
+  Result<void> sent = {};
+  for (size_t done = 0; done < message.size() && sent;) {
+    const ssize_t n = write(fd, message.data() + done, message.size() - done);
+    if (n < 0 && errno != EINTR) sent = Internal(SystemError("write(launch request)"));
+    if (n > 0) done += static_cast<size_t>(n);
+  }
+  if (sent &&
+      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    sent = Internal(SystemError("fcntl(F_ADD_SEALS)"));
+  }
+  if (sent) sent = SendFd(channel_fd, fd);
+  close(fd);
+  return sent;
 }
 
 std::vector<std::string> SudoLaunchCommand(const std::string& sudo, const std::string& user,
@@ -98,28 +111,50 @@ std::vector<std::string> SudoLaunchCommand(const std::string& sudo, const std::s
 }
 
 std::vector<std::string> SudoKillCommand(const std::string& sudo, const std::string& user,
-                                         std::string_view signal_name, int group) {
+                                         const std::string& kill, std::string_view signal_name,
+                                         int group) {
   return {sudo, "-n",
           "-u", user,
-          "--", "kill",
+          "--", kill,
           "-s", std::string(signal_name),
           "--", "-" + std::to_string(group)};
 }
 
 Result<void> RunLauncher() {
-  // The request is the first message on the channel (stdin); it was sent before sudo
-  // started, so it is already waiting.
-  std::string buffer(kMaxLaunchRequestBytes, '\0');
-  ssize_t n;
-  do {
-    n = recv(STDIN_FILENO, buffer.data(), buffer.size(), 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    return FailedPrecondition(SystemError("recv(stdin)") +
-                              " (airlock-supervisor --launch is started by a supervisor "
-                              "through sudo, not by hand)");
+  const pid_t parent = getppid();
+  // sudo must have run this program in its own process group (the session Spawn made for
+  // it), where the supervisor signals the task. sudo's I/O logging (log_input, log_output)
+  // runs it in a new session instead, and would also log the task's output unmasked.
+  if (getpgrp() != parent) {
+    return FailedPrecondition(
+        "sudo did not start the launcher in its own process group: sudo's I/O logging "
+        "(log_input, log_output) must be off for it (docs/security/deployment-hardening.md)");
   }
-  buffer.resize(static_cast<size_t>(n));
+  // The request was sent on the channel (stdin) before sudo started, so it is waiting.
+  auto request_fd = ReceiveFd(STDIN_FILENO, /*wait=*/true);
+  if (!request_fd) {
+    return FailedPrecondition(request_fd.error().message() +
+                              " (airlock-supervisor --launch is started by a supervisor "
+                              "through sudo, with the task's channel on stdin, not by hand)");
+  }
+  std::string buffer;
+  struct stat st;
+  if (fstat(*request_fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<size_t>(st.st_size) > kMaxLaunchRequestBytes) {
+    close(*request_fd);
+    return InvalidArgument("launch request: not a request file of at most 4 MiB");
+  }
+  buffer.resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < buffer.size()) {
+    const ssize_t n =
+        pread(*request_fd, buffer.data() + done, buffer.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  close(*request_fd);
+  if (done != buffer.size()) return Internal(SystemError("read(launch request)"));
   auto request = ParseLaunchRequest(buffer);
   if (!request) return std::unexpected(request.error());
 
@@ -137,6 +172,8 @@ Result<void> RunLauncher() {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
     return Internal(SystemError("prctl(PR_SET_PDEATHSIG)"));
   }
+  // sudo may have ended before the signal was armed; then there is no one to wait for us.
+  if (getppid() != parent) return Unavailable("sudo ended before the task started");
   if (chdir(request->cwd.c_str()) != 0 && chdir("/") != 0) return Internal(SystemError("chdir"));
 
   std::string path(kDefaultPath);

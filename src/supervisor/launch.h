@@ -5,13 +5,15 @@
 // sudo closes every fd above 2 and resets the environment, so neither the channel nor
 // the scrubbed environment could reach the task directly. Instead the supervisor runs
 //   sudo -n -u USER -- <airlock directory>/airlock-supervisor --launch
-// with the channel (a SOCK_SEQPACKET socket) as that program's stdin, after writing one
-// message on it: the LaunchRequest (the task's argv, its whole environment, its working
-// directory). The launcher, running as USER, reads that message, moves the channel to
-// kTaskChannelFd, puts /dev/null on stdin, sets no_new_privs and the parent-death signal,
-// and execs the task. stdout and stderr are the supervisor's log pipes, which sudo passes
-// on as they are. Signals reach the task with `sudo -n -u USER kill`, since the
-// supervisor's own user may not signal USER's processes.
+// with the channel (a SOCK_SEQPACKET socket) as that program's stdin, after sending on it
+// a sealed memory file holding the LaunchRequest (the task's argv, its whole environment,
+// its working directory). The launcher, running as USER, reads the request, moves the
+// channel to kTaskChannelFd, puts /dev/null on stdin, sets no_new_privs and the
+// parent-death signal, and execs the task. stdout and stderr are the supervisor's log
+// pipes, which sudo passes on as they are. The task stays in sudo's process group (sudo
+// without a terminal and without I/O logging runs its command there), and signals reach
+// that group with `sudo -n -u USER -- /usr/bin/kill`, since the supervisor's own user may
+// not signal USER's processes.
 //
 // The sudoers rule this needs, for a supervisor running as `airlock` and tasks as
 // `etl` (docs/security/deployment-hardening.md):
@@ -39,21 +41,23 @@ std::string EncodeLaunchRequest(const LaunchRequest& request);
 // entry without '=' or a relative cwd.
 Result<LaunchRequest> ParseLaunchRequest(std::string_view json_text);
 
-// Writes the request as one message on the supervisor's end of the channel. Internal
-// when the send fails (a request over the socket's buffer: EMSGSIZE).
+// Sends the request on the supervisor's end of the channel, in a sealed memory file.
+// InvalidArgument over 4 MiB; Internal or Unavailable when a system call fails.
 Result<void> SendLaunchRequest(int channel_fd, const LaunchRequest& request);
 
 // The sudo command that starts `launcher` (airlock-supervisor's path) as `user`.
 std::vector<std::string> SudoLaunchCommand(const std::string& sudo, const std::string& user,
                                            const std::string& launcher);
-// The sudo command that sends `signal_name` ("TERM", "KILL") to the process group
-// `group` as `user`.
+// The sudo command that runs `kill` (its path) as `user` to send `signal_name` ("TERM",
+// "KILL") to the process group `group`.
 std::vector<std::string> SudoKillCommand(const std::string& sudo, const std::string& user,
-                                         std::string_view signal_name, int group);
+                                         const std::string& kill, std::string_view signal_name,
+                                         int group);
 
 // `airlock-supervisor --launch`: the launcher's whole work, reading the request from
 // stdin. Does not return when the task starts; otherwise the error, which the caller
-// prints (to stderr: the task log).
+// prints (to stderr: the task log). FailedPrecondition when it is not where sudo would
+// have started it for a supervisor (in its parent's process group, the channel on stdin).
 Result<void> RunLauncher();
 
 }  // namespace airlock::supervisor

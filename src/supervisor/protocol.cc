@@ -280,7 +280,9 @@ Result<std::string> ReadFrame(int fd) {
   }
 }
 
-Result<void> SendConnection(int channel_fd, int fd) {
+Result<void> SendConnection(int channel_fd, int fd) { return SendFd(channel_fd, fd); }
+
+Result<void> SendFd(int channel_fd, int fd) {
   char byte = 'c';
   iovec iov{.iov_base = &byte, .iov_len = 1};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
@@ -303,6 +305,17 @@ Result<void> SendConnection(int channel_fd, int fd) {
 }
 
 Result<int> ReceiveConnection(int channel_fd) {
+  auto received = ReceiveFd(channel_fd, /*wait=*/false);
+  if (!received) return received;
+  struct stat st;
+  if (fstat(*received, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    close(*received);
+    return InvalidArgument("message carried an fd that is not a socket");
+  }
+  return received;
+}
+
+Result<int> ReceiveFd(int channel_fd, bool wait) {
   char byte = 0;
   iovec iov{.iov_base = &byte, .iov_len = 1};
   // Room for a few fds: a client that sends more gets them closed, not leaked.
@@ -314,7 +327,7 @@ Result<int> ReceiveConnection(int channel_fd) {
   msg.msg_controllen = sizeof control;
   ssize_t n;
   do {
-    n = recvmsg(channel_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    n = recvmsg(channel_fd, &msg, (wait ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return NotFound("no connection waiting");
@@ -335,12 +348,7 @@ Result<int> ReceiveConnection(int channel_fd) {
       }
     }
   }
-  if (received < 0) return InvalidArgument("message carried no connection");
-  struct stat st;
-  if (fstat(received, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-    close(received);
-    return InvalidArgument("message carried an fd that is not a socket");
-  }
+  if (received < 0) return InvalidArgument("message carried no fd");
   return received;
 }
 

@@ -95,10 +95,15 @@ Result<void> WriteFrame(int fd, std::string_view payload);
 Result<std::string> ReadFrame(int fd);
 
 // Sends `fd` as SCM_RIGHTS in one message on the SEQPACKET `channel_fd`.
+Result<void> SendFd(int channel_fd, int fd);
+// SendFd of a connection's end.
 Result<void> SendConnection(int channel_fd, int fd);
-// Receives one message from `channel_fd` (non-blocking) and returns the fd it carried
-// (close-on-exec). NotFound when no message is waiting; InvalidArgument when the message
-// carried no fd (extra fds are closed); Unavailable when the peer is gone.
+// Receives one message from `channel_fd` and returns the fd it carried (close-on-exec).
+// With `wait` it blocks until a message comes; without, NotFound when none is waiting.
+// InvalidArgument when the message carried no fd (extra fds are closed); Unavailable when
+// the peer is gone.
+Result<int> ReceiveFd(int channel_fd, bool wait);
+// ReceiveFd without waiting, and InvalidArgument unless the fd is a socket.
 Result<int> ReceiveConnection(int channel_fd);
 
 }  // namespace airlock::supervisor

@@ -66,8 +66,8 @@ struct StepFailure {
 
 }  // namespace
 
-Result<UnixUser> LookUpUser(const std::string& name) {
-  return LookUp(name, /*with_groups=*/true, [&](passwd* pw, char* buf, size_t n, passwd** found) {
+Result<UnixUser> LookUpUser(const std::string& name, bool with_groups) {
+  return LookUp(name, with_groups, [&](passwd* pw, char* buf, size_t n, passwd** found) {
     return getpwnam_r(name.c_str(), pw, buf, n, found);
   });
 }

@@ -31,7 +31,9 @@ struct UnixUser {
 };
 
 // The user of that name: NotFound when there is none; Internal for a lookup failure.
-Result<UnixUser> LookUpUser(const std::string& name);
+// Without `with_groups` its supplementary groups are not looked up (getgrouplist asks
+// every NSS source): for a user this process will not switch to itself.
+Result<UnixUser> LookUpUser(const std::string& name, bool with_groups = true);
 // The user this process runs as (effective uid), without its supplementary groups (empty:
 // they only matter when switching to another user).
 Result<UnixUser> CurrentUser();

@@ -1,5 +1,6 @@
 #include "supervisor/supervisor.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,7 +19,6 @@
 #include <map>
 
 #include "common/log.h"
-#include "config/command.h"
 #include "supervisor/execution_client.h"
 #include "supervisor/launch.h"
 #include "supervisor/local_executor.h"
@@ -240,6 +240,43 @@ struct Connection {
   FrameDecoder decoder;
 };
 
+// Where the programs that a sudo path runs are looked for.
+constexpr std::string_view kSystemPath = "/usr/bin:/bin";
+
+// Whether any process other than its leader is in process group `group` (from /proc: the
+// supervisor cannot signal another user's processes to find out). With /proc mounted
+// hidepid, another user's processes are invisible and this says no.
+bool GroupHasOthers(pid_t group) {
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return true;  // cannot tell: assume so
+  bool found = false;
+  while (const dirent* entry = readdir(proc)) {
+    char* end = nullptr;
+    const long pid = std::strtol(entry->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0' || pid == group) continue;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buf[512];
+    const ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) continue;
+    buf[n] = '\0';
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+    const char* after_comm = std::strrchr(buf, ')');
+    char state = 0;
+    long ppid = 0, pgrp = 0;
+    if (after_comm != nullptr &&
+        std::sscanf(after_comm + 1, " %c %ld %ld", &state, &ppid, &pgrp) == 3 && pgrp == group) {
+      found = true;
+      break;
+    }
+  }
+  closedir(proc);
+  return found;
+}
+
 class Supervision {
  public:
   Supervision(const Workload& workload, const SupervisorOptions& options)
@@ -267,6 +304,8 @@ class Supervision {
                                  int channel_fd);
   // `sig` to the task's process group (through sudo when the task runs under it).
   void SignalTask(int sig);
+  // `sudo kill -s <signal_name>` to the task's group, as its user; what went wrong.
+  Result<void> RunSudoKill(const std::string& signal_name);
   void SuperviseLoop(const TaskSpec& spec);
   std::string ReportFinalState(std::string_view state);
 
@@ -294,7 +333,7 @@ class Supervision {
   pid_t task_pid_ = -1;
   // Set when the task runs through sudo: its processes are then signalled through sudo too.
   struct SudoTarget {
-    std::string sudo;  // the program's path
+    std::string sudo, kill;  // the programs' paths
     std::string user;
   };
   std::optional<SudoTarget> sudo_;
@@ -447,18 +486,24 @@ Result<SpawnOptions> Supervision::SudoSpawn(const TaskSpec& spec, const UnixUser
                               "': switching users needs a root supervisor, or sudo, which is "
                               "not on the supervisor's PATH");
   }
+  // The kill the sudoers rule names; looked for where Debian puts it, not on a PATH.
+  auto kill_program = ResolveProgram("kill", kSystemPath);
+  if (!kill_program) {
+    return FailedPrecondition("the task runs as '" + user.name +
+                              "' through sudo, which needs kill (Debian's procps) to signal it");
+  }
   LaunchRequest request{.argv = spec.command, .env = std::move(direct.env), .cwd = direct.cwd};
   if (auto sent = SendLaunchRequest(channel_fd, request); !sent) {
     return std::unexpected(sent.error());
   }
-  sudo_ = SudoTarget{.sudo = *sudo, .user = user.name};
+  sudo_ = SudoTarget{.sudo = *sudo, .kill = *kill_program, .user = user.name};
   // sudo starts in a session of its own like any task; the launcher and the task stay in
   // its process group. No no_new_privs here: sudo needs its setuid bit (the launcher sets
   // the flag for the task).
   return SpawnOptions{
       .argv = SudoLaunchCommand(*sudo, user.name,
                                 options_.airlock_directory + "/" + kSupervisorExecutable),
-      .env = {"PATH=" + std::string(kDefaultPath)},
+      .env = {"PATH=" + std::string(kSystemPath)},
       .die_with_parent = true,
       .cwd = "/",
   };
@@ -469,16 +514,69 @@ void Supervision::SignalTask(int sig) {
     kill(-task_pid_, sig);
     return;
   }
-  // Nothing left in the group (the task and all it started are gone): nothing to send.
-  if (kill(-task_pid_, 0) != 0 && errno == ESRCH) return;
   // The task's processes are its user's: signalled as that user. sudo, the group's leader,
-  // runs with the supervisor's real uid and is signalled directly, but only to kill it: a
-  // SIGTERM to it would reach the task a second time (sudo relays it).
+  // runs with the supervisor's real uid and is signalled directly only to kill it: a
+  // SIGTERM to it would reach the task a second time (sudo relays it to its command).
   const std::string name = sig == SIGKILL ? "KILL" : "TERM";
-  auto sent = config::RunCommand(SudoKillCommand(sudo_->sudo, sudo_->user, name, task_pid_),
-                                 kSudoKillTimeout);
-  if (!sent) log_->Note("sending SIG" + name + " through sudo: " + sent.error().message());
+  auto sent = RunSudoKill(name);
+  if (!sent) {
+    const std::string why =
+        "sending SIG" + name + " through sudo failed: " + sent.error().message();
+    log_->Note(why);
+    LogWarning("task " + workload_.ti.id + ": " + why);
+    // What sudo still relays: the signal to its command (not to what that started).
+    if (sig != SIGKILL) kill(task_pid_, sig);
+  }
   if (sig == SIGKILL) kill(-task_pid_, SIGKILL);
+}
+
+Result<void> Supervision::RunSudoKill(const std::string& signal_name) {
+  int err[2];
+  if (pipe2(err, O_CLOEXEC) != 0) return Internal(Errno("pipe2"));
+  // Only a PATH: nothing of the supervisor's environment is handed to the task's user.
+  auto pid =
+      Spawn({.argv = SudoKillCommand(sudo_->sudo, sudo_->user, sudo_->kill, signal_name, task_pid_),
+             .env = {"PATH=" + std::string(kSystemPath)},
+             .stderr_fd = err[1]});
+  close(err[1]);
+  if (!pid) {
+    close(err[0]);
+    return std::unexpected(pid.error());
+  }
+  // stderr until sudo ends (its end of the pipe closes) or the time is up.
+  std::string output;
+  const auto deadline = Clock::now() + kSudoKillTimeout;
+  bool timed_out = false;
+  while (true) {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    pollfd p{.fd = err[0], .events = POLLIN, .revents = 0};
+    if (left <= 0 || poll(&p, 1, static_cast<int>(left)) == 0) {
+      timed_out = true;
+      break;
+    }
+    char buf[512];
+    const ssize_t n = read(err[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (output.size() < 4096) output.append(buf, static_cast<size_t>(n));
+  }
+  close(err[0]);
+  if (timed_out) kill(*pid, SIGKILL);
+  int status = 0;
+  while (waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out)
+    return std::unexpected(Error(ErrorCode::kDeadlineExceeded, "sudo did not end within 5 s"));
+  while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
+  // kill exits 1 when the group is already empty: nothing was left to signal.
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
+      output.find("No such process") != std::string::npos) {
+    return {};
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return FailedPrecondition(DescribeChildExit(status) + (output.empty() ? "" : ": " + output));
+  }
+  return {};
 }
 
 void Supervision::Heartbeat() {
@@ -717,12 +815,16 @@ void Supervision::SuperviseLoop(const TaskSpec& spec) {
       }
     }
     if (ready(0)) {
-      int status = 0;
-      pid_t r = waitpid(task_pid_, &status, WNOHANG);
-      if (r == task_pid_) {
+      siginfo_t exited{};
+      if (waitid(P_PID, static_cast<id_t>(task_pid_), &exited, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          exited.si_pid == task_pid_) {
+        // Whatever the task left running in its session goes with it, signalled while the
+        // ended leader still holds its pid (and so the group's number) unreaped.
+        if (!sudo_ || GroupHasOthers(task_pid_)) SignalTask(SIGKILL);
+        int status = 0;
+        while (waitpid(task_pid_, &status, 0) < 0 && errno == EINTR) {
+        }
         wait_status_ = status;
-        // Whatever the task left running in its session goes with it.
-        SignalTask(SIGKILL);
         drain_until = Clock::now() + kDrainTime;
       }
     }
@@ -977,16 +1079,23 @@ Result<std::string> TaskLogPath(const Workload& workload, std::string_view base_
 Result<UnixUser> ResolveTaskUser(const TaskUserPolicy& policy) {
   const bool root = policy.supervisor_euid == 0;
   std::string name = policy.run_as_user ? *policy.run_as_user : policy.default_impersonation;
-  if (name.empty()) {
-    if (!root) return CurrentUser();
+  std::optional<UnixUser> current;
+  if (!root) {
+    auto self = CurrentUser();
+    if (!self) return std::unexpected(self.error());
+    current = std::move(*self);
+    // Its own user: as the supervisor runs, with no further look-up.
+    if (name.empty() || (name == current->name && current->uid == policy.supervisor_euid)) {
+      return *current;
+    }
+  } else if (name.empty()) {
     name = "nobody";
   }
-  auto user = LookUpUser(name);
+  // Another user: natively when root (with its groups), else through sudo (StartTask),
+  // which sets the groups itself. Either way never root unless allowed.
+  auto user = LookUpUser(name, /*with_groups=*/root);
   if (!user) return std::unexpected(user.error());
-  // Its own user, by whichever name: as the supervisor runs (its groups, no switch).
-  if (!root && user->uid == policy.supervisor_euid) return CurrentUser();
-  // Another user: natively when root, else through sudo (StartTask). Either way never
-  // root unless allowed.
+  if (current && user->uid == policy.supervisor_euid) return *current;
   if (user->uid == 0 && !policy.allow_root_tasks) {
     return PermissionDenied(
         "refusing to run a task as root ('" + name +

@@ -95,10 +95,11 @@ struct TaskUserPolicy {
 };
 
 // Who the task runs as: run_as_user, else default_impersonation, else "nobody" for a root
-// supervisor and the supervisor's own user for any other. PermissionDenied if that is
-// root (and not the supervisor's own user) and allow_root_tasks is false. NotFound for an
-// unknown user. A supervisor that is not root starts a task of another user through sudo
-// (launch.h).
+// supervisor and the supervisor's own user for any other. PermissionDenied if a task
+// would run as root (by a root supervisor, or through sudo) and allow_root_tasks is
+// false. NotFound for an unknown user. A supervisor that is not root starts a task of
+// another user through sudo (launch.h); only a root supervisor looks up the user's
+// supplementary groups.
 Result<UnixUser> ResolveTaskUser(const TaskUserPolicy& policy);
 
 struct SupervisorOptions {

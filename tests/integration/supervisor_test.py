@@ -402,6 +402,19 @@ class SudoSupervisorTest(SupervisorTestBase):
                               text=True)
         self.assertEqual(left.stdout, "", "the task's child outlived it")
 
+    def test_what_the_task_leaves_running_goes_with_it(self):
+        # The task ends at once and leaves a child in its process group; the supervisor
+        # kills that child as the task's user before it reaps sudo.
+        script = "sleep 311 & echo left a child"
+        info, workload = self.fixture({"task_id": "t", "command": ["sh", "-c", script],
+                                       "run_as_user": "nobody"})
+        code, err = self.supervise(workload)
+        self.assertEqual(code, 0, err)
+        self.assertIn("left a child", self.task_log(info))
+        left = subprocess.run(["pgrep", "-u", "nobody", "-f", "sleep 311"], capture_output=True,
+                              text=True)
+        self.assertEqual(left.stdout, "", "the task's child outlived it")
+
     def test_a_user_the_sudoers_rule_does_not_name_fails_the_task_with_sudos_message(self):
         info, workload = self.fixture({"task_id": "t", "command": ["id", "-un"],
                                        "run_as_user": "daemon"})
