@@ -17,10 +17,12 @@
 // workload arrives, and a standby whose stdin closes with no workload exits 0 silently.
 // With --launch it is the launcher of a task that runs as another user through sudo
 // (src/supervisor/launch.h): started by a supervisor, as `sudo -n -u USER -- airlock-supervisor
-// --launch`, it reads the task's command and environment from the channel on stdin and
-// execs the task; it loads no configuration and holds nothing.
+// --launch`, it reads the task's command and environment from the channel on stdin,
+// starts the task and stays as its parent until it ends; it loads no configuration and
+// holds nothing.
 // Exit code: 0 when the task succeeded and that was reported (or a standby was not used);
-// 1 otherwise (the reason is on stderr and in the task log); 2 on a usage error.
+// 1 otherwise (the reason is on stderr and in the task log); 2 on a usage error. With
+// --launch: the task's own exit (or death by its signal), 127 if it could not start.
 
 #include <string.h>
 #include <sys/prctl.h>
@@ -153,7 +155,8 @@ int main(int argc, char** argv) {
   app.add_flag("--launch", launch,
                "Internal: how a supervisor that is not root starts a task as another user "
                "through sudo. Reads the task's command and environment from the supervisor's "
-               "channel on stdin and execs the task; exit 127 if it cannot")
+               "channel on stdin, runs the task and exits as it did; exit 127 if it cannot "
+               "start it")
       ->excludes("--standby")
       ->excludes("--config");
   try {

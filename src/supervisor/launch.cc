@@ -1,11 +1,14 @@
 #include "supervisor/launch.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -24,6 +27,44 @@ namespace {
 
 // A command and environment are a few KiB; execve refuses more than a few MiB anyway.
 constexpr size_t kMaxLaunchRequestBytes = 4 << 20;
+
+// The launcher's life after it started the task: passes on what sudo relays, ends the
+// task's group if the supervisor goes, and exits as the task did.
+[[noreturn]] void WatchTask(pid_t task, pid_t sudo, int signal_fd) {
+  while (true) {
+    // The supervisor's end of the channel closes when it dies: POLLHUP here.
+    pollfd fds[2] = {{.fd = signal_fd, .events = POLLIN, .revents = 0},
+                     {.fd = STDIN_FILENO, .events = POLLRDHUP, .revents = 0}};
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) _exit(127);
+    if ((fds[1].revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0) {
+      // The task's whole group, this launcher with it (sudo is not ours to signal).
+      kill(-getpgrp(), SIGKILL);
+      _exit(127);
+    }
+    if ((fds[0].revents & POLLIN) == 0) continue;
+    signalfd_siginfo info{};
+    if (read(signal_fd, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) continue;
+    const int sig = static_cast<int>(info.ssi_signo);
+    if (sig != SIGCHLD) {
+      // What sudo relays goes on to the task; a signal sent to the whole group (the
+      // supervisor's `sudo kill`) reached the task already.
+      if (static_cast<pid_t>(info.ssi_pid) == sudo) kill(task, sig);
+      continue;
+    }
+    int status = 0;
+    if (waitpid(task, &status, WNOHANG) != task) continue;
+    // sudo reports how its command ended: the task's own ending, passed on.
+    if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+    const int death = WTERMSIG(status);
+    signal(death, SIG_DFL);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, death);
+    sigprocmask(SIG_UNBLOCK, &only, nullptr);
+    raise(death);
+    _exit(128 + death);
+  }
+}
 
 std::string SystemError(std::string_view call) {
   return std::string(call) + ": " + std::strerror(errno);
@@ -158,14 +199,8 @@ Result<void> RunLauncher() {
   auto request = ParseLaunchRequest(buffer);
   if (!request) return std::unexpected(request.error());
 
-  // The channel moves to where AIRLOCK_SUPERVISOR_FD says; stdin becomes /dev/null.
-  if (dup2(STDIN_FILENO, kTaskChannelFd) < 0) return Internal(SystemError("dup2(channel)"));
-  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0) return Internal(SystemError("open(/dev/null)"));
-  if (dup2(null_fd, STDIN_FILENO) < 0) return Internal(SystemError("dup2(/dev/null, 0)"));
-  close(null_fd);
-  // What Spawn does for a task it starts itself: no privilege from execve, and gone with
-  // its parent (sudo, which stays until the task ends).
+  // No privilege from execve for the task, as Spawn gives a task it starts itself; and
+  // gone with sudo, which stays until the task ends.
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     return Internal(SystemError("prctl(PR_SET_NO_NEW_PRIVS)"));
   }
@@ -174,7 +209,6 @@ Result<void> RunLauncher() {
   }
   // sudo may have ended before the signal was armed; then there is no one to wait for us.
   if (getppid() != parent) return Unavailable("sudo ended before the task started");
-  if (chdir(request->cwd.c_str()) != 0 && chdir("/") != 0) return Internal(SystemError("chdir"));
 
   std::string path(kDefaultPath);
   for (const std::string& entry : request->env) {
@@ -187,8 +221,42 @@ Result<void> RunLauncher() {
   argv.push_back(nullptr);
   for (std::string& entry : request->env) envp.push_back(entry.data());
   envp.push_back(nullptr);
-  execve(program->c_str(), argv.data(), envp.data());
-  return Internal(SystemError("execve(" + *program + ")"));
+  // Above the channel's number: sudo closed every fd above 2, so the first free one is
+  // kTaskChannelFd itself, which the task's dup2 of the channel would overwrite.
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0) return Internal(SystemError("open(/dev/null)"));
+  const int high_null_fd = fcntl(null_fd, F_DUPFD_CLOEXEC, kTaskChannelFd + 1);
+  close(null_fd);
+  if (high_null_fd < 0) return Internal(SystemError("fcntl(F_DUPFD_CLOEXEC)"));
+
+  // The launcher stays, as the task's parent, for what a root supervisor gets from the
+  // kernel: the task dies with its supervisor. sudo is a setuid program, for which the
+  // kernel clears the parent-death signal, so the launcher watches the channel instead.
+  sigset_t watched, previous;
+  sigemptyset(&watched);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&watched, sig);
+  if (sigprocmask(SIG_BLOCK, &watched, &previous) != 0) return Internal(SystemError("sigprocmask"));
+  const int signal_fd = signalfd(-1, &watched, SFD_CLOEXEC);
+  if (signal_fd < 0) return Internal(SystemError("signalfd"));
+  const pid_t launcher = getpid();
+  const pid_t task = fork();
+  if (task < 0) return Internal(SystemError("fork"));
+  if (task == 0) {
+    // The channel moves to where AIRLOCK_SUPERVISOR_FD says; stdin becomes /dev/null.
+    sigprocmask(SIG_SETMASK, &previous, nullptr);
+    if (dup2(STDIN_FILENO, kTaskChannelFd) < 0 || dup2(high_null_fd, STDIN_FILENO) < 0 ||
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != launcher) {
+      _exit(127);
+    }
+    if (chdir(request->cwd.c_str()) != 0 && chdir("/") != 0) _exit(127);
+    execve(program->c_str(), argv.data(), envp.data());
+    const std::string message =
+        "airlock-supervisor --launch: " + SystemError("execve(" + *program + ")") + "\n";
+    (void)!write(STDERR_FILENO, message.data(), message.size());
+    _exit(127);
+  }
+  close(high_null_fd);
+  WatchTask(task, parent, signal_fd);  // does not return
 }
 
 }  // namespace airlock::supervisor

@@ -7,10 +7,13 @@
 //   sudo -n -u USER -- <airlock directory>/airlock-supervisor --launch
 // with the channel (a SOCK_SEQPACKET socket) as that program's stdin, after sending on it
 // a sealed memory file holding the LaunchRequest (the task's argv, its whole environment,
-// its working directory). The launcher, running as USER, reads the request, moves the
-// channel to kTaskChannelFd, puts /dev/null on stdin, sets no_new_privs and the
-// parent-death signal, and execs the task. stdout and stderr are the supervisor's log
-// pipes, which sudo passes on as they are. The task stays in sudo's process group (sudo
+// its working directory). The launcher, running as USER, reads the request, sets
+// no_new_privs and starts the task with the channel on kTaskChannelFd and /dev/null on
+// stdin, then stays as its parent: it passes on the signals sudo relays, kills the task's
+// group when the supervisor's end of the channel closes (the supervisor died; the kernel
+// clears the parent-death signal across sudo, a setuid program), and exits as the task
+// did, which sudo reports. stdout and stderr are the supervisor's log pipes, which sudo
+// passes on as they are. The task stays in sudo's process group (sudo
 // without a terminal and without I/O logging runs its command there), and signals reach
 // that group with `sudo -n -u USER -- /usr/bin/kill`, since the supervisor's own user may
 // not signal USER's processes.
@@ -55,9 +58,10 @@ std::vector<std::string> SudoKillCommand(const std::string& sudo, const std::str
                                          int group);
 
 // `airlock-supervisor --launch`: the launcher's whole work, reading the request from
-// stdin. Does not return when the task starts; otherwise the error, which the caller
-// prints (to stderr: the task log). FailedPrecondition when it is not where sudo would
-// have started it for a supervisor (in its parent's process group, the channel on stdin).
+// stdin. Does not return once the task has started (the process exits as the task did);
+// otherwise the error, which the caller prints (to stderr: the task log). FailedPrecondition when
+// it is not where sudo would have started it for a supervisor (in its parent's process group, the
+// channel on stdin).
 Result<void> RunLauncher();
 
 }  // namespace airlock::supervisor

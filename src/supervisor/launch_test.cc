@@ -6,6 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -60,37 +63,57 @@ TEST(LaunchRequestTest, SudoCommandsAreExactlyWhatTheSudoersRuleNames) {
 
 // Runs `launch` where sudo runs the launcher: in a child of a process-group leader (sudo,
 // which Spawn started in a session of its own), with `stdin_fd` as stdin and stdout into
-// the returned text. The exit code of `launch`'s process, or 127 if it returned.
-struct Launched {
-  int exit_code = -1;
-  std::string output;
+// a pipe. `peer_fd` (the supervisor's end of the channel) is closed there, as exec closes
+// it for the real sudo. The stand-in for sudo runs `then` with the command's pid, waits
+// for it and exits as sudo does: with its exit code, or 200 + the signal that killed it.
+struct SudoStandIn {
+  pid_t pid = -1;
+  int out_fd = -1;
 };
-Launched RunLikeSudo(int stdin_fd, const std::function<int()>& launch, bool own_group = true) {
+SudoStandIn StartLikeSudo(
+    int stdin_fd, int peer_fd, const std::function<int()>& launch, bool own_group = true,
+    const std::function<void(pid_t)>& then = [](pid_t) {}) {
   int out[2];
   EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
   const pid_t sudo = fork();
   if (sudo == 0) {
+    if (peer_fd >= 0) close(peer_fd);
     if (own_group) setpgid(0, 0);
     const pid_t command = fork();
     if (command == 0) {
       if (!own_group) setpgid(0, 0);  // in a group of its own, as sudo's I/O logging puts it
       dup2(stdin_fd, STDIN_FILENO);
       dup2(out[1], STDOUT_FILENO);
+      close_range(3, ~0U, 0);  // as sudo does
       _exit(launch());
     }
+    close(out[1]);
+    then(command);
     int status = 0;
     waitpid(command, &status, 0);
-    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 126);
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 200 + WTERMSIG(status));
   }
   close(out[1]);
+  return {sudo, out[0]};
+}
+
+struct Launched {
+  int exit_code = -1;
+  std::string output;
+};
+Launched WaitForSudo(SudoStandIn sudo) {
   Launched launched;
   char buf[512];
-  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) launched.output.append(buf, n);
-  close(out[0]);
+  for (ssize_t n; (n = read(sudo.out_fd, buf, sizeof buf)) > 0;) launched.output.append(buf, n);
+  close(sudo.out_fd);
   int status = 0;
-  EXPECT_EQ(waitpid(sudo, &status, 0), sudo);
+  EXPECT_EQ(waitpid(sudo.pid, &status, 0), sudo.pid);
   launched.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return launched;
+}
+
+Launched RunLikeSudo(int stdin_fd, const std::function<int()>& launch, bool own_group = true) {
+  return WaitForSudo(StartLikeSudo(stdin_fd, -1, launch, own_group));
 }
 
 // The launcher's own failures, as exit codes a test can tell apart.
@@ -112,8 +135,9 @@ struct Channel {
   int fds[2] = {-1, -1};
   Channel() { EXPECT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds), 0); }
   ~Channel() {
-    close(fds[0]);
-    close(fds[1]);
+    for (int fd : fds) {
+      if (fd >= 0) close(fd);
+    }
   }
 };
 
@@ -175,6 +199,89 @@ TEST(LauncherTest, ACommandNotOnThePathIsAnError) {
       {.argv = {"no-such-command-airlock"}, .env = {"PATH=/nonexistent"}, .cwd = "/"}));
   auto launched = RunLikeSudo(channel.fds[1], [] { return ExitCodeOf(RunLauncher()); });
   EXPECT_EQ(launched.exit_code, 11);  // NotFound
+}
+
+// sudo reports how its command ended, and its command is the launcher: it ends as the
+// task did.
+TEST(LauncherTest, EndsAsTheTaskDid) {
+  for (const auto& [script, expected] :
+       {std::pair<std::string, int>{"exit 7", 7}, {"kill -USR1 $$", 200 + SIGUSR1}}) {
+    Channel channel;
+    ASSERT_TRUE(SendLaunchRequest(
+        channel.fds[0], {.argv = {"sh", "-c", script}, .env = {"PATH=/usr/bin:/bin"}, .cwd = "/"}));
+    auto launched = RunLikeSudo(channel.fds[1], [] { return ExitCodeOf(RunLauncher()); });
+    EXPECT_EQ(launched.exit_code, expected) << script;
+  }
+}
+
+// A signal sudo relays to its command (the launcher) goes on to the task.
+TEST(LauncherTest, PassesOnWhatSudoRelays) {
+  Channel channel;
+  ASSERT_TRUE(SendLaunchRequest(
+      channel.fds[0],
+      {.argv = {"sh", "-c",
+                "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done"},
+       .env = {"PATH=/usr/bin:/bin"},
+       .cwd = "/"}));
+  auto launched = WaitForSudo(StartLikeSudo(
+      channel.fds[1], channel.fds[0], [] { return ExitCodeOf(RunLauncher()); },
+      /*own_group=*/true,
+      [](pid_t command) {
+        usleep(300 * 1000);
+        kill(command, SIGTERM);
+      }));
+  EXPECT_EQ(launched.exit_code, 3);
+  EXPECT_EQ(launched.output, "ready\ngot TERM\n");
+}
+
+// Whether `pid` has ended (gone, or a zombie nobody has reaped yet).
+bool Ended(pid_t pid) {
+  std::string stat;
+  const int fd = open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  char buf[512];
+  const ssize_t n = read(fd, buf, sizeof buf);
+  close(fd);
+  if (n <= 0) return true;
+  stat.assign(buf, n);
+  const size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
+// What a root supervisor gets from the parent-death signal: when the supervisor dies (its
+// end of the channel closes), the task and its group go too. (Here the stand-in for sudo
+// goes with them: everything runs as one user. The real sudo is not the task user's to
+// signal.)
+TEST(LauncherTest, TheTaskDiesWithItsSupervisor) {
+  char pid_file[] = "/tmp/airlock-launch-test-XXXXXX";
+  const int pid_fd = mkstemp(pid_file);
+  ASSERT_GE(pid_fd, 0);
+  close(pid_fd);
+  Channel channel;
+  ASSERT_TRUE(SendLaunchRequest(
+      channel.fds[0],
+      {.argv = {"sh", "-c", "echo $$ > " + std::string(pid_file) + "; exec sleep 60"},
+       .env = {"PATH=/usr/bin:/bin"},
+       .cwd = "/"}));
+  auto sudo =
+      StartLikeSudo(channel.fds[1], channel.fds[0], [] { return ExitCodeOf(RunLauncher()); });
+  pid_t task = 0;
+  for (int i = 0; i < 200 && task <= 0; ++i) {
+    usleep(20 * 1000);
+    std::ifstream in(pid_file);
+    in >> task;
+  }
+  unlink(pid_file);
+  ASSERT_GT(task, 0);
+  EXPECT_FALSE(Ended(task));
+  const auto closed = std::chrono::steady_clock::now();
+  close(channel.fds[0]);
+  channel.fds[0] = -1;
+  WaitForSudo(sudo);
+  for (int i = 0; i < 500 && !Ended(task); ++i) usleep(10 * 1000);
+  EXPECT_TRUE(Ended(task));
+  // Killed, not ended on its own (the sleep would take 60 s).
+  EXPECT_LT(std::chrono::steady_clock::now() - closed, std::chrono::seconds(20));
 }
 
 }  // namespace

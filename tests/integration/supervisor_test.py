@@ -415,6 +415,26 @@ class SudoSupervisorTest(SupervisorTestBase):
                               text=True)
         self.assertEqual(left.stdout, "", "the task's child outlived it")
 
+    def test_the_task_dies_with_its_supervisor(self):
+        # A root supervisor's task gets the kernel's parent-death signal; through sudo the
+        # launcher, left as the task's parent, ends the task when the supervisor is gone.
+        info, workload = self.fixture({"task_id": "t", "command": ["sh", "-c",
+                                                                   "echo started; sleep 317"],
+                                       "run_as_user": "nobody"})
+        proc = self.start_supervise(workload)
+        try:
+            self.wait_for(lambda: "started" in self.task_log(info, missing_ok=True),
+                          what="the task to start")
+            proc.kill()
+            proc.communicate()
+            self.wait_for(lambda: subprocess.run(["pgrep", "-u", "nobody", "-f", "sleep 317"],
+                                                 capture_output=True).returncode == 1,
+                          timeout=20, what="the task to end with its supervisor")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
     def test_a_user_the_sudoers_rule_does_not_name_fails_the_task_with_sudos_message(self):
         info, workload = self.fixture({"task_id": "t", "command": ["id", "-un"],
                                        "run_as_user": "daemon"})
