@@ -24,12 +24,15 @@ class LocalExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     binary_ = dir_ + "/fake-airlock-supervisor";
+    // Each record appears whole (written aside, then renamed): a test that sees the file
+    // must not read it half written.
     std::ofstream script(binary_);
     script << "#!/bin/sh\n"
            << "out=" << dir_ << "/run-$$\n"
-           << "echo \"$@\" > $out.argv\n"
-           << "env | sort > $out.env\n"
-           << "ls /proc/$$/fd | sort -n | tr '\\n' ' ' > $out.fds\n"
+           << "echo \"$@\" > $out.argv.part && mv $out.argv.part $out.argv\n"
+           << "env | sort > $out.env.part && mv $out.env.part $out.env\n"
+           << "ls /proc/$$/fd | sort -n | tr '\\n' ' ' > $out.fds.part && mv $out.fds.part "
+              "$out.fds\n"
            << "cat > $out.stdin\n"
            << "[ -s $out.stdin ] || { touch $out.released; exit 0; }\n"
            << "while [ ! -e " << dir_ << "/release ]; do sleep 0.05; done\n";
