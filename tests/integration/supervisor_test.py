@@ -349,8 +349,21 @@ class SudoSupervisorTest(SupervisorTestBase):
     @classmethod
     def tearDownClass(cls):
         os.remove(SUDOERS_FILE)
-        if cls.created_user:
-            subprocess.run(["userdel", SUDO_SUPERVISOR_USER], check=False)
+        if not cls.created_user:
+            return
+        # userdel refuses while a process of the user runs (a supervisor or its sudo still
+        # ending): end them, and retry for a while rather than leave the user behind.
+        deadline = time.monotonic() + 10
+        while True:
+            subprocess.run(["pkill", "-KILL", "-u", SUDO_SUPERVISOR_USER], check=False)
+            result = subprocess.run(["userdel", SUDO_SUPERVISOR_USER], capture_output=True,
+                                    text=True)
+            if result.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("could not remove the test user %s: %s" %
+                                     (SUDO_SUPERVISOR_USER, result.stderr))
+            time.sleep(0.2)
 
     def start_supervise(self, workload, **extra_env):
         user = pwd.getpwnam(SUDO_SUPERVISOR_USER)
