@@ -280,8 +280,6 @@ Result<std::string> ReadFrame(int fd) {
   }
 }
 
-Result<void> SendConnection(int channel_fd, int fd) { return SendFd(channel_fd, fd); }
-
 Result<void> SendFd(int channel_fd, int fd) {
   char byte = 'c';
   iovec iov{.iov_base = &byte, .iov_len = 1};

@@ -94,10 +94,9 @@ Result<std::string> ParseTaskReply(std::string_view payload);
 Result<void> WriteFrame(int fd, std::string_view payload);
 Result<std::string> ReadFrame(int fd);
 
-// Sends `fd` as SCM_RIGHTS in one message on the SEQPACKET `channel_fd`.
+// Sends `fd` as SCM_RIGHTS in one message on the SEQPACKET `channel_fd` (a connection's
+// end, or the launcher's request file).
 Result<void> SendFd(int channel_fd, int fd);
-// SendFd of a connection's end.
-Result<void> SendConnection(int channel_fd, int fd);
 // Receives one message from `channel_fd` and returns the fd it carried (close-on-exec).
 // With `wait` it blocks until a message comes; without, NotFound when none is waiting.
 // InvalidArgument when the message carried no fd (extra fds are closed); Unavailable when

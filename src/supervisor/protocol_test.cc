@@ -96,7 +96,7 @@ TEST(ConnectionPassingTest, SendsAStreamSocketOverTheChannel) {
 
   int pair[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
-  ASSERT_TRUE(SendConnection(channel[1], pair[1]));
+  ASSERT_TRUE(SendFd(channel[1], pair[1]));
   close(pair[1]);
   auto received = ReceiveConnection(channel[0]);
   ASSERT_TRUE(received) << received.error().message();
@@ -114,7 +114,7 @@ TEST(ConnectionPassingTest, SendsAStreamSocketOverTheChannel) {
   EXPECT_EQ(bare.error().code(), ErrorCode::kInvalidArgument);
   int pipe_fds[2];
   ASSERT_EQ(pipe(pipe_fds), 0);
-  ASSERT_TRUE(SendConnection(channel[1], pipe_fds[0]));
+  ASSERT_TRUE(SendFd(channel[1], pipe_fds[0]));
   auto not_socket = ReceiveConnection(channel[0]);
   ASSERT_FALSE(not_socket);
   EXPECT_EQ(not_socket.error().code(), ErrorCode::kInvalidArgument);

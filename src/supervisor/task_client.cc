@@ -45,7 +45,7 @@ Result<std::string> TaskClient::Call(const TaskRequest& request) const {
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
     return Internal(std::string("socketpair(AF_UNIX, SOCK_STREAM): ") + std::strerror(errno));
   }
-  auto sent = SendConnection(channel_fd_, pair[1]);
+  auto sent = SendFd(channel_fd_, pair[1]);
   close(pair[1]);
   if (!sent) {
     close(pair[0]);
