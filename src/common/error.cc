@@ -1,5 +1,7 @@
 #include "common/error.h"
 
+#include <cstring>
+
 namespace airlock {
 
 std::string_view ErrorCodeName(ErrorCode code) {
@@ -97,6 +99,10 @@ std::unexpected<Error> FailedPrecondition(std::string m) {
 std::unexpected<Error> Unavailable(std::string m) {
   return std::unexpected(Error(ErrorCode::kUnavailable, std::move(m)));
 }
+std::string ErrnoMessage(std::string_view call, int err) {
+  return std::string(call) + ": " + std::strerror(err);
+}
+
 std::unexpected<Error> Internal(std::string m) {
   return std::unexpected(Error(ErrorCode::kInternal, std::move(m)));
 }

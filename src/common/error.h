@@ -4,6 +4,7 @@
 // throw. Messages are for people: they say what failed and never contain a secret or a
 // token. HttpStatus() is the one table that maps codes to HTTP statuses.
 
+#include <cerrno>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -61,5 +62,9 @@ std::unexpected<Error> AlreadyExists(std::string message);
 std::unexpected<Error> FailedPrecondition(std::string message);
 std::unexpected<Error> Unavailable(std::string message);
 std::unexpected<Error> Internal(std::string message);
+
+// "<call>: <strerror(err)>", for messages about a failed system call, e.g.
+// ErrnoMessage("open(" + path + ")") → "open(/x): No such file or directory".
+std::string ErrnoMessage(std::string_view call, int err = errno);
 
 }  // namespace airlock

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+
 namespace airlock {
 namespace {
 
@@ -21,6 +23,12 @@ TEST(ErrorTest, ContextIsPrependedAndCodeKept) {
   EXPECT_EQ(e.code(), ErrorCode::kNotFound);
   EXPECT_EQ(e.message(), "reading keys.pem: no such key");
   EXPECT_EQ(e.ToString(), "NotFound: reading keys.pem: no such key");
+}
+
+TEST(ErrorTest, ErrnoMessageNamesTheCallAndTheErrno) {
+  EXPECT_EQ(ErrnoMessage("open(/x)", ENOENT), "open(/x): No such file or directory");
+  errno = EACCES;
+  EXPECT_EQ(ErrnoMessage("mkdir(/y)"), "mkdir(/y): Permission denied");
 }
 
 }  // namespace

@@ -8,7 +8,6 @@
 
 #include <boost/json.hpp>
 #include <cerrno>
-#include <cstring>
 
 #include "dags/yaml_dag.h"
 #include "jwt/strict_json.h"
@@ -21,8 +20,6 @@ namespace {
 
 // Nesting allowed in a Dag's JSON: a Dag list → Dag → tasks → task → env/command.
 constexpr int kMaxJsonDepth = 16;
-
-std::string Errno(const std::string& call) { return call + ": " + std::strerror(errno); }
 
 // An fd closed when it goes out of scope.
 class OwnedFd {
@@ -64,9 +61,9 @@ bool Drain(int fd, std::string& into, size_t* total) {
 Result<std::string> RunExecutableDagFile(const std::string& path,
                                          const ExecutableRunOptions& options) {
   int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return Internal(Errno("pipe2(stdout)"));
+  if (pipe2(out, O_CLOEXEC) != 0) return Internal(ErrnoMessage("pipe2(stdout)"));
   OwnedFd out_read(out[0]), out_write(out[1]);
-  if (pipe2(err, O_CLOEXEC) != 0) return Internal(Errno("pipe2(stderr)"));
+  if (pipe2(err, O_CLOEXEC) != 0) return Internal(ErrnoMessage("pipe2(stderr)"));
   OwnedFd err_read(err[0]), err_write(err[1]);
 
   const ExecutableLimits& limits = options.limits;
@@ -98,7 +95,7 @@ Result<std::string> RunExecutableDagFile(const std::string& path,
   if (pidfd.get() < 0) {
     kill(-group, SIGKILL);
     waitpid(*pid, nullptr, 0);
-    return Internal(Errno("pidfd_open(" + std::to_string(*pid) + ")"));
+    return Internal(ErrnoMessage("pidfd_open(" + std::to_string(*pid) + ")"));
   }
   for (int fd : {out_read.get(), err_read.get()}) {
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -124,7 +121,7 @@ Result<std::string> RunExecutableDagFile(const std::string& path,
                      {.fd = err_open ? err_read.get() : -1, .events = POLLIN, .revents = 0}};
     int ready = poll(fds, 3, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
     if (ready < 0 && errno != EINTR) {
-      failure = Errno("poll");
+      failure = ErrnoMessage("poll");
       break;
     }
     if (fds[1].revents) out_open = Drain(out_read.get(), stdout_text, &stdout_total);

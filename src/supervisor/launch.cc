@@ -13,7 +13,6 @@
 
 #include <boost/json.hpp>
 #include <cerrno>
-#include <cstring>
 
 #include "supervisor/environment.h"
 #include "supervisor/protocol.h"
@@ -64,10 +63,6 @@ constexpr size_t kMaxLaunchRequestBytes = 4 << 20;
     raise(death);
     _exit(128 + death);
   }
-}
-
-std::string SystemError(std::string_view call) {
-  return std::string(call) + ": " + std::strerror(errno);
 }
 
 Result<std::vector<std::string>> StringArray(const json::object& object, std::string_view name) {
@@ -128,16 +123,16 @@ Result<void> SendLaunchRequest(int channel_fd, const LaunchRequest& request) {
   // In a sealed memory file passed on the channel: a socket message could hold only what
   // the socket's buffer does (about 200 KiB), and nothing reads it until sudo has started.
   const int fd = memfd_create("airlock-launch-request", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) return Internal(SystemError("memfd_create"));
+  if (fd < 0) return Internal(ErrnoMessage("memfd_create"));
   Result<void> sent = {};
   for (size_t done = 0; done < message.size() && sent;) {
     const ssize_t n = write(fd, message.data() + done, message.size() - done);
-    if (n < 0 && errno != EINTR) sent = Internal(SystemError("write(launch request)"));
+    if (n < 0 && errno != EINTR) sent = Internal(ErrnoMessage("write(launch request)"));
     if (n > 0) done += static_cast<size_t>(n);
   }
   if (sent &&
       fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
-    sent = Internal(SystemError("fcntl(F_ADD_SEALS)"));
+    sent = Internal(ErrnoMessage("fcntl(F_ADD_SEALS)"));
   }
   if (sent) sent = SendFd(channel_fd, fd);
   close(fd);
@@ -195,17 +190,17 @@ Result<void> RunLauncher() {
     done += static_cast<size_t>(n);
   }
   close(*request_fd);
-  if (done != buffer.size()) return Internal(SystemError("read(launch request)"));
+  if (done != buffer.size()) return Internal(ErrnoMessage("read(launch request)"));
   auto request = ParseLaunchRequest(buffer);
   if (!request) return std::unexpected(request.error());
 
   // No privilege from execve for the task, as Spawn gives a task it starts itself; and
   // gone with sudo, which stays until the task ends.
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-    return Internal(SystemError("prctl(PR_SET_NO_NEW_PRIVS)"));
+    return Internal(ErrnoMessage("prctl(PR_SET_NO_NEW_PRIVS)"));
   }
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
-    return Internal(SystemError("prctl(PR_SET_PDEATHSIG)"));
+    return Internal(ErrnoMessage("prctl(PR_SET_PDEATHSIG)"));
   }
   // sudo may have ended before the signal was armed; then there is no one to wait for us.
   if (getppid() != parent) return Unavailable("sudo ended before the task started");
@@ -224,10 +219,10 @@ Result<void> RunLauncher() {
   // Above the channel's number: sudo closed every fd above 2, so the first free one is
   // kTaskChannelFd itself, which the task's dup2 of the channel would overwrite.
   const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0) return Internal(SystemError("open(/dev/null)"));
+  if (null_fd < 0) return Internal(ErrnoMessage("open(/dev/null)"));
   const int high_null_fd = fcntl(null_fd, F_DUPFD_CLOEXEC, kTaskChannelFd + 1);
   close(null_fd);
-  if (high_null_fd < 0) return Internal(SystemError("fcntl(F_DUPFD_CLOEXEC)"));
+  if (high_null_fd < 0) return Internal(ErrnoMessage("fcntl(F_DUPFD_CLOEXEC)"));
 
   // The launcher stays, as the task's parent, for what a root supervisor gets from the
   // kernel: the task dies with its supervisor. sudo is a setuid program, for which the
@@ -235,12 +230,13 @@ Result<void> RunLauncher() {
   sigset_t watched, previous;
   sigemptyset(&watched);
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&watched, sig);
-  if (sigprocmask(SIG_BLOCK, &watched, &previous) != 0) return Internal(SystemError("sigprocmask"));
+  if (sigprocmask(SIG_BLOCK, &watched, &previous) != 0)
+    return Internal(ErrnoMessage("sigprocmask"));
   const int signal_fd = signalfd(-1, &watched, SFD_CLOEXEC);
-  if (signal_fd < 0) return Internal(SystemError("signalfd"));
+  if (signal_fd < 0) return Internal(ErrnoMessage("signalfd"));
   const pid_t launcher = getpid();
   const pid_t task = fork();
-  if (task < 0) return Internal(SystemError("fork"));
+  if (task < 0) return Internal(ErrnoMessage("fork"));
   if (task == 0) {
     // The channel moves to where AIRLOCK_SUPERVISOR_FD says; stdin becomes /dev/null.
     sigprocmask(SIG_SETMASK, &previous, nullptr);
@@ -251,7 +247,7 @@ Result<void> RunLauncher() {
     if (chdir(request->cwd.c_str()) != 0 && chdir("/") != 0) _exit(127);
     execve(program->c_str(), argv.data(), envp.data());
     const std::string message =
-        "airlock-supervisor --launch: " + SystemError("execve(" + *program + ")") + "\n";
+        "airlock-supervisor --launch: " + ErrnoMessage("execve(" + *program + ")") + "\n";
     (void)!write(STDERR_FILENO, message.data(), message.size());
     _exit(127);
   }

@@ -17,10 +17,6 @@ namespace {
 
 constexpr size_t kHeaderBytes = 4;
 
-std::string Errno(std::string_view call, int err) {
-  return std::string(call) + ": " + std::strerror(err);
-}
-
 struct OpName {
   TaskOp op;
   std::string_view name;
@@ -256,7 +252,7 @@ Result<void> WriteFrame(int fd, std::string_view payload) {
     ssize_t n = send(fd, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Unavailable(Errno("send(" + std::to_string(fd) + ")", errno));
+      return Unavailable(ErrnoMessage("send(" + std::to_string(fd) + ")", errno));
     }
     done += static_cast<size_t>(n);
   }
@@ -271,7 +267,7 @@ Result<std::string> ReadFrame(int fd) {
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Unavailable(Errno("recv(" + std::to_string(fd) + ")", errno));
+      return Unavailable(ErrnoMessage("recv(" + std::to_string(fd) + ")", errno));
     }
     if (n == 0) return Unavailable("the supervisor closed the connection");
     if (auto r = decoder.Append(std::string_view(buf, static_cast<size_t>(n))); !r) {
@@ -296,7 +292,8 @@ Result<void> SendFd(int channel_fd, int fd) {
   std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
   while (sendmsg(channel_fd, &msg, MSG_NOSIGNAL) < 0) {
     if (errno != EINTR) {
-      return Unavailable(Errno("sendmsg(" + std::to_string(channel_fd) + ", SCM_RIGHTS)", errno));
+      return Unavailable(
+          ErrnoMessage("sendmsg(" + std::to_string(channel_fd) + ", SCM_RIGHTS)", errno));
     }
   }
   return {};
@@ -329,7 +326,7 @@ Result<int> ReceiveFd(int channel_fd, bool wait) {
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return NotFound("no connection waiting");
-    return Unavailable(Errno("recvmsg(" + std::to_string(channel_fd) + ")", errno));
+    return Unavailable(ErrnoMessage("recvmsg(" + std::to_string(channel_fd) + ")", errno));
   }
   if (n == 0) return Unavailable("the channel was closed");
   int received = -1;

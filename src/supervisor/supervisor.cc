@@ -48,8 +48,6 @@ constexpr milliseconds kDrainTime{2000};
 // Attempts at reporting the final state (the server may be restarting).
 constexpr int kReportAttempts = 3;
 
-std::string Errno(std::string_view call) { return std::string(call) + ": " + std::strerror(errno); }
-
 std::string NowText() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -133,7 +131,7 @@ Result<void> MakeDirectories(const std::string& path) {
     if (pos != path.size() && path[pos] != '/') continue;
     std::string prefix = path.substr(0, pos);
     if (mkdir(prefix.c_str(), 0750) != 0 && errno != EEXIST) {
-      return Unavailable(Errno("mkdir(" + prefix + ", 0750)"));
+      return Unavailable(ErrnoMessage("mkdir(" + prefix + ", 0750)"));
     }
   }
   return {};
@@ -378,7 +376,7 @@ Result<std::unique_ptr<TaskLog>> Supervision::OpenTaskLog() {
     }
   }
   int fd = open(path->c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
-  if (fd < 0) return Unavailable("OpenTaskLog: " + Errno("open(" + *path + ", O_APPEND)"));
+  if (fd < 0) return Unavailable("OpenTaskLog: " + ErrnoMessage("open(" + *path + ", O_APPEND)"));
   return std::make_unique<TaskLog>(fd, options_.masker);
 }
 
@@ -387,25 +385,25 @@ Result<void> Supervision::BlockSignals() {
   sigemptyset(&set);
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
   if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) {
-    return Internal(Errno("sigprocmask(SIG_BLOCK, {TERM, INT, HUP})"));
+    return Internal(ErrnoMessage("sigprocmask(SIG_BLOCK, {TERM, INT, HUP})"));
   }
   signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (signal_fd_ < 0) return Internal(Errno("signalfd({TERM, INT, HUP})"));
+  if (signal_fd_ < 0) return Internal(ErrnoMessage("signalfd({TERM, INT, HUP})"));
   signal(SIGPIPE, SIG_IGN);
   return {};
 }
 
 Result<void> Supervision::StartTask(const TaskSpec& spec, const UnixUser& user) {
   int out[2], err[2], channel[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return Internal(Errno("pipe2(stdout)"));
+  if (pipe2(out, O_CLOEXEC) != 0) return Internal(ErrnoMessage("pipe2(stdout)"));
   if (pipe2(err, O_CLOEXEC) != 0) {
     close(out[0]);
     close(out[1]);
-    return Internal(Errno("pipe2(stderr)"));
+    return Internal(ErrnoMessage("pipe2(stderr)"));
   }
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0) {
     for (int fd : {out[0], out[1], err[0], err[1]}) close(fd);
-    return Internal(Errno("socketpair(AF_UNIX, SOCK_SEQPACKET)"));
+    return Internal(ErrnoMessage("socketpair(AF_UNIX, SOCK_SEQPACKET)"));
   }
 
   EnvironmentMap set;
@@ -460,7 +458,7 @@ Result<void> Supervision::StartTask(const TaskSpec& spec, const UnixUser& user) 
   pidfd_ = PidfdOpen(task_pid_);
   if (pidfd_ < 0) {
     SignalTask(SIGKILL);
-    return Internal(Errno("pidfd_open(" + std::to_string(task_pid_) + ")"));
+    return Internal(ErrnoMessage("pidfd_open(" + std::to_string(task_pid_) + ")"));
   }
   return {};
 }
@@ -532,7 +530,7 @@ void Supervision::SignalTask(int sig) {
 
 Result<void> Supervision::RunSudoKill(const std::string& signal_name) {
   int err[2];
-  if (pipe2(err, O_CLOEXEC) != 0) return Internal(Errno("pipe2"));
+  if (pipe2(err, O_CLOEXEC) != 0) return Internal(ErrnoMessage("pipe2"));
   // Only a PATH: nothing of the supervisor's environment is handed to the task's user.
   auto pid =
       Spawn({.argv = SudoKillCommand(sudo_->sudo, sudo_->user, sudo_->kill, signal_name, task_pid_),
@@ -802,7 +800,7 @@ void Supervision::SuperviseLoop(const TaskSpec& spec) {
     for (const auto& c : connections_) watch(c.fd);
     if (poll(fds.data(), fds.size(), timeout_ms) < 0) {
       if (errno == EINTR) continue;
-      LogError(Errno("poll"));
+      LogError(ErrnoMessage("poll"));
       break;
     }
     auto ready = [&](size_t i) { return fds[i].fd >= 0 && (fds[i].revents != 0); };
@@ -875,7 +873,7 @@ std::string Supervision::ReportFinalState(std::string_view state) {
 
 Result<SupervisionOutcome> Supervision::Run() {
   char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) return Internal(Errno("gethostname"));
+  if (gethostname(host, sizeof host - 1) != 0) return Internal(ErrnoMessage("gethostname"));
   hostname_ = host;
   if (auto blocked = BlockSignals(); !blocked) return std::unexpected(blocked.error());
 
@@ -950,7 +948,8 @@ Result<SupervisionOutcome> Supervision::Run() {
 }  // namespace
 
 Result<void> MakeNonDumpable() {
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return Internal(Errno("prctl(PR_SET_DUMPABLE, 0)"));
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+    return Internal(ErrnoMessage("prctl(PR_SET_DUMPABLE, 0)"));
   return {};
 }
 

@@ -58,8 +58,6 @@ milliseconds SecondsToMillis(double seconds) {
   return milliseconds(std::max<int64_t>(1, std::llround(seconds * 1000)));
 }
 
-std::string Errno(const std::string& call) { return call + ": " + std::strerror(errno); }
-
 // `text` cut to at most `max` bytes without splitting a UTF-8 sequence.
 std::string TruncateUtf8(std::string text, size_t max) {
   if (text.size() <= max) return text;
@@ -71,7 +69,7 @@ std::string TruncateUtf8(std::string text, size_t max) {
 
 Result<std::string> DefaultTriggererId() {
   char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) return Internal(Errno("gethostname"));
+  if (gethostname(host, sizeof host - 1) != 0) return Internal(ErrnoMessage("gethostname"));
   auto random = RandomBytes(4);
   if (!random) return std::unexpected(random.error());
   static constexpr char kHex[] = "0123456789abcdef";
@@ -351,11 +349,11 @@ struct Triggerer::Impl {
     const auto& args = std::get<triggers::ExecArgs>(*t->args);
     int out[2], err[2];
     if (pipe2(out, O_CLOEXEC) != 0) {
-      Fail(t, "the user trigger could not be started: " + Errno("pipe2"));
+      Fail(t, "the user trigger could not be started: " + ErrnoMessage("pipe2"));
       return;
     }
     if (pipe2(err, O_CLOEXEC) != 0) {
-      const std::string why = Errno("pipe2");
+      const std::string why = ErrnoMessage("pipe2");
       close(out[0]);
       close(out[1]);
       Fail(t, "the user trigger could not be started: " + why);
@@ -375,7 +373,7 @@ struct Triggerer::Impl {
     }
     const int pidfd = supervisor::PidfdOpen(*pid);
     if (pidfd < 0) {
-      const std::string why = Errno("pidfd_open(" + std::to_string(*pid) + ")");
+      const std::string why = ErrnoMessage("pidfd_open(" + std::to_string(*pid) + ")");
       kill(-*pid, SIGKILL);
       while (waitpid(*pid, nullptr, 0) < 0 && errno == EINTR) {
       }
