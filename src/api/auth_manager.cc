@@ -7,6 +7,7 @@
 
 #include "api/form.h"
 #include "common/log.h"
+#include "http/json_checks.h"
 #include "store/checks.h"
 
 namespace airlock::api {
@@ -51,11 +52,10 @@ std::optional<Credentials> ParseCredentials(const Request& request) {
     credentials.password = std::move(*password);
     for (auto& [name, value] : *fields) WipePassword(value);
   } else {
-    boost::system::error_code ec;
-    json::value body = json::parse(request.body, ec);
-    if (ec || !body.is_object()) return std::nullopt;
-    const json::value* username = body.as_object().if_contains("username");
-    const json::value* password = body.as_object().if_contains("password");
+    auto body = http::ParseRequestJson(request.body, "Request body");
+    if (!body || !body->is_object()) return std::nullopt;
+    const json::value* username = body->as_object().if_contains("username");
+    const json::value* password = body->as_object().if_contains("password");
     if (username == nullptr || password == nullptr || !username->is_string() ||
         !password->is_string()) {
       return std::nullopt;

@@ -54,7 +54,8 @@ TEST_F(AuthTest, CliTokenLivesJwtCliExpirationTime) {
 TEST_F(AuthTest, MissingFieldIs400) {
   for (std::string body :
        {R"({"username":"op"})", R"({"password":"x"})", R"({})", "", "not json",
-        R"({"username":"op","password":""})", R"({"username":1,"password":"op-password"})", "[]"}) {
+        R"({"username":"op","password":""})", R"({"username":1,"password":"op-password"})", "[]",
+        R"({"username":"op","password":"op-password","username":"admin"})"}) {
     auto response = Call("POST", "/auth/token", body);
     EXPECT_EQ(response.status, 400) << body;
     EXPECT_EQ(response.body, R"({"detail":"Username and password must be provided"})") << body;

@@ -69,18 +69,12 @@ Response RunNotFound(std::string_view dag_id, std::string_view run_id) {
 // The request body as a JSON object ({} for an empty body), or a 422.
 std::expected<json::object, Response> BodyObject(const Request& request) {
   if (request.body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object{};
-  boost::system::error_code ec;
-  json::value value = json::parse(request.body, ec);
-  if (ec) return std::unexpected(Unprocessable("Request body is not valid JSON"));
-  if (!value.is_object()) {
+  auto value = http::ParseRequestJson(request.body, "Request body");
+  if (!value) return std::unexpected(Unprocessable(value.error()));
+  if (!value->is_object()) {
     return std::unexpected(Unprocessable("Request body must be a JSON object"));
   }
-  // Boost.JSON would write such a number back as `Infinity`, which is not JSON.
-  if (http::HoldsNonFiniteNumber(value)) {
-    return std::unexpected(
-        Unprocessable(std::string("Request body") + http::kHoldsANumberOutOfRange));
-  }
-  return std::move(value.as_object());
+  return std::move(value->as_object());
 }
 
 // An optional string field: nullopt when absent or null; 422 when of another type.
@@ -519,13 +513,13 @@ Response DeleteVariable(const Ctx& ctx, const Request&, const PathParams& params
 constexpr std::string_view kMasked = "***";
 
 // The extra with the values of sensitive keys replaced (recursively); text that is not a
-// JSON object is answered "***" whole, since it cannot be inspected, and so is one with a
-// number out of range, which would be written back as `Infinity`, not JSON.
+// JSON object under the rules extra is written with (ApplyConnectionFields) is answered
+// "***" whole, since it cannot be inspected.
 json::value MaskedExtra(const std::string& extra) {
   if (extra.empty()) return nullptr;
-  boost::system::error_code ec;
-  json::value parsed = json::parse(extra, ec);
-  if (ec || !parsed.is_object() || http::HoldsNonFiniteNumber(parsed)) return json::value(kMasked);
+  auto value = http::ParseRequestJson(extra, "extra");
+  if (!value || !value->is_object()) return json::value(kMasked);
+  json::value& parsed = *value;
   std::function<void(json::value&)> mask = [&](json::value& v) {
     if (v.is_object()) {
       for (auto& [k, child] : v.as_object()) {
@@ -588,12 +582,9 @@ std::optional<Response> ApplyConnectionFields(const json::object& body, store::C
     }
   }
   if (!c.extra.empty()) {
-    boost::system::error_code ec;
-    json::value parsed = json::parse(c.extra, ec);
-    if (ec || !parsed.is_object()) return Unprocessable("Field 'extra' must be a JSON object");
-    if (http::HoldsNonFiniteNumber(parsed)) {
-      return Unprocessable(std::string("Field 'extra'") + http::kHoldsANumberOutOfRange);
-    }
+    auto parsed = http::ParseRequestJson(c.extra, "Field 'extra'");
+    if (!parsed) return Unprocessable(parsed.error());
+    if (!parsed->is_object()) return Unprocessable("Field 'extra' must be a JSON object");
   }
   return std::nullopt;
 }

@@ -230,6 +230,31 @@ TEST_F(RestApiTest, AConfWithANumberOutOfRangeIsRefusedAndNoRunIsMade) {
   EXPECT_EQ(store_->ListDagRuns("etl")->size(), runs);
 }
 
+TEST_F(RestApiTest, ABodyOrExtraNamingAMemberTwiceIsRefusedAndChangesNothing) {
+  auto token = tokens_[Role::kOp];
+  const size_t runs = store_->ListDagRuns("etl")->size();
+  auto r = Call("POST", "/api/v2/dags/etl/dagRuns", R"({"conf":{"day":"mon","day":"tue"}})",
+                Bearer(token));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body, R"({"detail":"Request body has a duplicate member name"})");
+  EXPECT_EQ(store_->ListDagRuns("etl")->size(), runs);
+
+  r = Call("POST", "/api/v2/connections",
+           R"({"connection_id":"dup","conn_type":"x","extra":"{\"a\":1,\"a\":2}"})", Bearer(token));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body, R"({"detail":"Field 'extra' has a duplicate member name"})");
+  EXPECT_EQ(store_->GetConnection("dup").error().code(), ErrorCode::kNotFound);
+  // One stored some other way is answered masked whole: which of its passwords would a
+  // reader take?
+  ASSERT_TRUE(store_
+                  ->SetConnection({.conn_id = "dup",
+                                   .conn_type = "x",
+                                   .extra = R"({"password":"***","password":"s3cret"})"})
+                  .has_value());
+  auto got = json::parse(Call("GET", "/api/v2/connections/dup", "", Bearer(token)).body);
+  EXPECT_EQ(got.at("extra").as_string(), "***");
+}
+
 TEST_F(RestApiTest, AConnectionExtraWithANumberOutOfRangeIsRefusedOrMasked) {
   auto token = tokens_[Role::kOp];
   auto r =

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "dags/dag.h"
-#include "jwt/strict_json.h"
+#include "json/strict_json.h"
 
 namespace airlock::dag_processor {
 
@@ -14,7 +14,7 @@ Result<std::vector<BundleConfig>> ParseBundles(std::string_view text,
                                                const BundleConfig& fallback) {
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) return {{fallback}};
   const std::string problem = "[dag_processor] bundles: ";
-  auto parsed = jwt::ParseStrictJson(text, 4);
+  auto parsed = ParseStrictJson(text, 4);
   if (!parsed) return InvalidArgument(problem + "not valid JSON: " + parsed.error().message());
   if (!parsed->is_array() || parsed->as_array().empty()) {
     return InvalidArgument(problem + "must be a non-empty JSON list of {\"name\", \"path\"}");

@@ -10,7 +10,7 @@
 #include <cerrno>
 
 #include "dags/yaml_dag.h"
-#include "jwt/strict_json.h"
+#include "json/strict_json.h"
 
 namespace airlock::dag_processor {
 
@@ -165,7 +165,7 @@ Result<std::string> RunExecutableDagFile(const std::string& path,
 Result<std::vector<dags::DagSpec>> ParseJsonDags(std::string_view text,
                                                  std::string_view file_name) {
   const std::string file(file_name);
-  auto parsed = jwt::ParseStrictJson(text, kMaxJsonDepth);
+  auto parsed = ParseStrictJson(text, kMaxJsonDepth);
   if (!parsed) {
     return InvalidArgument(file + ": the output is not valid JSON: " + parsed.error().message());
   }

@@ -7,11 +7,17 @@
 #include <functional>
 #include <set>
 
+#include "json/strict_json.h"
+
 namespace airlock::dags {
 
 namespace json = boost::json;
 
 namespace {
+
+// How deep a serialized Dag may nest: Boost.JSON's default, the limit before the parse was
+// strict (the form itself needs four levels).
+constexpr int kMaxSerializedDagDepth = 32;
 
 std::string Quoted(std::string_view s) { return "'" + std::string(s.substr(0, 80)) + "'"; }
 
@@ -370,10 +376,15 @@ struct JsonReader {
 }  // namespace
 
 Result<DagSpec> ParseSerializedDag(std::string_view text) {
-  boost::system::error_code ec;
-  json::value value = json::parse(text, ec);
-  if (ec || !value.is_object()) return InvalidArgument("serialized Dag is not a JSON object");
-  const json::object& o = value.as_object();
+  JsonProblem problem = JsonProblem::kSyntax;
+  auto value = ParseStrictJsonObject(text, kMaxSerializedDagDepth, {}, &problem);
+  if (!value) {
+    if (problem == JsonProblem::kSyntax || problem == JsonProblem::kNotObject) {
+      return InvalidArgument("serialized Dag is not a JSON object");
+    }
+    return InvalidArgument("serialized Dag: " + value.error().message());
+  }
+  const json::object& o = *value;
   JsonReader r;
   DagSpec dag;
   dag.dag_id = r.String(o, "dag_id");

@@ -43,6 +43,9 @@ TEST(DagTest, SerializedFormRoundTrips) {
 
 TEST(DagTest, SerializedFormIsValidatedAgain) {
   EXPECT_FALSE(ParseSerializedDag("[]"));
+  auto twice = ParseSerializedDag(R"({"dag_id":"d","dag_id":"e","tasks":[]})");
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().message(), "serialized Dag: JSON has a duplicate member name");
   EXPECT_FALSE(ParseSerializedDag(R"({"dag_id":"d","tasks":[]})"));
   EXPECT_FALSE(ParseSerializedDag(
       R"({"dag_id":"d","tasks":[{"task_id":"a","command":["x"],"upstream":["a"]}]})"));

@@ -5,6 +5,7 @@
 
 #include "dags/dag.h"
 #include "execution_api/responses.h"
+#include "http/json_checks.h"
 
 namespace airlock::execution_api {
 
@@ -100,9 +101,9 @@ Response ListBundleDags(store::Store& store, const Caller& caller) {
 
 Response PutImportErrors(store::Store& store, const Clock& clock, const Caller& caller,
                          const http::Request& request) {
-  boost::system::error_code ec;
-  json::value body = json::parse(request.body, ec);
-  const json::object* object = !ec && body.is_object() ? &body.as_object() : nullptr;
+  auto body = http::ParseRequestJson(request.body, "Request body");
+  if (!body) return Response::Detail(422, body.error());
+  const json::object* object = body->is_object() ? &body->as_object() : nullptr;
   const json::value* bundle = object ? object->if_contains("bundle") : nullptr;
   const json::value* list = object ? object->if_contains("import_errors") : nullptr;
   if (!bundle || !bundle->is_string() || bundle->as_string().empty() || !list ||

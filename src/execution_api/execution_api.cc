@@ -678,11 +678,9 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
         auto key = AuthorizedXComKey(api.store_, caller, request, params, XComAccess::kWrite);
         if (!key) return std::move(key.error());
         // The body is the value: any JSON document.
-        boost::system::error_code ec;
-        json::value value = json::parse(request.body, ec);
-        if (ec) return Unprocessable("Request body is not valid JSON");
-        if (http::HoldsNonFiniteNumber(value)) return NumberOutOfRange();
-        auto set = api.store_.SetXCom(*key, json::serialize(value));
+        auto value = http::ParseRequestJson(request.body, "Request body");
+        if (!value) return Unprocessable(value.error());
+        auto set = api.store_.SetXCom(*key, json::serialize(*value));
         if (!set) {
           if (set.error().code() == ErrorCode::kInvalidArgument) {
             return Unprocessable(set.error().message());

@@ -363,6 +363,31 @@ TEST_F(ExecutionApiTest, MalformedBodiesAre422AndChangeNothing) {
   EXPECT_EQ(store_->GetTaskInstance(kRunning)->last_heartbeat_at, kNow);
 }
 
+// Two readers of a body with a name twice could disagree on what it says (Boost.JSON keeps
+// one, Python's json the last): such a body is refused whole, whichever route takes it.
+TEST_F(ExecutionApiTest, ABodyNamingAMemberTwiceIs422AndChangesNothing) {
+  constexpr char kRefusal[] = R"({"detail":"Request body has a duplicate member name"})";
+  clock_.Set(kNow + 5);
+  auto r = Call("PUT", HeartbeatPath(kRunning), Token(kRunning),
+                R"({"hostname":"worker-1","pid":100,"pid":100})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body, kRefusal);
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->last_heartbeat_at, kNow);
+
+  r = Call("PATCH", std::string("/execution/task-instances/") + kRunning + "/state",
+           Token(kRunning), R"({"state":"success","state":"failed"})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body, kRefusal);
+  EXPECT_EQ(store_->GetTaskInstance(kRunning)->state, TaskState::kRunning);
+
+  // An XCom's value is any JSON document: a duplicate anywhere in it is refused.
+  r = Call("POST", "/execution/xcoms/etl/run1/extract/rows", Token(kRunning),
+           R"({"rows":[{"id":1},{"id":2,"id":3}]})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body, kRefusal);
+  EXPECT_EQ(Call("GET", "/execution/xcoms/etl/run1/extract/rows", Token(kRunning)).status, 404);
+}
+
 TEST_F(ExecutionApiTest, RunExchangesWorkloadTokenForExecutionToken) {
   auto path = std::string("/execution/task-instances/") + kQueued + "/run";
   clock_.Set(kNow + 30);

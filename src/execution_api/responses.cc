@@ -35,19 +35,13 @@ Response StoreFailure(const Error& error) {
 
 Response Unprocessable(std::string_view message) { return Response::Detail(422, message); }
 
-Response NumberOutOfRange() {
-  return Unprocessable(std::string("Request body") + http::kHoldsANumberOutOfRange);
-}
-
 std::expected<json::object, Response> ParseObject(const http::Request& request,
                                                   json::storage_ptr sp) {
-  boost::system::error_code ec;
-  json::value value = json::parse(request.body, ec, std::move(sp));
-  if (ec) return std::unexpected(Unprocessable("Request body is not valid JSON"));
-  if (!value.is_object())
+  auto value = http::ParseRequestJson(request.body, "Request body", std::move(sp));
+  if (!value) return std::unexpected(Unprocessable(value.error()));
+  if (!value->is_object())
     return std::unexpected(Unprocessable("Request body must be a JSON object"));
-  if (http::HoldsNonFiniteNumber(value)) return std::unexpected(NumberOutOfRange());
-  return std::move(value.as_object());
+  return std::move(value->as_object());
 }
 
 std::expected<std::string, Response> RequiredString(const json::object& body,

@@ -34,11 +34,8 @@ http::Response StoreFailure(const Error& error);
 // 422: the request body is not what the route takes. The message names the field.
 http::Response Unprocessable(std::string_view message);
 
-// 422: the request body holds a number too large for a double (http/json_checks.h).
-http::Response NumberOutOfRange();
-
-// The request body as a JSON object (with no number out of range), its memory from `sp` (the
-// default resource if null), or a 422.
+// The request body as a JSON object, read under the strict rules of http/json_checks.h,
+// its memory from `sp` (the default resource if null), or a 422.
 std::expected<boost::json::object, http::Response> ParseObject(const http::Request& request,
                                                                boost::json::storage_ptr sp = {});
 

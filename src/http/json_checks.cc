@@ -1,27 +1,26 @@
 #include "http/json_checks.h"
 
-#include <boost/json/value.hpp>
-#include <cmath>
+#include "json/strict_json.h"
 
 namespace airlock::http {
 
-bool HoldsNonFiniteNumber(const boost::json::value& value) {
-  // Recursion is bounded by the parser's depth limit (32 by default).
-  switch (value.kind()) {
-    case boost::json::kind::double_:
-      return !std::isfinite(value.get_double());
-    case boost::json::kind::array:
-      for (const boost::json::value& v : value.get_array()) {
-        if (HoldsNonFiniteNumber(v)) return true;
-      }
-      return false;
-    case boost::json::kind::object:
-      for (const auto& field : value.get_object()) {
-        if (HoldsNonFiniteNumber(field.value())) return true;
-      }
-      return false;
+std::expected<boost::json::value, std::string> ParseRequestJson(std::string_view text,
+                                                                std::string_view what,
+                                                                boost::json::storage_ptr storage) {
+  JsonProblem problem = JsonProblem::kSyntax;
+  auto value = ParseStrictJson(text, kMaxRequestJsonDepth, std::move(storage), &problem);
+  if (value) return std::move(*value);
+  std::string message(what);
+  switch (problem) {
+    case JsonProblem::kDuplicateName:
+      return std::unexpected(message + " has a duplicate member name");
+    case JsonProblem::kNumberOutOfRange:
+      return std::unexpected(message + " holds a number out of range (beyond ±1.8e308)");
+    case JsonProblem::kTooDeep:
+      return std::unexpected(message + " is nested too deeply (more than " +
+                             std::to_string(kMaxRequestJsonDepth) + " levels)");
     default:
-      return false;
+      return std::unexpected(message + " is not valid JSON");
   }
 }
 

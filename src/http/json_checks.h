@@ -1,18 +1,25 @@
 #pragma once
-// Checks on parsed JSON that Boost.JSON's parser does not make.
+// The JSON texts requests carry (bodies, and fields that hold JSON), read under the strict
+// rules of json/strict_json.h, and what a 422 says of one that breaks them. It brings in
+// Boost.JSON: include it from .cc files only.
 
-namespace boost::json {
-class value;
-}
+#include <boost/json/value.hpp>
+#include <expected>
+#include <string>
+#include <string_view>
 
 namespace airlock::http {
 
-// Whether `value` holds, anywhere, a number too large for a double (1e309, say). Boost.JSON
-// 1.81 reads one as an infinity and writes it back as `Infinity`, which no JSON parser
-// reads: a value stored with one could never be read again.
-bool HoldsNonFiniteNumber(const boost::json::value& value);
+// How deep a request's JSON may nest: Boost.JSON's own default, the limit before this parse
+// was strict.
+inline constexpr int kMaxRequestJsonDepth = 32;
 
-// What a 422 says of a body (or field) for which HoldsNonFiniteNumber holds, after its name.
-inline constexpr char kHoldsANumberOutOfRange[] = " holds a number out of range (beyond ±1.8e308)";
+// `text` parsed, or the 422 message for it, which starts with `what` ("Request body",
+// "Field 'extra'"): "… is not valid JSON", "… has a duplicate member name", "… holds a number
+// out of range (beyond ±1.8e308)" (Boost.JSON would read it as an infinity and write it
+// back as `Infinity`, which is not JSON: a value stored with one could never be read
+// again), "… is nested too deeply (more than 32 levels)". `storage` as for ParseStrictJson.
+std::expected<boost::json::value, std::string> ParseRequestJson(
+    std::string_view text, std::string_view what, boost::json::storage_ptr storage = {});
 
 }  // namespace airlock::http

@@ -1,3 +1,5 @@
+#include "jwt/jose_object.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/json/monotonic_resource.hpp>
@@ -9,7 +11,6 @@
 #include "jwt/key_set.h"
 #include "jwt/key_source.h"
 #include "jwt/signer.h"
-#include "jwt/strict_json.h"
 #include "jwt/validator.h"
 
 namespace airlock::jwt {

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "common/files.h"
+#include "json/strict_json.h"
 #include "jwt/base64url.h"
-#include "jwt/strict_json.h"
 
 namespace airlock::jwt {
 

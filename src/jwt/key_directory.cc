@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "common/files.h"
-#include "jwt/strict_json.h"
+#include "json/strict_json.h"
 
 namespace airlock::jwt {
 

@@ -2,7 +2,7 @@
 
 #include <boost/json/serialize.hpp>
 
-#include "jwt/strict_json.h"
+#include "json/strict_json.h"
 
 namespace airlock::jwt {
 

@@ -4,9 +4,9 @@
 #include <boost/json/serializer.hpp>
 #include <charconv>
 
+#include "json/strict_json.h"
 #include "jwt/base64url.h"
 #include "jwt/jti.h"
-#include "jwt/strict_json.h"
 #include "jwt/validator.h"
 
 namespace airlock::jwt {

@@ -10,7 +10,7 @@
 #include <unordered_map>
 
 #include "jwt/base64url.h"
-#include "jwt/strict_json.h"
+#include "jwt/jose_object.h"
 
 // The strict rules, in the order they are applied (each has a case in
 // testdata/tokens/hostile.json):

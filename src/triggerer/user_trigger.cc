@@ -6,7 +6,7 @@
 #include <boost/json.hpp>
 #include <cstring>
 
-#include "jwt/strict_json.h"
+#include "json/strict_json.h"
 
 namespace airlock::triggerer {
 
@@ -42,7 +42,7 @@ supervisor::SpawnOptions UserTriggerSpawnOptions(const triggers::ExecArgs& args,
 }
 
 std::string UserTriggerPayload(std::string_view stdout_text) {
-  auto parsed = jwt::ParseStrictJsonObject(stdout_text, kMaxPayloadDepth);
+  auto parsed = ParseStrictJsonObject(stdout_text, kMaxPayloadDepth);
   if (parsed) return boost::json::serialize(*parsed);
   return R"({"returncode":0})";
 }

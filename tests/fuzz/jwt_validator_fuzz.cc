@@ -35,8 +35,8 @@
 
 #include "fuzz_fixture.h"
 #include "jwt/base64url.h"
+#include "jwt/jose_object.h"
 #include "jwt/key_set.h"
-#include "jwt/strict_json.h"
 #include "jwt/validator.h"
 
 namespace airlock::fuzz {
@@ -117,11 +117,11 @@ void FuzzJoseObject(std::string_view text) {
 
 void FuzzStrictJson(std::string_view text) {
   FuzzJoseObject(text);
-  auto value = jwt::ParseStrictJson(text, jwt::kMaxJsonDepth);
+  auto value = ParseStrictJson(text, jwt::kMaxJsonDepth);
   // The validator's way: a stack buffer that spills to the heap.
   unsigned char buffer[512];
   json::monotonic_resource mr(buffer, sizeof buffer);
-  auto on_stack = jwt::ParseStrictJsonObject(text, jwt::kMaxJsonDepth, &mr);
+  auto on_stack = ParseStrictJsonObject(text, jwt::kMaxJsonDepth, &mr);
   Check(value.has_value() == on_stack.has_value() || (value && !value->is_object()),
         "strict JSON: the storage changed the verdict");
   if (!value) return;
@@ -134,7 +134,7 @@ void FuzzStrictJson(std::string_view text) {
   Check(!ec, "strict JSON: accepted what RFC 8259 does not");
   Check(SameJson(*value, plain), "strict JSON: a different document than RFC 8259 reads");
   std::string again = json::serialize(*value);
-  auto reparsed = jwt::ParseStrictJson(again, jwt::kMaxJsonDepth);
+  auto reparsed = ParseStrictJson(again, jwt::kMaxJsonDepth);
   Check(reparsed.has_value(), "strict JSON: a serialized document does not parse again");
   Check(SameJson(*value, *reparsed), "strict JSON: a serialized document changed");
 }

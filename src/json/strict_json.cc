@@ -1,0 +1,196 @@
+#include "json/strict_json.h"
+
+#include <algorithm>
+#include <boost/container/small_vector.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/value_stack.hpp>
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace airlock {
+namespace {
+
+namespace json = boost::json;
+
+// Up to this many names an object's new name is compared with each earlier one as it
+// arrives; past it, the object's names are sorted once at its end instead. Objects in
+// tokens and most requests have a handful of names, for which the linear scan is the
+// cheapest; a body of 50 000 names would take it 10^9 comparisons. (Sorting, not hashing:
+// std::hash is not seeded, so a sender could choose names that all collide.)
+constexpr size_t kNamesComparedOnArrival = 16;
+
+// A Boost.JSON parse handler that builds the value like json::parser does, and
+// additionally tracks the member names of every open object to refuse duplicates.
+class StrictHandler {
+ public:
+  static constexpr std::size_t max_object_size = json::object::max_size();
+  static constexpr std::size_t max_array_size = json::array::max_size();
+  static constexpr std::size_t max_key_size = json::string::max_size();
+  static constexpr std::size_t max_string_size = json::string::max_size();
+
+  // `sp` holds both the parser's scratch stack and the document it builds.
+  explicit StrictHandler(json::storage_ptr sp) : st(sp), storage_(std::move(sp)) {}
+
+  json::value_stack st;
+  bool duplicate_name = false;
+  bool bad_number = false;
+
+  bool on_document_begin(json::error_code&) {
+    // Without the argument the document would be built on the default (heap) resource
+    // and only the scratch stack would use the caller's buffer.
+    st.reset(storage_);
+    return true;
+  }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) {
+    object_starts_.push_back(names_.size());
+    return true;
+  }
+  bool on_object_end(std::size_t n, json::error_code& ec) {
+    const size_t first = object_starts_.back();
+    if (names_.size() - first > kNamesComparedOnArrival && HasDuplicateFrom(first)) {
+      duplicate_name = true;
+      ec = json::error::syntax;
+      return false;
+    }
+    names_.resize(first);
+    object_starts_.pop_back();
+    st.push_object(n);
+    return true;
+  }
+  bool on_array_begin(json::error_code&) { return true; }
+  bool on_array_end(std::size_t n, json::error_code&) {
+    st.push_array(n);
+    return true;
+  }
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    key_buf_.append(s.data(), s.size());
+    st.push_chars(s);
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, json::error_code& ec) {
+    key_buf_.append(s.data(), s.size());
+    const size_t first = object_starts_.back();
+    if (names_.size() - first < kNamesComparedOnArrival) {
+      for (size_t i = first; i < names_.size(); ++i) {
+        if (names_[i] == key_buf_) {
+          duplicate_name = true;
+          ec = json::error::syntax;
+          return false;
+        }
+      }
+    }
+    names_.push_back(std::move(key_buf_));
+    key_buf_.clear();
+    st.push_key(s);
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
+    st.push_chars(s);
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, json::error_code&) {
+    st.push_string(s);
+    return true;
+  }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
+    st.push_int64(i);
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
+    st.push_uint64(u);
+    return true;
+  }
+  bool on_double(double d, json::string_view, json::error_code& ec) {
+    if (!std::isfinite(d)) {
+      bad_number = true;
+      ec = json::error::exponent_overflow;
+      return false;
+    }
+    st.push_double(d);
+    return true;
+  }
+  bool on_bool(bool b, json::error_code&) {
+    st.push_bool(b);
+    return true;
+  }
+  bool on_null(json::error_code&) {
+    st.push_null();
+    return true;
+  }
+  bool on_comment_part(json::string_view, json::error_code&) { return false; }
+  bool on_comment(json::string_view, json::error_code&) { return false; }
+
+ private:
+  // Whether two of the names from names_[first] on are equal: those of an object with
+  // more names than the arrival scan compares.
+  bool HasDuplicateFrom(size_t first) const {
+    std::vector<std::string_view> sorted(names_.begin() + static_cast<ptrdiff_t>(first),
+                                         names_.end());
+    std::sort(sorted.begin(), sorted.end());
+    return std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
+  }
+
+  // Member names of every open object, innermost last; object_starts_ marks where each
+  // open object's names begin. Token headers and payloads have about ten names and one
+  // or two levels: inline capacity for those keeps parsing them free of allocations
+  // here (names up to 15 bytes also fit in the strings themselves).
+  boost::container::small_vector<std::string, 16> names_;
+  boost::container::small_vector<size_t, 4> object_starts_;
+  std::string key_buf_;
+  json::storage_ptr storage_;
+};
+
+Error Refused(JsonProblem* problem, JsonProblem what, std::string message) {
+  if (problem != nullptr) *problem = what;
+  return Error(ErrorCode::kInvalidArgument, std::move(message));
+}
+
+}  // namespace
+
+Result<json::value> ParseStrictJson(std::string_view text, int max_depth, json::storage_ptr storage,
+                                    JsonProblem* problem) {
+  json::parse_options options;
+  options.max_depth = static_cast<std::size_t>(max_depth);
+  json::basic_parser<StrictHandler> parser(options, std::move(storage));
+  json::error_code ec;
+  const size_t consumed = parser.write_some(false, text.data(), text.size(), ec);
+  if (ec) {
+    const StrictHandler& h = parser.handler();
+    if (h.duplicate_name) {
+      return std::unexpected(
+          Refused(problem, JsonProblem::kDuplicateName, "JSON has a duplicate member name"));
+    }
+    if (h.bad_number) {
+      return std::unexpected(
+          Refused(problem, JsonProblem::kNumberOutOfRange, "JSON number out of range"));
+    }
+    if (ec == json::error::too_deep) {
+      return std::unexpected(Refused(problem, JsonProblem::kTooDeep, "JSON nested too deeply"));
+    }
+    if (ec == json::error::syntax && text.find('\0') != std::string_view::npos) {
+      return std::unexpected(Refused(problem, JsonProblem::kNulByte, "JSON contains a NUL byte"));
+    }
+    return std::unexpected(
+        Refused(problem, JsonProblem::kSyntax, "invalid JSON (" + ec.message() + ")"));
+  }
+  // write_some stops after one complete document: bytes after it are not part of it.
+  if (consumed != text.size()) {
+    return std::unexpected(Refused(problem, JsonProblem::kTrailingData, "JSON has trailing data"));
+  }
+  return parser.handler().st.release();
+}
+
+Result<json::object> ParseStrictJsonObject(std::string_view text, int max_depth,
+                                           json::storage_ptr storage, JsonProblem* problem) {
+  auto value = ParseStrictJson(text, max_depth, std::move(storage), problem);
+  if (!value) return std::unexpected(value.error());
+  if (!value->is_object()) {
+    return std::unexpected(Refused(problem, JsonProblem::kNotObject, "JSON is not an object"));
+  }
+  return std::move(value->as_object());
+}
+
+}  // namespace airlock
