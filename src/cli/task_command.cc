@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "cli/io.h"
+#include "http/json_checks.h"
 #include "supervisor/task_client.h"
 
 namespace airlock::cli {
@@ -92,9 +93,10 @@ void RegisterTaskCommands(CLI::App& app) {
   push->add_option("key", args->key, "XCom key")->required();
   push->add_option("value", args->value, "Value: a JSON document")->required();
   push->callback([args] {
-    boost::system::error_code ec;
-    boost::json::parse(args->value, ec);
-    if (ec) Exit(kExitUsage, "the XCom value must be a JSON document (quote text: '\"text\"')");
+    // Read as the Execution API will read it, so that what it would refuse is refused here,
+    // with the same words.
+    auto value = http::ParseRequestJson(args->value, "the XCom value");
+    if (!value) Exit(kExitUsage, value.error() + " (a JSON document; quote text: '\"text\"')");
     Call({.op = TaskOp::kXComPush, .key = args->key, .value = args->value});
   });
   CLI::App* pull = xcom->add_subcommand("pull", "Print an XCom of this Dag run as JSON");
@@ -125,9 +127,9 @@ void RegisterTaskCommands(CLI::App& app) {
                    "Fail the task if the trigger has not fired after this many seconds")
       ->check(CLI::PositiveNumber);
   defer->callback([args] {
-    boost::system::error_code ec;
-    boost::json::value parsed = boost::json::parse(args->value, ec);
-    if (ec || !parsed.is_object()) Exit(kExitUsage, "--args must be a JSON object");
+    auto parsed = http::ParseRequestJson(args->value, "--args");
+    if (!parsed) Exit(kExitUsage, parsed.error());
+    if (!parsed->is_object()) Exit(kExitUsage, "--args must be a JSON object");
     Call({.op = TaskOp::kDefer,
           .key = args->key,
           .value = args->value,

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "json/strict_json.h"
+
 namespace airlock::supervisor {
 
 namespace json = boost::json;
@@ -16,6 +18,10 @@ namespace json = boost::json;
 namespace {
 
 constexpr size_t kHeaderBytes = 4;
+
+// A request nests its value one level below the API body that carries it, which may nest 32
+// (http/json_checks.h).
+constexpr int kMaxTaskRequestDepth = 33;
 
 struct OpName {
   TaskOp op;
@@ -138,10 +144,18 @@ std::string EncodeTaskRequest(const TaskRequest& request) {
 }
 
 Result<TaskRequest> ParseTaskRequest(std::string_view payload) {
-  boost::system::error_code ec;
-  json::value parsed = json::parse(payload, ec);
-  if (ec || !parsed.is_object()) return InvalidArgument("request is not a JSON object");
-  const json::object& object = parsed.as_object();
+  // The task is not trusted: its request is read as strictly as a body of the Execution
+  // API, so a duplicate name anywhere in it (an XCom value's included) is refused here,
+  // not settled one way by this parse and sent on.
+  JsonProblem problem = JsonProblem::kSyntax;
+  auto parsed = ParseStrictJsonObject(payload, kMaxTaskRequestDepth, {}, &problem);
+  if (!parsed) {
+    if (problem == JsonProblem::kSyntax || problem == JsonProblem::kNotObject) {
+      return InvalidArgument("request is not a JSON object");
+    }
+    return InvalidArgument("request: " + parsed.error().message());
+  }
+  const json::object& object = *parsed;
   const json::value* op = object.if_contains("op");
   if (op == nullptr || !op->is_string()) return InvalidArgument("field 'op' must be a string");
   TaskRequest request;

@@ -69,11 +69,24 @@ TEST(TaskRequestTest, RefusesMalformedRequests) {
            R"({"op":"defer","key":"datetime","args":"{}"})",
            R"({"op":"defer","key":"datetime","args":{},"timeout":0})",
            R"({"op":"defer","args":{}})",
+           R"({"op":"variable.get","key":"a","key":"b"})",
+           R"({"op":"xcom.push","key":"k","value":{"rows":[{"id":1,"id":2}]}})",
        }) {
     auto parsed = ParseTaskRequest(payload);
     ASSERT_FALSE(parsed) << payload;
     EXPECT_EQ(parsed.error().code(), ErrorCode::kInvalidArgument) << payload;
   }
+}
+
+// The task is not trusted: a name twice anywhere in its request is refused, not settled by
+// this parse (which would send on one of the two values).
+TEST(TaskRequestTest, SaysWhenARequestNamesAMemberTwice) {
+  auto parsed = ParseTaskRequest(R"({"op":"xcom.push","key":"k","value":{"a":1,"a":2}})");
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().message(), "request: JSON has a duplicate member name");
+  auto plain = ParseTaskRequest(R"({"op":"xcom.push","key":"k","value":{"a":1,"b":{"a":2}}})");
+  ASSERT_TRUE(plain) << plain.error().message();
+  EXPECT_EQ(plain->value, R"({"a":1,"b":{"a":2}})");
 }
 
 TEST(TaskReplyTest, CarriesResultsAndErrorCodes) {

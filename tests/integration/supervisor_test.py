@@ -129,6 +129,7 @@ class SupervisorTest(SupervisorTestBase):
             'echo "password is conn-password-4711"',
             'echo "key is $(airlock task variable get slack_api_key)"',
             "airlock task xcom push result '{\"rows\": 42}'",
+            "airlock task xcom push twice '{\"a\": 1, \"a\": 2}' || echo \"duplicate refused: $?\"",
             'echo "pulled=$(airlock task xcom pull result)"',
             "airlock task variable set written from-the-task",
             'echo "written=$(airlock task variable get written)"',
@@ -151,6 +152,8 @@ class SupervisorTest(SupervisorTestBase):
         self.assertIn("password is ***\n", log)
         self.assertIn("key is ***\n", log)
         self.assertIn('pulled={"rows":42}\n', log)
+        self.assertIn("the XCom value has a duplicate member name", log)
+        self.assertIn("duplicate refused: 2\n", log)
         self.assertIn("written=from-the-task\n", log)
         self.assertIn("missing variable refused\n", log)
         self.assertIn("missing xcom refused\n", log)
@@ -165,6 +168,10 @@ class SupervisorTest(SupervisorTestBase):
             rows = db.execute("SELECT COUNT(*) FROM xcom WHERE dag_id = ? AND key = 'result'",
                               (info["dag_id"],)).fetchone()[0]
         self.assertEqual(rows, 1)
+        with self.db() as db:
+            rows = db.execute("SELECT COUNT(*) FROM xcom WHERE dag_id = ? AND key = 'twice'",
+                              (info["dag_id"],)).fetchone()[0]
+        self.assertEqual(rows, 0)
 
     def test_failing_task_is_reported_failed(self):
         info, workload = self.fixture({"task_id": "t", "command": ["sh", "-c", "echo bye; exit 4"]})
