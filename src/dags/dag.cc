@@ -376,14 +376,8 @@ struct JsonReader {
 }  // namespace
 
 Result<DagSpec> ParseSerializedDag(std::string_view text) {
-  JsonProblem problem = JsonProblem::kSyntax;
-  auto value = ParseStrictJsonObject(text, kMaxSerializedDagDepth, {}, &problem);
-  if (!value) {
-    if (problem == JsonProblem::kSyntax || problem == JsonProblem::kNotObject) {
-      return InvalidArgument("serialized Dag is not a JSON object");
-    }
-    return InvalidArgument("serialized Dag: " + value.error().message());
-  }
+  auto value = ParseNamedJsonObject(text, "serialized Dag", kMaxSerializedDagDepth);
+  if (!value) return std::unexpected(value.error());
   const json::object& o = *value;
   JsonReader r;
   DagSpec dag;

@@ -193,4 +193,15 @@ Result<json::object> ParseStrictJsonObject(std::string_view text, int max_depth,
   return std::move(value->as_object());
 }
 
+Result<json::object> ParseNamedJsonObject(std::string_view text, std::string_view what,
+                                          int max_depth) {
+  JsonProblem problem = JsonProblem::kSyntax;
+  auto object = ParseStrictJsonObject(text, max_depth, {}, &problem);
+  if (object) return object;
+  if (problem == JsonProblem::kSyntax || problem == JsonProblem::kNotObject) {
+    return InvalidArgument(std::string(what) + " is not a JSON object");
+  }
+  return InvalidArgument(std::string(what) + ": " + object.error().message());
+}
+
 }  // namespace airlock

@@ -41,4 +41,10 @@ Result<boost::json::object> ParseStrictJsonObject(std::string_view text, int max
                                                   boost::json::storage_ptr storage = {},
                                                   JsonProblem* problem = nullptr);
 
+// ParseStrictJsonObject for a document known by a name: text that is not a JSON object (not
+// JSON at all, or another value) is refused as "<what> is not a JSON object", one that
+// breaks a strict rule as "<what>: <the parser's message>" ("… duplicate member name").
+Result<boost::json::object> ParseNamedJsonObject(std::string_view text, std::string_view what,
+                                                 int max_depth);
+
 }  // namespace airlock

@@ -52,6 +52,18 @@ TEST(StrictJsonTest, NamesTheRuleEachRefusedTextBreaks) {
   EXPECT_EQ(twice.error().message(), "JSON has a duplicate member name");
 }
 
+TEST(StrictJsonTest, ANamedObjectIsRefusedInItsName) {
+  auto message = [](std::string_view text) {
+    auto object = ParseNamedJsonObject(text, "serialized Dag", 16);
+    return object ? std::string("ok") : object.error().message();
+  };
+  EXPECT_EQ(message(R"({"a":1})"), "ok");
+  EXPECT_EQ(message("{"), "serialized Dag is not a JSON object");
+  EXPECT_EQ(message("[]"), "serialized Dag is not a JSON object");
+  EXPECT_EQ(message(R"({"a":1,"a":1})"), "serialized Dag: JSON has a duplicate member name");
+  EXPECT_EQ(message("[1e999]"), "serialized Dag: JSON number out of range");
+}
+
 TEST(StrictJsonTest, FindsADuplicateInObjectsOfEverySize) {
   // Within the names compared on arrival, just past them, and far past them.
   for (int n : {2, 15, 16, 17, 40, 50'000}) {

@@ -147,14 +147,8 @@ Result<TaskRequest> ParseTaskRequest(std::string_view payload) {
   // The task is not trusted: its request is read as strictly as a body of the Execution
   // API, so a duplicate name anywhere in it (an XCom value's included) is refused here,
   // not settled one way by this parse and sent on.
-  JsonProblem problem = JsonProblem::kSyntax;
-  auto parsed = ParseStrictJsonObject(payload, kMaxTaskRequestDepth, {}, &problem);
-  if (!parsed) {
-    if (problem == JsonProblem::kSyntax || problem == JsonProblem::kNotObject) {
-      return InvalidArgument("request is not a JSON object");
-    }
-    return InvalidArgument("request: " + parsed.error().message());
-  }
+  auto parsed = ParseNamedJsonObject(payload, "request", kMaxTaskRequestDepth);
+  if (!parsed) return std::unexpected(parsed.error());
   const json::object& object = *parsed;
   const json::value* op = object.if_contains("op");
   if (op == nullptr || !op->is_string()) return InvalidArgument("field 'op' must be a string");
