@@ -19,9 +19,13 @@
 //  - a successful base64url decode re-encodes to its input, and decode(encode(x)) == x;
 //  - a document the strict parser accepts is one Boost.JSON's plain parser reads the same,
 //    and it serializes to one the strict parser accepts again, equal;
+//  - the strict parser's duplicate names agree with a plain reference (a set of names per
+//    object): it accepts no text that names a member twice, and it calls a duplicate only
+//    what is one;
 //  - JoseObject::Read (a scan of compact objects, the parser for the rest) gives the
 //    verdict, message and members that the strict parser gives.
 
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -30,8 +34,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fuzz_fixture.h"
 #include "jwt/base64url.h"
@@ -77,6 +83,66 @@ bool SameJson(const json::value& a, const json::value& b) {
   return a == b;
 }
 
+// The reference for duplicate names: a Boost.JSON handler that keeps each open object's
+// names in a set and stops at the first name seen twice. Nothing else is built or checked.
+struct DuplicateFinder {
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
+  std::vector<std::set<std::string>> open;
+  std::string key;
+  bool found = false;
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) {
+    open.emplace_back();
+    return true;
+  }
+  bool on_object_end(std::size_t, json::error_code&) {
+    open.pop_back();
+    return true;
+  }
+  bool on_array_begin(json::error_code&) { return true; }
+  bool on_array_end(std::size_t, json::error_code&) { return true; }
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    key.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, json::error_code& ec) {
+    key.append(s.data(), s.size());
+    if (!open.back().insert(key).second) {
+      found = true;
+      ec = json::error::syntax;
+      return false;
+    }
+    key.clear();
+    return true;
+  }
+  bool on_string_part(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_string(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, json::error_code&) { return true; }
+  bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return true; }
+  bool on_double(double, json::string_view, json::error_code&) { return true; }
+  bool on_bool(bool, json::error_code&) { return true; }
+  bool on_null(json::error_code&) { return true; }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+};
+
+// Whether the reference finds a name twice in one object of `text`, before any error.
+bool ReferenceFindsADuplicate(std::string_view text) {
+  json::parse_options options;
+  options.max_depth = 64;
+  json::basic_parser<DuplicateFinder> parser(options);
+  json::error_code ec;
+  parser.write_some(false, text.data(), text.size(), ec);
+  return parser.handler().found;
+}
+
 // Two readings of one JOSE object hold the same members, arrays resolved.
 bool SameMembers(const jwt::JoseObject& a, const jwt::JoseObject& b) {
   if (a.members().size() != b.members().size()) return false;
@@ -117,7 +183,14 @@ void FuzzJoseObject(std::string_view text) {
 
 void FuzzStrictJson(std::string_view text) {
   FuzzJoseObject(text);
-  auto value = ParseStrictJson(text, jwt::kMaxJsonDepth);
+  JsonProblem problem = JsonProblem::kSyntax;
+  auto value = ParseStrictJson(text, jwt::kMaxJsonDepth, {}, &problem);
+  // Large objects are checked when they end, so a text that breaks off after a duplicate
+  // may be refused for that instead: only these two directions hold.
+  if (value) Check(!ReferenceFindsADuplicate(text), "strict JSON: accepted a duplicate name");
+  if (!value && problem == JsonProblem::kDuplicateName) {
+    Check(ReferenceFindsADuplicate(text), "strict JSON: called a duplicate what is none");
+  }
   // The validator's way: a stack buffer that spills to the heap.
   unsigned char buffer[512];
   json::monotonic_resource mr(buffer, sizeof buffer);

@@ -26,6 +26,13 @@ struct Seed {
 
 std::string Num(int64_t n) { return std::to_string(n); }
 
+// "k0":0,"k1":1,… for n members.
+std::string Names(int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += (i ? ",\"k" : "\"k") + Num(i) + "\":" + Num(i);
+  return out;
+}
+
 // The SPEC §10 workload claims, with `extra` spliced in before the closing brace.
 std::string Payload(int64_t iat, int64_t nbf, int64_t exp, std::string_view extra = {}) {
   std::string out = R"({"jti":"9b2f4c6e0d8a4b1f8e3c5a7d9f1b2c3d","iss":")" + std::string(kIssuer) +
@@ -175,6 +182,11 @@ std::vector<Seed> Seeds() {
       //  - ParseStrictJson accepted a document followed by anything (here "2" and a NUL):
       //    Boost.JSON's write_some stops after one document without an error.
       {"regression-json-trailing-data", std::string("2\0", 2)},
+      // Objects of more names than the strict parser compares on arrival (it sorts those
+      // at the object's end): one with a duplicate, one whose inner object reuses names.
+      {"json-large-object-duplicate-last", "{" + Names(20) + R"(,"k7":0})"},
+      {"json-large-object-nested-names",
+       "{" + Names(20) + R"(,"inner":{)" + Names(20) + R"(},"after":1})"},
       // The JWKS of the fixture's public keys, for the JWKS parser.
       {"jwks",
        [&] {
