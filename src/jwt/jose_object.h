@@ -39,13 +39,13 @@ struct JoseMember {
   bool operator==(const JoseMember&) const = default;
 };
 
-// One JSON object of a token (header or payload) read under the strict rules above,
-// viewed as flat members. Read() scans a compact object of printable-ASCII strings
-// without escapes, non-negative integers of up to 18 digits and arrays of such strings
-// in place, with no document built: what signers emit. Anything else (whitespace,
-// escapes, other values, a duplicate name, an error) goes to ParseStrictJsonObject, so the
-// verdict and every error message are the parser's. Views point into the text read and
-// into the object: both must outlive them. Fill once; neither copied nor moved.
+// One JSON object of a token (header or payload) read under the strict rules of
+// json/strict_json.h, viewed as flat members. Read() scans a compact object of printable-ASCII
+// strings without escapes, non-negative integers of up to 18 digits and arrays of such strings in
+// place, with no document built: what signers emit. Anything else (whitespace, escapes, other
+// values, a duplicate name, an error) goes to ParseStrictJsonObject, so the verdict and every error
+// message are the parser's. Views point into the text read and into the object: both must outlive
+// them. Fill once; neither copied nor moved.
 class JoseObject {
  public:
   JoseObject() = default;
