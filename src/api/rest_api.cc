@@ -581,7 +581,9 @@ std::optional<Response> ApplyConnectionFields(const json::object& body, store::C
       return Unprocessable("Field 'port' must be an integer from 0 to 65535");
     }
   }
-  if (!c.extra.empty()) {
+  // Only an extra the request sends: one stored before its rules were strict must not stop a
+  // change of another field (a password rotation, say).
+  if (body.contains("extra") && !c.extra.empty()) {
     auto parsed = http::ParseRequestJson(c.extra, "Field 'extra'");
     if (!parsed) return Unprocessable(parsed.error());
     if (!parsed->is_object()) return Unprocessable("Field 'extra' must be a JSON object");

@@ -253,6 +253,11 @@ TEST_F(RestApiTest, ABodyOrExtraNamingAMemberTwiceIsRefusedAndChangesNothing) {
                   .has_value());
   auto got = json::parse(Call("GET", "/api/v2/connections/dup", "", Bearer(token)).body);
   EXPECT_EQ(got.at("extra").as_string(), "***");
+  // It does not stop a change of another field, and the change keeps it as it was.
+  r = Call("PATCH", "/api/v2/connections/dup", R"({"password":"rotated"})", Bearer(token));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(store_->GetConnection("dup")->password, "rotated");
+  EXPECT_EQ(store_->GetConnection("dup")->extra, R"({"password":"***","password":"s3cret"})");
 }
 
 TEST_F(RestApiTest, AConnectionExtraWithANumberOutOfRangeIsRefusedOrMasked) {

@@ -31,6 +31,7 @@ struct FixtureArgs {
   std::string log_path;
   std::vector<std::string> variables;    // KEY=VALUE
   std::vector<std::string> connections;  // CONN_ID=PASSWORD
+  std::vector<std::string> extras;       // CONN_ID=EXTRA, stored as given (no check)
   int try_number = 1;
 };
 
@@ -147,11 +148,17 @@ void RunTaskFixture(const FixtureArgs& args) {
   }
   for (const auto& assignment : args.connections) {
     auto [conn_id, password] = SplitAssignment(assignment, "--connection");
+    std::string extra;
+    for (const auto& extra_assignment : args.extras) {
+      auto [extra_id, text] = SplitAssignment(extra_assignment, "--connection-extra");
+      if (extra_id == conn_id) extra = text;
+    }
     if (auto r = (*store)->SetConnection({.conn_id = conn_id,
                                           .conn_type = "generic",
                                           .host = "db.example.internal",
                                           .login = "fixture",
-                                          .password = password});
+                                          .password = password,
+                                          .extra = extra});
         !r) {
       Exit(kExitFailure, r.error());
     }
@@ -191,6 +198,9 @@ void RegisterTaskFixtureCommand(CLI::App& app) {
   cmd->add_option("--variable", args->variables, "Store a variable first: KEY=VALUE (repeatable)");
   cmd->add_option("--connection", args->connections,
                   "Store a connection first: CONN_ID=PASSWORD (repeatable)");
+  cmd->add_option("--connection-extra", args->extras,
+                  "The extra of a --connection, stored as given, unchecked: CONN_ID=TEXT "
+                  "(repeatable)");
   cmd->add_option("--try-number", args->try_number, "try_number of the task instance")
       ->check(CLI::Range(1, 1000));
   cmd->callback([args] { RunTaskFixture(*args); });

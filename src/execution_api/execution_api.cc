@@ -403,7 +403,9 @@ Response HeartbeatResponse(const Result<store::HeartbeatRefusal>& refusal) {
 // PUT /task-instances/{id}/heartbeat: queued into the group commit, answered once written.
 void Heartbeat(HeartbeatBatcher& heartbeats, const Clock& clock, const Request& request,
                std::string_view id, http::Respond respond) {
-  // A heartbeat's body is small: parsed into this buffer, it needs no allocation.
+  // A heartbeat's body is small: the parser's scratch space and the document fit this
+  // buffer (for a hostname of a few dozen characters), so it needs no allocation; a larger
+  // body spills to the heap.
   unsigned char buffer[512];
   boost::json::monotonic_resource memory(buffer, sizeof buffer);
   auto body = ParseObject(request, &memory);

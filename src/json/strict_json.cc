@@ -148,6 +148,91 @@ Error Refused(JsonProblem* problem, JsonProblem what, std::string message) {
   return Error(ErrorCode::kInvalidArgument, std::move(message));
 }
 
+// A Boost.JSON parse handler that builds nothing: it collects the string members of the
+// top-level object, duplicates included, and checks what ParseStrictJson checks but names.
+class TopLevelStringsHandler {
+ public:
+  static constexpr std::size_t max_object_size = json::object::max_size();
+  static constexpr std::size_t max_array_size = json::array::max_size();
+  static constexpr std::size_t max_key_size = json::string::max_size();
+  static constexpr std::size_t max_string_size = json::string::max_size();
+
+  std::vector<std::pair<std::string, std::string>> members;
+  bool top_is_object = false;
+  bool bad_number = false;
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) {
+    if (depth_ == 0) top_is_object = true;
+    Enter();
+    return true;
+  }
+  bool on_object_end(std::size_t, json::error_code&) {
+    --depth_;
+    return true;
+  }
+  bool on_array_begin(json::error_code&) {
+    Enter();
+    return true;
+  }
+  bool on_array_end(std::size_t, json::error_code&) {
+    --depth_;
+    return true;
+  }
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    if (depth_ == 1) key_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, json::error_code&) {
+    if (depth_ == 1) key_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
+    if (depth_ == 1) value_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, json::error_code&) {
+    if (depth_ == 1) {
+      value_.append(s.data(), s.size());
+      members.emplace_back(std::move(key_), std::move(value_));
+      key_.clear();
+      value_.clear();
+    }
+    return true;
+  }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, json::error_code&) { return Other(); }
+  bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return Other(); }
+  bool on_double(double d, json::string_view, json::error_code& ec) {
+    if (!std::isfinite(d)) {
+      bad_number = true;
+      ec = json::error::exponent_overflow;
+      return false;
+    }
+    return Other();
+  }
+  bool on_bool(bool, json::error_code&) { return Other(); }
+  bool on_null(json::error_code&) { return Other(); }
+  bool on_comment_part(json::string_view, json::error_code&) { return false; }
+  bool on_comment(json::string_view, json::error_code&) { return false; }
+
+ private:
+  // A value that is not a string ends its member at the top level.
+  bool Other() {
+    if (depth_ == 1) key_.clear();
+    return true;
+  }
+  // An object or array as a member's value ends that member too.
+  void Enter() {
+    if (depth_ == 1) key_.clear();
+    ++depth_;
+  }
+
+  int depth_ = 0;
+  std::string key_, value_;
+};
+
 }  // namespace
 
 Result<json::value> ParseStrictJson(std::string_view text, int max_depth, json::storage_ptr storage,
@@ -191,6 +276,23 @@ Result<json::object> ParseStrictJsonObject(std::string_view text, int max_depth,
     return std::unexpected(Refused(problem, JsonProblem::kNotObject, "JSON is not an object"));
   }
   return std::move(value->as_object());
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> TopLevelStringMembers(
+    std::string_view text, int max_depth) {
+  json::parse_options options;
+  options.max_depth = static_cast<std::size_t>(max_depth);
+  json::basic_parser<TopLevelStringsHandler> parser(options);
+  json::error_code ec;
+  const size_t consumed = parser.write_some(false, text.data(), text.size(), ec);
+  if (ec) {
+    if (parser.handler().bad_number) return InvalidArgument("JSON number out of range");
+    if (ec == json::error::too_deep) return InvalidArgument("JSON nested too deeply");
+    return InvalidArgument("invalid JSON (" + ec.message() + ")");
+  }
+  if (consumed != text.size()) return InvalidArgument("JSON has trailing data");
+  if (!parser.handler().top_is_object) return InvalidArgument("JSON is not an object");
+  return std::move(parser.handler().members);
 }
 
 Result<json::object> ParseNamedJsonObject(std::string_view text, std::string_view what,

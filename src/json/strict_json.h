@@ -10,7 +10,10 @@
 
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/error.h"
 
@@ -46,5 +49,12 @@ Result<boost::json::object> ParseStrictJsonObject(std::string_view text, int max
 // breaks a strict rule as "<what>: <the parser's message>" ("… duplicate member name").
 Result<boost::json::object> ParseNamedJsonObject(std::string_view text, std::string_view what,
                                                  int max_depth);
+
+// Every member of the top-level object of `text` whose value is a string, in order and
+// duplicate names included: for code that must see each value some reader of the text may
+// take, whichever of two same-named members it keeps (the secrets masker). An error if
+// `text` is not a JSON object or breaks another rule of ParseStrictJson.
+Result<std::vector<std::pair<std::string, std::string>>> TopLevelStringMembers(
+    std::string_view text, int max_depth);
 
 }  // namespace airlock

@@ -64,6 +64,30 @@ TEST(StrictJsonTest, ANamedObjectIsRefusedInItsName) {
   EXPECT_EQ(message("[1e999]"), "serialized Dag: JSON number out of range");
 }
 
+TEST(StrictJsonTest, TopLevelStringMembersKeepsEveryPairInOrder) {
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  auto members = TopLevelStringMembers(
+      R"({"api_key":"one","n":1,"nested":{"api_key":"inner"},"list":["x"],"api_key":"two",)"
+      R"("t":true,"\u0061":"esc\"aped","z":null})",
+      32);
+  ASSERT_TRUE(members.has_value()) << members.error().message();
+  EXPECT_EQ(*members, (Pairs{{"api_key", "one"}, {"api_key", "two"}, {"a", "esc\"aped"}}));
+  // A name and a value with escapes, long enough for the parser to hand them over in parts.
+  std::string raw, decoded;
+  for (int i = 0; i < 10'000; ++i) {
+    raw += "vvvv\\n";
+    decoded += "vvvv\n";
+  }
+  members = TopLevelStringMembers("{\"" + raw + "\":\"" + raw + "\"}", 32);
+  ASSERT_TRUE(members.has_value());
+  EXPECT_EQ(*members, (Pairs{{decoded, decoded}}));
+  EXPECT_EQ(TopLevelStringMembers("{}", 32).value(), Pairs{});
+  for (std::string_view bad :
+       {"[\"a\"]", "\"text\"", "{\"a\":1e400}", "{\"a\":", "{} x", "[[[]]]"}) {
+    EXPECT_FALSE(TopLevelStringMembers(bad, 2).has_value()) << bad;
+  }
+}
+
 TEST(StrictJsonTest, FindsADuplicateInObjectsOfEverySize) {
   // Within the names compared on arrival, just past them, and far past them.
   for (int n : {2, 15, 16, 17, 40, 50'000}) {

@@ -19,6 +19,7 @@
 #include <map>
 
 #include "common/log.h"
+#include "json/strict_json.h"
 #include "supervisor/execution_client.h"
 #include "supervisor/launch.h"
 #include "supervisor/local_executor.h"
@@ -635,6 +636,10 @@ bool Supervision::ServeConnection(Connection& connection) {
   return true;
 }
 
+// How deep a connection's extra may nest: as deep as the api-server takes it
+// (http/json_checks.h).
+constexpr int kMaxExtraDepth = 32;
+
 // Registers what a task read that the masker must hide from now on: connection passwords
 // and the values in "extra" under sensitive keys.
 void RegisterConnectionSecrets(SecretsMasker& masker, const json::object& connection) {
@@ -643,13 +648,17 @@ void RegisterConnectionSecrets(SecretsMasker& masker, const json::object& connec
     masker.AddSecret(password->as_string());
   }
   const json::value* extra = connection.if_contains("extra");
-  if (extra == nullptr || !extra->is_string()) return;
-  boost::system::error_code ec;
-  json::value parsed = json::parse(extra->as_string(), ec);
-  if (ec || !parsed.is_object()) return;
-  for (const auto& [key, value] : parsed.as_object()) {
-    if (value.is_string()) masker.AddSecretForKey(key, value.as_string());
+  if (extra == nullptr || !extra->is_string() || extra->as_string().empty()) return;
+  // Every member, a name given twice included (an extra stored before the api-server
+  // refused that): the task may read either value.
+  auto members = TopLevelStringMembers(extra->as_string(), kMaxExtraDepth);
+  if (!members) {
+    // Not a JSON object: it cannot be inspected, so all of it is hidden (the REST API
+    // answers such an extra "***").
+    masker.AddSecret(extra->as_string());
+    return;
   }
+  for (const auto& [key, value] : *members) masker.AddSecretForKey(key, value);
 }
 
 Result<std::string> Supervision::Answer(const TaskRequest& request) {
