@@ -5,6 +5,7 @@
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value_stack.hpp>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,9 +21,24 @@ namespace json = boost::json;
 // std::hash is not seeded, so a sender could choose names that all collide.)
 constexpr size_t kNamesComparedOnArrival = 16;
 
+// What the handlers here note as they read: the rules Boost.JSON does not check itself
+// (ReadAll turns them into the refusal), and the finite-number rule they all apply.
+struct Findings {
+  bool duplicate_name = false;
+  bool bad_number = false;
+
+  // Boost.JSON turns 1e400 into an infinity; such a number has no meaning here.
+  bool Finite(double d, json::error_code& ec) {
+    if (std::isfinite(d)) return true;
+    bad_number = true;
+    ec = json::error::exponent_overflow;
+    return false;
+  }
+};
+
 // A Boost.JSON parse handler that builds the value like json::parser does, and
 // additionally tracks the member names of every open object to refuse duplicates.
-class StrictHandler {
+class StrictHandler : public Findings {
  public:
   static constexpr std::size_t max_object_size = json::object::max_size();
   static constexpr std::size_t max_array_size = json::array::max_size();
@@ -33,8 +49,6 @@ class StrictHandler {
   explicit StrictHandler(json::storage_ptr sp) : st(sp), storage_(std::move(sp)) {}
 
   json::value_stack st;
-  bool duplicate_name = false;
-  bool bad_number = false;
 
   bool on_document_begin(json::error_code&) {
     // Without the argument the document would be built on the default (heap) resource
@@ -104,11 +118,7 @@ class StrictHandler {
     return true;
   }
   bool on_double(double d, json::string_view, json::error_code& ec) {
-    if (!std::isfinite(d)) {
-      bad_number = true;
-      ec = json::error::exponent_overflow;
-      return false;
-    }
+    if (!Finite(d, ec)) return false;
     st.push_double(d);
     return true;
   }
@@ -150,7 +160,7 @@ Error Refused(JsonProblem* problem, JsonProblem what, std::string message) {
 
 // A Boost.JSON parse handler that builds nothing: it collects the string members of the
 // top-level object, duplicates included, and checks what ParseStrictJson checks but names.
-class TopLevelStringsHandler {
+class TopLevelStringsHandler : public Findings {
  public:
   static constexpr std::size_t max_object_size = json::object::max_size();
   static constexpr std::size_t max_array_size = json::array::max_size();
@@ -159,7 +169,6 @@ class TopLevelStringsHandler {
 
   std::vector<std::pair<std::string, std::string>> members;
   bool top_is_object = false;
-  bool bad_number = false;
 
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
@@ -205,12 +214,7 @@ class TopLevelStringsHandler {
   bool on_int64(std::int64_t, json::string_view, json::error_code&) { return Other(); }
   bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return Other(); }
   bool on_double(double d, json::string_view, json::error_code& ec) {
-    if (!std::isfinite(d)) {
-      bad_number = true;
-      ec = json::error::exponent_overflow;
-      return false;
-    }
-    return Other();
+    return Finite(d, ec) && Other();
   }
   bool on_bool(bool, json::error_code&) { return Other(); }
   bool on_null(json::error_code&) { return Other(); }
@@ -233,6 +237,36 @@ class TopLevelStringsHandler {
   std::string key_, value_;
 };
 
+// Reads all of `text` with `parser` (a handler above): the refusal naming the rule it
+// broke, if it broke one. The one diagnosis for every parse here.
+template <class Handler>
+std::optional<Error> ReadAll(json::basic_parser<Handler>& parser, std::string_view text,
+                             JsonProblem* problem) {
+  json::error_code ec;
+  const size_t consumed = parser.write_some(false, text.data(), text.size(), ec);
+  if (ec) {
+    const Findings& found = parser.handler();
+    if (found.duplicate_name) {
+      return Refused(problem, JsonProblem::kDuplicateName, "JSON has a duplicate member name");
+    }
+    if (found.bad_number) {
+      return Refused(problem, JsonProblem::kNumberOutOfRange, "JSON number out of range");
+    }
+    if (ec == json::error::too_deep) {
+      return Refused(problem, JsonProblem::kTooDeep, "JSON nested too deeply");
+    }
+    if (ec == json::error::syntax && text.find('\0') != std::string_view::npos) {
+      return Refused(problem, JsonProblem::kNulByte, "JSON contains a NUL byte");
+    }
+    return Refused(problem, JsonProblem::kSyntax, "invalid JSON (" + ec.message() + ")");
+  }
+  // write_some stops after one complete document: bytes after it are not part of it.
+  if (consumed != text.size()) {
+    return Refused(problem, JsonProblem::kTrailingData, "JSON has trailing data");
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<json::value> ParseStrictJson(std::string_view text, int max_depth, json::storage_ptr storage,
@@ -240,31 +274,7 @@ Result<json::value> ParseStrictJson(std::string_view text, int max_depth, json::
   json::parse_options options;
   options.max_depth = static_cast<std::size_t>(max_depth);
   json::basic_parser<StrictHandler> parser(options, std::move(storage));
-  json::error_code ec;
-  const size_t consumed = parser.write_some(false, text.data(), text.size(), ec);
-  if (ec) {
-    const StrictHandler& h = parser.handler();
-    if (h.duplicate_name) {
-      return std::unexpected(
-          Refused(problem, JsonProblem::kDuplicateName, "JSON has a duplicate member name"));
-    }
-    if (h.bad_number) {
-      return std::unexpected(
-          Refused(problem, JsonProblem::kNumberOutOfRange, "JSON number out of range"));
-    }
-    if (ec == json::error::too_deep) {
-      return std::unexpected(Refused(problem, JsonProblem::kTooDeep, "JSON nested too deeply"));
-    }
-    if (ec == json::error::syntax && text.find('\0') != std::string_view::npos) {
-      return std::unexpected(Refused(problem, JsonProblem::kNulByte, "JSON contains a NUL byte"));
-    }
-    return std::unexpected(
-        Refused(problem, JsonProblem::kSyntax, "invalid JSON (" + ec.message() + ")"));
-  }
-  // write_some stops after one complete document: bytes after it are not part of it.
-  if (consumed != text.size()) {
-    return std::unexpected(Refused(problem, JsonProblem::kTrailingData, "JSON has trailing data"));
-  }
+  if (auto refused = ReadAll(parser, text, problem)) return std::unexpected(std::move(*refused));
   return parser.handler().st.release();
 }
 
@@ -283,14 +293,7 @@ Result<std::vector<std::pair<std::string, std::string>>> TopLevelStringMembers(
   json::parse_options options;
   options.max_depth = static_cast<std::size_t>(max_depth);
   json::basic_parser<TopLevelStringsHandler> parser(options);
-  json::error_code ec;
-  const size_t consumed = parser.write_some(false, text.data(), text.size(), ec);
-  if (ec) {
-    if (parser.handler().bad_number) return InvalidArgument("JSON number out of range");
-    if (ec == json::error::too_deep) return InvalidArgument("JSON nested too deeply");
-    return InvalidArgument("invalid JSON (" + ec.message() + ")");
-  }
-  if (consumed != text.size()) return InvalidArgument("JSON has trailing data");
+  if (auto refused = ReadAll(parser, text, nullptr)) return std::unexpected(std::move(*refused));
   if (!parser.handler().top_is_object) return InvalidArgument("JSON is not an object");
   return std::move(parser.handler().members);
 }
