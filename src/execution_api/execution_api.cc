@@ -20,6 +20,31 @@ using http::Response;
 using store::TaskInstance;
 using store::TaskState;
 
+// How an asynchronous route's handler answers: it owns what Finish() needs (the caller,
+// which it lends to the handler meanwhile, and the server's Respond) until it is called.
+// The route keeps the Route and the server keeps the Request until then. It is the size
+// of a pointer, so that a callback holding it (the heartbeat's, queued in the group
+// commit) fits in std::move_only_function's inline space: one allocation per call.
+class ExecutionApi::Answer {
+ public:
+  Answer(const ExecutionApi& api, const Route& route, const Request& request, Caller caller,
+         http::Respond respond)
+      : call_(std::make_unique<Call>(api, route, request, std::move(caller), std::move(respond))) {}
+  const Caller& caller() const { return call_->caller; }
+  // Answers the call with `response`, the reissued token and the audit entry added. Once.
+  void operator()(Response response);
+
+ private:
+  struct Call {
+    const ExecutionApi& api;
+    const Route& route;
+    const Request& request;
+    Caller caller;
+    http::Respond respond;
+  };
+  std::unique_ptr<Call> call_;
+};
+
 // What a route does once its caller is authenticated and its token is alive.
 struct ExecutionApi::Route {
   RoutePolicy policy;
@@ -33,14 +58,31 @@ struct ExecutionApi::Route {
   // which ends its token: that answer carries no renewed one.
   bool success_ends_task = false;
   // One of the two is set: a handler that answers at once, or one that answers through its
-  // Respond, possibly later and from another thread (the Caller it is given is valid until
-  // it calls its Respond).
+  // Answer, possibly later and from another thread (the Caller it is given is valid until
+  // it calls its Answer).
   std::function<Response(const ExecutionApi&, const Caller&, const Request&, const PathParams&)>
       handler;
-  std::function<void(const ExecutionApi&, const Caller&, const Request&, const PathParams&,
-                     http::Respond)>
+  std::function<void(const ExecutionApi&, const Caller&, const Request&, const PathParams&, Answer)>
       async_handler;
+
+  // Whether `response`, this route's answer to a caller whose token was alive when the
+  // call began, shows it alive still (and so renewable). Where the handler enforces
+  // liveness, only a success shows that it found the task instance (or trigger) alive:
+  // 404 and 409 mean gone or no longer running, and a request refused before the handler
+  // reached the row (422, 5xx) shows nothing. A success that ends the task does not.
+  bool AliveAfter(const Response& response) const {
+    const bool success = response.status >= 200 && response.status < 300;
+    if (success && success_ends_task) return false;
+    return liveness != Liveness::kByHandler || success;
+  }
 };
+
+void ExecutionApi::Answer::operator()(Response response) {
+  const std::unique_ptr<Call> call = std::move(call_);
+  const bool alive = call->route.AliveAfter(response);
+  call->api.Finish(&call->caller, alive, call->request, std::move(response),
+                   std::move(call->respond));
+}
 
 namespace {
 
@@ -172,15 +214,6 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
           std::move(respond));
     }
   }
-  // Where the handler enforces liveness, only a success shows that it found the task
-  // instance (or trigger) alive: 404 and 409 mean gone or no longer running, and a request
-  // refused before the handler reached the row (422, 5xx) shows nothing. Only a success
-  // renews the token, and not one that ends the task.
-  auto still_alive = [&route](const Response& response) {
-    const bool success = response.status >= 200 && response.status < 300;
-    if (success && route.success_ends_task) return false;
-    return route.liveness != Route::Liveness::kByHandler || success;
-  };
   // A handler that throws is answered 500 by the HTTP layer (which logs it); the call is
   // audited here first, as every call is. The claims are held for that: an asynchronous
   // handler's answer, which owns the caller, is gone once the handler has thrown.
@@ -189,18 +222,10 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
   };
   if (route.async_handler) {
     const Caller for_audit = *caller;
-    // The route keeps `route` and the server keeps `request` until `respond` is called;
-    // the caller moves into the answer, which lends it to the handler meanwhile.
-    auto owned = std::make_unique<Caller>(std::move(*caller));
-    const Caller& lent = *owned;
+    Answer answer(*this, route, request, std::move(*caller), std::move(respond));
+    const Caller& lent = answer.caller();
     try {
-      return route.async_handler(*this, lent, request, params,
-                                 [this, &request, still_alive, caller = std::move(owned),
-                                  respond = std::move(respond)](Response response) mutable {
-                                   const bool alive = still_alive(response);
-                                   Finish(caller.get(), alive, request, std::move(response),
-                                          std::move(respond));
-                                 });
+      return route.async_handler(*this, lent, request, params, std::move(answer));
     } catch (...) {
       audit_throw(for_audit);
       throw;
@@ -214,7 +239,7 @@ void ExecutionApi::Guarded(const Route& route, const Request& request, const Pat
       throw;
     }
   }();
-  const bool alive = still_alive(response);
+  const bool alive = route.AliveAfter(response);
   Finish(&*caller, alive, request, std::move(response), std::move(respond));
 }
 
@@ -401,23 +426,25 @@ Response HeartbeatResponse(const Result<store::HeartbeatRefusal>& refusal) {
 }
 
 // PUT /task-instances/{id}/heartbeat: queued into the group commit, answered once written.
+// `id` is a view into the request's path, valid until `answer` is called.
+template <class Answer>
 void Heartbeat(HeartbeatBatcher& heartbeats, const Clock& clock, const Request& request,
-               std::string_view id, http::Respond respond) {
+               std::string_view id, Answer answer) {
   // A heartbeat's body is small: the parser's scratch space and the document fit this
   // buffer (for a hostname of a few dozen characters), so it needs no allocation; a larger
   // body spills to the heap.
   unsigned char buffer[512];
   boost::json::monotonic_resource memory(buffer, sizeof buffer);
   auto body = ParseObject(request, &memory);
-  if (!body) return respond(std::move(body.error()));
+  if (!body) return answer(std::move(body.error()));
   auto hostname = RequiredString(*body, "hostname");
-  if (!hostname) return respond(std::move(hostname.error()));
+  if (!hostname) return answer(std::move(hostname.error()));
   auto pid = RequiredPid(*body);
-  if (!pid) return respond(std::move(pid.error()));
+  if (!pid) return answer(std::move(pid.error()));
   heartbeats.Submit(
       id, *hostname, *pid, clock.NowSeconds(),
-      [respond = std::move(respond)](Result<store::HeartbeatRefusal> refusal) mutable {
-        respond(HeartbeatResponse(refusal));
+      [answer = std::move(answer)](Result<store::HeartbeatRefusal> refusal) mutable {
+        answer(HeartbeatResponse(refusal));
       },
       http::ThisThreadsEventLoop());
 }
@@ -522,9 +549,8 @@ void ExecutionApi::AddRoutes(http::Router& router, std::string_view prefix) cons
       Route{.policy = {.ti_self = true},
             .liveness = Liveness::kByHandler,
             .async_handler = [](const ExecutionApi& api, const Caller&, const Request& request,
-                                const PathParams& params, http::Respond respond) {
-              Heartbeat(*api.heartbeats_, api.clock_, request, params.Get("id"),
-                        std::move(respond));
+                                const PathParams& params, Answer answer) {
+              Heartbeat(*api.heartbeats_, api.clock_, request, params.Get("id"), std::move(answer));
             }});
 
   add("GET", "/connections/{conn_id}",

@@ -55,6 +55,7 @@ class ExecutionApi {
 
  private:
   struct Route;
+  class Answer;
   // Authenticates the caller, checks that its token is alive, runs the route's handler,
   // and answers through `respond` with the reissued token and the audit entry added.
   void Guarded(const Route& route, const http::Request& request, const http::PathParams& params,

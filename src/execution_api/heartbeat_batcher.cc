@@ -36,7 +36,7 @@ void HeartbeatBatcher::Submit(std::string_view id, std::string_view hostname, in
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
-      queue_.push_back({.id = std::string(id),
+      queue_.push_back({.id = id,
                         .hostname = std::string(hostname),
                         .pid = pid,
                         .now = now,
@@ -66,9 +66,12 @@ void HeartbeatBatcher::Run() {
   while (true) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and everything has been answered
-    while (!queue_.empty() && batch.size() < max_batch_) {
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
+    if (queue_.size() <= max_batch_) {
+      batch.swap(queue_);  // `batch` is empty, with the capacity of an earlier batch
+    } else {
+      auto taken = queue_.begin() + static_cast<ptrdiff_t>(max_batch_);
+      batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(taken));
+      queue_.erase(queue_.begin(), taken);
     }
     lock.unlock();
     requests.clear();

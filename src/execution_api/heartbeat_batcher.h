@@ -22,7 +22,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <span>
@@ -56,7 +55,9 @@ class HeartbeatBatcher {
   HeartbeatBatcher& operator=(const HeartbeatBatcher&) = delete;
 
   // Queues one heartbeat; `done` is called once with its answer, on `loop` if one is given
-  // (which must outlive the answer), else on the writer thread.
+  // (which must outlive the answer), else on the writer thread. `id` is not copied: it
+  // must stay valid until `done` has been called (the request's path, which the server
+  // keeps until the request is answered). `hostname` is copied.
   void Submit(std::string_view id, std::string_view hostname, int pid, int64_t now, Done done,
               http::EventLoop* loop = nullptr);
   // Submit() and wait for the answer.
@@ -69,7 +70,7 @@ class HeartbeatBatcher {
 
  private:
   struct Pending {
-    std::string id;
+    std::string_view id;
     std::string hostname;
     int pid = 0;
     int64_t now = 0;
@@ -85,7 +86,9 @@ class HeartbeatBatcher {
   const size_t max_batch_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  std::deque<Pending> queue_;  // Guarded by mu_.
+  // A vector, not a deque: the writer swaps it with its emptied batch, so both keep their
+  // capacity and queueing allocates nothing once they have grown.
+  std::vector<Pending> queue_;  // Guarded by mu_.
   std::atomic<size_t> batches_written_{0};
   bool stopping_ = false;  // Guarded by mu_.
   std::thread writer_;

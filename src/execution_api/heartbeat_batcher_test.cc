@@ -142,6 +142,8 @@ TEST(HeartbeatBatcherGroupCommitTest, SubmitDoesNotWaitAndTheDestructorAnswersTh
   std::atomic<int> answered{0};
   std::thread::id submitter = std::this_thread::get_id();
   std::atomic<bool> answered_on_submitter{false};
+  std::vector<std::string> ids;  // Submit() keeps views of them until it answers
+  for (int i = 0; i < 5; ++i) ids.push_back(Id(i));
   {
     HeartbeatBatcher batcher(
         [&](std::span<const store::Store::HeartbeatRequest> requests) {
@@ -153,7 +155,7 @@ TEST(HeartbeatBatcherGroupCommitTest, SubmitDoesNotWaitAndTheDestructorAnswersTh
         },
         /*max_batch=*/2);
     for (int i = 0; i < 5; ++i) {
-      batcher.Submit(Id(i), "h", 1, kNow, [&](Result<store::HeartbeatRefusal> r) {
+      batcher.Submit(ids[i], "h", 1, kNow, [&](Result<store::HeartbeatRefusal> r) {
         if (std::this_thread::get_id() == submitter) answered_on_submitter = true;
         if (r && *r == store::HeartbeatRefusal::kNone) ++answered;
       });
@@ -206,7 +208,9 @@ TEST(HeartbeatBatcherGroupCommitTest, AnswersGoToTheLoopOfTheirRequestOneTaskPer
   std::mutex mu;
   std::condition_variable cv;
   bool release = false;
-  int batches = 0;  // Guarded by mu.
+  int batches = 0;               // Guarded by mu.
+  std::vector<std::string> ids;  // Submit() keeps views of them until it answers
+  for (int i = 0; i < 6; ++i) ids.push_back(Id(i));
   {
     HeartbeatBatcher batcher(
         [&](std::span<const store::Store::HeartbeatRequest> requests) {
@@ -227,7 +231,7 @@ TEST(HeartbeatBatcherGroupCommitTest, AnswersGoToTheLoopOfTheirRequestOneTaskPer
     http::EventLoop* loops[] = {&a, &b, &a, nullptr, &b, &a};
     auto submit = [&](int i) {
       batcher.Submit(
-          Id(i), "h", i % 2 == 0 ? 1 : 2, kNow,
+          ids[i], "h", i % 2 == 0 ? 1 : 2, kNow,
           [&answers, i](Result<store::HeartbeatRefusal> r) {
             answers[i] = {std::this_thread::get_id(), std::move(r)};
           },
