@@ -119,6 +119,9 @@ bool SplitTarget(std::string_view target, std::string* path, std::string* query)
 // request (headers with a token, a small body) fits in one read.
 constexpr size_t kReadBufferBytes = 4096;
 
+// A request's body buffer is kept for the connection's next request up to this capacity.
+constexpr size_t kKeptBodyBytes = 4096;
+
 // Memory for the header fields of the request a connection is reading. Beast allocates
 // each field on its own; taken from here, a request's fields need no allocation while
 // they fit, and the next request on the connection reuses the space. Fields that do not
@@ -374,7 +377,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // not kept.
     std::string body = std::move(request_.body);
     body.clear();
-    if (body.capacity() > kReadBufferBytes) body = std::string();
+    if (body.capacity() > kKeptBodyBytes) body = std::string();
     parser_.emplace(std::piecewise_construct, std::forward_as_tuple(std::move(body)),
                     std::make_tuple(FieldAllocator<char>(&field_memory_)));
     parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
