@@ -158,82 +158,90 @@ Error Refused(JsonProblem* problem, JsonProblem what, std::string message) {
   return Error(ErrorCode::kInvalidArgument, std::move(message));
 }
 
-// A Boost.JSON parse handler that builds nothing: it collects the string members of the
-// top-level object, duplicates included, and checks what ParseStrictJson checks but names.
-class TopLevelStringsHandler : public Findings {
+// A Boost.JSON parse handler that builds nothing: it collects every string in the
+// document with the names of the members that hold it, duplicates included, and checks
+// what ParseStrictJson checks but names.
+class NamedStringsHandler : public Findings {
  public:
   static constexpr std::size_t max_object_size = json::object::max_size();
   static constexpr std::size_t max_array_size = json::array::max_size();
   static constexpr std::size_t max_key_size = json::string::max_size();
   static constexpr std::size_t max_string_size = json::string::max_size();
 
-  std::vector<std::pair<std::string, std::string>> members;
+  std::vector<NamedString> strings;
   bool top_is_object = false;
 
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
   bool on_object_begin(json::error_code&) {
-    if (depth_ == 0) top_is_object = true;
-    Enter();
+    if (open_.empty()) top_is_object = true;
+    Enter(true);
     return true;
   }
-  bool on_object_end(std::size_t, json::error_code&) {
-    --depth_;
-    return true;
-  }
+  bool on_object_end(std::size_t, json::error_code&) { return Leave(); }
   bool on_array_begin(json::error_code&) {
-    Enter();
+    Enter(false);
     return true;
   }
-  bool on_array_end(std::size_t, json::error_code&) {
-    --depth_;
-    return true;
-  }
+  bool on_array_end(std::size_t, json::error_code&) { return Leave(); }
   bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
-    if (depth_ == 1) key_.append(s.data(), s.size());
+    key_.append(s.data(), s.size());
     return true;
   }
   bool on_key(json::string_view s, std::size_t, json::error_code&) {
-    if (depth_ == 1) key_.append(s.data(), s.size());
+    key_.append(s.data(), s.size());
     return true;
   }
   bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
-    if (depth_ == 1) value_.append(s.data(), s.size());
+    value_.append(s.data(), s.size());
     return true;
   }
   bool on_string(json::string_view s, std::size_t, json::error_code&) {
-    if (depth_ == 1) {
-      value_.append(s.data(), s.size());
-      members.emplace_back(std::move(key_), std::move(value_));
-      key_.clear();
-      value_.clear();
-    }
+    value_.append(s.data(), s.size());
+    NamedString found{.names = names_, .value = std::move(value_)};
+    if (InObject()) found.names.push_back(std::move(key_));
+    strings.push_back(std::move(found));
+    key_.clear();
+    value_.clear();
     return true;
   }
   bool on_number_part(json::string_view, json::error_code&) { return true; }
-  bool on_int64(std::int64_t, json::string_view, json::error_code&) { return Other(); }
-  bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return Other(); }
+  bool on_int64(std::int64_t, json::string_view, json::error_code&) { return Scalar(); }
+  bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return Scalar(); }
   bool on_double(double d, json::string_view, json::error_code& ec) {
-    return Finite(d, ec) && Other();
+    return Finite(d, ec) && Scalar();
   }
-  bool on_bool(bool, json::error_code&) { return Other(); }
-  bool on_null(json::error_code&) { return Other(); }
+  bool on_bool(bool, json::error_code&) { return Scalar(); }
+  bool on_null(json::error_code&) { return Scalar(); }
   bool on_comment_part(json::string_view, json::error_code&) { return false; }
   bool on_comment(json::string_view, json::error_code&) { return false; }
 
  private:
-  // A value that is not a string ends its member at the top level.
-  bool Other() {
-    if (depth_ == 1) key_.clear();
+  struct Open {
+    bool is_object;
+    bool named;  // the container is a member's value, whose name is on names_
+  };
+  bool InObject() const { return !open_.empty() && open_.back().is_object; }
+  // A value other than a string or a container ends its member.
+  bool Scalar() {
+    key_.clear();
     return true;
   }
-  // An object or array as a member's value ends that member too.
-  void Enter() {
-    if (depth_ == 1) key_.clear();
-    ++depth_;
+  // A container as a member's value puts the member's name on names_ while it is open.
+  void Enter(bool is_object) {
+    const bool named = InObject();
+    if (named) names_.push_back(std::move(key_));
+    key_.clear();
+    open_.push_back({.is_object = is_object, .named = named});
+  }
+  bool Leave() {
+    if (open_.back().named) names_.pop_back();
+    open_.pop_back();
+    return true;
   }
 
-  int depth_ = 0;
+  std::vector<Open> open_;
+  std::vector<std::string> names_;  // of the members holding the open containers
   std::string key_, value_;
 };
 
@@ -288,14 +296,13 @@ Result<json::object> ParseStrictJsonObject(std::string_view text, int max_depth,
   return std::move(value->as_object());
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> TopLevelStringMembers(
-    std::string_view text, int max_depth) {
+Result<std::vector<NamedString>> NamedStrings(std::string_view text, int max_depth) {
   json::parse_options options;
   options.max_depth = static_cast<std::size_t>(max_depth);
-  json::basic_parser<TopLevelStringsHandler> parser(options);
+  json::basic_parser<NamedStringsHandler> parser(options);
   if (auto refused = ReadAll(parser, text, nullptr)) return std::unexpected(std::move(*refused));
   if (!parser.handler().top_is_object) return InvalidArgument("JSON is not an object");
-  return std::move(parser.handler().members);
+  return std::move(parser.handler().strings);
 }
 
 Result<json::object> ParseNamedJsonObject(std::string_view text, std::string_view what,

@@ -50,11 +50,17 @@ Result<boost::json::object> ParseStrictJsonObject(std::string_view text, int max
 Result<boost::json::object> ParseNamedJsonObject(std::string_view text, std::string_view what,
                                                  int max_depth);
 
-// Every member of the top-level object of `text` whose value is a string, in order and
-// duplicate names included: for code that must see each value some reader of the text may
-// take, whichever of two same-named members it keeps (the secrets masker). An error if
-// `text` is not a JSON object or breaks another rule of ParseStrictJson.
-Result<std::vector<std::pair<std::string, std::string>>> TopLevelStringMembers(
-    std::string_view text, int max_depth);
+// A string in a JSON document, and the names of the members that hold it, outermost
+// first: in {"a":{"b":["x"]}}, "x" has the names a, b (an array's elements add none).
+struct NamedString {
+  std::vector<std::string> names;
+  std::string value;
+};
+
+// Every string in `text`, which must be a JSON object, in order and duplicate names
+// included: for code that must see each value some reader of the text may take,
+// whichever of two same-named members it keeps (the secrets masker). An error if `text`
+// is not a JSON object or breaks another rule of ParseStrictJson.
+Result<std::vector<NamedString>> NamedStrings(std::string_view text, int max_depth);
 
 }  // namespace airlock

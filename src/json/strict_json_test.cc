@@ -64,27 +64,41 @@ TEST(StrictJsonTest, ANamedObjectIsRefusedInItsName) {
   EXPECT_EQ(message("[1e999]"), "serialized Dag: JSON number out of range");
 }
 
-TEST(StrictJsonTest, TopLevelStringMembersKeepsEveryPairInOrder) {
-  using Pairs = std::vector<std::pair<std::string, std::string>>;
-  auto members = TopLevelStringMembers(
-      R"({"api_key":"one","n":1,"nested":{"api_key":"inner"},"list":["x"],"api_key":"two",)"
-      R"("t":true,"\u0061":"esc\"aped","z":null})",
-      32);
-  ASSERT_TRUE(members.has_value()) << members.error().message();
-  EXPECT_EQ(*members, (Pairs{{"api_key", "one"}, {"api_key", "two"}, {"a", "esc\"aped"}}));
+TEST(StrictJsonTest, NamedStringsFindsEveryStringWithTheNamesThatHoldIt) {
+  using Names = std::vector<std::string>;
+  auto flat = [](const std::vector<NamedString>& strings) {
+    std::vector<std::pair<Names, std::string>> out;
+    for (const NamedString& s : strings) out.emplace_back(s.names, s.value);
+    return out;
+  };
+  using Flat = std::vector<std::pair<Names, std::string>>;
+  auto strings =
+      NamedStrings(R"({"api_key":"one","n":1,"nested":{"api_key":"inner","m":[1,{"":"deep"}]},)"
+                   R"("list":["x",["y"]],"api_key":"two","t":true,"\u0061":"esc\"aped","z":null,)"
+                   R"("after":{}, "last":"l"})",
+                   32);
+  ASSERT_TRUE(strings.has_value()) << strings.error().message();
+  EXPECT_EQ(flat(*strings), (Flat{{{"api_key"}, "one"},
+                                  {{"nested", "api_key"}, "inner"},
+                                  {{"nested", "m", ""}, "deep"},
+                                  {{"list"}, "x"},
+                                  {{"list"}, "y"},
+                                  {{"api_key"}, "two"},
+                                  {{"a"}, "esc\"aped"},
+                                  {{"last"}, "l"}}));
   // A name and a value with escapes, long enough for the parser to hand them over in parts.
   std::string raw, decoded;
   for (int i = 0; i < 10'000; ++i) {
     raw += "vvvv\\n";
     decoded += "vvvv\n";
   }
-  members = TopLevelStringMembers("{\"" + raw + "\":\"" + raw + "\"}", 32);
-  ASSERT_TRUE(members.has_value());
-  EXPECT_EQ(*members, (Pairs{{decoded, decoded}}));
-  EXPECT_EQ(TopLevelStringMembers("{}", 32).value(), Pairs{});
+  strings = NamedStrings("{\"" + raw + "\":{\"" + raw + "\":\"" + raw + "\"}}", 32);
+  ASSERT_TRUE(strings.has_value());
+  EXPECT_EQ(flat(*strings), (Flat{{{decoded, decoded}, decoded}}));
+  EXPECT_EQ(NamedStrings("{}", 32).value().size(), 0u);
   for (std::string_view bad :
-       {"[\"a\"]", "\"text\"", "{\"a\":1e400}", "{\"a\":", "{} x", "[[[]]]"}) {
-    EXPECT_FALSE(TopLevelStringMembers(bad, 2).has_value()) << bad;
+       {"[\"a\"]", "\"text\"", "{\"a\":1e400}", "{\"a\":", "{} x", "{\"a\":[[]]}"}) {
+    EXPECT_FALSE(NamedStrings(bad, 2).has_value()) << bad;
   }
 }
 

@@ -649,16 +649,22 @@ void RegisterConnectionSecrets(SecretsMasker& masker, const json::object& connec
   }
   const json::value* extra = connection.if_contains("extra");
   if (extra == nullptr || !extra->is_string() || extra->as_string().empty()) return;
-  // Every member, a name given twice included (an extra stored before the api-server
-  // refused that): the task may read either value.
-  auto members = TopLevelStringMembers(extra->as_string(), kMaxExtraDepth);
-  if (!members) {
+  // Every string held by a member whose name is sensitive, at any depth ({"auth":
+  // {"token": …}}, {"api_keys": [ … ]}), as the REST API masks them; a name given twice
+  // included (an extra stored before the api-server refused that): the task may read
+  // either value.
+  auto strings = NamedStrings(extra->as_string(), kMaxExtraDepth);
+  if (!strings) {
     // Not a JSON object: it cannot be inspected, so all of it is hidden (the REST API
     // answers such an extra "***").
     masker.AddSecret(extra->as_string());
     return;
   }
-  for (const auto& [key, value] : *members) masker.AddSecretForKey(key, value);
+  for (const NamedString& string : *strings) {
+    if (std::ranges::any_of(string.names, &SecretsMasker::IsSensitiveKey)) {
+      masker.AddSecret(string.value);
+    }
+  }
 }
 
 Result<std::string> Supervision::Answer(const TaskRequest& request) {

@@ -198,6 +198,30 @@ class SupervisorTest(SupervisorTestBase):
         for secret in ("first-key-1234", "second-key-5678", "legacy-extra-text-9876"):
             self.assertNotIn(secret, log)
 
+    def test_secrets_nested_in_an_extra_are_masked(self):
+        # A sensitive name hides everything it holds, at any depth (as the REST API's
+        # answer does); what no sensitive name holds is printed as it is.
+        secrets = ("nested-token-4321", "list-key-1111", "list-key-2222", "deep-password-7777")
+        script = "\n".join([
+            "airlock task connection get warehouse",
+            'echo "keys %s"' % " ".join(secrets),
+        ])
+        info, workload = self.fixture(
+            {"task_id": "t", "command": ["sh", "-c", script]},
+            connections=["warehouse=pw-warehouse-1"],
+            extras=['warehouse={"region":"eu-west-9","auth":{"kind":"oauth-flavour",'
+                    '"token":"nested-token-4321"},"api_keys":["list-key-1111",'
+                    '{"v":"list-key-2222"}],"settings":{"password":{"value":'
+                    '"deep-password-7777"}}}'])
+        code, err = self.supervise(workload)
+        self.assertEqual(code, 0, err)
+        log = self.task_log(info)
+        self.assertIn("keys *** *** *** ***\n", log)
+        for shown in ("eu-west-9", "oauth-flavour"):
+            self.assertIn(shown, log)
+        for secret in secrets:
+            self.assertNotIn(secret, log)
+
     def test_failing_task_is_reported_failed(self):
         info, workload = self.fixture({"task_id": "t", "command": ["sh", "-c", "echo bye; exit 4"]})
         code, err = self.supervise(workload)
