@@ -181,6 +181,43 @@ void FuzzJoseObject(std::string_view text) {
   Check(SameMembers(read, parsed), "JOSE object: the scan read different members");
 }
 
+// Every string of `v` with the names of the members that hold it, read off the parsed
+// document: the reference for NamedStrings, which reads the text.
+void CollectNamedStrings(const json::value& v, std::vector<std::string>& names,
+                         std::vector<NamedString>& out) {
+  if (v.is_string()) {
+    out.push_back({.names = names, .value = std::string(v.as_string())});
+  } else if (v.is_array()) {
+    for (const json::value& element : v.as_array()) CollectNamedStrings(element, names, out);
+  } else if (v.is_object()) {
+    for (const auto& [name, member] : v.as_object()) {
+      names.emplace_back(name);
+      CollectNamedStrings(member, names, out);
+      names.pop_back();
+    }
+  }
+}
+
+// NamedStrings keeps duplicate names and refuses what else the strict parser refuses.
+void FuzzNamedStrings(std::string_view text, const Result<json::value>& strict,
+                      JsonProblem problem) {
+  auto named = NamedStrings(text, jwt::kMaxJsonDepth);
+  if (named) {
+    Check(strict.has_value() || problem == JsonProblem::kDuplicateName,
+          "named strings: accepted what the strict parser refuses for another rule");
+  }
+  if (!strict || !strict->is_object()) return;
+  Check(named.has_value(), "named strings: refused a strict JSON object");
+  std::vector<std::string> names;
+  std::vector<NamedString> expected;
+  CollectNamedStrings(*strict, names, expected);
+  Check(named->size() == expected.size(), "named strings: a different number of strings");
+  for (size_t i = 0; i < expected.size(); ++i) {
+    Check((*named)[i].names == expected[i].names && (*named)[i].value == expected[i].value,
+          "named strings: a string or its names differ");
+  }
+}
+
 void FuzzStrictJson(std::string_view text) {
   FuzzJoseObject(text);
   JsonProblem problem = JsonProblem::kSyntax;
@@ -191,6 +228,7 @@ void FuzzStrictJson(std::string_view text) {
   if (!value && problem == JsonProblem::kDuplicateName) {
     Check(ReferenceFindsADuplicate(text), "strict JSON: called a duplicate what is none");
   }
+  FuzzNamedStrings(text, value, problem);
   // The validator's way: a stack buffer that spills to the heap.
   unsigned char buffer[512];
   json::monotonic_resource mr(buffer, sizeof buffer);
