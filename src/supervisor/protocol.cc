@@ -22,6 +22,7 @@ constexpr size_t kHeaderBytes = 4;
 // A request nests its value one level below the API body that carries it, which may nest 32
 // (http/json_checks.h).
 constexpr int kMaxTaskRequestDepth = 33;
+constexpr int kMaxValueDepth = kMaxTaskRequestDepth - 1;
 
 struct OpName {
   TaskOp op;
@@ -104,7 +105,20 @@ std::optional<std::string> FrameDecoder::Next() {
   return payload;
 }
 
-std::string EncodeTaskRequest(const TaskRequest& request) {
+namespace {
+
+// A value the request carries as JSON (an XCom value, a trigger's arguments), read as
+// strictly as the supervisor reads the request: a duplicate name is refused here rather
+// than settled one way by this parse and sent on, where no one could see it.
+Result<json::value> StrictValue(std::string_view text, std::string_view what) {
+  auto value = ParseStrictJson(text, kMaxValueDepth);
+  if (!value) return InvalidArgument(std::string(what) + ": " + value.error().message());
+  return value;
+}
+
+}  // namespace
+
+Result<std::string> EncodeTaskRequest(const TaskRequest& request) {
   json::object object{{"op", OpNameOf(request.op)}};
   switch (request.op) {
     case TaskOp::kVariableGet:
@@ -119,9 +133,9 @@ std::string EncodeTaskRequest(const TaskRequest& request) {
       break;
     case TaskOp::kXComPush: {
       object["key"] = request.key;
-      boost::system::error_code ec;
-      json::value value = json::parse(request.value, ec);
-      object["value"] = ec ? json::value(request.value) : std::move(value);
+      auto value = StrictValue(request.value, "the XCom value");
+      if (!value) return std::unexpected(value.error());
+      object["value"] = std::move(*value);
       break;
     }
     case TaskOp::kXComPull:
@@ -131,9 +145,9 @@ std::string EncodeTaskRequest(const TaskRequest& request) {
       break;
     case TaskOp::kDefer: {
       object["key"] = request.key;
-      boost::system::error_code ec;
-      json::value args = json::parse(request.value, ec);
-      object["args"] = ec ? json::value(request.value) : std::move(args);
+      auto args = StrictValue(request.value, "the trigger's arguments");
+      if (!args) return std::unexpected(args.error());
+      object["args"] = std::move(*args);
       if (request.timeout_seconds) object["timeout"] = *request.timeout_seconds;
       break;
     }

@@ -77,8 +77,10 @@ struct TaskRequest {
   std::optional<int> map_index;            // xcom.pull: absent = the task's own map index
 };
 
-// The request as a frame payload.
-std::string EncodeTaskRequest(const TaskRequest& request);
+// The request as a frame payload. InvalidArgument when a value it carries as JSON (an
+// XCom value, a trigger's arguments) is not JSON under the strict rules of
+// json/strict_json.h (a duplicate member name included).
+Result<std::string> EncodeTaskRequest(const TaskRequest& request);
 // InvalidArgument naming the problem (unknown op, missing or mistyped field, an
 // xcom.push value that is not JSON).
 Result<TaskRequest> ParseTaskRequest(std::string_view payload);

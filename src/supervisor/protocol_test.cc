@@ -41,7 +41,9 @@ TEST(TaskRequestTest, EveryOpRoundTrips) {
       {.op = TaskOp::kTriggerEventGet},
   };
   for (const auto& request : requests) {
-    auto parsed = ParseTaskRequest(EncodeTaskRequest(request));
+    auto encoded = EncodeTaskRequest(request);
+    ASSERT_TRUE(encoded) << encoded.error().message();
+    auto parsed = ParseTaskRequest(*encoded);
     ASSERT_TRUE(parsed) << parsed.error().message();
     EXPECT_EQ(parsed->op, request.op);
     EXPECT_EQ(parsed->key, request.key);
@@ -50,6 +52,23 @@ TEST(TaskRequestTest, EveryOpRoundTrips) {
     EXPECT_EQ(parsed->map_index, request.map_index);
     EXPECT_EQ(parsed->timeout_seconds, request.timeout_seconds);
   }
+}
+
+// A value carried as JSON is read strictly before it is sent: a duplicate name is refused,
+// not settled one way by the client where the supervisor could not see it.
+TEST(TaskRequestTest, EncodingRefusesAValueThatIsNotStrictJson) {
+  auto message = [](TaskRequest request) {
+    auto encoded = EncodeTaskRequest(request);
+    return encoded ? std::string("ok") : encoded.error().message();
+  };
+  EXPECT_EQ(message({.op = TaskOp::kXComPush, .key = "x", .value = R"({"a":1,"a":2})"}),
+            "the XCom value: JSON has a duplicate member name");
+  EXPECT_EQ(message({.op = TaskOp::kXComPush, .key = "x", .value = "not json"}).substr(0, 16),
+            "the XCom value: ");
+  EXPECT_EQ(message({.op = TaskOp::kDefer, .key = "file", .value = R"({"path":"/a","path":"/b"})"}),
+            "the trigger's arguments: JSON has a duplicate member name");
+  EXPECT_EQ(message({.op = TaskOp::kXComPush, .key = "x", .value = R"({"a":[1,{"b":null}]})"}),
+            "ok");
 }
 
 TEST(TaskRequestTest, RefusesMalformedRequests) {

@@ -41,6 +41,8 @@ Result<TaskClient> TaskClient::FromEnvironment() {
 }
 
 Result<std::string> TaskClient::Call(const TaskRequest& request) const {
+  auto payload = EncodeTaskRequest(request);
+  if (!payload) return std::unexpected(payload.error());
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
     return Internal(std::string("socketpair(AF_UNIX, SOCK_STREAM): ") + std::strerror(errno));
@@ -53,7 +55,7 @@ Result<std::string> TaskClient::Call(const TaskRequest& request) const {
   }
   timeval timeout{.tv_sec = kReplyTimeoutSeconds, .tv_usec = 0};
   setsockopt(pair[0], SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  auto written = WriteFrame(pair[0], EncodeTaskRequest(request));
+  auto written = WriteFrame(pair[0], *payload);
   Result<std::string> reply =
       written ? ReadFrame(pair[0]) : Result<std::string>(std::unexpected(written.error()));
   close(pair[0]);
