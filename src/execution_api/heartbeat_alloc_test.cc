@@ -77,22 +77,13 @@ TEST(HeartbeatAllocTest, AHeartbeatAllocatesOnceOnTheIoThreads) {
                        "\r\nContent-Type: application/json\r\nContent-Length: " +
                        std::to_string(body.size()) + "\r\n\r\n" + body);
   }
-  // A heartbeat on every connection, then every answer: the group commit sees them
-  // arrive together, as it does under load.
-  auto round = [&] {
-    for (int i = 0; i < kConnections; ++i) clients[i]->Send(requests[i]);
-    int answered = 0;
-    for (auto& client : clients) {
-      if (client->ReadResponse().starts_with("HTTP/1.1 204")) ++answered;
-    }
-    return answered;
-  };
-  for (int i = 0; i < kWarmUpRounds; ++i) ASSERT_EQ(round(), kConnections);
-  const long before = test::IoThreadAllocations();
-  int answered = 0;
-  for (int i = 0; i < kRounds; ++i) answered += round();
-  const long allocated = test::IoThreadAllocations() - before;
-  EXPECT_EQ(answered, kConnections * kRounds);
+  // The group commit sees each round's heartbeats arrive together, as it does under load.
+  const test::IoAllocationCount count =
+      test::CountIoAllocations(clients, requests, kWarmUpRounds, kRounds, "HTTP/1.1 204");
+  EXPECT_EQ(count.warm_up_answered, kConnections * kWarmUpRounds);
+  EXPECT_EQ(count.answered, kConnections * kRounds);
+  const long allocated = count.allocations;
+  const int answered = count.answered;
   // One per heartbeat, and a few more now and then: the group commit's queue growing to a
   // larger batch than before, Asio's timers.
   EXPECT_LE(allocated, answered + 16)

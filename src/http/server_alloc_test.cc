@@ -81,21 +81,10 @@ TEST(ServerAllocTest, KeptAliveRequestsAnsweredInBatchesAllocateNothingOnTheIoTh
       "Host: x\r\nAuthorization: Bearer " +
       std::string(300, 't') + "\r\nContent-Type: application/json\r\nContent-Length: 30\r\n\r\n" +
       R"({"hostname":"bench","pid":123})";
-  // One request on every connection, then every answer: a round is one batch.
-  auto round = [&] {
-    for (auto& client : clients) client->Send(request);
-    int answered = 0;
-    for (auto& client : clients) {
-      const std::string response = client->ReadResponse();
-      if (response.starts_with("HTTP/1.1 204")) ++answered;
-    }
-    return answered;
-  };
-  for (int i = 0; i < kWarmUpRounds; ++i) ASSERT_EQ(round(), kConnections);
-  const long before = test::IoThreadAllocations();
-  int answered = 0;
-  for (int i = 0; i < kRounds; ++i) answered += round();
-  const long allocated = test::IoThreadAllocations() - before;
+  // A round, one request on every connection, is one batch.
+  const test::IoAllocationCount count =
+      test::CountIoAllocations(clients, std::vector<std::string>(kConnections, request),
+                               kWarmUpRounds, kRounds, "HTTP/1.1 204");
 
   {
     std::lock_guard lock(mu);
@@ -103,10 +92,11 @@ TEST(ServerAllocTest, KeptAliveRequestsAnsweredInBatchesAllocateNothingOnTheIoTh
   }
   cv.notify_one();
   answerer.join();
-  EXPECT_EQ(answered, kConnections * kRounds);
+  EXPECT_EQ(count.warm_up_answered, kConnections * kWarmUpRounds);
+  EXPECT_EQ(count.answered, kConnections * kRounds);
   // Asio's sweep timer takes a block now and then; the requests take none.
-  EXPECT_LE(allocated, 4) << allocated << " allocations on the I/O threads for " << answered
-                          << " requests";
+  EXPECT_LE(count.allocations, 4) << count.allocations << " allocations on the I/O threads for "
+                                  << count.answered << " requests";
 }
 
 }  // namespace
