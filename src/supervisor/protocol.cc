@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "http/json_checks.h"
 #include "json/strict_json.h"
 
 namespace airlock::supervisor {
@@ -22,7 +23,6 @@ constexpr size_t kHeaderBytes = 4;
 // A request nests its value one level below the API body that carries it, which may nest 32
 // (http/json_checks.h).
 constexpr int kMaxTaskRequestDepth = 33;
-constexpr int kMaxValueDepth = kMaxTaskRequestDepth - 1;
 
 struct OpName {
   TaskOp op;
@@ -107,13 +107,13 @@ std::optional<std::string> FrameDecoder::Next() {
 
 namespace {
 
-// A value the request carries as JSON (an XCom value, a trigger's arguments), read as
-// strictly as the supervisor reads the request: a duplicate name is refused here rather
+// A value the request carries as JSON (an XCom value, a trigger's arguments), read as the
+// Execution API reads it and refused in its words: a duplicate name is refused here rather
 // than settled one way by this parse and sent on, where no one could see it.
 Result<json::value> StrictValue(std::string_view text, std::string_view what) {
-  auto value = ParseStrictJson(text, kMaxValueDepth);
-  if (!value) return InvalidArgument(std::string(what) + ": " + value.error().message());
-  return value;
+  auto value = http::ParseRequestJson(text, what);
+  if (!value) return InvalidArgument(std::move(value.error()));
+  return std::move(*value);
 }
 
 }  // namespace
@@ -145,7 +145,7 @@ Result<std::string> EncodeTaskRequest(const TaskRequest& request) {
       break;
     case TaskOp::kDefer: {
       object["key"] = request.key;
-      auto args = StrictValue(request.value, "the trigger's arguments");
+      auto args = StrictValue(request.value, "the trigger's argument object");
       if (!args) return std::unexpected(args.error());
       object["args"] = std::move(*args);
       if (request.timeout_seconds) object["timeout"] = *request.timeout_seconds;
